@@ -383,6 +383,7 @@ type CancelTask struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	At            int64                  `protobuf:"varint,2,opt,name=at,proto3" json:"at,omitempty"`
+	RetainUntil   int64                  `protobuf:"varint,3,opt,name=retain_until,json=retainUntil,proto3" json:"retain_until,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -427,6 +428,13 @@ func (x *CancelTask) GetId() string {
 func (x *CancelTask) GetAt() int64 {
 	if x != nil {
 		return x.At
+	}
+	return 0
+}
+
+func (x *CancelTask) GetRetainUntil() int64 {
+	if x != nil {
+		return x.RetainUntil
 	}
 	return 0
 }
@@ -690,6 +698,7 @@ type Outcome struct {
 	Kind          Outcome_Kind           `protobuf:"varint,3,opt,name=kind,proto3,enum=hourglass.fsm.v1.Outcome_Kind" json:"kind,omitempty"`
 	Error         string                 `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
 	RetryAt       int64                  `protobuf:"varint,5,opt,name=retry_at,json=retryAt,proto3" json:"retry_at,omitempty"`
+	RetainUntil   int64                  `protobuf:"varint,6,opt,name=retain_until,json=retainUntil,proto3" json:"retain_until,omitempty"` // for SUCCEEDED and DEAD
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -755,6 +764,13 @@ func (x *Outcome) GetError() string {
 func (x *Outcome) GetRetryAt() int64 {
 	if x != nil {
 		return x.RetryAt
+	}
+	return 0
+}
+
+func (x *Outcome) GetRetainUntil() int64 {
+	if x != nil {
+		return x.RetainUntil
 	}
 	return 0
 }
@@ -1166,11 +1182,12 @@ const file_fsm_fsmpb_hourglass_proto_rawDesc = "" +
 	"\x05purge\x18\x06 \x01(\v2\x1c.hourglass.fsm.v1.PurgeTasksH\x00R\x05purgeB\x06\n" +
 	"\x04kind\";\n" +
 	"\vCreateTasks\x12,\n" +
-	"\x05tasks\x18\x01 \x03(\v2\x16.hourglass.fsm.v1.TaskR\x05tasks\",\n" +
+	"\x05tasks\x18\x01 \x03(\v2\x16.hourglass.fsm.v1.TaskR\x05tasks\"O\n" +
 	"\n" +
 	"CancelTask\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x0e\n" +
-	"\x02at\x18\x02 \x01(\x03R\x02at\"\xdb\x01\n" +
+	"\x02at\x18\x02 \x01(\x03R\x02at\x12!\n" +
+	"\fretain_until\x18\x03 \x01(\x03R\vretainUntil\"\xdb\x01\n" +
 	"\n" +
 	"UpdateTask\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x0e\n" +
@@ -1193,13 +1210,14 @@ const file_fsm_fsmpb_hourglass_proto_rawDesc = "" +
 	"\x06due_at\x18\x02 \x01(\x03R\x05dueAt\"W\n" +
 	"\x0eRecordOutcomes\x12\x0e\n" +
 	"\x02at\x18\x01 \x01(\x03R\x02at\x125\n" +
-	"\boutcomes\x18\x02 \x03(\v2\x19.hourglass.fsm.v1.OutcomeR\boutcomes\"\xda\x01\n" +
+	"\boutcomes\x18\x02 \x03(\v2\x19.hourglass.fsm.v1.OutcomeR\boutcomes\"\xfd\x01\n" +
 	"\aOutcome\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aattempt\x18\x02 \x01(\rR\aattempt\x122\n" +
 	"\x04kind\x18\x03 \x01(\x0e2\x1e.hourglass.fsm.v1.Outcome.KindR\x04kind\x12\x14\n" +
 	"\x05error\x18\x04 \x01(\tR\x05error\x12\x19\n" +
-	"\bretry_at\x18\x05 \x01(\x03R\aretryAt\"@\n" +
+	"\bretry_at\x18\x05 \x01(\x03R\aretryAt\x12!\n" +
+	"\fretain_until\x18\x06 \x01(\x03R\vretainUntil\"@\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tSUCCEEDED\x10\x01\x12\t\n" +

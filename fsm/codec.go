@@ -1,0 +1,37 @@
+package fsm
+
+import (
+	"errors"
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
+)
+
+// EncodeEntry marshals commands into the data of one raft log entry.
+func EncodeEntry(cmds ...*fsmpb.Command) ([]byte, error) {
+	data, err := proto.Marshal(&fsmpb.Entry{Commands: cmds})
+	if err != nil {
+		return nil, fmt.Errorf("encode entry: %w", err)
+	}
+	return data, nil
+}
+
+// DecodeEntry parses and checks a raft log entry. An entry with a command
+// of a kind this build does not know is an error, never skipped.
+func DecodeEntry(data []byte) (*fsmpb.Entry, error) {
+	var e fsmpb.Entry
+	if err := proto.Unmarshal(data, &e); err != nil {
+		return nil, fmt.Errorf("decode entry: %w", err)
+	}
+	if len(e.Commands) == 0 {
+		return nil, errors.New("decode entry: no commands")
+	}
+	for i, c := range e.Commands {
+		if c.GetKind() == nil {
+			return nil, fmt.Errorf("decode entry: command %d has no known kind", i)
+		}
+	}
+	return &e, nil
+}

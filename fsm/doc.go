@@ -1,0 +1,24 @@
+// Package fsm is Hourglass's replicated state machine: the task model, the
+// encoding of raft log entries, the bbolt schema with its indexes, and the
+// raft.BatchingFSM that applies entries, snapshots and restores.
+//
+// Storage (one bbolt file):
+//
+//	tasks     id → Task (protobuf)
+//	due       be(due_at) ‖ id → ∅          scheduled tasks in time order
+//	running   id → ∅                       tasks whose attempt is in flight
+//	expire    be(retain_until) ‖ id → ∅    finished tasks in purge order
+//	by_state  state ‖ queue ‖ 0 ‖ id → ∅   listing by state and queue
+//	meta      "applied" → be(raft index), "schema" → be(version)
+//
+// Apply never reads a clock and never does I/O beyond its own file: every
+// timestamp travels in the command. A batch of log entries is applied in one
+// bbolt transaction. The file is opened NoSync (the raft log is the durable
+// record) and synced before a snapshot is taken and on close. The applied
+// raft index is stored with the data, so entries at or below it are skipped
+// when raft replays its log after a restart.
+//
+// After each committed batch the FSM tells its Notifier which tasks entered
+// or left the due index, so the leader's scheduler can keep its timing wheel
+// in step without rescanning.
+package fsm

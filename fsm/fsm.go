@@ -1,0 +1,305 @@
+package fsm
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hashicorp/raft"
+	bolt "go.etcd.io/bbolt"
+)
+
+// Change says that a task entered the due index at DueAt (Due true: it was
+// created, rescheduled or set to retry) or left it (Due false: cancelled or
+// purged). Fires are not reported: only the scheduler proposes them.
+type Change struct {
+	ID    string
+	DueAt int64
+	Due   bool
+}
+
+// Notifier hears of changes to the due index after each applied batch. Its
+// methods run on raft's apply goroutine and must not block.
+type Notifier interface {
+	// DueChanged reports the changes of one committed batch, in order.
+	DueChanged([]Change)
+	// Restored reports that the whole state was replaced by a snapshot.
+	Restored()
+}
+
+// FSM is the bbolt-backed state machine. It implements raft.BatchingFSM.
+type FSM struct {
+	path     string
+	notifier atomic.Pointer[Notifier]
+
+	mu sync.RWMutex // held for writing only while Restore swaps the file
+	db *bolt.DB
+}
+
+var _ raft.BatchingFSM = (*FSM)(nil)
+
+// Open opens (or creates) the state machine's bbolt file at path.
+func Open(path string) (*FSM, error) {
+	db, err := openDB(path)
+	if err != nil {
+		return nil, err
+	}
+	return &FSM{path: path, db: db}, nil
+}
+
+func openDB(path string) (*bolt.DB, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout: 5e9, // another process holds the file: fail after 5 s
+		// The raft log is the durable record; the FSM is synced before
+		// snapshots and on close (see doc.go).
+		NoSync:       true,
+		FreelistType: bolt.FreelistMapType,
+		// Map generously up front: growing the map waits for every read
+		// transaction, including a snapshot being streamed.
+		InitialMmapSize: 1 << 30,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open state file %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		v := meta.Get(metaSchema)
+		if v == nil {
+			return meta.Put(metaSchema, u64(schemaVersion))
+		}
+		if got := binary.BigEndian.Uint64(v); got != schemaVersion {
+			return fmt.Errorf("state file schema version %d, this build reads %d", got, schemaVersion)
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open state file %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// SetNotifier installs the listener for due-index changes (nil: none).
+func (f *FSM) SetNotifier(n Notifier) {
+	if n == nil {
+		f.notifier.Store(nil)
+		return
+	}
+	f.notifier.Store(&n)
+}
+
+// Close syncs and closes the file.
+func (f *FSM) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.db.Sync(); err != nil {
+		f.db.Close()
+		return fmt.Errorf("sync state file: %w", err)
+	}
+	return f.db.Close()
+}
+
+// AppliedIndex is the raft index of the last entry applied.
+func (f *FSM) AppliedIndex() uint64 {
+	var idx uint64
+	_ = f.view(func(tx *bolt.Tx) error {
+		idx = appliedIndex(tx)
+		return nil
+	})
+	return idx
+}
+
+func appliedIndex(tx *bolt.Tx) uint64 {
+	if v := tx.Bucket(bucketMeta).Get(metaApplied); v != nil {
+		return binary.BigEndian.Uint64(v)
+	}
+	return 0
+}
+
+func (f *FSM) view(fn func(*bolt.Tx) error) error {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.db.View(fn)
+}
+
+// Apply applies one log entry; see ApplyBatch.
+func (f *FSM) Apply(l *raft.Log) any {
+	return f.ApplyBatch([]*raft.Log{l})[0]
+}
+
+// ApplyBatch applies committed log entries in one bbolt transaction. The
+// response for a command entry is a []any with one result per command:
+// *CreateResult, *TaskResult, *FireResult, *OutcomeResult or
+// *PurgeResult. Entries at or below the stored applied index (replayed
+// after a restart) are skipped and answer nil.
+//
+// A log entry that does not decode, or a bbolt failure, panics: a node must
+// stop rather than diverge from its peers.
+func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
+	results := make([]any, len(logs))
+	var changes []Change
+	f.mu.RLock()
+	err := f.db.Update(func(tx *bolt.Tx) error {
+		a := newApplier(tx)
+		applied := appliedIndex(tx)
+		last := applied
+		for i, l := range logs {
+			if l.Index <= applied {
+				continue
+			}
+			last = l.Index
+			if l.Type != raft.LogCommand {
+				continue
+			}
+			entry, err := DecodeEntry(l.Data)
+			if err != nil {
+				panic(fmt.Sprintf("fsm: log entry %d: %v", l.Index, err))
+			}
+			a.index, a.term = l.Index, l.Term
+			out := make([]any, len(entry.Commands))
+			for j, c := range entry.Commands {
+				r, err := a.apply(c)
+				if err != nil {
+					return fmt.Errorf("log entry %d command %d: %w", l.Index, j, err)
+				}
+				out[j] = r
+			}
+			results[i] = out
+		}
+		if last == applied {
+			return nil
+		}
+		changes = a.changes
+		return tx.Bucket(bucketMeta).Put(metaApplied, u64(last))
+	})
+	f.mu.RUnlock()
+	if err != nil {
+		panic(fmt.Sprintf("fsm: apply batch: %v", err))
+	}
+	if n := f.notifier.Load(); n != nil && len(changes) > 0 {
+		(*n).DueChanged(changes)
+	}
+	return results
+}
+
+// Snapshot syncs the file (so everything up to the snapshot's index is
+// durable before raft compacts its log) and opens a read transaction that
+// Persist streams as a consistent copy of the whole file.
+func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if err := f.db.Sync(); err != nil {
+		return nil, fmt.Errorf("snapshot: sync state file: %w", err)
+	}
+	tx, err := f.db.Begin(false)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: begin read: %w", err)
+	}
+	return &snapshot{tx: tx}, nil
+}
+
+type snapshot struct{ tx *bolt.Tx }
+
+func (s *snapshot) Persist(sink raft.SnapshotSink) error {
+	if _, err := s.tx.WriteTo(sink); err != nil {
+		sink.Cancel()
+		return fmt.Errorf("persist snapshot: %w", err)
+	}
+	return sink.Close()
+}
+
+func (s *snapshot) Release() { _ = s.tx.Rollback() }
+
+// Restore replaces the whole state with a snapshot written by Persist. The
+// snapshot is written to a temporary file and checked before the live file
+// is swapped, so a bad snapshot leaves the old state in place.
+func (f *FSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	tmp := f.path + ".restore"
+	if err := writeFileSync(tmp, rc); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	if err := checkStateFile(tmp); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("restore: %w", err)
+	}
+	f.mu.Lock()
+	if err := f.db.Close(); err != nil {
+		f.mu.Unlock()
+		return fmt.Errorf("restore: close state file: %w", err)
+	}
+	err := os.Rename(tmp, f.path)
+	if err == nil {
+		err = syncDir(filepath.Dir(f.path))
+	}
+	db, openErr := openDB(f.path)
+	if openErr != nil {
+		// Nothing left to serve from: this node cannot go on.
+		panic(fmt.Sprintf("fsm: reopen state file after restore: %v", openErr))
+	}
+	f.db = db
+	f.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("restore: swap state file: %w", err)
+	}
+	if n := f.notifier.Load(); n != nil {
+		(*n).Restored()
+	}
+	return nil
+}
+
+func writeFileSync(path string, r io.Reader) error {
+	out, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, r); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// checkStateFile opens a bbolt file read-only and checks that it is an
+// Hourglass state file of this schema.
+func checkStateFile(path string) error {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 5e9})
+	if err != nil {
+		return fmt.Errorf("snapshot is not a state file: %w", err)
+	}
+	defer db.Close()
+	return db.View(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil {
+			return errors.New("snapshot has no meta bucket")
+		}
+		if v := meta.Get(metaSchema); !bytes.Equal(v, u64(schemaVersion)) {
+			return fmt.Errorf("snapshot schema %x, this build reads %d", v, schemaVersion)
+		}
+		return nil
+	})
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

@@ -1,0 +1,184 @@
+package fsm
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
+)
+
+// StateName is the lower-case API name of a state ("scheduled", ...).
+func StateName(s fsmpb.State) string {
+	if s == fsmpb.State_STATE_UNSPECIFIED {
+		return ""
+	}
+	return strings.ToLower(s.String())
+}
+
+// ParseState reads an API state name; ok is false for an unknown name.
+func ParseState(name string) (fsmpb.State, bool) {
+	v, ok := fsmpb.State_value[strings.ToUpper(name)]
+	if !ok || v == 0 {
+		return 0, false
+	}
+	return fsmpb.State(v), true
+}
+
+// Get returns the task with id, or ErrNotFound.
+func (f *FSM) Get(id string) (*fsmpb.Task, error) {
+	var t *fsmpb.Task
+	err := f.view(func(tx *bolt.Tx) error {
+		var err error
+		t, err = newApplier(tx).get(id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if t == nil {
+		return nil, fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
+	return t, nil
+}
+
+// ListQuery selects tasks. Zero values mean "any". After is the cursor from
+// a previous page (opaque to callers; pass it back with the same filters).
+type ListQuery struct {
+	Queue string
+	State fsmpb.State
+	After []byte
+	Limit int
+}
+
+// List returns up to q.Limit tasks and the cursor for the next page (nil
+// when there is none). Without a state filter tasks come ordered by id
+// (creation time for generated ids); with one, by state and then id.
+func (f *FSM) List(q ListQuery) ([]*fsmpb.Task, []byte, error) {
+	var out []*fsmpb.Task
+	var next []byte
+	err := f.view(func(tx *bolt.Tx) error {
+		tasks := tx.Bucket(bucketTasks)
+		load := func(id []byte) error {
+			t := new(fsmpb.Task)
+			if err := proto.Unmarshal(tasks.Get(id), t); err != nil {
+				return fmt.Errorf("decode task %q: %w", id, err)
+			}
+			out = append(out, t)
+			return nil
+		}
+		if q.Queue == "" && q.State == 0 {
+			var k []byte
+			c := tasks.Cursor()
+			for k, _ = seekAfter(c, q.After); k != nil && len(out) < q.Limit; k, _ = c.Next() {
+				if err := load(k); err != nil {
+					return err
+				}
+			}
+			if k != nil {
+				next = []byte(out[len(out)-1].Id)
+			}
+			return nil
+		}
+		states := []fsmpb.State{q.State}
+		if q.State == 0 {
+			states = states[:0]
+			for s := fsmpb.State_SCHEDULED; s <= fsmpb.State_CANCELLED; s++ {
+				states = append(states, s)
+			}
+		}
+		c := tx.Bucket(bucketByState).Cursor()
+		var last []byte
+		for _, s := range states {
+			prefix := statePrefix(s, q.Queue)
+			var k []byte
+			if bytes.HasPrefix(q.After, prefix) {
+				k, _ = seekAfter(c, q.After)
+			} else if len(q.After) > 0 && q.After[0] > byte(s) {
+				continue // the cursor is past this state
+			} else {
+				k, _ = c.Seek(prefix)
+			}
+			for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+				if len(out) == q.Limit {
+					next = last
+					return nil
+				}
+				if err := load(k[bytes.IndexByte(k, 0)+1:]); err != nil {
+					return err
+				}
+				last = bytes.Clone(k)
+			}
+		}
+		return nil
+	})
+	return out, next, err
+}
+
+func seekAfter(c *bolt.Cursor, after []byte) ([]byte, []byte) {
+	if len(after) == 0 {
+		return c.First()
+	}
+	k, v := c.Seek(after)
+	if bytes.Equal(k, after) {
+		return c.Next()
+	}
+	return k, v
+}
+
+// DueKey is a position in the due index: a due time and a task id.
+type DueKey struct {
+	At int64
+	ID string
+}
+
+// Less orders due keys as the index does.
+func (k DueKey) Less(o DueKey) bool {
+	return k.At < o.At || k.At == o.At && k.ID < o.ID
+}
+
+// ScanDue calls fn, in due order, for scheduled tasks after the key from
+// (or from the start when from is nil) and due at or before until, at most
+// limit of them. It returns how many it visited.
+func (f *FSM) ScanDue(from *DueKey, until int64, limit int, fn func(DueKey)) (int, error) {
+	n := 0
+	err := f.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketDue).Cursor()
+		var k []byte
+		if from == nil {
+			k, _ = c.First()
+		} else {
+			k, _ = seekAfter(c, timeKey(from.At, from.ID))
+		}
+		for ; k != nil && n < limit; k, _ = c.Next() {
+			at, id := splitTimeKey(k)
+			if at > until {
+				break
+			}
+			fn(DueKey{At: at, ID: id})
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
+// Running returns the tasks whose attempt is in flight.
+func (f *FSM) Running() ([]*fsmpb.Task, error) {
+	var out []*fsmpb.Task
+	err := f.view(func(tx *bolt.Tx) error {
+		a := newApplier(tx)
+		return a.running.ForEach(func(k, _ []byte) error {
+			t, err := a.get(string(k))
+			if err != nil || t == nil {
+				return err
+			}
+			out = append(out, t)
+			return nil
+		})
+	})
+	return out, err
+}
