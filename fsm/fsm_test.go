@@ -329,8 +329,12 @@ type recorder struct {
 	restored int
 }
 
-func (r *recorder) DueChanged(c []Change) { r.mu.Lock(); r.changes = append(r.changes, c...); r.mu.Unlock() }
-func (r *recorder) Restored()             { r.mu.Lock(); r.restored++; r.mu.Unlock() }
+func (r *recorder) DueChanged(c []Change) {
+	r.mu.Lock()
+	r.changes = append(r.changes, c...)
+	r.mu.Unlock()
+}
+func (r *recorder) Restored() { r.mu.Lock(); r.restored++; r.mu.Unlock() }
 
 func TestSnapshotRestore(t *testing.T) {
 	h := newHarness(t)
