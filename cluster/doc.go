@@ -1,0 +1,17 @@
+// Package cluster is one Hourglass node's replication layer: hashicorp/raft
+// with a raft-boltdb/v2 log and stable store, a file snapshot store and a
+// TCP transport, wrapped around the fsm package's state machine.
+//
+// It bootstraps a new single-node cluster on an empty data directory and
+// resumes from an existing one; it coalesces concurrent writes into shared
+// raft entries (group commit, see Propose); and it tells its owner when this
+// node becomes leader (after a Barrier, so the state machine has applied
+// everything committed before) and when it stops being leader. It contains
+// no firing logic: the scheduler is the owner's business.
+//
+// Data directory layout:
+//
+//	raft.db      raft log and stable store (fsynced on every write)
+//	state.db     the state machine (fsm package, NoSync)
+//	snapshots/   raft snapshots (two kept)
+package cluster

@@ -1,0 +1,347 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+
+	"github.com/hourglass-scheduler/hourglass/fsm"
+	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
+)
+
+// LeaderFunc runs leader-only work. It is called once this node is leader
+// and its state machine has applied everything committed before (a
+// Barrier), with the raft term of that leadership; ctx is cancelled when
+// leadership ends, and the node waits for the function to return before it
+// reports any later leadership.
+type LeaderFunc func(ctx context.Context, term uint64)
+
+// Config is what a node needs to start.
+type Config struct {
+	NodeID   string
+	DataDir  string
+	RaftAddr string // to listen on; port 0 picks one
+	// RaftAdvertise is the address peers dial; empty means RaftAddr
+	// (which then must not be a wildcard address).
+	RaftAdvertise string
+	Logger        *slog.Logger
+	// LogOutput receives raft's own log lines.
+	LogOutput io.Writer
+	OnLeader  LeaderFunc
+
+	// Group commit: raft entries in flight, and the caps of one entry.
+	MaxInflightEntries int
+	MaxEntryCommands   int
+	MaxEntryBytes      int
+}
+
+func (c *Config) setDefaults() {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.LogOutput == nil {
+		c.LogOutput = io.Discard
+	}
+	if c.MaxInflightEntries == 0 {
+		c.MaxInflightEntries = 4
+	}
+	if c.MaxEntryCommands == 0 {
+		c.MaxEntryCommands = 4096
+	}
+	if c.MaxEntryBytes == 0 {
+		c.MaxEntryBytes = 8 << 20
+	}
+}
+
+// Node is one running member of a cluster.
+type Node struct {
+	cfg       Config
+	log       *slog.Logger
+	fsm       *fsm.FSM
+	store     *raftboltdb.BoltStore
+	transport *raft.NetworkTransport
+	raft      *raft.Raft
+	proposer  *proposer
+	notifyCh  chan bool
+
+	stop     context.CancelFunc
+	watching sync.WaitGroup
+}
+
+// Open starts a node on cfg.DataDir: a new single-node cluster when the
+// directory holds no raft state, the same cluster as before otherwise.
+func Open(cfg Config) (*Node, error) {
+	cfg.setDefaults()
+	if cfg.NodeID == "" {
+		return nil, errors.New("cluster: node id is required")
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("component", "cluster"), notifyCh: make(chan bool, 16)}
+	ok := false
+	defer func() {
+		if !ok {
+			n.closeStores()
+		}
+	}()
+
+	var err error
+	if n.fsm, err = fsm.Open(filepath.Join(cfg.DataDir, "state.db")); err != nil {
+		return nil, err
+	}
+	if n.store, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db")}); err != nil {
+		return nil, fmt.Errorf("open raft log %s: %w", filepath.Join(cfg.DataDir, "raft.db"), err)
+	}
+	snaps, err := raft.NewFileSnapshotStore(filepath.Join(cfg.DataDir, "snapshots"), 2, cfg.LogOutput)
+	if err != nil {
+		return nil, fmt.Errorf("open snapshot store: %w", err)
+	}
+	if err := n.catchUpFromSnapshot(snaps); err != nil {
+		return nil, err
+	}
+	if n.transport, err = newTransport(cfg); err != nil {
+		return nil, err
+	}
+
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.NodeID)
+	rc.Logger = hclog.New(&hclog.LoggerOptions{Name: "raft", Output: cfg.LogOutput, Level: hclog.Info})
+	rc.NotifyCh = n.notifyCh
+	// The FSM keeps its own state and applied index across restarts
+	// (fsm package): replaying the snapshot on every start would reload
+	// every task.
+	rc.NoSnapshotRestoreOnStart = true
+	rc.BatchApplyCh = true
+	rc.HeartbeatTimeout = 500 * time.Millisecond
+	rc.ElectionTimeout = 500 * time.Millisecond
+	rc.LeaderLeaseTimeout = 250 * time.Millisecond
+	if n.raft, err = raft.NewRaft(rc, n.fsm, n.store, n.store, snaps, n.transport); err != nil {
+		return nil, fmt.Errorf("start raft: %w", err)
+	}
+
+	existing, err := raft.HasExistingState(n.store, n.store, snaps)
+	if err != nil {
+		return nil, fmt.Errorf("inspect raft state: %w", err)
+	}
+	if !existing {
+		n.log.Info("bootstrapping a new single-node cluster", "node_id", cfg.NodeID, "raft_addr", n.transport.LocalAddr())
+		err := n.raft.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{
+			ID: rc.LocalID, Address: n.transport.LocalAddr(), Suffrage: raft.Voter,
+		}}}).Error()
+		if err != nil {
+			return nil, fmt.Errorf("bootstrap cluster: %w", err)
+		}
+	}
+
+	n.proposer = newProposer(n.raft, cfg.MaxInflightEntries, cfg.MaxEntryCommands, cfg.MaxEntryBytes)
+	ctx, cancel := context.WithCancel(context.Background())
+	n.stop = cancel
+	n.watching.Add(1)
+	go n.watchLeadership(ctx)
+	ok = true
+	return n, nil
+}
+
+func newTransport(cfg Config) (*raft.NetworkTransport, error) {
+	advertise := cfg.RaftAdvertise
+	var addr net.Addr
+	if advertise != "" {
+		a, err := net.ResolveTCPAddr("tcp", advertise)
+		if err != nil {
+			return nil, fmt.Errorf("raft advertise address %q: %w", advertise, err)
+		}
+		addr = a
+	}
+	t, err := raft.NewTCPTransport(cfg.RaftAddr, addr, 3, 10*time.Second, cfg.LogOutput)
+	if err != nil {
+		return nil, fmt.Errorf("listen for raft on %s: %w", cfg.RaftAddr, err)
+	}
+	return t, nil
+}
+
+// catchUpFromSnapshot restores the state machine from the newest snapshot
+// when the state file is behind it. Raft starts applying after the
+// snapshot's index (NoSnapshotRestoreOnStart), and the log before it may be
+// compacted away, so a state file that lost writes (it is not fsynced on
+// every apply) must be brought up to the snapshot first.
+func (n *Node) catchUpFromSnapshot(snaps *raft.FileSnapshotStore) error {
+	list, err := snaps.List()
+	if err != nil {
+		return fmt.Errorf("list snapshots: %w", err)
+	}
+	if len(list) == 0 || list[0].Index <= n.fsm.AppliedIndex() {
+		return nil
+	}
+	n.log.Warn("state file is behind the latest snapshot: restoring it",
+		"applied_index", n.fsm.AppliedIndex(), "snapshot_index", list[0].Index)
+	_, rc, err := snaps.Open(list[0].ID)
+	if err != nil {
+		return fmt.Errorf("open snapshot %s: %w", list[0].ID, err)
+	}
+	if err := n.fsm.Restore(rc); err != nil {
+		return fmt.Errorf("restore snapshot %s: %w", list[0].ID, err)
+	}
+	return nil
+}
+
+// watchLeadership follows raft's NotifyCh and runs OnLeader while this node
+// leads.
+func (n *Node) watchLeadership(ctx context.Context) {
+	defer n.watching.Done()
+	type term struct {
+		cancel context.CancelFunc
+		done   chan struct{}
+	}
+	var current *term
+	stopLeading := func() {
+		if current != nil {
+			current.cancel()
+			<-current.done
+			current = nil
+			n.log.Info("leader duties stopped")
+		}
+	}
+	defer stopLeading()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case leader := <-n.notifyCh:
+			if !leader {
+				stopLeading()
+				continue
+			}
+			if current != nil {
+				continue
+			}
+			lctx, cancel := context.WithCancel(ctx)
+			current = &term{cancel: cancel, done: make(chan struct{})}
+			go func(done chan struct{}) {
+				defer close(done)
+				n.lead(lctx)
+			}(current.done)
+		}
+	}
+}
+
+func (n *Node) lead(ctx context.Context) {
+	// The leader is told before its state machine has applied the entries
+	// of earlier terms: wait until it has (hashicorp/raft#509).
+	for {
+		err := n.raft.Barrier(5 * time.Second).Error()
+		if err == nil {
+			break
+		}
+		n.log.Warn("barrier after election failed", "err", err)
+		if n.raft.State() != raft.Leader {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	term := n.raft.CurrentTerm()
+	n.log.Info("leader duties starting", "term", term, "applied_index", n.raft.AppliedIndex())
+	if n.cfg.OnLeader != nil {
+		n.cfg.OnLeader(ctx, term)
+	}
+}
+
+// Propose replicates cmd (coalesced with concurrent proposals into one raft
+// entry) and returns its result from the state machine (see
+// fsm.FSM.ApplyBatch for the result types).
+func (n *Node) Propose(ctx context.Context, cmd *fsmpb.Command) (any, error) {
+	return n.proposer.propose(ctx, cmd)
+}
+
+// FSM is the node's state machine, for reads.
+func (n *Node) FSM() *fsm.FSM { return n.fsm }
+
+// IsLeader reports whether this node is the raft leader.
+func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
+
+// Status is a snapshot of the node's raft view.
+type Status struct {
+	NodeID       string
+	RaftAddr     string
+	State        string
+	LeaderID     string
+	LeaderAddr   string
+	Term         uint64
+	CommitIndex  uint64
+	AppliedIndex uint64
+}
+
+// Status reports the node's raft view.
+func (n *Node) Status() Status {
+	addr, id := n.raft.LeaderWithID()
+	return Status{
+		NodeID:       n.cfg.NodeID,
+		RaftAddr:     string(n.transport.LocalAddr()),
+		State:        n.raft.State().String(),
+		LeaderID:     string(id),
+		LeaderAddr:   string(addr),
+		Term:         n.raft.CurrentTerm(),
+		CommitIndex:  n.raft.CommitIndex(),
+		AppliedIndex: n.raft.AppliedIndex(),
+	}
+}
+
+// WaitLeader waits until a leader is known (any node), or ctx ends.
+func (n *Node) WaitLeader(ctx context.Context) error {
+	for {
+		if addr, _ := n.raft.LeaderWithID(); addr != "" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("no raft leader: %w", ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// Snapshot asks raft to take a snapshot now (and compact its log).
+func (n *Node) Snapshot() error {
+	return n.raft.Snapshot().Error()
+}
+
+// Close stops leader duties, then raft, then the stores, in that order.
+func (n *Node) Close() error {
+	n.stop()
+	n.watching.Wait()
+	n.proposer.close()
+	err := n.raft.Shutdown().Error()
+	if err != nil {
+		err = fmt.Errorf("shut down raft: %w", err)
+	}
+	return errors.Join(err, n.closeStores())
+}
+
+func (n *Node) closeStores() error {
+	var errs []error
+	if n.transport != nil {
+		errs = append(errs, n.transport.Close())
+	}
+	if n.store != nil {
+		errs = append(errs, n.store.Close())
+	}
+	if n.fsm != nil {
+		errs = append(errs, n.fsm.Close())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,131 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hourglass-scheduler/hourglass/fsm"
+	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
+)
+
+type leaderLog struct {
+	mu    sync.Mutex
+	terms []uint64
+	ch    chan uint64
+}
+
+func (l *leaderLog) onLeader(ctx context.Context, term uint64) {
+	l.mu.Lock()
+	l.terms = append(l.terms, term)
+	l.mu.Unlock()
+	l.ch <- term
+	<-ctx.Done()
+}
+
+func openNode(t *testing.T, dir string, l *leaderLog) *Node {
+	t.Helper()
+	n, err := Open(Config{NodeID: "n1", DataDir: dir, RaftAddr: "127.0.0.1:0", OnLeader: l.onLeader})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func waitTerm(t *testing.T, l *leaderLog) uint64 {
+	t.Helper()
+	select {
+	case term := <-l.ch:
+		return term
+	case <-time.After(10 * time.Second):
+		t.Fatal("node did not become leader within 10s")
+		return 0
+	}
+}
+
+func createCmd(id string) *fsmpb.Command {
+	return &fsmpb.Command{Kind: &fsmpb.Command_Create{Create: &fsmpb.CreateTasks{Tasks: []*fsmpb.Task{{
+		Id: id, Queue: "default", ExecuteAt: 1e18, Fingerprint: []byte(id),
+	}}}}}
+}
+
+func TestSingleNodeBootstrapsAndResumes(t *testing.T) {
+	dir := t.TempDir()
+	l := &leaderLog{ch: make(chan uint64, 4)}
+	n := openNode(t, dir, l)
+	term1 := waitTerm(t, l)
+	ctx := context.Background()
+	res, err := n.Propose(ctx, createCmd("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if item := res.(*fsm.CreateResult).Items[0]; item.Err != nil || item.Task.State != fsmpb.State_SCHEDULED {
+		t.Fatalf("create result %+v", item)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	n = openNode(t, dir, l)
+	defer n.Close()
+	term2 := waitTerm(t, l)
+	if term2 <= term1 {
+		t.Fatalf("term after restart %d, before %d", term2, term1)
+	}
+	if _, err := n.FSM().Get("a"); err != nil {
+		t.Fatalf("task lost across restart: %v", err)
+	}
+	res, err = n.Propose(ctx, createCmd("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if item := res.(*fsm.CreateResult).Items[0]; !item.Existed {
+		t.Fatalf("repeat create after restart: %+v", item)
+	}
+}
+
+// TestGroupCommitCoalesces proposes concurrently and checks that the raft
+// log grew by fewer entries than there were proposals, and that every
+// proposer got its own result.
+func TestGroupCommitCoalesces(t *testing.T) {
+	l := &leaderLog{ch: make(chan uint64, 4)}
+	n := openNode(t, t.TempDir(), l)
+	defer n.Close()
+	waitTerm(t, l)
+	before := n.Status().CommitIndex
+	const proposals = 500
+	var wg sync.WaitGroup
+	errs := make(chan error, proposals)
+	for i := 0; i < proposals; i++ {
+		wg.Add(1)
+		go func(id string) {
+			defer wg.Done()
+			res, err := n.Propose(context.Background(), createCmd(id))
+			if err != nil {
+				errs <- err
+				return
+			}
+			if got := res.(*fsm.CreateResult).Items[0].Task.Id; got != id {
+				errs <- fmt.Errorf("proposal %s got the result of %s", id, got)
+			}
+		}(fmt.Sprintf("t%d", i))
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	entries := n.Status().CommitIndex - before
+	t.Logf("%d proposals in %d raft entries", proposals, entries)
+	if entries >= proposals {
+		t.Fatalf("%d proposals took %d raft entries: nothing coalesced", proposals, entries)
+	}
+}
+
+func TestOpenRejectsMissingID(t *testing.T) {
+	if _, err := Open(Config{DataDir: t.TempDir(), RaftAddr: "127.0.0.1:0"}); err == nil {
+		t.Fatal("node without an id opened")
+	}
+}

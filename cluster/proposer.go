@@ -1,0 +1,169 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
+)
+
+// proposer is the group commit: it coalesces the commands that arrive while
+// earlier raft entries are in flight into one entry (up to a count and size
+// cap), and hands each caller its own command's result once the entry is
+// applied. Callers marshal their commands themselves, in parallel; the
+// proposer only concatenates them (a repeated field's elements can be
+// appended as they are).
+type proposer struct {
+	raft     *raft.Raft
+	in       chan *proposal
+	inflight chan *pendingEntry
+	maxCmds  int
+	maxBytes int
+	stop     chan struct{}
+	wg       sync.WaitGroup
+}
+
+type proposal struct {
+	cmd  []byte // a marshalled fsmpb.Command
+	done chan proposalResult
+}
+
+type proposalResult struct {
+	value any
+	err   error
+}
+
+type pendingEntry struct {
+	future    raft.ApplyFuture
+	proposals []*proposal
+}
+
+// entryField is the tag of Entry.commands (field 1, bytes).
+var entryField = protowire.AppendTag(nil, 1, protowire.BytesType)
+
+func newProposer(r *raft.Raft, maxInflight, maxCmds, maxBytes int) *proposer {
+	p := &proposer{
+		raft:     r,
+		in:       make(chan *proposal, maxCmds),
+		inflight: make(chan *pendingEntry, maxInflight),
+		maxCmds:  maxCmds,
+		maxBytes: maxBytes,
+		stop:     make(chan struct{}),
+	}
+	p.wg.Add(2)
+	go p.collect()
+	go p.await()
+	return p
+}
+
+func (p *proposer) close() {
+	close(p.stop)
+	p.wg.Wait()
+}
+
+// propose submits cmd and waits for its result.
+func (p *proposer) propose(ctx context.Context, cmd *fsmpb.Command) (any, error) {
+	data, err := proto.Marshal(cmd)
+	if err != nil {
+		return nil, fmt.Errorf("encode command: %w", err)
+	}
+	if len(data) > p.maxBytes {
+		return nil, fmt.Errorf("command of %d bytes exceeds the %d-byte entry limit", len(data), p.maxBytes)
+	}
+	prop := &proposal{cmd: data, done: make(chan proposalResult, 1)}
+	select {
+	case p.in <- prop:
+	case <-ctx.Done():
+		return nil, ctx.Err() // not submitted: nothing happened
+	case <-p.stop:
+		return nil, ErrClosed
+	}
+	select {
+	case r := <-prop.done:
+		return r.value, r.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %v", ErrIndeterminate, ctx.Err())
+	}
+}
+
+func (p *proposer) collect() {
+	defer p.wg.Done()
+	defer close(p.inflight)
+	for {
+		var first *proposal
+		select {
+		case first = <-p.in:
+		case <-p.stop:
+			p.failQueued()
+			return
+		}
+		batch := []*proposal{first}
+		size := len(first.cmd)
+	drain:
+		for len(batch) < p.maxCmds {
+			select {
+			case next := <-p.in:
+				if size+len(next.cmd) > p.maxBytes {
+					p.submit(batch, size)
+					batch, size = nil, 0
+				}
+				batch = append(batch, next)
+				size += len(next.cmd)
+			default:
+				break drain
+			}
+		}
+		p.submit(batch, size)
+	}
+}
+
+func (p *proposer) submit(batch []*proposal, size int) {
+	data := make([]byte, 0, size+len(batch)*(len(entryField)+3))
+	for _, prop := range batch {
+		data = append(data, entryField...)
+		data = protowire.AppendBytes(data, prop.cmd)
+	}
+	f := p.raft.Apply(data, 10*time.Second)
+	// Blocks while maxInflight entries are outstanding: meanwhile more
+	// proposals queue up and the next entry carries them all.
+	p.inflight <- &pendingEntry{future: f, proposals: batch}
+}
+
+func (p *proposer) failQueued() {
+	for {
+		select {
+		case prop := <-p.in:
+			prop.done <- proposalResult{err: ErrClosed}
+		default:
+			return
+		}
+	}
+}
+
+func (p *proposer) await() {
+	defer p.wg.Done()
+	for e := range p.inflight {
+		err := translate(e.future.Error())
+		var results []any
+		if err == nil {
+			results, _ = e.future.Response().([]any)
+			if len(results) != len(e.proposals) {
+				err = fmt.Errorf("%w: entry %d was applied before (answered %d results for %d commands)",
+					ErrIndeterminate, e.future.Index(), len(results), len(e.proposals))
+			}
+		}
+		for i, prop := range e.proposals {
+			if err != nil {
+				prop.done <- proposalResult{err: err}
+				continue
+			}
+			prop.done <- proposalResult{value: results[i]}
+		}
+	}
+}
