@@ -38,7 +38,6 @@ type Config struct {
 	Logger        *slog.Logger
 	// LogOutput receives raft's own log lines.
 	LogOutput io.Writer
-	OnLeader  LeaderFunc
 
 	// Group commit: raft entries in flight, and the caps of one entry.
 	MaxInflightEntries int
@@ -77,6 +76,9 @@ type Node struct {
 
 	stop     context.CancelFunc
 	watching sync.WaitGroup
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Open starts a node on cfg.DataDir: a new single-node cluster when the
@@ -146,12 +148,19 @@ func Open(cfg Config) (*Node, error) {
 	}
 
 	n.proposer = newProposer(n.raft, cfg.MaxInflightEntries, cfg.MaxEntryCommands, cfg.MaxEntryBytes)
+	n.stop = func() {}
+	ok = true
+	return n, nil
+}
+
+// Start begins following leadership: onLeader runs whenever this node
+// leads (see LeaderFunc). Call it once, after Open; leadership changes
+// before it are held until then.
+func (n *Node) Start(onLeader LeaderFunc) {
 	ctx, cancel := context.WithCancel(context.Background())
 	n.stop = cancel
 	n.watching.Add(1)
-	go n.watchLeadership(ctx)
-	ok = true
-	return n, nil
+	go n.watchLeadership(ctx, onLeader)
 }
 
 func newTransport(cfg Config) (*raft.NetworkTransport, error) {
@@ -198,7 +207,7 @@ func (n *Node) catchUpFromSnapshot(snaps *raft.FileSnapshotStore) error {
 
 // watchLeadership follows raft's NotifyCh and runs OnLeader while this node
 // leads.
-func (n *Node) watchLeadership(ctx context.Context) {
+func (n *Node) watchLeadership(ctx context.Context, onLeader LeaderFunc) {
 	defer n.watching.Done()
 	type term struct {
 		cancel context.CancelFunc
@@ -230,13 +239,13 @@ func (n *Node) watchLeadership(ctx context.Context) {
 			current = &term{cancel: cancel, done: make(chan struct{})}
 			go func(done chan struct{}) {
 				defer close(done)
-				n.lead(lctx)
+				n.lead(lctx, onLeader)
 			}(current.done)
 		}
 	}
 }
 
-func (n *Node) lead(ctx context.Context) {
+func (n *Node) lead(ctx context.Context, onLeader LeaderFunc) {
 	// The leader is told before its state machine has applied the entries
 	// of earlier terms: wait until it has (hashicorp/raft#509).
 	for {
@@ -256,9 +265,7 @@ func (n *Node) lead(ctx context.Context) {
 	}
 	term := n.raft.CurrentTerm()
 	n.log.Info("leader duties starting", "term", term, "applied_index", n.raft.AppliedIndex())
-	if n.cfg.OnLeader != nil {
-		n.cfg.OnLeader(ctx, term)
-	}
+	onLeader(ctx, term)
 }
 
 // Propose replicates cmd (coalesced with concurrent proposals into one raft
@@ -321,7 +328,13 @@ func (n *Node) Snapshot() error {
 }
 
 // Close stops leader duties, then raft, then the stores, in that order.
+// Calling it again returns the first call's error.
 func (n *Node) Close() error {
+	n.closeOnce.Do(func() { n.closeErr = n.close() })
+	return n.closeErr
+}
+
+func (n *Node) close() error {
 	n.stop()
 	n.watching.Wait()
 	n.proposer.close()

@@ -27,10 +27,11 @@ func (l *leaderLog) onLeader(ctx context.Context, term uint64) {
 
 func openNode(t *testing.T, dir string, l *leaderLog) *Node {
 	t.Helper()
-	n, err := Open(Config{NodeID: "n1", DataDir: dir, RaftAddr: "127.0.0.1:0", OnLeader: l.onLeader})
+	n, err := Open(Config{NodeID: "n1", DataDir: dir, RaftAddr: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	n.Start(l.onLeader)
 	return n
 }
 

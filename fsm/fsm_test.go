@@ -88,7 +88,7 @@ func (h *harness) get(id string) *fsmpb.Task {
 func (h *harness) due() []DueKey {
 	h.t.Helper()
 	var keys []DueKey
-	if _, err := h.f.ScanDue(nil, 1<<62, 1<<30, func(k DueKey) { keys = append(keys, k) }); err != nil {
+	if _, err := h.f.ScanDue(nil, 1<<62, 1<<30, func(k DueKey) bool { keys = append(keys, k); return true }); err != nil {
 		h.t.Fatal(err)
 	}
 	return keys

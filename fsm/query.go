@@ -142,8 +142,8 @@ func (k DueKey) Less(o DueKey) bool {
 
 // ScanDue calls fn, in due order, for scheduled tasks after the key from
 // (or from the start when from is nil) and due at or before until, at most
-// limit of them. It returns how many it visited.
-func (f *FSM) ScanDue(from *DueKey, until int64, limit int, fn func(DueKey)) (int, error) {
+// limit of them, until fn returns false. It returns how many fn accepted.
+func (f *FSM) ScanDue(from *DueKey, until int64, limit int, fn func(DueKey) bool) (int, error) {
 	n := 0
 	err := f.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketDue).Cursor()
@@ -158,7 +158,9 @@ func (f *FSM) ScanDue(from *DueKey, until int64, limit int, fn func(DueKey)) (in
 			if at > until {
 				break
 			}
-			fn(DueKey{At: at, ID: id})
+			if !fn(DueKey{At: at, ID: id}) {
+				break
+			}
 			n++
 		}
 		return nil

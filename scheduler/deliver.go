@@ -1,0 +1,101 @@
+package scheduler
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
+)
+
+const (
+	// DefaultTimeout bounds an attempt whose task names no timeout.
+	DefaultTimeout = 10 * time.Second
+	// maxResponseBody is how much of a response body is read (then the
+	// connection is reused if the rest was small, dropped otherwise).
+	maxResponseBody = 64 << 10
+	// maxErrorBody is how much of a failed response is kept in last_error.
+	maxErrorBody = 256
+)
+
+// Delivery headers.
+const (
+	HeaderTaskID       = "Hourglass-Task-Id"
+	HeaderAttempt      = "Hourglass-Attempt"
+	HeaderFencingToken = "Hourglass-Fencing-Token"
+	HeaderScheduledAt  = "Hourglass-Scheduled-At"
+)
+
+// deliver is one dispatch worker: it sends tasks and reports outcomes.
+func (s *Scheduler) deliver(ctx context.Context, in <-chan *fsmpb.Task, out chan<- *fsmpb.Outcome) {
+	for t := range in {
+		if ctx.Err() != nil {
+			return // leadership ended: the next leader fires it again
+		}
+		err := s.send(ctx, t)
+		o := s.decide(t, err)
+		select {
+		case out <- o:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// send makes one delivery attempt of t.
+func (s *Scheduler) send(ctx context.Context, t *fsmpb.Task) error {
+	target := t.GetTarget()
+	timeout := time.Duration(target.GetTimeout())
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	method := target.GetMethod()
+	if method == "" {
+		method = http.MethodPost
+	}
+	var body io.Reader
+	if len(t.Payload) > 0 {
+		body = bytes.NewReader(t.Payload)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target.GetUrl(), body)
+	if err != nil {
+		return fmt.Errorf("build request: %w", err)
+	}
+	for k, v := range target.GetHeaders() {
+		req.Header.Set(k, v)
+	}
+	if body != nil && req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("User-Agent", "Hourglass")
+	req.Header.Set(HeaderTaskID, t.Id)
+	req.Header.Set(HeaderAttempt, strconv.FormatUint(uint64(t.Attempts), 10))
+	req.Header.Set(HeaderFencingToken, fmt.Sprintf("%d.%d", t.FireTerm, t.FireIndex))
+	req.Header.Set(HeaderScheduledAt, time.Unix(0, t.DueAt).UTC().Format(time.RFC3339Nano))
+
+	resp, err := s.cfg.HTTPClient.Do(req)
+	if err != nil {
+		if ctx.Err() == context.DeadlineExceeded {
+			return fmt.Errorf("no response within the %v timeout", timeout)
+		}
+		return err
+	}
+	defer resp.Body.Close()
+	head, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return nil
+	}
+	if len(head) > maxErrorBody {
+		head = head[:maxErrorBody]
+	}
+	if len(bytes.TrimSpace(head)) == 0 {
+		return fmt.Errorf("HTTP %d", resp.StatusCode)
+	}
+	return fmt.Errorf("HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(head))
+}

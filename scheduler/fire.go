@@ -1,0 +1,116 @@
+package scheduler
+
+import (
+	"container/heap"
+	"context"
+	"time"
+
+	"github.com/hourglass-scheduler/hourglass/fsm"
+	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
+)
+
+// maxFireItems caps one Fire command.
+const maxFireItems = 10_000
+
+// fire proposes Fire commands for released tasks, coalescing whatever has
+// been released meanwhile, and passes the accepted tasks on. Nothing is
+// sent for a task whose Fire did not commit.
+func (s *Scheduler) fire(ctx context.Context, term uint64, in <-chan []*fsmpb.FireItem, out chan<- []*fsmpb.Task) {
+	defer close(out)
+	for items := range in {
+	more:
+		for len(items) < maxFireItems {
+			select {
+			case next, ok := <-in:
+				if !ok {
+					break more
+				}
+				items = append(items, next...)
+			default:
+				break more
+			}
+		}
+		cmd := &fsmpb.Command{Kind: &fsmpb.Command_Fire{Fire: &fsmpb.FireTasks{
+			Term: term, At: s.cfg.Clock.Now().UnixNano(), Items: items,
+		}}}
+		res, err := s.proposer.Propose(ctx, cmd)
+		if err != nil {
+			if ctx.Err() == nil {
+				// Still leading: give the tasks back to the wheel loop,
+				// which fires them again (the fsm skips any that did
+				// commit).
+				s.log.Warn("fire failed; retrying", "tasks", len(items), "err", err)
+				s.requeue(items)
+			}
+			continue
+		}
+		if acc := res.(*fsm.FireResult).Accepted; len(acc) > 0 {
+			select {
+			case out <- acc:
+			case <-ctx.Done():
+			}
+		}
+	}
+}
+
+// requeue hands fire items back to the wheel loop as if they had just been
+// scheduled, after a short pause.
+func (s *Scheduler) requeue(items []*fsmpb.FireItem) {
+	changes := make([]fsm.Change, len(items))
+	for i, it := range items {
+		changes[i] = fsm.Change{ID: it.Id, DueAt: it.DueAt, Due: true}
+	}
+	time.AfterFunc(100*time.Millisecond, func() { s.DueChanged(changes) })
+}
+
+// pace holds accepted tasks until their due time and then hands them to
+// the dispatch workers: a task is never sent before it is due.
+func (s *Scheduler) pace(ctx context.Context, in <-chan []*fsmpb.Task, out chan<- *fsmpb.Task) {
+	defer close(out)
+	var waiting byDue
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		now := s.cfg.Clock.Now().UnixNano()
+		for len(waiting) > 0 && waiting[0].DueAt <= now {
+			t := heap.Pop(&waiting).(*fsmpb.Task)
+			select {
+			case out <- t:
+			case <-ctx.Done():
+				return
+			}
+		}
+		if len(waiting) > 0 {
+			timer.Reset(time.Duration(waiting[0].DueAt - s.cfg.Clock.Now().UnixNano()))
+		} else {
+			timer.Stop()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case tasks, ok := <-in:
+			if !ok {
+				return
+			}
+			for _, t := range tasks {
+				heap.Push(&waiting, t)
+			}
+		case <-timer.C:
+		}
+	}
+}
+
+// byDue is a min-heap of tasks on their due time. It holds only the tasks
+// fired within the last FireLead, so it stays small.
+type byDue []*fsmpb.Task
+
+func (h byDue) Len() int           { return len(h) }
+func (h byDue) Less(i, j int) bool { return h[i].DueAt < h[j].DueAt }
+func (h byDue) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *byDue) Push(x any)        { *h = append(*h, x.(*fsmpb.Task)) }
+func (h *byDue) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return t
+}

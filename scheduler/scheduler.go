@@ -1,0 +1,209 @@
+package scheduler
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/hourglass-scheduler/hourglass/fsm"
+	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
+)
+
+// Store is what the scheduler reads from the state machine.
+type Store interface {
+	ScanDue(from *fsm.DueKey, until int64, limit int, fn func(fsm.DueKey) bool) (int, error)
+	Running() ([]*fsmpb.Task, error)
+}
+
+// Proposer replicates a command and returns its result.
+type Proposer interface {
+	Propose(ctx context.Context, cmd *fsmpb.Command) (any, error)
+}
+
+// Clock tells the time; tests may slow or stop it.
+type Clock interface{ Now() time.Time }
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
+// Config tunes the scheduler. Zero values take the defaults named.
+type Config struct {
+	// Horizon is how far ahead tasks are loaded into the wheel (1m).
+	Horizon time.Duration
+	// MaxLoaded caps the tasks held in the wheel (1,000,000).
+	MaxLoaded int
+	// FireLead is how long before its time a task is fired, so the Fire
+	// entry is committed when the time comes (20ms).
+	FireLead time.Duration
+	// CatchUpRate is how many overdue tasks per second are loaded after
+	// leadership starts (5,000).
+	CatchUpRate int
+	// Workers is the number of concurrent deliveries (64).
+	Workers int
+	// Retention is how long finished tasks are kept (7 days).
+	Retention time.Duration
+	// PurgeInterval is how often finished tasks past retention are purged
+	// (1m).
+	PurgeInterval time.Duration
+	// HTTPClient delivers webhooks; nil means a pooled keep-alive client
+	// that does not follow redirects.
+	HTTPClient *http.Client
+	Clock      Clock
+	Logger     *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.Horizon <= 0 {
+		c.Horizon = time.Minute
+	}
+	if c.MaxLoaded <= 0 {
+		c.MaxLoaded = 1_000_000
+	}
+	if c.FireLead <= 0 {
+		c.FireLead = 20 * time.Millisecond
+	}
+	if c.CatchUpRate <= 0 {
+		c.CatchUpRate = 5000
+	}
+	if c.Workers <= 0 {
+		c.Workers = 64
+	}
+	if c.Retention <= 0 {
+		c.Retention = 7 * 24 * time.Hour
+	}
+	if c.PurgeInterval <= 0 {
+		c.PurgeInterval = time.Minute
+	}
+	if c.HTTPClient == nil {
+		c.HTTPClient = NewHTTPClient(c.Workers)
+	}
+	if c.Clock == nil {
+		c.Clock = realClock{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// NewHTTPClient returns the delivery client: keep-alive connections pooled
+// per target host, no redirects followed (a 3xx is a failed attempt).
+func NewHTTPClient(maxConnsPerHost int) *http.Client {
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.MaxIdleConns = 4 * maxConnsPerHost
+	transport.MaxIdleConnsPerHost = maxConnsPerHost
+	transport.ResponseHeaderTimeout = 0 // the per-attempt context bounds it
+	return &http.Client{
+		Transport: transport,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+}
+
+// Scheduler is the leader's firing machinery. Install it as the fsm's
+// Notifier and run Run while leading.
+type Scheduler struct {
+	cfg      Config
+	store    Store
+	proposer Proposer
+	log      *slog.Logger
+
+	mu      sync.Mutex
+	active  bool
+	changes []fsm.Change
+	reset   bool
+	wake    chan struct{}
+}
+
+// New returns a scheduler reading store and proposing through proposer.
+func New(store Store, proposer Proposer, cfg Config) *Scheduler {
+	cfg.setDefaults()
+	return &Scheduler{
+		cfg:      cfg,
+		store:    store,
+		proposer: proposer,
+		log:      cfg.Logger.With("component", "scheduler"),
+		wake:     make(chan struct{}, 1),
+	}
+}
+
+// DueChanged implements fsm.Notifier: it queues the changes for the wheel
+// loop while the scheduler runs, and ignores them otherwise.
+func (s *Scheduler) DueChanged(changes []fsm.Change) {
+	s.mu.Lock()
+	if s.active {
+		s.changes = append(s.changes, changes...)
+	}
+	s.mu.Unlock()
+	s.poke()
+}
+
+// Restored implements fsm.Notifier: the wheel is rebuilt from scratch.
+func (s *Scheduler) Restored() {
+	s.mu.Lock()
+	s.reset = true
+	s.changes = nil
+	s.mu.Unlock()
+	s.poke()
+}
+
+func (s *Scheduler) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// takeChanges hands the loop what arrived since it last looked.
+func (s *Scheduler) takeChanges() ([]fsm.Change, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, r := s.changes, s.reset
+	s.changes, s.reset = nil, false
+	return c, r
+}
+
+func (s *Scheduler) setActive(active bool) {
+	s.mu.Lock()
+	s.active = active
+	s.changes, s.reset = nil, false
+	s.mu.Unlock()
+}
+
+// Run does the leader's duties for term until ctx ends. It has the shape
+// of cluster.LeaderFunc.
+func (s *Scheduler) Run(ctx context.Context, term uint64) {
+	// Listen before loading: a change that lands while the wheel is being
+	// filled is then either seen by the scan or heard of, or both.
+	s.setActive(true)
+	defer s.setActive(false)
+
+	fires := make(chan []*fsmpb.FireItem, 256)
+	accepted := make(chan []*fsmpb.Task, 256)
+	deliveries := make(chan *fsmpb.Task, 4*s.cfg.Workers)
+	outcomes := make(chan *fsmpb.Outcome, 4*s.cfg.Workers)
+
+	var wg sync.WaitGroup
+	run := func(f func()) {
+		wg.Add(1)
+		go func() { defer wg.Done(); f() }()
+	}
+	run(func() { s.fire(ctx, term, fires, accepted) })
+	run(func() { s.pace(ctx, accepted, deliveries) })
+	var workers sync.WaitGroup
+	for i := 0; i < s.cfg.Workers; i++ {
+		workers.Add(1)
+		go func() { defer workers.Done(); s.deliver(ctx, deliveries, outcomes) }()
+	}
+	run(func() { workers.Wait(); close(outcomes) })
+	run(func() { s.record(ctx, outcomes) })
+	run(func() { s.purge(ctx) })
+
+	s.log.Info("scheduler running", "term", term)
+	s.loop(ctx, term, fires)
+	wg.Wait()
+	s.log.Info("scheduler stopped", "term", term)
+}
