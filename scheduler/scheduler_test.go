@@ -320,4 +320,3 @@ func TestNotLeaderErrorsAreRequeued(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
-
