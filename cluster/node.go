@@ -308,6 +308,22 @@ func (n *Node) Status() Status {
 	}
 }
 
+// maxReadyLag is how many committed entries a node may not have applied
+// yet and still call itself ready.
+const maxReadyLag = 1000
+
+// Ready reports nil when a leader is known and this node has applied
+// nearly everything committed; otherwise why not.
+func (n *Node) Ready() error {
+	if addr, _ := n.raft.LeaderWithID(); addr == "" {
+		return errors.New("no raft leader is known yet")
+	}
+	if commit, applied := n.raft.CommitIndex(), n.raft.AppliedIndex(); commit > applied+maxReadyLag {
+		return fmt.Errorf("catching up: applied %d of %d committed raft entries", applied, commit)
+	}
+	return nil
+}
+
 // WaitLeader waits until a leader is known (any node), or ctx ends.
 func (n *Node) WaitLeader(ctx context.Context) error {
 	for {

@@ -1,0 +1,307 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hourglass-scheduler/hourglass/client"
+	"github.com/hourglass-scheduler/hourglass/cluster"
+	"github.com/hourglass-scheduler/hourglass/fsm"
+)
+
+// testServer is the API over a real single raft node (no scheduler: these
+// tests are about the API, and tasks are due far in the future).
+type testServer struct {
+	*httptest.Server
+	node *cluster.Node
+}
+
+func newTestServer(t testing.TB, mutate func(*Config)) *testServer {
+	t.Helper()
+	node, err := cluster.Open(cluster.Config{NodeID: "n1", DataDir: t.TempDir(), RaftAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	node.Start(func(ctx context.Context, _ uint64) { <-ctx.Done() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := node.WaitLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Proposer: node, Store: node.FSM(), Health: node, Limits: Limits{MaxPayload: 1000, MaxBatch: 5}}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	srv := httptest.NewServer(New(cfg))
+	t.Cleanup(func() { srv.Close(); node.Close() })
+	return &testServer{Server: srv, node: node}
+}
+
+type response struct {
+	status int
+	body   []byte
+}
+
+func (s *testServer) do(t testing.TB, method, path, body string, headers ...string) response {
+	t.Helper()
+	req, err := http.NewRequest(method, s.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return response{resp.StatusCode, data}
+}
+
+func (r response) task(t testing.TB) client.Task {
+	t.Helper()
+	var task client.Task
+	if err := json.Unmarshal(r.body, &task); err != nil {
+		t.Fatalf("decode task from %s: %v", r.body, err)
+	}
+	return task
+}
+
+func (r response) errorBody(t testing.TB) client.ErrorBody {
+	t.Helper()
+	var e client.ErrorResponse
+	if err := json.Unmarshal(r.body, &e); err != nil || e.Error.Code == "" {
+		t.Fatalf("not an error body: %s", r.body)
+	}
+	return e.Error
+}
+
+// taskCount is every task in the store, through the store itself.
+func (s *testServer) taskCount(t testing.TB) int {
+	t.Helper()
+	tasks, _, err := s.node.FSM().List(fsm.ListQuery{Limit: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(tasks)
+}
+
+const validTarget = `"target":{"url":"http://127.0.0.1:9/hook"}`
+
+func TestCreateGetCancel(t *testing.T) {
+	s := newTestServer(t, nil)
+	r := s.do(t, "POST", "/v1/tasks", `{"delay":"1h","payload":{"order":7},`+validTarget+`}`)
+	if r.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	created := r.task(t)
+	if created.State != "scheduled" || created.Queue != "default" || created.MaxAttempts != 5 || string(created.Payload) != `{"order":7}` {
+		t.Fatalf("created %+v", created)
+	}
+	if d := time.Until(created.ExecuteAt); d < 59*time.Minute || d > time.Hour {
+		t.Fatalf("execute_at %v is not an hour away", created.ExecuteAt)
+	}
+	got := s.do(t, "GET", "/v1/tasks/"+created.ID, "")
+	if got.status != http.StatusOK || got.task(t).ID != created.ID {
+		t.Fatalf("get: %d %s", got.status, got.body)
+	}
+	c := s.do(t, "DELETE", "/v1/tasks/"+created.ID, "")
+	if c.status != http.StatusOK || c.task(t).State != "cancelled" {
+		t.Fatalf("cancel: %d %s", c.status, c.body)
+	}
+	if r := s.do(t, "GET", "/v1/tasks/nope", ""); r.status != http.StatusNotFound || r.errorBody(t).Code != "not_found" {
+		t.Fatalf("get missing: %d %s", r.status, r.body)
+	}
+	if r := s.do(t, "DELETE", "/v1/tasks/nope", ""); r.status != http.StatusNotFound {
+		t.Fatalf("cancel missing: %d %s", r.status, r.body)
+	}
+}
+
+func TestIdempotentCreate(t *testing.T) {
+	s := newTestServer(t, nil)
+	body := `{"id":"order-42","delay":"90s","payload":{"a":1},` + validTarget + `}`
+	first := s.do(t, "POST", "/v1/tasks", body)
+	if first.status != http.StatusCreated {
+		t.Fatalf("first: %d %s", first.status, first.body)
+	}
+	// The same body again, even re-spaced, is a repeat: 200 and the task as
+	// it was (its execute_at was fixed by the first request).
+	again := s.do(t, "POST", "/v1/tasks", `{ "id":"order-42", "delay":"90s", "payload":{ "a": 1 }, `+validTarget+`}`)
+	if again.status != http.StatusOK || again.task(t).Version != first.task(t).Version || !again.task(t).ExecuteAt.Equal(first.task(t).ExecuteAt) {
+		t.Fatalf("repeat: %d %s", again.status, again.body)
+	}
+	other := s.do(t, "POST", "/v1/tasks", `{"id":"order-42","delay":"91s","payload":{"a":1},`+validTarget+`}`)
+	if other.status != http.StatusConflict || other.errorBody(t).Code != "conflict" {
+		t.Fatalf("different body: %d %s", other.status, other.body)
+	}
+	if n := s.taskCount(t); n != 1 {
+		t.Fatalf("%d tasks stored, want 1", n)
+	}
+}
+
+func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
+	s := newTestServer(t, nil)
+	big := `"` + strings.Repeat("x", 1200) + `"`
+	cases := []struct {
+		name, method, path, body string
+		status                   int
+		field                    string // the message must name it
+	}{
+		{"malformed JSON", "POST", "/v1/tasks", `{"delay":"1s",`, 400, "request body"},
+		{"not an object", "POST", "/v1/tasks", `[1,2]`, 400, "request body"},
+		{"empty body", "POST", "/v1/tasks", ``, 400, "request body"},
+		{"trailing data", "POST", "/v1/tasks", `{"delay":"1s",` + validTarget + `} {}`, 400, "request body"},
+		{"unknown field", "POST", "/v1/tasks", `{"delay":"1s","colour":"red",` + validTarget + `}`, 400, "colour"},
+		{"unknown nested field", "POST", "/v1/tasks", `{"delay":"1s","target":{"url":"http://a/","verb":"GET"}}`, 400, "verb"},
+		{"wrong type", "POST", "/v1/tasks", `{"delay":"1s","max_attempts":"three",` + validTarget + `}`, 400, "max_attempts"},
+		{"wrong nested type", "POST", "/v1/tasks", `{"delay":"1s","target":{"url":5}}`, 400, "target.url"},
+		{"both times", "POST", "/v1/tasks", `{"delay":"1s","execute_at":"2030-01-01T00:00:00Z",` + validTarget + `}`, 400, "execute_at"},
+		{"neither time", "POST", "/v1/tasks", `{` + validTarget + `}`, 400, "delay"},
+		{"bad time", "POST", "/v1/tasks", `{"execute_at":"tomorrow",` + validTarget + `}`, 400, "execute_at"},
+		{"bad duration", "POST", "/v1/tasks", `{"delay":"soon",` + validTarget + `}`, 400, "delay"},
+		{"negative delay", "POST", "/v1/tasks", `{"delay":"-5s",` + validTarget + `}`, 400, "delay"},
+		{"bad id characters", "POST", "/v1/tasks", `{"id":"a/b","delay":"1s",` + validTarget + `}`, 400, "id"},
+		{"id too long", "POST", "/v1/tasks", `{"id":"` + strings.Repeat("a", 129) + `","delay":"1s",` + validTarget + `}`, 400, "id"},
+		{"bad queue", "POST", "/v1/tasks", `{"queue":"a b","delay":"1s",` + validTarget + `}`, 400, "queue"},
+		{"payload over limit", "POST", "/v1/tasks", `{"delay":"1s","payload":` + big + `,` + validTarget + `}`, 413, "payload"},
+		{"body over limit", "POST", "/v1/tasks", `{"delay":"1s","name":"` + strings.Repeat("n", 70<<10) + `",` + validTarget + `}`, 413, "request body"},
+		{"no target", "POST", "/v1/tasks", `{"delay":"1s"}`, 400, "target"},
+		{"target not http", "POST", "/v1/tasks", `{"delay":"1s","target":{"url":"ftp://example.com/x"}}`, 400, "target.url"},
+		{"target without host", "POST", "/v1/tasks", `{"delay":"1s","target":{"url":"http:///x"}}`, 400, "target.url"},
+		{"bad method", "POST", "/v1/tasks", `{"delay":"1s","target":{"url":"http://a/","method":"BREW"}}`, 400, "target.method"},
+		{"reserved header", "POST", "/v1/tasks", `{"delay":"1s","target":{"url":"http://a/","headers":{"Hourglass-Attempt":"9"}}}`, 400, "target.headers"},
+		{"header injection", "POST", "/v1/tasks", `{"delay":"1s","target":{"url":"http://a/","headers":{"X":"a\r\nB: c"}}}`, 400, "target.headers"},
+		{"bad timeout", "POST", "/v1/tasks", `{"delay":"1s","target":{"url":"http://a/","timeout":"2h"}}`, 400, "target.timeout"},
+		{"max_attempts zero or less", "POST", "/v1/tasks", `{"delay":"1s","max_attempts":-1,` + validTarget + `}`, 400, "max_attempts"},
+		{"bad backoff", "POST", "/v1/tasks", `{"delay":"1s","backoff":{"multiplier":0.5},` + validTarget + `}`, 400, "backoff.multiplier"},
+		{"batch over limit", "POST", "/v1/tasks/batch", `{"tasks":[` + strings.TrimSuffix(strings.Repeat(`{"delay":"1s",`+validTarget+`},`, 6), ",") + `]}`, 400, "tasks"},
+		{"empty batch", "POST", "/v1/tasks/batch", `{"tasks":[]}`, 400, "tasks"},
+		{"bad task in batch", "POST", "/v1/tasks/batch", `{"tasks":[{"delay":"1s",` + validTarget + `},{"delay":"x",` + validTarget + `}]}`, 400, "tasks[1].delay"},
+		{"bad list state", "GET", "/v1/tasks?state=sleeping", ``, 400, "state"},
+		{"bad list limit", "GET", "/v1/tasks?limit=0", ``, 400, "limit"},
+		{"bad page token", "GET", "/v1/tasks?page_token=***", ``, 400, "page_token"},
+		{"unknown list parameter", "GET", "/v1/tasks?color=red", ``, 400, "color"},
+		{"bad path id", "GET", "/v1/tasks/a%20b", ``, 400, "id"},
+		{"patch with nothing", "PATCH", "/v1/tasks/x", `{}`, 400, "request body"},
+		{"unknown endpoint", "GET", "/v1/nothing", ``, 404, "/v1/nothing"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := s.do(t, c.method, c.path, c.body)
+			if r.status != c.status {
+				t.Fatalf("status %d, want %d: %s", r.status, c.status, r.body)
+			}
+			e := r.errorBody(t)
+			if !strings.Contains(e.Message, c.field) {
+				t.Fatalf("message %q does not name %q", e.Message, c.field)
+			}
+		})
+	}
+	if n := s.taskCount(t); n != 0 {
+		t.Fatalf("bad requests stored %d tasks", n)
+	}
+}
+
+func TestBatchCreate(t *testing.T) {
+	s := newTestServer(t, nil)
+	s.do(t, "POST", "/v1/tasks", `{"id":"taken","delay":"1h",`+validTarget+`}`)
+	r := s.do(t, "POST", "/v1/tasks/batch", `{"tasks":[{"id":"b1","delay":"1h",`+validTarget+`},{"id":"taken","delay":"2h",`+validTarget+`},{"delay":"1h",`+validTarget+`}]}`)
+	if r.status != http.StatusOK {
+		t.Fatalf("batch: %d %s", r.status, r.body)
+	}
+	var out client.BatchResponse
+	if err := json.Unmarshal(r.body, &out); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Results) != 3 || out.Results[0].Task.ID != "b1" || out.Results[1].Error.Code != "conflict" || out.Results[2].Task == nil {
+		t.Fatalf("results %s", r.body)
+	}
+	if n := s.taskCount(t); n != 3 {
+		t.Fatalf("%d tasks stored, want 3", n)
+	}
+}
+
+func TestPatch(t *testing.T) {
+	s := newTestServer(t, nil)
+	created := s.do(t, "POST", "/v1/tasks", `{"id":"p","delay":"1h",`+validTarget+`}`).task(t)
+	r := s.do(t, "PATCH", "/v1/tasks/p", `{"execute_at":"2031-05-01T10:00:00Z","payload":{"v":2}}`, "If-Match", fmt.Sprint(created.Version))
+	if r.status != http.StatusOK {
+		t.Fatalf("patch: %d %s", r.status, r.body)
+	}
+	if got := r.task(t); !got.ExecuteAt.Equal(time.Date(2031, 5, 1, 10, 0, 0, 0, time.UTC)) || string(got.Payload) != `{"v":2}` {
+		t.Fatalf("patched %+v", got)
+	}
+	stale := s.do(t, "PATCH", "/v1/tasks/p", `{"delay":"5m"}`, "If-Match", fmt.Sprint(created.Version))
+	if stale.status != http.StatusPreconditionFailed {
+		t.Fatalf("stale If-Match: %d %s", stale.status, stale.body)
+	}
+	s.do(t, "DELETE", "/v1/tasks/p", "")
+	if r := s.do(t, "PATCH", "/v1/tasks/p", `{"delay":"5m"}`); r.status != http.StatusConflict {
+		t.Fatalf("patch of a cancelled task: %d %s", r.status, r.body)
+	}
+}
+
+func TestListPagination(t *testing.T) {
+	s := newTestServer(t, nil)
+	for i := 0; i < 7; i++ {
+		s.do(t, "POST", "/v1/tasks", fmt.Sprintf(`{"id":"l%d","queue":"q%d","delay":"1h",%s}`, i, i%2, validTarget))
+	}
+	seen := 0
+	token := ""
+	for page := 0; page < 10; page++ {
+		r := s.do(t, "GET", "/v1/tasks?queue=q0&state=scheduled&limit=2&page_token="+token, "")
+		var out client.ListResponse
+		if err := json.Unmarshal(r.body, &out); err != nil {
+			t.Fatalf("%d %s", r.status, r.body)
+		}
+		for _, task := range out.Tasks {
+			if task.Queue != "q0" {
+				t.Fatalf("listed %s of queue %s", task.ID, task.Queue)
+			}
+		}
+		seen += len(out.Tasks)
+		if token = out.NextPageToken; token == "" {
+			break
+		}
+	}
+	if seen != 4 {
+		t.Fatalf("listed %d tasks of q0, want 4", seen)
+	}
+}
+
+func TestAuthToken(t *testing.T) {
+	s := newTestServer(t, func(c *Config) { c.AuthToken = "s3cret" })
+	body := `{"delay":"1h",` + validTarget + `}`
+	if r := s.do(t, "POST", "/v1/tasks", body); r.status != http.StatusUnauthorized || r.errorBody(t).Code != "unauthenticated" {
+		t.Fatalf("no token: %d %s", r.status, r.body)
+	}
+	if r := s.do(t, "POST", "/v1/tasks", body, "Authorization", "Bearer wrong"); r.status != http.StatusUnauthorized {
+		t.Fatalf("wrong token: %d", r.status)
+	}
+	if r := s.do(t, "POST", "/v1/tasks", body, "Authorization", "Bearer s3cret"); r.status != http.StatusCreated {
+		t.Fatalf("right token: %d %s", r.status, r.body)
+	}
+	if r := s.do(t, "GET", "/healthz", ""); r.status != http.StatusOK {
+		t.Fatalf("healthz needs no token, got %d", r.status)
+	}
+	if n := s.taskCount(t); n != 1 {
+		t.Fatalf("%d tasks stored, want 1", n)
+	}
+}
+
+func TestReadyz(t *testing.T) {
+	s := newTestServer(t, nil)
+	if r := s.do(t, "GET", "/readyz", ""); r.status != http.StatusOK || !bytes.Contains(r.body, []byte("ready")) {
+		t.Fatalf("readyz: %d %s", r.status, r.body)
+	}
+}

@@ -1,0 +1,382 @@
+package httpapi
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hourglass-scheduler/hourglass/client"
+	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
+)
+
+// Limits is what the decoder enforces.
+type Limits struct {
+	MaxPayload  int // bytes of one task's payload (default 1 MiB)
+	MaxBatch    int // tasks in one batch (default 1,000)
+	MaxBodySize int // bytes of a batch request body (default 32 MiB)
+}
+
+func (l *Limits) setDefaults() {
+	if l.MaxPayload <= 0 {
+		l.MaxPayload = 1 << 20
+	}
+	if l.MaxBatch <= 0 {
+		l.MaxBatch = 1000
+	}
+	if l.MaxBodySize <= 0 {
+		l.MaxBodySize = 32 << 20
+	}
+}
+
+// Validation limits that are not configurable.
+const (
+	maxNameLen     = 256
+	maxQueueLen    = 64
+	maxHeaders     = 64
+	maxHeaderBytes = 8 << 10
+	maxAttempts    = 1000
+	maxDelay       = 10 * 365 * 24 * time.Hour
+	maxTimeout     = 30 * time.Minute
+	// bodySlack is what a single-task body may carry besides its payload.
+	bodySlack = 64 << 10
+
+	defaultQueue       = "default"
+	defaultMaxAttempts = 5
+	defaultTimeout     = 10 * time.Second
+)
+
+var namePattern = regexp.MustCompile(`^[A-Za-z0-9._:-]+$`)
+
+// apiError is an error with its HTTP status and API code.
+type apiError struct {
+	status int
+	code   string
+	msg    string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func invalid(format string, args ...any) *apiError {
+	return &apiError{http.StatusBadRequest, client.CodeInvalidArgument, fmt.Sprintf(format, args...)}
+}
+
+func tooLarge(format string, args ...any) *apiError {
+	return &apiError{http.StatusRequestEntityTooLarge, client.CodePayloadTooLarge, fmt.Sprintf(format, args...)}
+}
+
+// decodeJSON reads one JSON value from r into v, strictly: unknown fields,
+// trailing data and type mismatches are errors that name the field.
+func decodeJSON(r io.Reader, v any) error {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return invalid("request body: unexpected data after the JSON object")
+	}
+	return nil
+}
+
+func jsonError(err error) error {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return tooLarge("request body: larger than the limit of %d bytes", tooBig.Limit)
+	case errors.Is(err, io.EOF):
+		return invalid("request body: empty; expected a JSON object")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return invalid("request body: malformed JSON (unexpected end)")
+	case errors.As(err, &syntax):
+		return invalid("request body: malformed JSON at byte %d: %v", syntax.Offset, err)
+	case errors.As(err, &typ):
+		if typ.Field == "" {
+			return invalid("request body: expected a JSON object, got %s", typ.Value)
+		}
+		return invalid("%s: expected %s, got %s", typ.Field, jsonKind(typ.Type.Kind().String()), typ.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return invalid("%s: unknown field", field)
+	default:
+		return invalid("request body: %v", err)
+	}
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "a string"
+	case "int", "int64", "uint32", "uint64", "float64":
+		return "a number"
+	case "struct", "map", "ptr":
+		return "an object"
+	case "slice":
+		return "an array"
+	case "bool":
+		return "true or false"
+	}
+	return goKind
+}
+
+// taskBuilder turns API requests into task records. now is the time the
+// request is taken to arrive; delays count from it.
+type taskBuilder struct {
+	limits Limits
+	now    time.Time
+}
+
+// build validates req and returns the task to create. field prefixes error
+// messages ("tasks[3]." in a batch).
+func (b *taskBuilder) build(req *client.CreateTaskRequest, field string) (*fsmpb.Task, error) {
+	t := &fsmpb.Task{
+		Id:        req.ID,
+		Queue:     req.Queue,
+		Name:      req.Name,
+		CreatedAt: b.now.UnixNano(),
+		UpdatedAt: b.now.UnixNano(),
+	}
+	if t.Id == "" {
+		t.Id = uuid.Must(uuid.NewV7()).String()
+	} else if err := checkName(field+"id", t.Id, 128); err != nil {
+		return nil, err
+	}
+	if t.Queue == "" {
+		t.Queue = defaultQueue
+	} else if err := checkName(field+"queue", t.Queue, maxQueueLen); err != nil {
+		return nil, err
+	}
+	if len(t.Name) > maxNameLen {
+		return nil, invalid("%sname: longer than %d bytes", field, maxNameLen)
+	}
+	at, err := b.when(req.ExecuteAt, req.Delay, field, true)
+	if err != nil {
+		return nil, err
+	}
+	t.ExecuteAt = at
+	if t.Payload, err = b.payload(req.Payload, field); err != nil {
+		return nil, err
+	}
+	if req.Target == nil {
+		return nil, invalid("%starget: required: an object with the url to deliver to (pull delivery by workers is not available yet)", field)
+	}
+	if t.Target, err = buildTarget(req.Target, field+"target."); err != nil {
+		return nil, err
+	}
+	switch {
+	case req.MaxAttempts == 0:
+		t.MaxAttempts = defaultMaxAttempts
+	case req.MaxAttempts < 1 || req.MaxAttempts > maxAttempts:
+		return nil, invalid("%smax_attempts: must be between 1 and %d, got %d", field, maxAttempts, req.MaxAttempts)
+	default:
+		t.MaxAttempts = uint32(req.MaxAttempts)
+	}
+	if req.Backoff != nil {
+		if t.Backoff, err = buildBackoff(req.Backoff, field+"backoff."); err != nil {
+			return nil, err
+		}
+	}
+	t.Fingerprint = fingerprint(req, t)
+	return t, nil
+}
+
+// when resolves exactly one of an RFC 3339 time and a delay (either may be
+// absent when required is false: then it returns 0).
+func (b *taskBuilder) when(executeAt, delay, field string, required bool) (int64, error) {
+	switch {
+	case executeAt != "" && delay != "":
+		return 0, invalid("%sexecute_at, %sdelay: give one of them, not both", field, field)
+	case executeAt != "":
+		at, err := time.Parse(time.RFC3339Nano, executeAt)
+		if err != nil {
+			return 0, invalid("%sexecute_at: not an RFC 3339 time (like 2030-01-02T15:04:05Z): %q", field, executeAt)
+		}
+		if at.Year() < 1970 || at.After(b.now.Add(maxDelay)) {
+			return 0, invalid("%sexecute_at: must be after 1970 and within 10 years, got %s", field, executeAt)
+		}
+		return at.UnixNano(), nil
+	case delay != "":
+		d, err := time.ParseDuration(delay)
+		if err != nil {
+			return 0, invalid("%sdelay: not a duration (like \"90s\" or \"1h30m\"): %q", field, delay)
+		}
+		if d < 0 {
+			return 0, invalid("%sdelay: must not be negative, got %s", field, delay)
+		}
+		if d > maxDelay {
+			return 0, invalid("%sdelay: longer than 10 years", field)
+		}
+		return b.now.Add(d).UnixNano(), nil
+	case required:
+		return 0, invalid("%sexecute_at, %sdelay: one of them is required", field, field)
+	}
+	return 0, nil
+}
+
+func (b *taskBuilder) payload(raw json.RawMessage, field string) ([]byte, error) {
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return nil, nil
+	}
+	if len(raw) > b.limits.MaxPayload {
+		return nil, tooLarge("%spayload: %d bytes, over the limit of %d", field, len(raw), b.limits.MaxPayload)
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err != nil {
+		return nil, invalid("%spayload: not valid JSON: %v", field, err)
+	}
+	return buf.Bytes(), nil
+}
+
+func checkName(field, v string, maxLen int) error {
+	if len(v) > maxLen {
+		return invalid("%s: longer than %d characters", field, maxLen)
+	}
+	if !namePattern.MatchString(v) {
+		return invalid("%s: %q has characters outside A-Z a-z 0-9 . _ : -", field, v)
+	}
+	return nil
+}
+
+var methods = map[string]bool{"GET": true, "POST": true, "PUT": true, "PATCH": true, "DELETE": true}
+
+func buildTarget(t *client.Target, field string) (*fsmpb.Target, error) {
+	u, err := url.Parse(t.URL)
+	switch {
+	case t.URL == "":
+		return nil, invalid("%surl: required", field)
+	case err != nil:
+		return nil, invalid("%surl: not a URL: %q", field, t.URL)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, invalid("%surl: must be http:// or https://, got %q", field, t.URL)
+	case u.Host == "":
+		return nil, invalid("%surl: has no host: %q", field, t.URL)
+	case u.User != nil:
+		return nil, invalid("%surl: must not carry credentials; use headers", field)
+	}
+	out := &fsmpb.Target{Url: t.URL, Method: strings.ToUpper(t.Method)}
+	if out.Method == "" {
+		out.Method = http.MethodPost
+	} else if !methods[out.Method] {
+		return nil, invalid("%smethod: must be GET, POST, PUT, PATCH or DELETE, got %q", field, t.Method)
+	}
+	if len(t.Headers) > maxHeaders {
+		return nil, invalid("%sheaders: more than %d headers", field, maxHeaders)
+	}
+	size := 0
+	for k, v := range t.Headers {
+		switch {
+		case !validHeaderName(k):
+			return nil, invalid("%sheaders: %q is not a valid header name", field, k)
+		case !validHeaderValue(v):
+			return nil, invalid("%sheaders.%s: value has characters not allowed in a header", field, k)
+		case strings.HasPrefix(strings.ToLower(k), "hourglass-"), strings.EqualFold(k, "Host"), strings.EqualFold(k, "Content-Length"):
+			return nil, invalid("%sheaders: %q is set by Hourglass and cannot be given", field, k)
+		}
+		size += len(k) + len(v)
+	}
+	if size > maxHeaderBytes {
+		return nil, invalid("%sheaders: %d bytes, over the limit of %d", field, size, maxHeaderBytes)
+	}
+	if len(t.Headers) > 0 {
+		out.Headers = t.Headers
+	}
+	timeout := defaultTimeout
+	if t.Timeout != "" {
+		d, err := time.ParseDuration(t.Timeout)
+		if err != nil {
+			return nil, invalid("%stimeout: not a duration (like \"10s\"): %q", field, t.Timeout)
+		}
+		if d < time.Millisecond || d > maxTimeout {
+			return nil, invalid("%stimeout: must be between 1ms and %v, got %s", field, maxTimeout, t.Timeout)
+		}
+		timeout = d
+	}
+	out.Timeout = int64(timeout)
+	return out, nil
+}
+
+func buildBackoff(b *client.Backoff, field string) (*fsmpb.Backoff, error) {
+	out := &fsmpb.Backoff{Multiplier: b.Multiplier}
+	for _, d := range []struct {
+		name string
+		in   string
+		out  *int64
+	}{{"initial", b.Initial, &out.Initial}, {"max", b.Max, &out.Max}} {
+		if d.in == "" {
+			continue
+		}
+		v, err := time.ParseDuration(d.in)
+		if err != nil {
+			return nil, invalid("%s%s: not a duration (like \"1s\"): %q", field, d.name, d.in)
+		}
+		if v <= 0 || v > 24*time.Hour {
+			return nil, invalid("%s%s: must be more than 0 and at most 24h, got %s", field, d.name, d.in)
+		}
+		*d.out = int64(v)
+	}
+	if b.Multiplier != 0 && (b.Multiplier < 1 || b.Multiplier > 100) {
+		return nil, invalid("%smultiplier: must be between 1 and 100, got %v", field, b.Multiplier)
+	}
+	if out.Initial > 0 && out.Max > 0 && out.Max < out.Initial {
+		return nil, invalid("%smax: must not be less than initial", field)
+	}
+	return out, nil
+}
+
+// fingerprint identifies a create request for idempotency: the same id
+// with the same body is a repeat, with another body a conflict. A delay
+// counts as written (not as the time it resolved to), so resending the
+// same request later is still a repeat.
+func fingerprint(req *client.CreateTaskRequest, t *fsmpb.Task) []byte {
+	canonical := struct {
+		ID, Queue, Name, ExecuteAt, Delay string
+		Payload                           []byte
+		Target                            *fsmpb.Target
+		MaxAttempts                       uint32
+		Backoff                           *fsmpb.Backoff
+	}{t.Id, t.Queue, t.Name, "", req.Delay, t.Payload, t.Target, t.MaxAttempts, t.Backoff}
+	if req.ExecuteAt != "" {
+		canonical.ExecuteAt = time.Unix(0, t.ExecuteAt).UTC().Format(time.RFC3339Nano)
+	}
+	data, err := json.Marshal(canonical) // maps marshal with sorted keys
+	if err != nil {
+		panic(fmt.Sprintf("fingerprint: %v", err)) // plain data: cannot fail
+	}
+	sum := sha256.Sum256(data)
+	return sum[:]
+}
+
+// validHeaderName reports whether s is an HTTP token (RFC 9110 §5.1).
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// validHeaderValue reports whether s may be sent as a header value: no
+// control characters but horizontal tab (so no CR or LF).
+func validHeaderValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,477 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hourglass-scheduler/hourglass/client"
+	"github.com/hourglass-scheduler/hourglass/cluster"
+	"github.com/hourglass-scheduler/hourglass/fsm"
+	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
+)
+
+// Proposer replicates a command and returns the state machine's result.
+type Proposer interface {
+	Propose(ctx context.Context, cmd *fsmpb.Command) (any, error)
+}
+
+// Store answers reads.
+type Store interface {
+	Get(id string) (*fsmpb.Task, error)
+	List(q fsm.ListQuery) ([]*fsmpb.Task, []byte, error)
+}
+
+// Health reports readiness: nil when this node can serve, else why not.
+type Health interface {
+	Ready() error
+}
+
+// Config wires the API to its node.
+type Config struct {
+	Proposer Proposer
+	Store    Store
+	Health   Health
+	Limits   Limits
+	// AuthToken, when set, is required as "Authorization: Bearer <token>"
+	// on every /v1 request.
+	AuthToken string
+	// Retention is how long cancelled tasks are kept (7 days).
+	Retention time.Duration
+	// ProposeTimeout bounds how long a write waits for its commit (10s).
+	ProposeTimeout time.Duration
+	Now            func() time.Time
+	Logger         *slog.Logger
+}
+
+// API is the HTTP handler.
+type API struct {
+	cfg Config
+	log *slog.Logger
+	mux *http.ServeMux
+}
+
+// New returns the API handler.
+func New(cfg Config) *API {
+	cfg.Limits.setDefaults()
+	if cfg.Retention <= 0 {
+		cfg.Retention = 7 * 24 * time.Hour
+	}
+	if cfg.ProposeTimeout <= 0 {
+		cfg.ProposeTimeout = 10 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	a := &API{cfg: cfg, log: cfg.Logger.With("component", "httpapi"), mux: http.NewServeMux()}
+	a.mux.HandleFunc("POST /v1/tasks", a.createTask)
+	a.mux.HandleFunc("POST /v1/tasks/batch", a.createBatch)
+	a.mux.HandleFunc("GET /v1/tasks", a.listTasks)
+	a.mux.HandleFunc("GET /v1/tasks/{id}", a.getTask)
+	a.mux.HandleFunc("DELETE /v1/tasks/{id}", a.cancelTask)
+	a.mux.HandleFunc("PATCH /v1/tasks/{id}", a.updateTask)
+	a.mux.HandleFunc("GET /healthz", a.healthz)
+	a.mux.HandleFunc("GET /readyz", a.readyz)
+	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		a.writeError(w, &apiError{http.StatusNotFound, client.CodeNotFound, fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path)})
+	})
+	return a
+}
+
+// NewServer returns an http.Server for handler with timeouts set, so a
+// slow or idle client cannot hold a connection forever.
+func NewServer(addr string, handler http.Handler) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      90 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+}
+
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if a.cfg.AuthToken != "" && strings.HasPrefix(r.URL.Path, "/v1/") && !a.authorized(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="hourglass"`)
+		a.writeError(w, &apiError{http.StatusUnauthorized, client.CodeUnauthenticated, "Authorization: a valid bearer token is required"})
+		return
+	}
+	a.mux.ServeHTTP(w, r)
+}
+
+func (a *API) authorized(r *http.Request) bool {
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(token), []byte(a.cfg.AuthToken)) == 1
+}
+
+func (a *API) propose(r *http.Request, cmd *fsmpb.Command) (any, error) {
+	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.ProposeTimeout)
+	defer cancel()
+	return a.cfg.Proposer.Propose(ctx, cmd)
+}
+
+func (a *API) builder() *taskBuilder {
+	return &taskBuilder{limits: a.cfg.Limits, now: a.cfg.Now()}
+}
+
+func (a *API) createTask(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, int64(a.cfg.Limits.MaxPayload+bodySlack))
+	var req client.CreateTaskRequest
+	if err := decodeJSON(r.Body, &req); err != nil {
+		a.writeError(w, err)
+		return
+	}
+	task, err := a.builder().build(&req, "")
+	if err != nil {
+		a.writeError(w, err)
+		return
+	}
+	res, err := a.propose(r, &fsmpb.Command{Kind: &fsmpb.Command_Create{Create: &fsmpb.CreateTasks{Tasks: []*fsmpb.Task{task}}}})
+	if err != nil {
+		a.writeError(w, err)
+		return
+	}
+	item := res.(*fsm.CreateResult).Items[0]
+	switch {
+	case item.Err != nil:
+		a.writeError(w, item.Err)
+	case item.Existed:
+		writeJSON(w, http.StatusOK, TaskView(item.Task))
+	default:
+		writeJSON(w, http.StatusCreated, TaskView(item.Task))
+	}
+}
+
+func (a *API) createBatch(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, int64(a.cfg.Limits.MaxBodySize))
+	var req client.BatchRequest
+	if err := decodeJSON(r.Body, &req); err != nil {
+		a.writeError(w, err)
+		return
+	}
+	switch n := len(req.Tasks); {
+	case n == 0:
+		a.writeError(w, invalid("tasks: required: an array of one or more tasks"))
+		return
+	case n > a.cfg.Limits.MaxBatch:
+		a.writeError(w, invalid("tasks: %d tasks, over the batch limit of %d", n, a.cfg.Limits.MaxBatch))
+		return
+	}
+	b := a.builder()
+	tasks := make([]*fsmpb.Task, len(req.Tasks))
+	for i := range req.Tasks {
+		t, err := b.build(&req.Tasks[i], fmt.Sprintf("tasks[%d].", i))
+		if err != nil {
+			a.writeError(w, err) // one bad task refuses the whole batch
+			return
+		}
+		tasks[i] = t
+	}
+	res, err := a.propose(r, &fsmpb.Command{Kind: &fsmpb.Command_Create{Create: &fsmpb.CreateTasks{Tasks: tasks}}})
+	if err != nil {
+		a.writeError(w, err)
+		return
+	}
+	items := res.(*fsm.CreateResult).Items
+	out := client.BatchResponse{Results: make([]client.BatchResult, len(items))}
+	for i, item := range items {
+		if item.Err != nil {
+			_, body := a.classify(item.Err)
+			out.Results[i].Error = &body
+			continue
+		}
+		v := TaskView(item.Task)
+		out.Results[i].Task = &v
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (a *API) pathID(w http.ResponseWriter, r *http.Request) (string, bool) {
+	id := r.PathValue("id")
+	if err := checkName("id", id, 128); err != nil {
+		a.writeError(w, err)
+		return "", false
+	}
+	return id, true
+}
+
+func (a *API) getTask(w http.ResponseWriter, r *http.Request) {
+	id, ok := a.pathID(w, r)
+	if !ok {
+		return
+	}
+	if err := checkQuery(r, "stale"); err != nil {
+		a.writeError(w, err)
+		return
+	}
+	task, err := a.cfg.Store.Get(id)
+	if err != nil {
+		a.writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, TaskView(task))
+}
+
+func (a *API) cancelTask(w http.ResponseWriter, r *http.Request) {
+	id, ok := a.pathID(w, r)
+	if !ok {
+		return
+	}
+	now := a.cfg.Now()
+	a.writeTaskResult(w, r, &fsmpb.Command{Kind: &fsmpb.Command_Cancel{Cancel: &fsmpb.CancelTask{
+		Id: id, At: now.UnixNano(), RetainUntil: now.Add(a.cfg.Retention).UnixNano(),
+	}}})
+}
+
+func (a *API) updateTask(w http.ResponseWriter, r *http.Request) {
+	id, ok := a.pathID(w, r)
+	if !ok {
+		return
+	}
+	var ifVersion uint64
+	if h := r.Header.Get("If-Match"); h != "" {
+		v, err := strconv.ParseUint(strings.Trim(strings.TrimPrefix(h, "W/"), `"`), 10, 64)
+		if err != nil || v == 0 {
+			a.writeError(w, invalid("If-Match: must be a task version (a positive number), got %q", h))
+			return
+		}
+		ifVersion = v
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, int64(a.cfg.Limits.MaxPayload+bodySlack))
+	var req client.UpdateTaskRequest
+	if err := decodeJSON(r.Body, &req); err != nil {
+		a.writeError(w, err)
+		return
+	}
+	b := a.builder()
+	cmd := &fsmpb.UpdateTask{Id: id, At: b.now.UnixNano(), IfVersion: ifVersion}
+	at, err := b.when(req.ExecuteAt, req.Delay, "", false)
+	if err != nil {
+		a.writeError(w, err)
+		return
+	}
+	if at != 0 {
+		cmd.ExecuteAt = &at
+	}
+	if len(req.Payload) > 0 {
+		p, err := b.payload(req.Payload, "")
+		if err != nil {
+			a.writeError(w, err)
+			return
+		}
+		if p == nil {
+			p = []byte{} // "payload": null clears it
+		}
+		cmd.Payload = p
+	}
+	if req.Target != nil {
+		if cmd.Target, err = buildTarget(req.Target, "target."); err != nil {
+			a.writeError(w, err)
+			return
+		}
+	}
+	if cmd.ExecuteAt == nil && cmd.Payload == nil && cmd.Target == nil {
+		a.writeError(w, invalid("request body: nothing to change; give execute_at or delay, payload, or target"))
+		return
+	}
+	a.writeTaskResult(w, r, &fsmpb.Command{Kind: &fsmpb.Command_Update{Update: cmd}})
+}
+
+func (a *API) writeTaskResult(w http.ResponseWriter, r *http.Request, cmd *fsmpb.Command) {
+	res, err := a.propose(r, cmd)
+	if err == nil {
+		err = res.(*fsm.TaskResult).Err
+	}
+	if err != nil {
+		a.writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, TaskView(res.(*fsm.TaskResult).Task))
+}
+
+const (
+	defaultListLimit = 100
+	maxListLimit     = 1000
+)
+
+func (a *API) listTasks(w http.ResponseWriter, r *http.Request) {
+	if err := checkQuery(r, "queue", "state", "limit", "page_token", "stale"); err != nil {
+		a.writeError(w, err)
+		return
+	}
+	q := r.URL.Query()
+	lq := fsm.ListQuery{Queue: q.Get("queue"), Limit: defaultListLimit}
+	if lq.Queue != "" {
+		if err := checkName("queue", lq.Queue, maxQueueLen); err != nil {
+			a.writeError(w, err)
+			return
+		}
+	}
+	if s := q.Get("state"); s != "" {
+		state, ok := fsm.ParseState(s)
+		if !ok {
+			a.writeError(w, invalid("state: unknown state %q; one of scheduled, running, succeeded, dead, cancelled", s))
+			return
+		}
+		lq.State = state
+	}
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > maxListLimit {
+			a.writeError(w, invalid("limit: must be a number from 1 to %d, got %q", maxListLimit, s))
+			return
+		}
+		lq.Limit = n
+	}
+	if s := q.Get("page_token"); s != "" {
+		token, err := base64.RawURLEncoding.DecodeString(s)
+		if err != nil || len(token) == 0 {
+			a.writeError(w, invalid("page_token: not a token from a previous page"))
+			return
+		}
+		lq.After = token
+	}
+	tasks, next, err := a.cfg.Store.List(lq)
+	if err != nil {
+		a.writeError(w, err)
+		return
+	}
+	out := client.ListResponse{Tasks: make([]client.Task, len(tasks))}
+	for i, t := range tasks {
+		out.Tasks[i] = TaskView(t)
+	}
+	if next != nil {
+		out.NextPageToken = base64.RawURLEncoding.EncodeToString(next)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// checkQuery refuses query parameters other than the allowed ones.
+func checkQuery(r *http.Request, allowed ...string) error {
+	for k := range r.URL.Query() {
+		found := false
+		for _, a := range allowed {
+			found = found || k == a
+		}
+		if !found {
+			return invalid("%s: unknown query parameter", k)
+		}
+	}
+	return nil
+}
+
+func (a *API) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
+	if err := a.cfg.Health.Ready(); err != nil {
+		a.writeError(w, &apiError{http.StatusServiceUnavailable, client.CodeUnavailable, err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// classify maps an error to its status and body. Errors of the layers
+// below are translated here, once.
+func (a *API) classify(err error) (int, client.ErrorBody) {
+	var ae *apiError
+	switch {
+	case errors.As(err, &ae):
+		return ae.status, client.ErrorBody{Code: ae.code, Message: ae.msg}
+	case errors.Is(err, fsm.ErrNotFound):
+		return http.StatusNotFound, client.ErrorBody{Code: client.CodeNotFound, Message: err.Error()}
+	case errors.Is(err, fsm.ErrConflict):
+		return http.StatusConflict, client.ErrorBody{Code: client.CodeConflict, Message: err.Error()}
+	case errors.Is(err, fsm.ErrVersionMismatch):
+		return http.StatusPreconditionFailed, client.ErrorBody{Code: client.CodeFailedPrecondition, Message: err.Error()}
+	case errors.Is(err, fsm.ErrInvalid):
+		return http.StatusBadRequest, client.ErrorBody{Code: client.CodeInvalidArgument, Message: err.Error()}
+	case errors.Is(err, cluster.ErrNotLeader), errors.Is(err, cluster.ErrClosed):
+		return http.StatusServiceUnavailable, client.ErrorBody{Code: client.CodeUnavailable, Message: err.Error() + "; retry shortly"}
+	case errors.Is(err, cluster.ErrIndeterminate), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return http.StatusServiceUnavailable, client.ErrorBody{Code: client.CodeUnavailable,
+			Message: err.Error() + "; the write may or may not have happened: retry with the same id"}
+	default:
+		a.log.Error("internal error", "err", err)
+		return http.StatusInternalServerError, client.ErrorBody{Code: client.CodeInternal, Message: err.Error()}
+	}
+}
+
+func (a *API) writeError(w http.ResponseWriter, err error) {
+	status, body := a.classify(err)
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, status, client.ErrorResponse{Error: body})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		data = []byte(`{"error":{"code":"internal","message":"encode response"}}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(append(data, '\n'))
+}
+
+// TaskView is the API form of a stored task.
+func TaskView(t *fsmpb.Task) client.Task {
+	ts := func(ns int64) *time.Time {
+		if ns == 0 {
+			return nil
+		}
+		v := time.Unix(0, ns).UTC()
+		return &v
+	}
+	v := client.Task{
+		ID: t.Id, Queue: t.Queue, Name: t.Name,
+		ExecuteAt:   time.Unix(0, t.ExecuteAt).UTC(),
+		MaxAttempts: int(t.MaxAttempts),
+		State:       fsm.StateName(t.State),
+		Attempts:    int(t.Attempts),
+		LastError:   t.LastError,
+		CreatedAt:   time.Unix(0, t.CreatedAt).UTC(),
+		UpdatedAt:   time.Unix(0, t.UpdatedAt).UTC(),
+		FiredAt:     ts(t.FiredAt),
+		CompletedAt: ts(t.CompletedAt),
+		Version:     t.Version,
+	}
+	if len(t.Payload) > 0 {
+		v.Payload = json.RawMessage(t.Payload)
+	}
+	if t.State == fsmpb.State_SCHEDULED && t.DueAt != t.ExecuteAt {
+		v.NextAttemptAt = ts(t.DueAt)
+	}
+	if t.Target != nil {
+		v.Target = &client.Target{
+			URL: t.Target.Url, Method: t.Target.Method, Headers: t.Target.Headers,
+			Timeout: time.Duration(t.Target.Timeout).String(),
+		}
+	}
+	if b := t.Backoff; b != nil {
+		v.Backoff = &client.Backoff{Multiplier: b.Multiplier}
+		if b.Initial > 0 {
+			v.Backoff.Initial = time.Duration(b.Initial).String()
+		}
+		if b.Max > 0 {
+			v.Backoff.Max = time.Duration(b.Max).String()
+		}
+	}
+	return v
+}
