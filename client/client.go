@@ -1,0 +1,186 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// DefaultAddr is where a server started with no flags listens.
+const DefaultAddr = "http://127.0.0.1:7070"
+
+// Sentinel errors; errors.Is matches an *Error against them by code.
+var (
+	ErrInvalidArgument = errors.New(CodeInvalidArgument)
+	ErrNotFound        = errors.New(CodeNotFound)
+	ErrConflict        = errors.New(CodeConflict)
+	ErrUnavailable     = errors.New(CodeUnavailable)
+	ErrUnauthenticated = errors.New(CodeUnauthenticated)
+)
+
+// Error is an error answered by the server.
+type Error struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%s (HTTP %d): %s", e.Code, e.Status, e.Message) }
+
+// Is matches the sentinel of e's code.
+func (e *Error) Is(target error) bool {
+	return target != nil && target.Error() == e.Code
+}
+
+// Client calls one Hourglass server. It is safe for concurrent use.
+type Client struct {
+	addr  string
+	token string
+	http  *http.Client
+}
+
+// New returns a client for the server at addr (DefaultAddr when empty),
+// sending token as a bearer token when it is not empty.
+func New(addr, token string) *Client {
+	if addr == "" {
+		addr = DefaultAddr
+	}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.MaxIdleConnsPerHost = 256
+	return &Client{
+		addr:  strings.TrimRight(addr, "/"),
+		token: token,
+		http:  &http.Client{Transport: transport, Timeout: time.Minute},
+	}
+}
+
+// CreateTask creates a task. An existing task with the same id and body is
+// returned as it is; with another body the error is ErrConflict.
+func (c *Client) CreateTask(ctx context.Context, req CreateTaskRequest) (*Task, error) {
+	var t Task
+	return &t, c.do(ctx, http.MethodPost, "/v1/tasks", nil, req, &t)
+}
+
+// CreateTasks creates up to the server's batch limit of tasks in one raft
+// entry. Invalid input fails the whole batch; per-task conflicts come back
+// as results carrying an error.
+func (c *Client) CreateTasks(ctx context.Context, reqs []CreateTaskRequest) ([]BatchResult, error) {
+	var out BatchResponse
+	err := c.do(ctx, http.MethodPost, "/v1/tasks/batch", nil, BatchRequest{Tasks: reqs}, &out)
+	return out.Results, err
+}
+
+// GetTask returns a task by id.
+func (c *Client) GetTask(ctx context.Context, id string) (*Task, error) {
+	var t Task
+	return &t, c.do(ctx, http.MethodGet, "/v1/tasks/"+url.PathEscape(id), nil, nil, &t)
+}
+
+// CancelTask cancels a scheduled task. Cancelling a task that already
+// finished is ErrConflict.
+func (c *Client) CancelTask(ctx context.Context, id string) (*Task, error) {
+	var t Task
+	return &t, c.do(ctx, http.MethodDelete, "/v1/tasks/"+url.PathEscape(id), nil, nil, &t)
+}
+
+// UpdateTask changes a scheduled task. A non-zero ifVersion makes it a
+// compare-and-set against the task's version.
+func (c *Client) UpdateTask(ctx context.Context, id string, req UpdateTaskRequest, ifVersion uint64) (*Task, error) {
+	var h http.Header
+	if ifVersion != 0 {
+		h = http.Header{"If-Match": {strconv.FormatUint(ifVersion, 10)}}
+	}
+	var t Task
+	return &t, c.do(ctx, http.MethodPatch, "/v1/tasks/"+url.PathEscape(id), h, req, &t)
+}
+
+// ListOptions filters ListTasks; zero values mean any.
+type ListOptions struct {
+	Queue     string
+	State     string
+	Limit     int
+	PageToken string
+}
+
+// ListTasks returns one page of tasks.
+func (c *Client) ListTasks(ctx context.Context, opt ListOptions) (*ListResponse, error) {
+	q := url.Values{}
+	if opt.Queue != "" {
+		q.Set("queue", opt.Queue)
+	}
+	if opt.State != "" {
+		q.Set("state", opt.State)
+	}
+	if opt.Limit > 0 {
+		q.Set("limit", strconv.Itoa(opt.Limit))
+	}
+	if opt.PageToken != "" {
+		q.Set("page_token", opt.PageToken)
+	}
+	path := "/v1/tasks"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	var out ListResponse
+	return &out, c.do(ctx, http.MethodGet, path, nil, nil, &out)
+}
+
+// Ready returns nil when the server answers /readyz with 200.
+func (c *Client) Ready(ctx context.Context) error {
+	return c.do(ctx, http.MethodGet, "/readyz", nil, nil, nil)
+}
+
+func (c *Client) do(ctx context.Context, method, path string, h http.Header, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		data, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("encode request: %w", err)
+		}
+		body = bytes.NewReader(data)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.addr+path, body)
+	if err != nil {
+		return fmt.Errorf("build request: %w", err)
+	}
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	if err != nil {
+		return fmt.Errorf("%s %s: read response: %w", method, path, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		var e ErrorResponse
+		if json.Unmarshal(data, &e) != nil || e.Error.Code == "" {
+			return &Error{Status: resp.StatusCode, Code: "http_" + strconv.Itoa(resp.StatusCode), Message: strings.TrimSpace(string(data))}
+		}
+		return &Error{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message}
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("%s %s: decode response: %w", method, path, err)
+	}
+	return nil
+}

@@ -1,0 +1,416 @@
+package main
+
+// End-to-end tests: they build the real binary, run it as a process on
+// loopback ports, and talk to it over HTTP as a user would.
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hourglass-scheduler/hourglass/client"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "hourglass-e2e")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "hourglass")
+	build := exec.Command("go", "build", "-o", binary, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build hourglass:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// server is a running hourglass process.
+type server struct {
+	t        *testing.T
+	cmd      *exec.Cmd
+	dataDir  string
+	raftAddr string
+	logPath  string
+	addr     string // http://host:port
+	exited   chan struct{}
+}
+
+// freeAddr returns a loopback address with a port nobody listens on now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+var readyLine = regexp.MustCompile(`msg="hourglass ready".* http_addr=(\S+)`)
+
+// startServer runs the binary on dataDir and waits until /readyz says so.
+func startServer(t *testing.T, dataDir, raftAddr string, extra ...string) *server {
+	t.Helper()
+	s := &server{t: t, dataDir: dataDir, raftAddr: raftAddr, exited: make(chan struct{})}
+	s.logPath = filepath.Join(t.TempDir(), "server.log")
+	logFile, err := os.Create(s.logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"server", "--data-dir", dataDir, "--http-addr", "127.0.0.1:0", "--raft-addr", raftAddr}, extra...)
+	s.cmd = exec.Command(binary, args...)
+	stderr, err := s.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.cmd.Stdout = logFile
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addr := make(chan string, 1)
+	go func() {
+		defer logFile.Close()
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			fmt.Fprintln(logFile, line)
+			if m := readyLine.FindStringSubmatch(line); m != nil {
+				addr <- m[1]
+			}
+		}
+	}()
+	go func() { s.cmd.Wait(); close(s.exited) }()
+	t.Cleanup(s.kill)
+	select {
+	case a := <-addr:
+		s.addr = "http://" + a
+	case <-s.exited:
+		t.Fatalf("server exited before it was ready:\n%s", s.logTail())
+	case <-time.After(20 * time.Second):
+		t.Fatalf("server not listening after 20s:\n%s", s.logTail())
+	}
+	c := client.New(s.addr, "")
+	waitFor(t, 20*time.Second, "server ready", func() bool { return c.Ready(context.Background()) == nil })
+	return s
+}
+
+func (s *server) kill() {
+	if s.cmd.Process != nil {
+		s.cmd.Process.Signal(syscall.SIGKILL)
+		<-s.exited
+	}
+}
+
+func (s *server) logTail() string {
+	data, _ := os.ReadFile(s.logPath)
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	return strings.Join(lines[max(0, len(lines)-40):], "\n")
+}
+
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", within, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// receiver is the webhook target: it records every delivery with the time
+// it arrived.
+type receiver struct {
+	*httptest.Server
+	mu   sync.Mutex
+	got  map[string][]arrival
+	bad  []string
+	seen int
+}
+
+type arrival struct {
+	at      time.Time
+	attempt int
+}
+
+func newReceiver(t *testing.T) *receiver {
+	r := &receiver{got: map[string][]arrival{}}
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		now := time.Now()
+		io.Copy(io.Discard, req.Body)
+		id := req.Header.Get("Hourglass-Task-Id")
+		attempt, err := strconv.Atoi(req.Header.Get("Hourglass-Attempt"))
+		r.mu.Lock()
+		if id == "" || err != nil || req.Header.Get("Hourglass-Fencing-Token") == "" {
+			r.bad = append(r.bad, fmt.Sprintf("delivery without Hourglass headers: %v", req.Header))
+		}
+		r.got[id] = append(r.got[id], arrival{at: now, attempt: attempt})
+		r.seen++
+		r.mu.Unlock()
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(r.Close)
+	return r
+}
+
+func (r *receiver) count() (ids, deliveries int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.got), r.seen
+}
+
+func (r *receiver) arrivals(id string) []arrival {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.got[id])
+}
+
+// createAll creates tasks with 32 concurrent single requests.
+func createAll(t *testing.T, c *client.Client, reqs []client.CreateTaskRequest) []*client.Task {
+	t.Helper()
+	out := make([]*client.Task, len(reqs))
+	var wg sync.WaitGroup
+	errs := make(chan error, len(reqs))
+	next := make(chan int)
+	for w := 0; w < 32; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				task, err := c.CreateTask(context.Background(), reqs[i])
+				if err != nil {
+					errs <- err
+					continue
+				}
+				out[i] = task
+			}
+		}()
+	}
+	for i := range reqs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("create: %v", err)
+	}
+	return out
+}
+
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[min(len(sorted)-1, int(float64(len(sorted))*p))]
+}
+
+// TestEndToEnd creates 1,000 tasks due over the next 3 seconds through the
+// API, cancels 50 of them, and checks that every other one is delivered
+// once, never before its execute_at, and ends succeeded; it logs lateness.
+func TestEndToEnd(t *testing.T) {
+	srv := startServer(t, t.TempDir(), freeAddr(t))
+	recv := newReceiver(t)
+	c := client.New(srv.addr, "")
+	start := time.Now().Add(time.Second) // time for the creates themselves
+	reqs := make([]client.CreateTaskRequest, 1000)
+	for i := range reqs {
+		reqs[i] = client.CreateTaskRequest{
+			ID:        fmt.Sprintf("e2e-%04d", i),
+			ExecuteAt: start.Add(time.Duration(i) * 3 * time.Millisecond).UTC().Format(time.RFC3339Nano),
+			Payload:   json.RawMessage(fmt.Sprintf(`{"n":%d}`, i)),
+			Target:    &client.Target{URL: recv.URL + "/hook"},
+		}
+	}
+	tasks := createAll(t, c, reqs)
+	if late := time.Since(start); late > 0 {
+		t.Fatalf("creating took until %v after the first task was due; the test needs a faster machine", late)
+	}
+	// Cancel every 20th task of the last two thirds (due at least 1s out).
+	cancelled := map[string]bool{}
+	for i := 340; i < len(tasks); i += 20 {
+		if _, err := c.CancelTask(context.Background(), tasks[i].ID); err != nil {
+			t.Fatalf("cancel %s: %v", tasks[i].ID, err)
+		}
+		cancelled[tasks[i].ID] = true
+	}
+	want := len(tasks) - len(cancelled)
+	waitFor(t, 30*time.Second, fmt.Sprintf("%d deliveries", want), func() bool {
+		ids, _ := recv.count()
+		return ids >= want
+	})
+	var lateness []time.Duration
+	for _, task := range tasks {
+		got := recv.arrivals(task.ID)
+		if cancelled[task.ID] {
+			if len(got) != 0 {
+				t.Errorf("cancelled task %s was delivered", task.ID)
+			}
+			continue
+		}
+		if len(got) != 1 {
+			t.Errorf("task %s delivered %d times", task.ID, len(got))
+			continue
+		}
+		if got[0].at.Before(task.ExecuteAt) {
+			t.Errorf("task %s delivered %v before its execute_at", task.ID, task.ExecuteAt.Sub(got[0].at))
+		}
+		lateness = append(lateness, got[0].at.Sub(task.ExecuteAt))
+	}
+	if len(recv.bad) > 0 {
+		t.Fatalf("%d bad deliveries, first: %s", len(recv.bad), recv.bad[0])
+	}
+	slices.Sort(lateness)
+	t.Logf("lateness over %d deliveries: p50 %v, p99 %v, max %v", len(lateness),
+		percentile(lateness, 0.50), percentile(lateness, 0.99), lateness[len(lateness)-1])
+	// Every delivered task ends succeeded (outcomes are recorded in
+	// batches just after delivery).
+	for _, task := range tasks {
+		wantState := "succeeded"
+		if cancelled[task.ID] {
+			wantState = "cancelled"
+		}
+		waitFor(t, 10*time.Second, task.ID+" "+wantState, func() bool {
+			got, err := c.GetTask(context.Background(), task.ID)
+			return err == nil && got.State == wantState
+		})
+	}
+	// Repeating a cancelled task's create is a repeat; cancelling a
+	// finished task is a conflict.
+	if _, err := c.CancelTask(context.Background(), tasks[0].ID); err == nil || !strings.Contains(err.Error(), "conflict") {
+		t.Fatalf("cancel of a succeeded task: %v", err)
+	}
+}
+
+// TestKill9 kills the server with 10,000 tasks scheduled, some of which
+// fall due while it is down, restarts it on the same data directory, and
+// checks that every task is delivered and none early.
+func TestKill9(t *testing.T) {
+	dataDir, raftAddr := t.TempDir(), freeAddr(t)
+	srv := startServer(t, dataDir, raftAddr)
+	recv := newReceiver(t)
+	c := client.New(srv.addr, "")
+	const n = 10_000
+	start := time.Now().Add(2 * time.Second)
+	due := map[string]time.Time{}
+	for b := 0; b < n/1000; b++ {
+		batch := make([]client.CreateTaskRequest, 1000)
+		for i := range batch {
+			k := b*1000 + i
+			id := fmt.Sprintf("k9-%05d", k)
+			at := start.Add(time.Duration(k) * 500 * time.Microsecond) // over 5 s
+			due[id] = at.Round(0)
+			batch[i] = client.CreateTaskRequest{ID: id, ExecuteAt: at.UTC().Format(time.RFC3339Nano), Target: &client.Target{URL: recv.URL}}
+		}
+		results, err := c.CreateTasks(context.Background(), batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range results {
+			if r.Error != nil {
+				t.Fatalf("batch create: %+v", r.Error)
+			}
+		}
+	}
+	// Let deliveries start, then kill -9 mid-stream.
+	waitFor(t, 20*time.Second, "first deliveries", func() bool { ids, _ := recv.count(); return ids >= 2000 })
+	srv.kill()
+	killedWith, _ := recv.count()
+	time.Sleep(1500 * time.Millisecond) // more tasks fall due while it is down
+	srv = startServer(t, dataDir, raftAddr)
+	c = client.New(srv.addr, "")
+	waitFor(t, 60*time.Second, "every task delivered", func() bool { ids, _ := recv.count(); return ids >= n })
+	ids, deliveries := recv.count()
+	for id, at := range due {
+		got := recv.arrivals(id)
+		if len(got) == 0 {
+			t.Fatalf("task %s never delivered", id)
+		}
+		for i, a := range got {
+			if a.at.Before(at) {
+				t.Fatalf("task %s delivered %v early", id, at.Sub(a.at))
+			}
+			// A repeat (an attempt in flight at the kill) comes as a
+			// later attempt, so receivers can tell.
+			if i > 0 && a.attempt <= got[i-1].attempt {
+				t.Fatalf("task %s delivered again with attempt %d after attempt %d", id, a.attempt, got[i-1].attempt)
+			}
+		}
+	}
+	t.Logf("killed after %d tasks delivered; after restart all %d delivered, %d deliveries (%d repeats of attempts in flight at the kill)",
+		killedWith, ids, deliveries, deliveries-ids)
+	// All end succeeded.
+	waitFor(t, 30*time.Second, "every task succeeded", func() bool {
+		count, token := 0, ""
+		for {
+			page, err := c.ListTasks(context.Background(), client.ListOptions{State: "succeeded", Limit: 1000, PageToken: token})
+			if err != nil {
+				return false
+			}
+			count += len(page.Tasks)
+			if token = page.NextPageToken; token == "" {
+				return count == n
+			}
+		}
+	})
+}
+
+// TestCLI drives the task subcommands against a running server.
+func TestCLI(t *testing.T) {
+	srv := startServer(t, t.TempDir(), freeAddr(t))
+	hg := func(args ...string) (string, error) {
+		out, err := exec.Command(binary, append(args, "--addr", srv.addr)...).CombinedOutput()
+		return string(out), err
+	}
+	out, err := hg("task", "create", "--id", "cli-1", "--delay", "1h", "--url", "http://127.0.0.1:9/x", "--payload", `{"a":1}`, "--header", "X-Trace=7")
+	if err != nil || !strings.Contains(out, "state:       scheduled") {
+		t.Fatalf("create: %v\n%s", err, out)
+	}
+	out, err = hg("task", "get", "cli-1", "--json")
+	var task client.Task
+	if err != nil || json.Unmarshal([]byte(out), &task) != nil || task.Target.Headers["X-Trace"] != "7" {
+		t.Fatalf("get: %v\n%s", err, out)
+	}
+	out, err = hg("task", "list", "--state", "scheduled")
+	if err != nil || !strings.Contains(out, "cli-1") {
+		t.Fatalf("list: %v\n%s", err, out)
+	}
+	out, err = hg("task", "cancel", "cli-1")
+	if err != nil || !strings.Contains(out, "cancelled") {
+		t.Fatalf("cancel: %v\n%s", err, out)
+	}
+	out, err = hg("task", "create", "--delay", "soon", "--url", "http://x/")
+	if err == nil || !strings.Contains(out, "delay: not a duration") {
+		t.Fatalf("bad create: %v\n%s", err, out)
+	}
+	if code := err.(*exec.ExitError).ExitCode(); code != 1 {
+		t.Fatalf("bad create exited %d, want 1", code)
+	}
+	out, err = hg("task", "frobnicate")
+	if err == nil || err.(*exec.ExitError).ExitCode() != 2 {
+		t.Fatalf("unknown subcommand: %v\n%s", err, out)
+	}
+}

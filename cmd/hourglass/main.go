@@ -1,0 +1,109 @@
+// Command hourglass is Hourglass's one binary: the server and the command
+// line client.
+//
+//	hourglass server                  run a node (single-node cluster in ./hourglass-data)
+//	hourglass task create|get|cancel|list
+//
+// Run "hourglass help" or "hourglass COMMAND -h" for the flags.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+const usage = `Hourglass: a replicated delayed-task scheduler.
+
+Usage:
+  hourglass server [flags]            run a node (no flags: a single-node
+                                      cluster in ./hourglass-data, HTTP on
+                                      127.0.0.1:7070)
+  hourglass task create [flags]       schedule a task
+  hourglass task get ID               show a task
+  hourglass task cancel ID            cancel a scheduled task
+  hourglass task list [flags]         list tasks
+  hourglass version                   print the version
+
+Run "hourglass COMMAND -h" for a command's flags. Every flag can also be
+set through the environment: --http-addr as HOURGLASS_HTTP_ADDR, and so on.
+`
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// errUsage marks an error in how the command was called (exit status 2).
+var errUsage = errors.New("usage")
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "server":
+		err = runServer(ctx, args[1:], stderr)
+	case "task":
+		err = runTask(ctx, args[1:], stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "hourglass", version)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "hourglass: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(stderr, "hourglass: %v\n", err)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "hourglass: %v\n", err)
+		return 1
+	}
+}
+
+// parseFlags parses args, flags and positional arguments in any order, and
+// returns the positional ones. A flag not given on the command line is
+// taken from its HOURGLASS_* environment variable.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	fs.VisitAll(func(f *flag.Flag) {
+		env := "HOURGLASS_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok {
+			if err := fs.Set(f.Name, v); err != nil {
+				fmt.Fprintf(fs.Output(), "hourglass: %s=%q: %v\n", env, v, err)
+			}
+		}
+	})
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, fmt.Errorf("%w: %v", errUsage, err)
+		}
+		if fs.NArg() == 0 {
+			return positional, nil
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}

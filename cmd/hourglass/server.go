@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/hourglass-scheduler/hourglass/cluster"
+	"github.com/hourglass-scheduler/hourglass/httpapi"
+	"github.com/hourglass-scheduler/hourglass/scheduler"
+)
+
+type serverFlags struct {
+	nodeID, dataDir, httpAddr, raftAddr, raftAdvertise string
+	authToken, logLevel, logFormat                     string
+	maxPayload, maxBatch, workers, catchUpRate         int
+	horizon, fireLead, retention                       time.Duration
+}
+
+func runServer(ctx context.Context, args []string, stderr io.Writer) error {
+	var f serverFlags
+	fs := flag.NewFlagSet("hourglass server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&f.nodeID, "node-id", "node-1", "this node's unique id in the cluster")
+	fs.StringVar(&f.dataDir, "data-dir", "hourglass-data", "directory for the raft log, snapshots and task state")
+	fs.StringVar(&f.httpAddr, "http-addr", "127.0.0.1:7070", "address for the HTTP API (\":7070\" listens on every interface)")
+	fs.StringVar(&f.raftAddr, "raft-addr", "127.0.0.1:7071", "address for raft traffic between nodes")
+	fs.StringVar(&f.raftAdvertise, "raft-advertise", "", "raft address other nodes dial, if not --raft-addr")
+	fs.StringVar(&f.authToken, "auth-token", "", "require this bearer token on every /v1 request")
+	fs.IntVar(&f.maxPayload, "max-payload", 1<<20, "largest task payload in bytes")
+	fs.IntVar(&f.maxBatch, "max-batch", 1000, "most tasks in one batch create")
+	fs.IntVar(&f.workers, "workers", 64, "concurrent webhook deliveries")
+	fs.IntVar(&f.catchUpRate, "catch-up-rate", 5000, "overdue tasks fired per second after downtime or failover")
+	fs.DurationVar(&f.horizon, "horizon", time.Minute, "how far ahead tasks are loaded into memory")
+	fs.DurationVar(&f.fireLead, "fire-lead", 20*time.Millisecond, "how early a task's firing is committed, ahead of its send")
+	fs.DurationVar(&f.retention, "retention", 7*24*time.Hour, "how long finished tasks are kept")
+	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
+	rest, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return fmt.Errorf("%w: server takes no arguments, got %q", errUsage, rest)
+	}
+	logger, err := newLogger(stderr, f.logLevel, f.logFormat)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, f, logger, stderr)
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("%w: --log-level %q: want debug, info, warn or error", errUsage, level)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("%w: --log-format %q: want text or json", errUsage, format)
+}
+
+// serve wires a node together and runs it until ctx ends:
+// raft node → scheduler (leader duties) → HTTP API.
+func serve(ctx context.Context, f serverFlags, logger *slog.Logger, raftLog io.Writer) error {
+	dataDir, err := filepath.Abs(f.dataDir)
+	if err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	// The HTTP listener first: a port in use fails before anything else.
+	ln, err := net.Listen("tcp", f.httpAddr)
+	if err != nil {
+		return fmt.Errorf("listen for HTTP on %s: %w", f.httpAddr, err)
+	}
+	defer ln.Close()
+
+	// 1. The raft node and its state machine.
+	node, err := cluster.Open(cluster.Config{
+		NodeID: f.nodeID, DataDir: dataDir,
+		RaftAddr: f.raftAddr, RaftAdvertise: f.raftAdvertise,
+		Logger: logger, LogOutput: raftLog,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := node.Close(); err != nil {
+			logger.Error("close node", "err", err)
+		}
+	}()
+
+	// 2. The scheduler hears of due-index changes and runs while leading.
+	sched := scheduler.New(node.FSM(), node, scheduler.Config{
+		Horizon: f.horizon, FireLead: f.fireLead, CatchUpRate: f.catchUpRate,
+		Workers: f.workers, Retention: f.retention, Logger: logger,
+	})
+	node.FSM().SetNotifier(sched)
+	node.Start(sched.Run)
+
+	// 3. The HTTP API.
+	api := httpapi.New(httpapi.Config{
+		Proposer: node, Store: node.FSM(), Health: node,
+		Limits:    httpapi.Limits{MaxPayload: f.maxPayload, MaxBatch: f.maxBatch},
+		AuthToken: f.authToken, Retention: f.retention, Logger: logger,
+	})
+	srv := httpapi.NewServer(f.httpAddr, api)
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	logger.Info("hourglass ready", "node_id", f.nodeID, "http_addr", ln.Addr().String(),
+		"raft_addr", node.Status().RaftAddr, "data_dir", dataDir, "auth", f.authToken != "")
+
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down")
+	case err := <-serveErr:
+		return fmt.Errorf("http server: %w", err)
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		logger.Warn("http shutdown", "err", err)
+	}
+	return nil
+}
+
