@@ -134,4 +134,3 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger, raftLog io.W
 	}
 	return nil
 }
-
