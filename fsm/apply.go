@@ -145,7 +145,7 @@ func (a *applier) create(c *fsmpb.CreateTasks) (*CreateResult, error) {
 	res := &CreateResult{Items: make([]CreateItem, len(c.Tasks))}
 	for i, t := range c.Tasks {
 		if !validID(t.Id) || len(t.Queue) > maxQueueLen || strings.IndexByte(t.Queue, 0) >= 0 {
-			res.Items[i] = CreateItem{Err: fmt.Errorf("%w: bad task id or queue", ErrInvalid)}
+			res.Items[i] = CreateItem{Err: errorf(ErrInvalid, "task id or queue is empty or too long")}
 			continue
 		}
 		old, err := a.get(t.Id)
@@ -156,7 +156,7 @@ func (a *applier) create(c *fsmpb.CreateTasks) (*CreateResult, error) {
 			if bytes.Equal(old.Fingerprint, t.Fingerprint) {
 				res.Items[i] = CreateItem{Task: old, Existed: true}
 			} else {
-				res.Items[i] = CreateItem{Task: old, Err: fmt.Errorf("%w: task %q exists with a different body", ErrConflict, t.Id)}
+				res.Items[i] = CreateItem{Task: old, Err: errorf(ErrConflict, "task %q already exists with a different body", t.Id)}
 			}
 			continue
 		}
@@ -179,14 +179,14 @@ func (a *applier) create(c *fsmpb.CreateTasks) (*CreateResult, error) {
 func (a *applier) cancel(c *fsmpb.CancelTask) (*TaskResult, error) {
 	t, err := a.get(c.Id)
 	if err != nil || t == nil {
-		return &TaskResult{Err: fmt.Errorf("%w: %q", ErrNotFound, c.Id)}, err
+		return &TaskResult{Err: errorf(ErrNotFound, "no task %q", c.Id)}, err
 	}
 	switch t.State {
 	case fsmpb.State_CANCELLED:
 		return &TaskResult{Task: t}, nil // cancelling twice is fine
 	case fsmpb.State_SCHEDULED:
 	default:
-		return &TaskResult{Task: t, Err: fmt.Errorf("%w: task %q is %s", ErrConflict, c.Id, StateName(t.State))}, nil
+		return &TaskResult{Task: t, Err: errorf(ErrConflict, "task %q %s; only a scheduled task can be cancelled", c.Id, describe(t.State))}, nil
 	}
 	if err := a.removeDue(t); err != nil {
 		return nil, err
@@ -200,13 +200,13 @@ func (a *applier) cancel(c *fsmpb.CancelTask) (*TaskResult, error) {
 func (a *applier) update(c *fsmpb.UpdateTask) (*TaskResult, error) {
 	t, err := a.get(c.Id)
 	if err != nil || t == nil {
-		return &TaskResult{Err: fmt.Errorf("%w: %q", ErrNotFound, c.Id)}, err
+		return &TaskResult{Err: errorf(ErrNotFound, "no task %q", c.Id)}, err
 	}
 	if c.IfVersion != 0 && c.IfVersion != t.Version {
-		return &TaskResult{Task: t, Err: fmt.Errorf("%w: task %q is at version %d, not %d", ErrVersionMismatch, c.Id, t.Version, c.IfVersion)}, nil
+		return &TaskResult{Task: t, Err: errorf(ErrVersionMismatch, "task %q is at version %d, not %d (If-Match)", c.Id, t.Version, c.IfVersion)}, nil
 	}
 	if t.State != fsmpb.State_SCHEDULED {
-		return &TaskResult{Task: t, Err: fmt.Errorf("%w: task %q is %s; only scheduled tasks change", ErrConflict, c.Id, StateName(t.State))}, nil
+		return &TaskResult{Task: t, Err: errorf(ErrConflict, "task %q %s; only a scheduled task can be changed", c.Id, describe(t.State))}, nil
 	}
 	if c.ExecuteAt != nil {
 		if err := a.removeDue(t); err != nil {

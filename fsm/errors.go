@@ -1,6 +1,11 @@
 package fsm
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+
+	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
+)
 
 // Business errors, returned as values in apply results (never as the
 // failure of an apply: the log entry itself applied fine).
@@ -16,3 +21,34 @@ var (
 	// ErrVersionMismatch: a compare-and-set saw another version.
 	ErrVersionMismatch = errors.New("version mismatch")
 )
+
+// businessError is a message that matches a sentinel with errors.Is
+// without repeating the sentinel's text.
+type businessError struct {
+	kind error
+	msg  string
+}
+
+func (e *businessError) Error() string { return e.msg }
+func (e *businessError) Unwrap() error { return e.kind }
+
+func errorf(kind error, format string, args ...any) error {
+	return &businessError{kind: kind, msg: fmt.Sprintf(format, args...)}
+}
+
+// describe says what state a task is in, as the end of a sentence.
+func describe(state fsmpb.State) string {
+	switch state {
+	case fsmpb.State_SCHEDULED:
+		return "is scheduled"
+	case fsmpb.State_RUNNING:
+		return "is being delivered"
+	case fsmpb.State_SUCCEEDED:
+		return "has already succeeded"
+	case fsmpb.State_DEAD:
+		return "is dead (its attempts are exhausted)"
+	case fsmpb.State_CANCELLED:
+		return "was cancelled"
+	}
+	return "is in an unknown state"
+}

@@ -40,7 +40,7 @@ func (f *FSM) Get(id string) (*fsmpb.Task, error) {
 		return nil, err
 	}
 	if t == nil {
-		return nil, fmt.Errorf("%w: %q", ErrNotFound, id)
+		return nil, errorf(ErrNotFound, "no task %q", id)
 	}
 	return t, nil
 }

@@ -81,7 +81,6 @@ func (r *receiver) deliveries(id string) []delivery {
 type harness struct {
 	t    *testing.T
 	node *cluster.Node
-	recv *receiver
 }
 
 func start(t *testing.T, dir string, cfg Config) *harness {

@@ -36,7 +36,11 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "hourglass")
-	build := exec.Command("go", "build", "-o", binary, ".")
+	args := []string{"build", "-o", binary}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	build := exec.Command("go", append(args, ".")...)
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build hourglass:", err)
@@ -235,7 +239,7 @@ func TestEndToEnd(t *testing.T) {
 	srv := startServer(t, t.TempDir(), freeAddr(t))
 	recv := newReceiver(t)
 	c := client.New(srv.addr, "")
-	start := time.Now().Add(time.Second) // time for the creates themselves
+	start := time.Now().Add(2 * time.Second) // time for the creates themselves
 	reqs := make([]client.CreateTaskRequest, 1000)
 	for i := range reqs {
 		reqs[i] = client.CreateTaskRequest{
@@ -413,4 +417,61 @@ func TestCLI(t *testing.T) {
 	if err == nil || err.(*exec.ExitError).ExitCode() != 2 {
 		t.Fatalf("unknown subcommand: %v\n%s", err, out)
 	}
+}
+
+// TestWalkthrough follows the README: a receiver from "hourglass receive",
+// a task created with plain JSON over HTTP, its delivery printed by the
+// receiver, and its final state read back.
+func TestWalkthrough(t *testing.T) {
+	srv := startServer(t, t.TempDir(), freeAddr(t))
+	recv := exec.Command(binary, "receive", "--addr", "127.0.0.1:0")
+	stdout, err := recv.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr, err := recv.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := recv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { recv.Process.Kill(); recv.Wait() })
+	banner, err := bufio.NewReader(stderr).ReadString('\n')
+	m := regexp.MustCompile(`receiving on (http://\S+/)`).FindStringSubmatch(banner)
+	if err != nil || m == nil {
+		t.Fatalf("receiver banner %q: %v", banner, err)
+	}
+	lines := make(chan string, 16)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+
+	body := `{"id":"reminder-1","delay":"2s","payload":{"user":42,"text":"stand up"},"target":{"url":"` + m[1] + `remind"}}`
+	resp, err := http.Post(srv.addr+"/v1/tasks", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create: HTTP %d", resp.StatusCode)
+	}
+	select {
+	case line := <-lines:
+		for _, want := range []string{"POST /remind", "Task-Id=reminder-1", "Attempt=1", `body={"user":42,"text":"stand up"}`} {
+			if !strings.Contains(line, want) {
+				t.Fatalf("receiver printed %q, missing %q", line, want)
+			}
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no delivery printed within 15s")
+	}
+	c := client.New(srv.addr, "")
+	waitFor(t, 10*time.Second, "reminder-1 succeeded", func() bool {
+		task, err := c.GetTask(context.Background(), "reminder-1")
+		return err == nil && task.State == "succeeded" && task.Attempts == 1
+	})
 }

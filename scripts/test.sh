@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (.ci/run calls this script):
+# formatting, go vet, staticcheck, every test with the race detector (the
+# end-to-end tests build and run the real binary), and a short run of each
+# fuzz target. It installs what it needs (staticcheck) by itself.
+#
+#   scripts/test.sh            everything
+#   FUZZTIME=1m scripts/test.sh   longer fuzzing
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+STATICCHECK_VERSION=v0.8.2
+FUZZTIME=${FUZZTIME:-10s}
+gobin="$(go env GOPATH)/bin"
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+
+step "go vet"
+go vet ./...
+
+step "staticcheck"
+if ! "$gobin/staticcheck" -version 2>/dev/null | grep -q "(${STATICCHECK_VERSION#v})"; then
+  echo "installing staticcheck ${STATICCHECK_VERSION}"
+  GOBIN="$gobin" go install "honnef.co/go/tools/cmd/staticcheck@${STATICCHECK_VERSION}"
+fi
+"$gobin/staticcheck" ./...
+
+step "fuzz (${FUZZTIME} each)"
+go test -run '^$' -fuzz '^FuzzApplyEntry$' -fuzztime "$FUZZTIME" ./fsm
+go test -run '^$' -fuzz '^FuzzDecodeCreate$' -fuzztime "$FUZZTIME" ./httpapi
+
+step "go test -race"
+go test -race -count=1 -timeout 15m ./...
+
+# The race detector slows the server ~10x, so the lateness the end-to-end
+# test reports above is not the product's. Run it once more without.
+step "end-to-end lateness, without the race detector"
+go test -count=1 -run '^TestEndToEnd$' -v ./cmd/hourglass | grep -E 'lateness|^(ok|FAIL|---)'
