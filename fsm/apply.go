@@ -230,7 +230,8 @@ func (a *applier) update(c *fsmpb.UpdateTask) (*TaskResult, error) {
 // fire moves due tasks to running: commit before send. A task is accepted
 // if it is still scheduled at the due time the scheduler saw (not cancelled
 // or rescheduled since), or running under an older term, whose leader is
-// gone without recording the outcome.
+// gone without recording the outcome, or (reclaim) running under this term
+// after a Fire whose outcome this leader never learned.
 func (a *applier) fire(c *fsmpb.FireTasks) (*FireResult, error) {
 	res := &FireResult{}
 	for _, item := range c.Items {
@@ -251,7 +252,7 @@ func (a *applier) fire(c *fsmpb.FireTasks) (*FireResult, error) {
 			if err := a.running.Put([]byte(t.Id), nil); err != nil {
 				return nil, err
 			}
-		case t.State == fsmpb.State_RUNNING && t.FireTerm < c.Term:
+		case t.State == fsmpb.State_RUNNING && (t.FireTerm < c.Term || item.Reclaim && t.FireTerm == c.Term):
 		default:
 			continue
 		}

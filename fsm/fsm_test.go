@@ -191,6 +191,16 @@ func TestFireUnderNewTermRetakesRunningTasks(t *testing.T) {
 	if len(acc) != 1 || acc[0].Attempts != 2 || acc[0].FireTerm != 2 {
 		t.Fatalf("new-term refire: %v", acc)
 	}
+	// A leader that never learned whether its Fire committed reclaims the
+	// task under its own term, as a new attempt.
+	acc = h.applyTerm(2, fire(2, &fsmpb.FireItem{Id: "a", DueAt: 100, Reclaim: true}))[0].(*FireResult).Accepted
+	if len(acc) != 1 || acc[0].Attempts != 3 {
+		t.Fatalf("same-term reclaim: %v", acc)
+	}
+	// Reclaim never takes a task from a newer term, nor a finished one.
+	if acc := h.applyTerm(2, fire(1, &fsmpb.FireItem{Id: "a", DueAt: 100, Reclaim: true}))[0].(*FireResult).Accepted; len(acc) != 0 {
+		t.Fatal("an older term reclaimed a task")
+	}
 }
 
 func TestUpdate(t *testing.T) {

@@ -53,14 +53,21 @@ func (s *Scheduler) fire(ctx context.Context, term uint64, in <-chan []*fsmpb.Fi
 	}
 }
 
-// requeue hands fire items back to the wheel loop as if they had just been
-// scheduled, after a short pause.
+// requeue hands fire items whose Fire failed back to the wheel loop,
+// after a short pause, to be fired again with reclaim set: the failed Fire
+// may have committed, and nothing was sent for it.
 func (s *Scheduler) requeue(items []*fsmpb.FireItem) {
-	changes := make([]fsm.Change, len(items))
-	for i, it := range items {
-		changes[i] = fsm.Change{ID: it.Id, DueAt: it.DueAt, Due: true}
+	for _, it := range items {
+		it.Reclaim = true
 	}
-	time.AfterFunc(100*time.Millisecond, func() { s.DueChanged(changes) })
+	time.AfterFunc(100*time.Millisecond, func() {
+		s.mu.Lock()
+		if s.active {
+			s.retries = append(s.retries, items...)
+		}
+		s.mu.Unlock()
+		s.poke()
+	})
 }
 
 // pace holds accepted tasks until their due time and then hands them to

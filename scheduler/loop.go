@@ -64,15 +64,16 @@ func (s *Scheduler) loop(ctx context.Context, term uint64, fires chan<- []*fsmpb
 	defer timer.Stop()
 	for {
 		now := clock.Now()
-		changes, reset := s.takeChanges()
+		changes, retries, reset := s.takeChanges()
 		if reset {
 			s.log.Info("state restored from a snapshot: rebuilding the wheel")
 			l = s.newLoop(term, now)
 			l.refireRunning()
 		}
 		for _, c := range changes {
-			l.change(c, now)
+			l.change(c)
 		}
+		l.released = append(l.released, retries...)
 		if !now.Before(l.nextLoad) {
 			l.load(now)
 		}
@@ -122,7 +123,7 @@ func (l *loop) atOrBeforeFrontier(k fsm.DueKey) bool {
 	return l.frontier != nil && !l.frontier.Less(k)
 }
 
-func (l *loop) change(c fsm.Change, now time.Time) {
+func (l *loop) change(c fsm.Change) {
 	if e, ok := l.entries[c.ID]; ok {
 		l.wheel.Cancel(e)
 		l.drop(e)

@@ -114,6 +114,7 @@ type Scheduler struct {
 	mu      sync.Mutex
 	active  bool
 	changes []fsm.Change
+	retries []*fsmpb.FireItem // fires to propose again (see requeue)
 	reset   bool
 	wake    chan struct{}
 }
@@ -158,18 +159,18 @@ func (s *Scheduler) poke() {
 }
 
 // takeChanges hands the loop what arrived since it last looked.
-func (s *Scheduler) takeChanges() ([]fsm.Change, bool) {
+func (s *Scheduler) takeChanges() ([]fsm.Change, []*fsmpb.FireItem, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c, r := s.changes, s.reset
-	s.changes, s.reset = nil, false
-	return c, r
+	c, f, r := s.changes, s.retries, s.reset
+	s.changes, s.retries, s.reset = nil, nil, false
+	return c, f, r
 }
 
 func (s *Scheduler) setActive(active bool) {
 	s.mu.Lock()
 	s.active = active
-	s.changes, s.reset = nil, false
+	s.changes, s.retries, s.reset = nil, nil, false
 	s.mu.Unlock()
 }
 

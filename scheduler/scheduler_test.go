@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -85,11 +86,17 @@ type harness struct {
 
 func start(t *testing.T, dir string, cfg Config) *harness {
 	t.Helper()
+	return startWith(t, dir, cfg, func(n *cluster.Node) Proposer { return n })
+}
+
+// startWith starts a node whose scheduler proposes through wrap(node).
+func startWith(t *testing.T, dir string, cfg Config, wrap func(*cluster.Node) Proposer) *harness {
+	t.Helper()
 	node, err := cluster.Open(cluster.Config{NodeID: "n1", DataDir: dir, RaftAddr: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := New(node.FSM(), node, cfg)
+	s := New(node.FSM(), wrap(node), cfg)
 	node.FSM().SetNotifier(s)
 	node.Start(s.Run)
 	t.Cleanup(func() { node.Close() })
@@ -301,21 +308,53 @@ func TestBackoffFullJitter(t *testing.T) {
 	}
 }
 
-func TestNotLeaderErrorsAreRequeued(t *testing.T) {
-	// A failed fire hands the items back to the loop (exercised directly:
-	// the requeue turns them into due changes).
+func TestFailedFiresAreRequeuedToReclaim(t *testing.T) {
+	// A failed fire hands the items back to the loop, marked reclaim.
 	s := New(nil, nil, Config{})
 	s.setActive(true)
 	s.requeue([]*fsmpb.FireItem{{Id: "x", DueAt: 5}})
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		changes, _ := s.takeChanges()
-		if len(changes) == 1 && changes[0] == (fsm.Change{ID: "x", DueAt: 5, Due: true}) {
+		_, retries, _ := s.takeChanges()
+		if len(retries) == 1 && retries[0].Id == "x" && retries[0].Reclaim {
 			return
 		}
-		if len(changes) > 0 || time.Now().After(deadline) {
-			t.Fatalf("requeued changes %v", changes)
+		if len(retries) > 0 || time.Now().After(deadline) {
+			t.Fatalf("requeued %v", retries)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// lossyProposer commits every command but answers the first failFires
+// Fire proposals with an indeterminate error, as a timed-out Apply would.
+type lossyProposer struct {
+	node      *cluster.Node
+	failFires atomic.Int32
+}
+
+func (p *lossyProposer) Propose(ctx context.Context, cmd *fsmpb.Command) (any, error) {
+	res, err := p.node.Propose(ctx, cmd)
+	if _, fire := cmd.Kind.(*fsmpb.Command_Fire); fire && err == nil && p.failFires.Add(-1) >= 0 {
+		return nil, fmt.Errorf("%w: injected", cluster.ErrIndeterminate)
+	}
+	return res, err
+}
+
+// TestFireWithUnknownOutcomeIsReclaimed: a Fire that committed although
+// the proposer was told it might not have must not strand its task in
+// running; it is reclaimed and delivered.
+func TestFireWithUnknownOutcomeIsReclaimed(t *testing.T) {
+	recv := newReceiver(t)
+	lossy := &lossyProposer{}
+	lossy.failFires.Store(1)
+	h := startWith(t, t.TempDir(), Config{}, func(n *cluster.Node) Proposer { lossy.node = n; return lossy })
+	h.create(h.task("lost-fire", recv.URL+"/ok", time.Now().Add(100*time.Millisecond)))
+	task := h.waitState("lost-fire", fsmpb.State_SUCCEEDED, 5*time.Second)
+	if got := recv.deliveries("lost-fire"); len(got) != 1 || got[0].attempt != 2 {
+		t.Fatalf("deliveries %+v, want one, as attempt 2", got)
+	}
+	if task.Attempts != 2 {
+		t.Fatalf("attempts %d, want 2 (the lost fire, then the reclaim)", task.Attempts)
 	}
 }

@@ -526,7 +526,8 @@ func (x *UpdateTask) GetTarget() *Target {
 
 // FireTasks moves due tasks to running before anything is sent
 // (commit before send). A task is accepted only if it is still scheduled
-// at due_at, or running under an older term (its previous leader died).
+// at due_at, or running under an older term (its previous leader died), or
+// running under this term when the item reclaims it.
 type FireTasks struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Term          uint64                 `protobuf:"varint,1,opt,name=term,proto3" json:"term,omitempty"`
@@ -588,9 +589,13 @@ func (x *FireTasks) GetItems() []*FireItem {
 }
 
 type FireItem struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	DueAt         int64                  `protobuf:"varint,2,opt,name=due_at,json=dueAt,proto3" json:"due_at,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	DueAt int64                  `protobuf:"varint,2,opt,name=due_at,json=dueAt,proto3" json:"due_at,omitempty"`
+	// reclaim: the leader's earlier Fire of this task failed with an unknown
+	// outcome, and it sent nothing. If that Fire did commit, the task is
+	// running under this same term with nobody delivering it: take it again.
+	Reclaim       bool `protobuf:"varint,3,opt,name=reclaim,proto3" json:"reclaim,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -637,6 +642,13 @@ func (x *FireItem) GetDueAt() int64 {
 		return x.DueAt
 	}
 	return 0
+}
+
+func (x *FireItem) GetReclaim() bool {
+	if x != nil {
+		return x.Reclaim
+	}
+	return false
 }
 
 type RecordOutcomes struct {
@@ -1204,10 +1216,11 @@ const file_fsm_fsmpb_hourglass_proto_rawDesc = "" +
 	"\tFireTasks\x12\x12\n" +
 	"\x04term\x18\x01 \x01(\x04R\x04term\x12\x0e\n" +
 	"\x02at\x18\x02 \x01(\x03R\x02at\x120\n" +
-	"\x05items\x18\x03 \x03(\v2\x1a.hourglass.fsm.v1.FireItemR\x05items\"1\n" +
+	"\x05items\x18\x03 \x03(\v2\x1a.hourglass.fsm.v1.FireItemR\x05items\"K\n" +
 	"\bFireItem\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x15\n" +
-	"\x06due_at\x18\x02 \x01(\x03R\x05dueAt\"W\n" +
+	"\x06due_at\x18\x02 \x01(\x03R\x05dueAt\x12\x18\n" +
+	"\areclaim\x18\x03 \x01(\bR\areclaim\"W\n" +
 	"\x0eRecordOutcomes\x12\x0e\n" +
 	"\x02at\x18\x01 \x01(\x03R\x02at\x125\n" +
 	"\boutcomes\x18\x02 \x03(\v2\x19.hourglass.fsm.v1.OutcomeR\boutcomes\"\xfd\x01\n" +
