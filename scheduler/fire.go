@@ -3,6 +3,7 @@ package scheduler
 import (
 	"container/heap"
 	"context"
+	"sync"
 	"time"
 
 	"github.com/hourglass-scheduler/hourglass/fsm"
@@ -12,11 +13,21 @@ import (
 // maxFireItems caps one Fire command.
 const maxFireItems = 10_000
 
+// maxFiresInFlight bounds the Fire proposals awaiting their commit. More
+// than one, so that a commit held up by a slow fsync does not hold up the
+// fires released behind it: they go into the next raft entry instead.
+const maxFiresInFlight = 8
+
 // fire proposes Fire commands for released tasks, coalescing whatever has
 // been released meanwhile, and passes the accepted tasks on. Nothing is
 // sent for a task whose Fire did not commit.
 func (s *Scheduler) fire(ctx context.Context, term uint64, in <-chan []*fsmpb.FireItem, out chan<- []*fsmpb.Task) {
-	defer close(out)
+	var inflight sync.WaitGroup
+	defer func() {
+		inflight.Wait()
+		close(out)
+	}()
+	slots := make(chan struct{}, maxFiresInFlight)
 	for items := range in {
 	more:
 		for len(items) < maxFireItems {
@@ -30,25 +41,38 @@ func (s *Scheduler) fire(ctx context.Context, term uint64, in <-chan []*fsmpb.Fi
 				break more
 			}
 		}
-		cmd := &fsmpb.Command{Kind: &fsmpb.Command_Fire{Fire: &fsmpb.FireTasks{
-			Term: term, At: s.cfg.Clock.Now().UnixNano(), Items: items,
-		}}}
-		res, err := s.proposer.Propose(ctx, cmd)
-		if err != nil {
-			if ctx.Err() == nil {
-				// Still leading: give the tasks back to the wheel loop,
-				// which fires them again (the fsm skips any that did
-				// commit).
-				s.log.Warn("fire failed; retrying", "tasks", len(items), "err", err)
-				s.requeue(items)
-			}
-			continue
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			continue // drain: the next leader fires these
 		}
-		if acc := res.(*fsm.FireResult).Accepted; len(acc) > 0 {
-			select {
-			case out <- acc:
-			case <-ctx.Done():
-			}
+		inflight.Add(1)
+		go func(items []*fsmpb.FireItem) {
+			defer func() { <-slots; inflight.Done() }()
+			s.fireOnce(ctx, term, items, out)
+		}(items)
+	}
+}
+
+func (s *Scheduler) fireOnce(ctx context.Context, term uint64, items []*fsmpb.FireItem, out chan<- []*fsmpb.Task) {
+	cmd := &fsmpb.Command{Kind: &fsmpb.Command_Fire{Fire: &fsmpb.FireTasks{
+		Term: term, At: s.cfg.Clock.Now().UnixNano(), Items: items,
+	}}}
+	res, err := s.proposer.Propose(ctx, cmd)
+	if err != nil {
+		if ctx.Err() == nil {
+			// Still leading: give the tasks back to the wheel loop,
+			// which fires them again (reclaiming any whose Fire did
+			// commit).
+			s.log.Warn("fire failed; retrying", "tasks", len(items), "err", err)
+			s.requeue(items)
+		}
+		return
+	}
+	if acc := res.(*fsm.FireResult).Accepted; len(acc) > 0 {
+		select {
+		case out <- acc:
+		case <-ctx.Done():
 		}
 	}
 }
