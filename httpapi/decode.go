@@ -3,13 +3,15 @@ package httpapi
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"math"
 	"net/url"
-	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -54,7 +56,6 @@ const (
 	defaultTimeout     = 10 * time.Second
 )
 
-var namePattern = regexp.MustCompile(`^[A-Za-z0-9._:-]+$`)
 
 // apiError is an error with its HTTP status and API code.
 type apiError struct {
@@ -241,10 +242,21 @@ func checkName(field, v string, maxLen int) error {
 	if len(v) > maxLen {
 		return invalid("%s: longer than %d characters", field, maxLen)
 	}
-	if !namePattern.MatchString(v) {
+	if !validName(v) {
 		return invalid("%s: %q has characters outside A-Z a-z 0-9 . _ : -", field, v)
 	}
 	return nil
+}
+
+// validName reports whether v is non-empty and uses only A-Z a-z 0-9 . _ : -
+func validName(v string) bool {
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
+			return false
+		}
+	}
+	return v != ""
 }
 
 var methods = map[string]bool{"GET": true, "POST": true, "PUT": true, "PATCH": true, "DELETE": true}
@@ -336,24 +348,53 @@ func buildBackoff(b *client.Backoff, field string) (*fsmpb.Backoff, error) {
 // fingerprint identifies a create request for idempotency: the same id
 // with the same body is a repeat, with another body a conflict. A delay
 // counts as written (not as the time it resolved to), so resending the
-// same request later is still a repeat.
+// same request later is still a repeat. Every field is hashed with its
+// length, so no two different requests hash alike by running together.
 func fingerprint(req *client.CreateTaskRequest, t *fsmpb.Task) []byte {
-	canonical := struct {
-		ID, Queue, Name, ExecuteAt, Delay string
-		Payload                           []byte
-		Target                            *fsmpb.Target
-		MaxAttempts                       uint32
-		Backoff                           *fsmpb.Backoff
-	}{t.Id, t.Queue, t.Name, "", req.Delay, t.Payload, t.Target, t.MaxAttempts, t.Backoff}
+	h := sha256.New()
+	var buf [8]byte
+	num := func(v uint64) {
+		binary.BigEndian.PutUint64(buf[:], v)
+		h.Write(buf[:])
+	}
+	str := func(v string) {
+		num(uint64(len(v)))
+		io.WriteString(h, v)
+	}
+	str(t.Id)
+	str(t.Queue)
+	str(t.Name)
 	if req.ExecuteAt != "" {
-		canonical.ExecuteAt = time.Unix(0, t.ExecuteAt).UTC().Format(time.RFC3339Nano)
+		str("at")
+		num(uint64(t.ExecuteAt))
+	} else {
+		str("delay")
+		str(req.Delay)
 	}
-	data, err := json.Marshal(canonical) // maps marshal with sorted keys
-	if err != nil {
-		panic(fmt.Sprintf("fingerprint: %v", err)) // plain data: cannot fail
+	str(string(t.Payload))
+	str(t.Target.Url)
+	str(t.Target.Method)
+	num(uint64(t.Target.Timeout))
+	keys := make([]string, 0, len(t.Target.Headers))
+	for k := range t.Target.Headers {
+		keys = append(keys, k)
 	}
-	sum := sha256.Sum256(data)
-	return sum[:]
+	slices.Sort(keys)
+	num(uint64(len(keys)))
+	for _, k := range keys {
+		str(k)
+		str(t.Target.Headers[k])
+	}
+	num(uint64(t.MaxAttempts))
+	if b := t.Backoff; b != nil {
+		num(1)
+		num(uint64(b.Initial))
+		num(uint64(b.Max))
+		num(math.Float64bits(b.Multiplier))
+	} else {
+		num(0)
+	}
+	return h.Sum(nil)
 }
 
 // validHeaderName reports whether s is an HTTP token (RFC 9110 §5.1).

@@ -55,3 +55,49 @@ func FuzzDecodeCreate(f *testing.F) {
 		}
 	})
 }
+
+// TestFingerprint: equal requests hash alike, any change to a field that
+// makes the task different hashes differently, and field boundaries count.
+func TestFingerprint(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	base := func() client.CreateTaskRequest {
+		return client.CreateTaskRequest{ID: "a", Queue: "q", Name: "n", Delay: "1m", Payload: []byte(`{"x":1}`),
+			Target:      &client.Target{URL: "http://h/p", Headers: map[string]string{"A": "1", "B": "2"}},
+			MaxAttempts: 3, Backoff: &client.Backoff{Initial: "1s"}}
+	}
+	fp := func(r client.CreateTaskRequest) []byte {
+		t.Helper()
+		task, err := (&taskBuilder{limits: Limits{MaxPayload: 1000}, now: now}).build(&r, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return task.Fingerprint
+	}
+	want := fp(base())
+	same := base()
+	same.Payload = []byte(`{ "x": 1 }`) // re-spaced JSON is the same payload
+	same.Target.Headers = map[string]string{"B": "2", "A": "1"}
+	if !bytes.Equal(fp(same), want) {
+		t.Fatal("the same request hashed differently")
+	}
+	for name, change := range map[string]func(*client.CreateTaskRequest){
+		"id":          func(r *client.CreateTaskRequest) { r.ID = "b" },
+		"queue/name":  func(r *client.CreateTaskRequest) { r.Queue, r.Name = "qn", "" },
+		"delay":       func(r *client.CreateTaskRequest) { r.Delay = "2m" },
+		"execute_at":  func(r *client.CreateTaskRequest) { r.Delay, r.ExecuteAt = "", "2030-01-01T00:00:00Z" },
+		"payload":     func(r *client.CreateTaskRequest) { r.Payload = []byte(`{"x":2}`) },
+		"url":         func(r *client.CreateTaskRequest) { r.Target.URL = "http://h/q" },
+		"method":      func(r *client.CreateTaskRequest) { r.Target.Method = "PUT" },
+		"timeout":     func(r *client.CreateTaskRequest) { r.Target.Timeout = "3s" },
+		"header":      func(r *client.CreateTaskRequest) { r.Target.Headers["B"] = "3" },
+		"header name": func(r *client.CreateTaskRequest) { r.Target.Headers = map[string]string{"A": "1", "B2": ""} },
+		"attempts":    func(r *client.CreateTaskRequest) { r.MaxAttempts = 4 },
+		"backoff":     func(r *client.CreateTaskRequest) { r.Backoff = nil },
+	} {
+		r := base()
+		change(&r)
+		if bytes.Equal(fp(r), want) {
+			t.Errorf("changing %s kept the fingerprint", name)
+		}
+	}
+}

@@ -91,6 +91,8 @@ func startServer(t *testing.T, dataDir, raftAddr string, extra ...string) *serve
 		t.Fatal(err)
 	}
 	s.cmd.Stdout = logFile
+	// The server dies with the test process, even if that is killed.
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -425,6 +427,7 @@ func TestCLI(t *testing.T) {
 func TestWalkthrough(t *testing.T) {
 	srv := startServer(t, t.TempDir(), freeAddr(t))
 	recv := exec.Command(binary, "receive", "--addr", "127.0.0.1:0")
+	recv.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdout, err := recv.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
