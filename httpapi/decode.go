@@ -8,8 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"math"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -55,7 +55,6 @@ const (
 	defaultMaxAttempts = 5
 	defaultTimeout     = 10 * time.Second
 )
-
 
 // apiError is an error with its HTTP status and API code.
 type apiError struct {
