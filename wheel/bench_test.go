@@ -66,38 +66,51 @@ func filledHeap(rng *rand.Rand) (*heapTimers, []heapTimer) {
 	return &h, timers
 }
 
-// BenchmarkAdd measures cancelling and re-adding one entry in a wheel of a
-// million (so the size stays put and no allocation is needed).
+// BenchmarkAdd measures adding entries to a wheel that already holds a
+// million. Every million adds the added entries are cancelled again
+// (untimed), so the size stays near a million and nothing is allocated.
 func BenchmarkAdd(b *testing.B) {
 	b.Run("wheel", func(b *testing.B) {
 		rng := rand.New(rand.NewPCG(1, 2))
-		w, entries := filledWheel(b, rng)
-		dues := make([]time.Time, 4096)
+		w, _ := filledWheel(b, rng)
+		batch := make([]Entry[int], pending)
+		dues := make([]time.Time, pending)
 		for i := range dues {
 			dues[i] = epoch.Add(time.Millisecond + spread(rng))
 		}
 		b.ReportAllocs()
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
-			e := &entries[i%pending]
-			w.Cancel(e)
-			w.Add(e, dues[i%len(dues)])
+			j := i % pending
+			if j == 0 && i > 0 {
+				b.StopTimer()
+				for k := range batch {
+					w.Cancel(&batch[k])
+				}
+				b.StartTimer()
+			}
+			w.Add(&batch[j], dues[j])
 		}
 	})
 	b.Run("heap", func(b *testing.B) {
 		rng := rand.New(rand.NewPCG(1, 2))
-		h, timers := filledHeap(rng)
-		dues := make([]int64, 4096)
-		for i := range dues {
-			dues[i] = epoch.Add(time.Millisecond + spread(rng)).UnixNano()
+		h, _ := filledHeap(rng)
+		batch := make([]heapTimer, pending)
+		for i := range batch {
+			batch[i].due = epoch.Add(time.Millisecond + spread(rng)).UnixNano()
 		}
 		b.ReportAllocs()
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
-			t := &timers[i%pending]
-			heap.Remove(h, t.index)
-			t.due = dues[i%len(dues)]
-			heap.Push(h, t)
+			j := i % pending
+			if j == 0 && i > 0 {
+				b.StopTimer()
+				for k := range batch {
+					heap.Remove(h, batch[k].index)
+				}
+				b.StartTimer()
+			}
+			heap.Push(h, &batch[j])
 		}
 	})
 }
