@@ -14,7 +14,7 @@ import (
 )
 
 // BenchmarkCreateHTTP drives POST /v1/tasks (one task per request) and
-// POST /v1/tasks/batch (100 per request) from 64 concurrent keep-alive
+// POST /v1/tasks/batch (100 and 1,000 per request) from 64 concurrent keep-alive
 // connections against one real node (raft log fsynced, bbolt state), and
 // reports tasks/s. Each op is one task.
 //
@@ -33,6 +33,7 @@ func BenchmarkCreateHTTP(b *testing.B) {
 	}{
 		{"single", "/v1/tasks", 1, body},
 		{"batch100", "/v1/tasks/batch", 100, `{"tasks":[` + strings.TrimSuffix(strings.Repeat(body+",", 100), ",") + `]}`},
+		{"batch1000", "/v1/tasks/batch", 1000, `{"tasks":[` + strings.TrimSuffix(strings.Repeat(body+",", 1000), ",") + `]}`},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			s := newTestServer(b, func(c *Config) { c.Limits = Limits{} })
