@@ -18,6 +18,8 @@ var (
 	// ErrInvalid: a command the API should have refused (an empty id, say)
 	// reached the log; it is refused here too, the same way on every node.
 	ErrInvalid = errors.New("invalid command")
+	// ErrLocked: another process has the state file open.
+	ErrLocked = errors.New("state file is locked")
 	// ErrVersionMismatch: a compare-and-set saw another version.
 	ErrVersionMismatch = errors.New("version mismatch")
 )

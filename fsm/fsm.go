@@ -10,9 +10,11 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/raft"
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Change says that a task entered the due index at DueAt (Due true: it was
@@ -55,7 +57,7 @@ func Open(path string) (*FSM, error) {
 
 func openDB(path string) (*bolt.DB, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout: 5e9, // another process holds the file: fail after 5 s
+		Timeout: time.Second, // another process holds the file's lock
 		// The raft log is the durable record; the FSM is synced before
 		// snapshots and on close (see doc.go).
 		NoSync:       true,
@@ -64,6 +66,9 @@ func openDB(path string) (*bolt.DB, error) {
 		// transaction, including a snapshot being streamed.
 		InitialMmapSize: 1 << 30,
 	})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, fmt.Errorf("open state file %s: %w: another process (another hourglass server?) is using this data directory", path, ErrLocked)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open state file %s: %w", path, err)
 	}

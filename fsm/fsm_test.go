@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -438,4 +439,12 @@ func FuzzApplyEntry(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestOpenLockedFileSaysSo(t *testing.T) {
+	h := newHarness(t)
+	_, err := Open(h.path)
+	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "another process") {
+		t.Fatalf("second open: %v", err)
+	}
 }
