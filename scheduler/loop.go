@@ -57,6 +57,7 @@ func (s *Scheduler) newLoop(term uint64, now time.Time) *loop {
 
 func (s *Scheduler) loop(ctx context.Context, term uint64, fires chan<- []*fsmpb.FireItem) {
 	defer close(fires)
+	defer s.loaded.Store(0)
 	clock := s.cfg.Clock
 	l := s.newLoop(term, clock.Now())
 	l.refireRunning()
@@ -86,6 +87,7 @@ func (s *Scheduler) loop(ctx context.Context, term uint64, fires chan<- []*fsmpb
 			}
 			l.released = nil
 		}
+		s.loaded.Store(int64(l.wheel.Len()))
 		wakeAt := l.nextLoad
 		if next, ok := l.wheel.Next(); ok && next.Before(wakeAt) {
 			wakeAt = next

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hourglass-scheduler/hourglass/fsm"
@@ -111,6 +112,8 @@ type Scheduler struct {
 	proposer Proposer
 	log      *slog.Logger
 
+	loaded atomic.Int64 // tasks in the wheel, for Loaded
+
 	mu      sync.Mutex
 	active  bool
 	changes []fsm.Change
@@ -130,6 +133,11 @@ func New(store Store, proposer Proposer, cfg Config) *Scheduler {
 		wake:     make(chan struct{}, 1),
 	}
 }
+
+// Loaded is the number of tasks held in memory, in the timing wheel:
+// bounded by what falls due within the horizon and by MaxLoaded, not by
+// the number of tasks pending.
+func (s *Scheduler) Loaded() int { return int(s.loaded.Load()) }
 
 // DueChanged implements fsm.Notifier: it queues the changes for the wheel
 // loop while the scheduler runs, and ignores them otherwise.

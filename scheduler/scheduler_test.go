@@ -92,6 +92,12 @@ func start(t *testing.T, dir string, cfg Config) *harness {
 // startWith starts a node whose scheduler proposes through wrap(node).
 func startWith(t *testing.T, dir string, cfg Config, wrap func(*cluster.Node) Proposer) *harness {
 	t.Helper()
+	h, _ := startScheduler(t, dir, cfg, wrap)
+	return h
+}
+
+func startScheduler(t *testing.T, dir string, cfg Config, wrap func(*cluster.Node) Proposer) (*harness, *Scheduler) {
+	t.Helper()
 	node, err := cluster.Open(cluster.Config{NodeID: "n1", DataDir: dir, RaftAddr: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
@@ -105,7 +111,7 @@ func startWith(t *testing.T, dir string, cfg Config, wrap func(*cluster.Node) Pr
 	if err := node.WaitLeader(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return &harness{t: t, node: node}
+	return &harness{t: t, node: node}, s
 }
 
 func (h *harness) task(id, url string, due time.Time) *fsmpb.Task {
@@ -357,4 +363,48 @@ func TestFireWithUnknownOutcomeIsReclaimed(t *testing.T) {
 	if task.Attempts != 2 {
 		t.Fatalf("attempts %d, want 2 (the lost fire, then the reclaim)", task.Attempts)
 	}
+}
+
+// TestMemoryIsBoundedByHorizonAndCap schedules more tasks than MaxLoaded,
+// all beyond the horizon when created: the wheel never holds more than
+// MaxLoaded, tasks are loaded as the horizon reaches them, and every one is
+// delivered, none early.
+func TestMemoryIsBoundedByHorizonAndCap(t *testing.T) {
+	recv := newReceiver(t)
+	const maxLoaded, n = 40, 400
+	h, s := startScheduler(t, t.TempDir(), Config{Horizon: 300 * time.Millisecond, MaxLoaded: maxLoaded},
+		func(n *cluster.Node) Proposer { return n })
+	start := time.Now().Add(time.Second)
+	var tasks []*fsmpb.Task
+	due := map[string]time.Time{}
+	for i := 0; i < n; i++ {
+		at := start.Add(time.Duration(i) * 2 * time.Millisecond)
+		task := h.task(fmt.Sprintf("m%03d", i), recv.URL+"/ok", at)
+		due[task.Id] = at
+		tasks = append(tasks, task)
+	}
+	h.create(tasks...)
+	if got := s.Loaded(); got != 0 {
+		t.Fatalf("%d tasks loaded while all are beyond the horizon", got)
+	}
+	peak := 0
+	for deadline := time.Now().Add(15 * time.Second); len(recv.deliveries("")) < n; {
+		peak = max(peak, s.Loaded())
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d delivered", len(recv.deliveries("")), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if peak > maxLoaded {
+		t.Fatalf("wheel held %d tasks, over MaxLoaded %d", peak, maxLoaded)
+	}
+	if peak == 0 {
+		t.Fatal("never saw a task in the wheel")
+	}
+	for _, d := range recv.deliveries("") {
+		if d.at.Before(due[d.id]) {
+			t.Fatalf("%s delivered %v early", d.id, due[d.id].Sub(d.at))
+		}
+	}
+	t.Logf("peak tasks in the wheel %d (cap %d) for %d tasks", peak, maxLoaded, n)
 }
