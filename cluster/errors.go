@@ -15,6 +15,8 @@ var (
 	// caller gave up before the write's outcome was known. It may or may
 	// not have been applied; retry with the same task id to find out.
 	ErrIndeterminate = errors.New("the write's outcome is unknown (leadership lost or timed out)")
+	// ErrTooLarge: the command is larger than one raft entry may be.
+	ErrTooLarge = errors.New("command too large for one raft entry")
 	// ErrClosed: the node is shutting down.
 	ErrClosed = errors.New("node is shutting down")
 )

@@ -74,7 +74,7 @@ func (p *proposer) propose(ctx context.Context, cmd *fsmpb.Command) (any, error)
 		return nil, fmt.Errorf("encode command: %w", err)
 	}
 	if len(data) > p.maxBytes {
-		return nil, fmt.Errorf("command of %d bytes exceeds the %d-byte entry limit", len(data), p.maxBytes)
+		return nil, fmt.Errorf("%w: %d bytes encoded, over the limit of %d", ErrTooLarge, len(data), p.maxBytes)
 	}
 	prop := &proposal{cmd: data, done: make(chan proposalResult, 1)}
 	select {

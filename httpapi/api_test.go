@@ -26,7 +26,13 @@ type testServer struct {
 
 func newTestServer(t testing.TB, mutate func(*Config)) *testServer {
 	t.Helper()
-	node, err := cluster.Open(cluster.Config{NodeID: "n1", DataDir: t.TempDir(), RaftAddr: "127.0.0.1:0"})
+	return newTestServerWith(t, cluster.Config{}, mutate)
+}
+
+func newTestServerWith(t testing.TB, nc cluster.Config, mutate func(*Config)) *testServer {
+	t.Helper()
+	nc.NodeID, nc.DataDir, nc.RaftAddr = "n1", t.TempDir(), "127.0.0.1:0"
+	node, err := cluster.Open(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,5 +309,17 @@ func TestReadyz(t *testing.T) {
 	s := newTestServer(t, nil)
 	if r := s.do(t, "GET", "/readyz", ""); r.status != http.StatusOK || !bytes.Contains(r.body, []byte("ready")) {
 		t.Fatalf("readyz: %d %s", r.status, r.body)
+	}
+}
+
+func TestBatchOverEntryLimitIs413(t *testing.T) {
+	s := newTestServerWith(t, cluster.Config{MaxEntryBytes: 4096}, nil)
+	task := `{"delay":"1h","payload":"` + strings.Repeat("p", 900) + `",` + validTarget + `}`
+	r := s.do(t, "POST", "/v1/tasks/batch", `{"tasks":[`+strings.TrimSuffix(strings.Repeat(task+",", 5), ",")+`]}`)
+	if r.status != http.StatusRequestEntityTooLarge || !strings.Contains(r.errorBody(t).Message, "tasks") {
+		t.Fatalf("oversized batch: %d %s", r.status, r.body)
+	}
+	if n := s.taskCount(t); n != 0 {
+		t.Fatalf("%d tasks stored", n)
 	}
 }

@@ -181,6 +181,9 @@ func (a *API) createBatch(w http.ResponseWriter, r *http.Request) {
 		tasks[i] = t
 	}
 	res, err := a.propose(r, &fsmpb.Command{Kind: &fsmpb.Command_Create{Create: &fsmpb.CreateTasks{Tasks: tasks}}})
+	if errors.Is(err, cluster.ErrTooLarge) {
+		err = tooLarge("tasks: the batch is too large to commit at once (%v); send fewer or smaller tasks", err)
+	}
 	if err != nil {
 		a.writeError(w, err)
 		return
