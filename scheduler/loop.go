@@ -102,9 +102,12 @@ func (s *Scheduler) loop(ctx context.Context, term uint64, fires chan<- []*fsmpb
 	}
 }
 
-// refireRunning fires again the tasks an earlier term left running: that
-// leader is gone, so whether it delivered them is unknown. The fsm accepts
-// them only under a newer term, as their next attempt.
+// refireRunning fires again, as their next attempt, the tasks found
+// running when the wheel is built: at the start of a term they were left by
+// an earlier leader, which is gone, so whether it delivered them is
+// unknown. After a restore from a snapshot they may even carry this term;
+// those are reclaimed, since whatever this leader had in flight for them
+// belongs to the state that was replaced.
 func (l *loop) refireRunning() {
 	tasks, err := l.s.store.Running()
 	if err != nil {
@@ -112,8 +115,8 @@ func (l *loop) refireRunning() {
 		return
 	}
 	for _, t := range tasks {
-		if t.FireTerm < l.term {
-			l.released = append(l.released, &fsmpb.FireItem{Id: t.Id, DueAt: t.DueAt})
+		if t.FireTerm <= l.term {
+			l.released = append(l.released, &fsmpb.FireItem{Id: t.Id, DueAt: t.DueAt, Reclaim: t.FireTerm == l.term})
 		}
 	}
 	if len(l.released) > 0 {
