@@ -415,6 +415,11 @@ func TestCLI(t *testing.T) {
 	if code := err.(*exec.ExitError).ExitCode(); code != 1 {
 		t.Fatalf("bad create exited %d, want 1", code)
 	}
+	bad := exec.Command(binary, "server", "--data-dir", t.TempDir())
+	bad.Env = append(os.Environ(), "HOURGLASS_WORKERS=many")
+	if out, err := bad.CombinedOutput(); err == nil || !strings.Contains(string(out), "HOURGLASS_WORKERS") {
+		t.Fatalf("server with a bad HOURGLASS_WORKERS: %v\n%s", err, out)
+	}
 	out, err = hg("task", "frobnicate")
 	if err == nil || err.(*exec.ExitError).ExitCode() != 2 {
 		t.Fatalf("unknown subcommand: %v\n%s", err, out)

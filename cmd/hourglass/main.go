@@ -89,14 +89,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // returns the positional ones. A flag not given on the command line is
 // taken from its HOURGLASS_* environment variable.
 func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
 		env := "HOURGLASS_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := os.LookupEnv(env); ok {
+		if v, ok := os.LookupEnv(env); ok && envErr == nil {
 			if err := fs.Set(f.Name, v); err != nil {
-				fmt.Fprintf(fs.Output(), "hourglass: %s=%q: %v\n", env, v, err)
+				envErr = fmt.Errorf("%w: %s=%q: %v", errUsage, env, v, err)
 			}
 		}
 	})
+	if envErr != nil {
+		return nil, envErr
+	}
 	var positional []string
 	for {
 		if err := fs.Parse(args); err != nil {
