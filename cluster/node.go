@@ -36,8 +36,22 @@ type Config struct {
 	// (which then must not be a wildcard address).
 	RaftAdvertise string
 	Logger        *slog.Logger
-	// LogOutput receives raft's own log lines.
+	// LogOutput receives raft's and memberlist's own log lines.
 	LogOutput io.Writer
+
+	// GossipAddr is where memberlist listens (UDP and TCP); empty turns
+	// gossip off, which only suits a single node. GossipAdvertise is the
+	// address others reach it at, if not GossipAddr.
+	GossipAddr      string
+	GossipAdvertise string
+	// HTTPAdvertise is this node's API address as other nodes reach it,
+	// published through gossip so requests can be forwarded to the leader.
+	HTTPAdvertise string
+	// Join lists gossip addresses of existing members to join.
+	Join []string
+	// BootstrapExpect: a new cluster forms once this many members see each
+	// other (0 or 1 with no Join: a single node bootstraps itself).
+	BootstrapExpect int
 
 	// Group commit: raft entries in flight, and the caps of one entry.
 	MaxInflightEntries int
@@ -73,9 +87,12 @@ type Node struct {
 	raft      *raft.Raft
 	proposer  *proposer
 	notifyCh  chan bool
+	gossip    *gossip // nil when gossip is off
 
-	stop     context.CancelFunc
-	watching sync.WaitGroup
+	stopBackground context.CancelFunc
+	background     sync.WaitGroup
+	stopWatching   context.CancelFunc
+	watching       sync.WaitGroup
 
 	closeOnce sync.Once
 	closeErr  error
@@ -133,11 +150,17 @@ func Open(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
 
+	if cfg.GossipAddr != "" {
+		if n.gossip, err = newGossip(cfg, string(n.transport.LocalAddr())); err != nil {
+			return nil, err
+		}
+	}
 	existing, err := raft.HasExistingState(n.store, n.store, snaps)
 	if err != nil {
 		return nil, fmt.Errorf("inspect raft state: %w", err)
 	}
-	if !existing {
+	single := n.gossip == nil || cfg.BootstrapExpect <= 1 && len(cfg.Join) == 0
+	if !existing && single {
 		n.log.Info("bootstrapping a new single-node cluster", "node_id", cfg.NodeID, "raft_addr", n.transport.LocalAddr())
 		err := n.raft.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{
 			ID: rc.LocalID, Address: n.transport.LocalAddr(), Suffrage: raft.Voter,
@@ -148,9 +171,29 @@ func Open(cfg Config) (*Node, error) {
 	}
 
 	n.proposer = newProposer(n.raft, cfg.MaxInflightEntries, cfg.MaxEntryCommands, cfg.MaxEntryBytes)
-	n.stop = func() {}
+	ctx, cancel := context.WithCancel(context.Background())
+	n.stopBackground, n.stopWatching = cancel, func() {}
+	if n.gossip != nil {
+		n.goBackground(func() { n.reconcile(ctx) })
+		if len(cfg.Join) > 0 {
+			n.goBackground(func() { n.join(ctx, cfg.Join) })
+		}
+		if !existing && cfg.BootstrapExpect > 1 {
+			n.goBackground(func() { n.awaitBootstrap(ctx) })
+		} else if !existing {
+			n.log.Info("waiting to be added to the cluster by its leader", "join", cfg.Join)
+		}
+	}
 	ok = true
 	return n, nil
+}
+
+func (n *Node) goBackground(f func()) {
+	n.background.Add(1)
+	go func() {
+		defer n.background.Done()
+		f()
+	}()
 }
 
 // Start begins following leadership: onLeader runs whenever this node
@@ -158,7 +201,7 @@ func Open(cfg Config) (*Node, error) {
 // before it are held until then.
 func (n *Node) Start(onLeader LeaderFunc) {
 	ctx, cancel := context.WithCancel(context.Background())
-	n.stop = cancel
+	n.stopWatching = cancel
 	n.watching.Add(1)
 	go n.watchLeadership(ctx, onLeader)
 }
@@ -285,6 +328,7 @@ func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
 type Status struct {
 	NodeID       string
 	RaftAddr     string
+	GossipAddr   string
 	State        string
 	LeaderID     string
 	LeaderAddr   string
@@ -296,7 +340,7 @@ type Status struct {
 // Status reports the node's raft view.
 func (n *Node) Status() Status {
 	addr, id := n.raft.LeaderWithID()
-	return Status{
+	st := Status{
 		NodeID:       n.cfg.NodeID,
 		RaftAddr:     string(n.transport.LocalAddr()),
 		State:        n.raft.State().String(),
@@ -306,6 +350,10 @@ func (n *Node) Status() Status {
 		CommitIndex:  n.raft.CommitIndex(),
 		AppliedIndex: n.raft.AppliedIndex(),
 	}
+	if n.gossip != nil {
+		st.GossipAddr = n.gossip.Addr()
+	}
+	return st
 }
 
 // maxReadyLag is how many committed entries a node may not have applied
@@ -351,14 +399,92 @@ func (n *Node) Close() error {
 }
 
 func (n *Node) close() error {
-	n.stop()
+	n.handOverLeadership()
+	n.stopWatching()
 	n.watching.Wait()
+	n.stopBackground()
+	n.background.Wait()
 	n.proposer.close()
-	err := n.raft.Shutdown().Error()
-	if err != nil {
-		err = fmt.Errorf("shut down raft: %w", err)
+	var errs []error
+	if n.gossip != nil {
+		// No Leave: a node that stops is expected back (a restart or an
+		// upgrade); removing it from the cluster is an operator's call.
+		errs = append(errs, n.gossip.list.Shutdown())
 	}
-	return errors.Join(err, n.closeStores())
+	if err := n.raft.Shutdown().Error(); err != nil {
+		errs = append(errs, fmt.Errorf("shut down raft: %w", err))
+	}
+	return errors.Join(append(errs, n.closeStores())...)
+}
+
+// handOverLeadership transfers leadership to another voter before a
+// leader stops, so firing resumes at once rather than after an election.
+func (n *Node) handOverLeadership() {
+	if n.raft.State() != raft.Leader {
+		return
+	}
+	future := n.raft.GetConfiguration()
+	if future.Error() != nil {
+		return
+	}
+	others := 0
+	for _, s := range future.Configuration().Servers {
+		if s.Suffrage == raft.Voter && string(s.ID) != n.cfg.NodeID {
+			others++
+		}
+	}
+	if others == 0 {
+		return
+	}
+	n.log.Info("stopping: handing leadership over")
+	if err := n.raft.LeadershipTransfer().Error(); err != nil {
+		n.log.Warn("leadership transfer failed; the others will elect a leader", "err", err)
+	}
+}
+
+// Leader returns the leader's id and HTTP address (as gossip publishes it),
+// and whether that is this node. The id is empty while no leader is known.
+func (n *Node) Leader() (id, httpAddr string, self bool) {
+	_, leaderID := n.raft.LeaderWithID()
+	id = string(leaderID)
+	if id == "" {
+		return "", "", false
+	}
+	if id == n.cfg.NodeID {
+		return id, n.cfg.HTTPAdvertise, true
+	}
+	if n.gossip != nil {
+		httpAddr = n.gossip.alive()[id].HTTP
+	}
+	return id, httpAddr, false
+}
+
+// Members lists the cluster's members, from raft's configuration and
+// gossip.
+func (n *Node) Members() ([]Member, error) { return n.members() }
+
+// ErrNoSuchMember: the id is not in the raft configuration.
+var ErrNoSuchMember = errors.New("no such member in the cluster configuration")
+
+// RemoveMember takes a node out of the raft configuration. Only the leader
+// can; elsewhere it is ErrNotLeader.
+func (n *Node) RemoveMember(id string) error {
+	future := n.raft.GetConfiguration()
+	if err := future.Error(); err != nil {
+		return translate(err)
+	}
+	found := false
+	for _, s := range future.Configuration().Servers {
+		found = found || string(s.ID) == id
+	}
+	if !found {
+		return fmt.Errorf("%w: %q", ErrNoSuchMember, id)
+	}
+	if err := n.raft.RemoveServer(raft.ServerID(id), 0, 0).Error(); err != nil {
+		return translate(err)
+	}
+	n.log.Info("removed a member", "id", id)
+	return nil
 }
 
 func (n *Node) closeStores() error {

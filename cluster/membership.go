@@ -1,0 +1,324 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/hashicorp/raft"
+)
+
+// maxVoters is how many voting members the leader keeps; more members join
+// as non-voters (they replicate, and can be promoted by removing a voter).
+const maxVoters = 5
+
+// Member is a node as gossip and raft see it.
+type Member struct {
+	ID         string
+	HTTPAddr   string
+	RaftAddr   string
+	GossipAddr string
+	// Alive: gossip hears from it.
+	Alive bool
+	// InRaft: it is in the raft configuration; Voter says how.
+	InRaft bool
+	Voter  bool
+	Leader bool
+}
+
+// nodeMeta is what a node tells the others about itself through gossip.
+type nodeMeta struct {
+	ID   string `json:"id"`
+	Raft string `json:"raft"`
+	HTTP string `json:"http"`
+}
+
+// gossip wraps memberlist: it publishes this node's addresses and pokes the
+// reconciler when members come and go.
+type gossip struct {
+	list    *memberlist.Memberlist
+	meta    []byte
+	changed chan struct{} // poked on every membership event
+}
+
+func newGossip(cfg Config, raftAddr string) (*gossip, error) {
+	meta, err := json.Marshal(nodeMeta{ID: cfg.NodeID, Raft: raftAddr, HTTP: cfg.HTTPAdvertise})
+	if err != nil {
+		return nil, err
+	}
+	if len(meta) > memberlist.MetaMaxSize {
+		return nil, fmt.Errorf("node metadata is %d bytes, over memberlist's %d", len(meta), memberlist.MetaMaxSize)
+	}
+	g := &gossip{meta: meta, changed: make(chan struct{}, 1)}
+	mc := memberlist.DefaultLANConfig()
+	mc.Name = cfg.NodeID
+	host, port, err := splitHostPort(cfg.GossipAddr)
+	if err != nil {
+		return nil, fmt.Errorf("gossip address %q: %w", cfg.GossipAddr, err)
+	}
+	mc.BindAddr, mc.BindPort = host, port
+	mc.AdvertisePort = port
+	if cfg.GossipAdvertise != "" {
+		if mc.AdvertiseAddr, mc.AdvertisePort, err = splitHostPort(cfg.GossipAdvertise); err != nil {
+			return nil, fmt.Errorf("gossip advertise address %q: %w", cfg.GossipAdvertise, err)
+		}
+	}
+	mc.Delegate = g
+	mc.Events = g
+	mc.Logger = log.New(cfg.LogOutput, "", log.LstdFlags)
+	if g.list, err = memberlist.Create(mc); err != nil {
+		return nil, fmt.Errorf("start gossip on %s: %w", cfg.GossipAddr, err)
+	}
+	return g, nil
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("bad port %q", p)
+	}
+	if host == "" {
+		host = "0.0.0.0"
+	}
+	return host, port, nil
+}
+
+// Addr is the gossip address others reach this node at.
+func (g *gossip) Addr() string {
+	n := g.list.LocalNode()
+	return net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
+}
+
+func (g *gossip) poke() {
+	select {
+	case g.changed <- struct{}{}:
+	default:
+	}
+}
+
+// memberlist.Delegate: only metadata is used.
+func (g *gossip) NodeMeta(limit int) []byte                  { return g.meta }
+func (g *gossip) NotifyMsg([]byte)                           {}
+func (g *gossip) GetBroadcasts(overhead, limit int) [][]byte { return nil }
+func (g *gossip) LocalState(join bool) []byte                { return nil }
+func (g *gossip) MergeRemoteState(buf []byte, join bool)     {}
+
+// memberlist.EventDelegate.
+func (g *gossip) NotifyJoin(*memberlist.Node)   { g.poke() }
+func (g *gossip) NotifyLeave(*memberlist.Node)  { g.poke() }
+func (g *gossip) NotifyUpdate(*memberlist.Node) { g.poke() }
+
+// alive returns the metadata of the members gossip hears from, by id.
+func (g *gossip) alive() map[string]nodeMeta {
+	out := map[string]nodeMeta{}
+	for _, n := range g.list.Members() {
+		var m nodeMeta
+		if n.State != memberlist.StateAlive || json.Unmarshal(n.Meta, &m) != nil || m.ID == "" {
+			continue
+		}
+		out[m.ID] = m
+	}
+	return out
+}
+
+// gossipAddrs maps member ids to their gossip addresses.
+func (g *gossip) gossipAddrs() map[string]string {
+	out := map[string]string{}
+	for _, n := range g.list.Members() {
+		out[n.Name] = net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
+	}
+	return out
+}
+
+// join keeps trying to join the given gossip addresses, with backoff, until
+// one answers or ctx ends.
+func (n *Node) join(ctx context.Context, addrs []string) {
+	delay := 200 * time.Millisecond
+	for {
+		joined, err := n.gossip.list.Join(addrs)
+		if joined > 0 {
+			n.log.Info("joined the cluster's gossip", "contacted", joined, "members", n.gossip.list.NumMembers())
+			return
+		}
+		n.log.Warn("could not join yet; retrying", "addrs", addrs, "err", err, "retry_in", delay)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 5*time.Second)
+	}
+}
+
+// awaitBootstrap waits, on a node with no raft state, until BootstrapExpect
+// members are alive in gossip; then the one with the lowest id bootstraps
+// the cluster with all of them as voters, and the others wait to hear from
+// it. Every node started with the same --bootstrap-expect and --join flags
+// makes the same choice.
+func (n *Node) awaitBootstrap(ctx context.Context) {
+	expect := n.cfg.BootstrapExpect
+	n.log.Info("waiting for members before bootstrapping", "expect", expect)
+	ticker := time.NewTicker(200 * time.Millisecond)
+	defer ticker.Stop()
+	for {
+		if addr, _ := n.raft.LeaderWithID(); addr != "" {
+			return // joined a cluster that formed without us
+		}
+		alive := n.gossip.alive()
+		if len(alive) >= expect {
+			ids := make([]string, 0, len(alive))
+			for id := range alive {
+				ids = append(ids, id)
+			}
+			slices.Sort(ids)
+			ids = ids[:expect]
+			if ids[0] != n.cfg.NodeID {
+				n.log.Info("members seen; another node bootstraps", "bootstrapper", ids[0])
+				return
+			}
+			var servers []raft.Server
+			for _, id := range ids {
+				servers = append(servers, raft.Server{ID: raft.ServerID(id), Address: raft.ServerAddress(alive[id].Raft), Suffrage: raft.Voter})
+			}
+			n.log.Info("bootstrapping the cluster", "voters", ids)
+			if err := n.raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error(); err != nil {
+				n.log.Error("bootstrap failed", "err", err)
+			}
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		case <-n.gossip.changed:
+			n.gossip.poke() // keep the signal for the reconciler too
+		}
+	}
+}
+
+// reconcile runs on the leader: every member alive in gossip is put into
+// the raft configuration. A member that merely looks dead is left alone
+// (it may come back); removing one is an operator's decision.
+func (n *Node) reconcile(ctx context.Context) {
+	ticker := time.NewTicker(5 * time.Second)
+	defer ticker.Stop()
+	for {
+		if n.raft.State() == raft.Leader {
+			if err := n.reconcileOnce(); err != nil {
+				n.log.Warn("reconcile members", "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		case <-n.gossip.changed:
+		}
+	}
+}
+
+func (n *Node) reconcileOnce() error {
+	future := n.raft.GetConfiguration()
+	if err := future.Error(); err != nil {
+		return err
+	}
+	servers := future.Configuration().Servers
+	voters := 0
+	for _, s := range servers {
+		if s.Suffrage == raft.Voter {
+			voters++
+		}
+	}
+	for id, m := range n.gossip.alive() {
+		if m.Raft == "" {
+			continue
+		}
+		current := false
+		for _, s := range servers {
+			sameID, sameAddr := string(s.ID) == id, string(s.Address) == m.Raft
+			switch {
+			case sameID && sameAddr:
+				current = true
+			case sameID || sameAddr:
+				// A stale entry: the id moved to a new address, or the
+				// address now belongs to a new id (a wiped node).
+				n.log.Info("removing a stale raft member", "id", s.ID, "addr", s.Address, "for", id)
+				if err := n.raft.RemoveServer(s.ID, 0, 0).Error(); err != nil {
+					return fmt.Errorf("remove stale %s: %w", s.ID, err)
+				}
+				if s.Suffrage == raft.Voter {
+					voters--
+				}
+			}
+		}
+		if current {
+			continue
+		}
+		var f raft.IndexFuture
+		if voters < maxVoters {
+			n.log.Info("adding a voter", "id", id, "raft_addr", m.Raft)
+			f = n.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(m.Raft), 0, 0)
+			voters++
+		} else {
+			n.log.Info("adding a non-voter", "id", id, "raft_addr", m.Raft)
+			f = n.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(m.Raft), 0, 0)
+		}
+		if err := f.Error(); err != nil {
+			return fmt.Errorf("add %s: %w", id, err)
+		}
+		return nil // the configuration changed: look again from the start
+	}
+	return nil
+}
+
+// members merges gossip and raft into one list, sorted by id.
+func (n *Node) members() ([]Member, error) {
+	future := n.raft.GetConfiguration()
+	if err := future.Error(); err != nil {
+		return nil, err
+	}
+	_, leaderID := n.raft.LeaderWithID()
+	byID := map[string]*Member{}
+	get := func(id string) *Member {
+		if m, ok := byID[id]; ok {
+			return m
+		}
+		m := &Member{ID: id, Leader: id == string(leaderID)}
+		byID[id] = m
+		return m
+	}
+	for _, s := range future.Configuration().Servers {
+		m := get(string(s.ID))
+		m.RaftAddr, m.InRaft, m.Voter = string(s.Address), true, s.Suffrage == raft.Voter
+	}
+	if n.gossip == nil {
+		self := get(n.cfg.NodeID)
+		self.Alive, self.HTTPAddr = true, n.cfg.HTTPAdvertise
+	} else {
+		gossipAddrs := n.gossip.gossipAddrs()
+		for id, meta := range n.gossip.alive() {
+			m := get(id)
+			m.Alive, m.HTTPAddr, m.GossipAddr = true, meta.HTTP, gossipAddrs[id]
+			if m.RaftAddr == "" {
+				m.RaftAddr = meta.Raft
+			}
+		}
+	}
+	out := make([]Member, 0, len(byID))
+	for _, m := range byID {
+		out = append(out, *m)
+	}
+	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
+}
