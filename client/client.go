@@ -184,3 +184,14 @@ func (c *Client) do(ctx context.Context, method, path string, h http.Header, in,
 	}
 	return nil
 }
+
+// Cluster returns the answering node's view of the cluster.
+func (c *Client) Cluster(ctx context.Context) (*ClusterInfo, error) {
+	var info ClusterInfo
+	return &info, c.do(ctx, http.MethodGet, "/v1/cluster", nil, nil, &info)
+}
+
+// RemoveNode takes a node out of the cluster's raft configuration.
+func (c *Client) RemoveNode(ctx context.Context, id string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/cluster/nodes/"+url.PathEscape(id), nil, nil, nil)
+}

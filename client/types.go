@@ -113,3 +113,30 @@ const (
 	CodeUnavailable        = "unavailable"
 	CodeInternal           = "internal"
 )
+
+// ClusterInfo is GET /v1/cluster: this node's view of the cluster.
+type ClusterInfo struct {
+	Leader       *ClusterLeader `json:"leader"`
+	Nodes        []ClusterNode  `json:"nodes"`
+	Term         uint64         `json:"term"`
+	CommitIndex  uint64         `json:"commit_index"`
+	AppliedIndex uint64         `json:"applied_index"`
+}
+
+// ClusterLeader names the leader, when one is known.
+type ClusterLeader struct {
+	ID       string `json:"id"`
+	HTTPAddr string `json:"http_addr"`
+}
+
+// ClusterNode is one member. State is leader, follower or nonvoter for a
+// member of the raft configuration, and "joining" for one only gossip knows.
+type ClusterNode struct {
+	ID         string `json:"id"`
+	HTTPAddr   string `json:"http_addr,omitempty"`
+	RaftAddr   string `json:"raft_addr,omitempty"`
+	GossipAddr string `json:"gossip_addr,omitempty"`
+	State      string `json:"state"`
+	Voter      bool   `json:"voter"`
+	Alive      bool   `json:"alive"`
+}

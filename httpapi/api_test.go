@@ -42,7 +42,7 @@ func newTestServerWith(t testing.TB, nc cluster.Config, mutate func(*Config)) *t
 	if err := node.WaitLeader(ctx); err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Proposer: node, Store: node.FSM(), Health: node, Limits: Limits{MaxPayload: 1000, MaxBatch: 5}}
+	cfg := Config{Proposer: node, Store: node.FSM(), Health: node, Cluster: node, Limits: Limits{MaxPayload: 1000, MaxBatch: 5}}
 	if mutate != nil {
 		mutate(&cfg)
 	}

@@ -40,6 +40,7 @@ type Config struct {
 	Proposer Proposer
 	Store    Store
 	Health   Health
+	Cluster  Cluster
 	Limits   Limits
 	// AuthToken, when set, is required as "Authorization: Bearer <token>"
 	// on every /v1 request.
@@ -48,15 +49,19 @@ type Config struct {
 	Retention time.Duration
 	// ProposeTimeout bounds how long a write waits for its commit (10s).
 	ProposeTimeout time.Duration
-	Now            func() time.Time
-	Logger         *slog.Logger
+	// LeaderWait bounds how long a request waits for a leader to be
+	// elected before it is answered 503 (3s).
+	LeaderWait time.Duration
+	Now        func() time.Time
+	Logger     *slog.Logger
 }
 
 // API is the HTTP handler.
 type API struct {
-	cfg Config
-	log *slog.Logger
-	mux *http.ServeMux
+	cfg              Config
+	log              *slog.Logger
+	mux              *http.ServeMux
+	forwardTransport http.RoundTripper
 }
 
 // New returns the API handler.
@@ -68,19 +73,26 @@ func New(cfg Config) *API {
 	if cfg.ProposeTimeout <= 0 {
 		cfg.ProposeTimeout = 10 * time.Second
 	}
+	if cfg.LeaderWait <= 0 {
+		cfg.LeaderWait = 3 * time.Second
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	a := &API{cfg: cfg, log: cfg.Logger.With("component", "httpapi"), mux: http.NewServeMux()}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.MaxIdleConnsPerHost = 256
+	a := &API{cfg: cfg, log: cfg.Logger.With("component", "httpapi"), mux: http.NewServeMux(), forwardTransport: transport}
 	a.mux.HandleFunc("POST /v1/tasks", a.createTask)
 	a.mux.HandleFunc("POST /v1/tasks/batch", a.createBatch)
 	a.mux.HandleFunc("GET /v1/tasks", a.listTasks)
 	a.mux.HandleFunc("GET /v1/tasks/{id}", a.getTask)
 	a.mux.HandleFunc("DELETE /v1/tasks/{id}", a.cancelTask)
 	a.mux.HandleFunc("PATCH /v1/tasks/{id}", a.updateTask)
+	a.mux.HandleFunc("GET /v1/cluster", a.getCluster)
+	a.mux.HandleFunc("DELETE /v1/cluster/nodes/{id}", a.removeNode)
 	a.mux.HandleFunc("GET /healthz", a.healthz)
 	a.mux.HandleFunc("GET /readyz", a.readyz)
 	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -108,6 +120,17 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="hourglass"`)
 		a.writeError(w, &apiError{http.StatusUnauthorized, client.CodeUnauthenticated, "Authorization: a valid bearer token is required"})
 		return
+	}
+	if !servedLocally(r) {
+		id, addr, self, err := a.leader(r)
+		if err != nil {
+			a.writeError(w, err)
+			return
+		}
+		if !self {
+			a.forward(w, r, id, addr)
+			return
+		}
 	}
 	a.mux.ServeHTTP(w, r)
 }
@@ -403,6 +426,8 @@ func (a *API) classify(err error) (int, client.ErrorBody) {
 		return http.StatusPreconditionFailed, client.ErrorBody{Code: client.CodeFailedPrecondition, Message: err.Error()}
 	case errors.Is(err, fsm.ErrInvalid):
 		return http.StatusBadRequest, client.ErrorBody{Code: client.CodeInvalidArgument, Message: err.Error()}
+	case errors.Is(err, cluster.ErrNoSuchMember):
+		return http.StatusNotFound, client.ErrorBody{Code: client.CodeNotFound, Message: err.Error()}
 	case errors.Is(err, cluster.ErrNotLeader), errors.Is(err, cluster.ErrClosed):
 		return http.StatusServiceUnavailable, client.ErrorBody{Code: client.CodeUnavailable, Message: err.Error() + "; retry shortly"}
 	case errors.Is(err, cluster.ErrIndeterminate), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):

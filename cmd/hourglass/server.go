@@ -122,7 +122,7 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger, raftLog io.W
 
 	// 3. The HTTP API.
 	api := httpapi.New(httpapi.Config{
-		Proposer: node, Store: node.FSM(), Health: node,
+		Proposer: node, Store: node.FSM(), Health: node, Cluster: node,
 		Limits:    httpapi.Limits{MaxPayload: f.maxPayload, MaxBatch: f.maxBatch},
 		AuthToken: f.authToken, Retention: f.retention, Logger: logger,
 	})
