@@ -78,6 +78,14 @@ var readyLine = regexp.MustCompile(`msg="hourglass ready".* http_addr=(\S+)`)
 // startServer runs the binary on dataDir and waits until /readyz says so.
 func startServer(t *testing.T, dataDir, raftAddr string, extra ...string) *server {
 	t.Helper()
+	s := launchServer(t, dataDir, raftAddr, append([]string{"--gossip-addr", "127.0.0.1:0"}, extra...)...)
+	s.waitReady()
+	return s
+}
+
+// launchServer runs the binary on dataDir and waits until it listens.
+func launchServer(t *testing.T, dataDir, raftAddr string, extra ...string) *server {
+	t.Helper()
 	s := &server{t: t, dataDir: dataDir, raftAddr: raftAddr, exited: make(chan struct{})}
 	s.logPath = filepath.Join(t.TempDir(), "server.log")
 	logFile, err := os.Create(s.logPath)
@@ -118,9 +126,24 @@ func startServer(t *testing.T, dataDir, raftAddr string, extra ...string) *serve
 	case <-time.After(20 * time.Second):
 		t.Fatalf("server not listening after 20s:\n%s", s.logTail())
 	}
-	c := client.New(s.addr, "")
-	waitFor(t, 20*time.Second, "server ready", func() bool { return c.Ready(context.Background()) == nil })
 	return s
+}
+
+func (s *server) waitReady() {
+	s.t.Helper()
+	c := client.New(s.addr, "")
+	deadline := time.Now().Add(30 * time.Second)
+	for c.Ready(context.Background()) != nil {
+		select {
+		case <-s.exited:
+			s.t.Fatalf("server exited:\n%s", s.logTail())
+		default:
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("server not ready after 30s:\n%s", s.logTail())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func (s *server) kill() {

@@ -3,6 +3,7 @@
 //
 //	hourglass server                  run a node (single-node cluster in ./hourglass-data)
 //	hourglass task create|get|cancel|list
+//	hourglass cluster members|remove
 //	hourglass receive                 print deliveries (a webhook target for trying it out)
 //
 // Run "hourglass help" or "hourglass COMMAND -h" for the flags.
@@ -30,6 +31,8 @@ Usage:
   hourglass task get ID               show a task
   hourglass task cancel ID            cancel a scheduled task
   hourglass task list [flags]         list tasks
+  hourglass cluster members           list the cluster's nodes
+  hourglass cluster remove ID         take a node out of the cluster
   hourglass receive [flags]           a webhook receiver that prints what
                                       it gets (for trying Hourglass out)
   hourglass version                   print the version
@@ -61,6 +64,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runServer(ctx, args[1:], stderr)
 	case "task":
 		err = runTask(ctx, args[1:], stdout, stderr)
+	case "cluster":
+		err = runCluster(ctx, args[1:], stdout, stderr)
 	case "receive":
 		err = runReceive(ctx, args[1:], stdout, stderr)
 	case "version":

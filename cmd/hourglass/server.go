@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/hourglass-scheduler/hourglass/cluster"
@@ -24,9 +25,26 @@ const serverGCPercent = 200
 
 type serverFlags struct {
 	nodeID, dataDir, httpAddr, raftAddr, raftAdvertise string
+	gossipAddr, gossipAdvertise, httpAdvertise         string
+	join                                               listFlag
+	bootstrapExpect                                    int
 	authToken, logLevel, logFormat                     string
 	maxPayload, maxBatch, workers, catchUpRate         int
 	horizon, fireLead, retention                       time.Duration
+}
+
+// listFlag collects a repeatable flag; each value may also be a
+// comma-separated list (as an environment variable would give it).
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error {
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			*l = append(*l, item)
+		}
+	}
+	return nil
 }
 
 func runServer(ctx context.Context, args []string, stderr io.Writer) error {
@@ -38,6 +56,11 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&f.httpAddr, "http-addr", "127.0.0.1:7070", "address for the HTTP API (\":7070\" listens on every interface)")
 	fs.StringVar(&f.raftAddr, "raft-addr", "127.0.0.1:7071", "address for raft traffic between nodes")
 	fs.StringVar(&f.raftAdvertise, "raft-advertise", "", "raft address other nodes dial, if not --raft-addr")
+	fs.StringVar(&f.gossipAddr, "gossip-addr", "127.0.0.1:7072", "address for gossip (UDP and TCP) between nodes")
+	fs.StringVar(&f.gossipAdvertise, "gossip-advertise", "", "gossip address other nodes reach, if not --gossip-addr")
+	fs.StringVar(&f.httpAdvertise, "http-advertise", "", "HTTP address other nodes forward requests to (default: the --http-addr listener)")
+	fs.Var(&f.join, "join", "gossip address (host:port) of a member to join; repeatable, or comma-separated")
+	fs.IntVar(&f.bootstrapExpect, "bootstrap-expect", 0, "form a new cluster once this many nodes see each other (the same value on each)")
 	fs.StringVar(&f.authToken, "auth-token", "", "require this bearer token on every /v1 request")
 	fs.IntVar(&f.maxPayload, "max-payload", 1<<20, "largest task payload in bytes")
 	fs.IntVar(&f.maxBatch, "max-batch", 1000, "most tasks in one batch create")
@@ -97,10 +120,17 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger, raftLog io.W
 	}
 	defer ln.Close()
 
-	// 1. The raft node and its state machine.
+	httpAdvertise, err := advertisedHTTP(f, ln.Addr().(*net.TCPAddr))
+	if err != nil {
+		return err
+	}
+
+	// 1. The raft node and its state machine; gossip finds the others.
 	node, err := cluster.Open(cluster.Config{
 		NodeID: f.nodeID, DataDir: dataDir,
 		RaftAddr: f.raftAddr, RaftAdvertise: f.raftAdvertise,
+		GossipAddr: f.gossipAddr, GossipAdvertise: f.gossipAdvertise,
+		HTTPAdvertise: httpAdvertise, Join: f.join, BootstrapExpect: f.bootstrapExpect,
 		Logger: logger, LogOutput: raftLog,
 	})
 	if err != nil {
@@ -129,8 +159,9 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger, raftLog io.W
 	srv := httpapi.NewServer(f.httpAddr, api)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
+	st := node.Status()
 	logger.Info("hourglass ready", "node_id", f.nodeID, "http_addr", ln.Addr().String(),
-		"raft_addr", node.Status().RaftAddr, "data_dir", dataDir, "auth", f.authToken != "")
+		"raft_addr", st.RaftAddr, "gossip_addr", st.GossipAddr, "data_dir", dataDir, "auth", f.authToken != "")
 
 	select {
 	case <-ctx.Done():
@@ -144,4 +175,24 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger, raftLog io.W
 		logger.Warn("http shutdown", "err", err)
 	}
 	return nil
+}
+
+// advertisedHTTP is the HTTP address other nodes forward requests to:
+// --http-advertise, or the listener's own address when that names a host.
+func advertisedHTTP(f serverFlags, listener *net.TCPAddr) (string, error) {
+	if f.httpAdvertise != "" {
+		return f.httpAdvertise, nil
+	}
+	if !listener.IP.IsUnspecified() {
+		return listener.String(), nil
+	}
+	for _, other := range []string{f.raftAdvertise, f.gossipAdvertise} {
+		if host, _, err := net.SplitHostPort(other); err == nil && host != "" {
+			return net.JoinHostPort(host, fmt.Sprint(listener.Port)), nil
+		}
+	}
+	if f.bootstrapExpect > 1 || len(f.join) > 0 {
+		return "", fmt.Errorf("%w: --http-addr %s listens on every interface: set --http-advertise to the address other nodes should use", errUsage, f.httpAddr)
+	}
+	return listener.String(), nil // a single node forwards to nobody
 }

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hourglass-scheduler/hourglass/client"
+)
+
+const clusterUsage = `Usage:
+  hourglass cluster members        list the cluster's nodes
+  hourglass cluster remove ID      take a node out of the cluster
+`
+
+func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, clusterUsage)
+		return fmt.Errorf("%w: cluster needs a subcommand", errUsage)
+	}
+	fs := flag.NewFlagSet("hourglass cluster "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr, token := clientFlags(fs)
+	asJSON := fs.Bool("json", false, "print JSON rather than a table")
+	rest, err := parseFlags(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	c := client.New(*addr, *token)
+	switch args[0] {
+	case "members":
+		if len(rest) > 0 {
+			return fmt.Errorf("%w: cluster members takes no arguments", errUsage)
+		}
+		info, err := c.Cluster(ctx)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return writeJSON(stdout, info)
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tSTATE\tALIVE\tHTTP\tRAFT\tGOSSIP")
+		for _, n := range info.Nodes {
+			fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\t%s\n", n.ID, n.State, n.Alive, n.HTTPAddr, n.RaftAddr, n.GossipAddr)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "term %d, commit index %d, applied index %d (as %s sees it)\n", info.Term, info.CommitIndex, info.AppliedIndex, *addr)
+		return nil
+	case "remove":
+		if len(rest) != 1 {
+			return fmt.Errorf("%w: cluster remove takes one node id", errUsage)
+		}
+		if err := c.RemoveNode(ctx, rest[0]); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "removed %s from the cluster\n", rest[0])
+		return nil
+	default:
+		fmt.Fprint(stderr, clusterUsage)
+		return fmt.Errorf("%w: unknown cluster subcommand %q", errUsage, args[0])
+	}
+}
