@@ -1,0 +1,237 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hourglass-scheduler/hourglass/client"
+)
+
+// clusterNode is one process of a three-node cluster on loopback.
+type clusterNode struct {
+	id, dataDir, raftAddr, gossipAddr string
+	srv                               *server
+}
+
+// startCluster launches three nodes with identical cluster flags
+// (--bootstrap-expect 3 and every node's gossip address in --join) and
+// waits until all three are ready.
+func startCluster(t *testing.T) []*clusterNode {
+	t.Helper()
+	nodes := make([]*clusterNode, 3)
+	var gossip []string
+	for i := range nodes {
+		nodes[i] = &clusterNode{id: fmt.Sprintf("n%d", i+1), dataDir: t.TempDir(), raftAddr: freeAddr(t), gossipAddr: freeAddr(t)}
+		gossip = append(gossip, nodes[i].gossipAddr)
+	}
+	for _, n := range nodes {
+		n.launch(t, gossip)
+	}
+	for _, n := range nodes {
+		n.srv.waitReady()
+	}
+	return nodes
+}
+
+func (n *clusterNode) launch(t *testing.T, join []string) {
+	t.Helper()
+	n.srv = launchServer(t, n.dataDir, n.raftAddr, "--node-id", n.id, "--gossip-addr", n.gossipAddr,
+		"--join", strings.Join(join, ","), "--bootstrap-expect", "3")
+}
+
+// leaderOf asks a node which node leads.
+func leaderOf(t *testing.T, nodes []*clusterNode, ask *clusterNode) *clusterNode {
+	t.Helper()
+	var leader *clusterNode
+	waitFor(t, 15*time.Second, "a leader", func() bool {
+		info, err := client.New(ask.srv.addr, "").Cluster(context.Background())
+		if err != nil || info.Leader == nil {
+			return false
+		}
+		for _, n := range nodes {
+			if n.id == info.Leader.ID {
+				leader = n
+				return true
+			}
+		}
+		return false
+	})
+	return leader
+}
+
+// termOf reads the raft term out of a fencing token ("term.index").
+func termOf(token string) int {
+	term, _, _ := strings.Cut(token, ".")
+	v, _ := strconv.Atoi(term)
+	return v
+}
+
+// TestClusterLeaderKill kills the leader of a three-node cluster while it
+// fires, and checks the invariants: every acknowledged, uncancelled task
+// is delivered, none early, a cancel answered 200 is never delivered, and
+// a task delivered twice has a higher attempt the second time. It logs the
+// time from the kill until a new leader delivered.
+func TestClusterLeaderKill(t *testing.T) {
+	nodes := startCluster(t)
+	leader := leaderOf(t, nodes, nodes[0])
+	var follower *clusterNode
+	for _, n := range nodes {
+		if n != leader {
+			follower = n
+			break
+		}
+	}
+
+	var mu sync.Mutex
+	type delivery struct {
+		at      time.Time
+		attempt int
+		term    int
+	}
+	got := map[string][]delivery{}
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		now := time.Now()
+		attempt, _ := strconv.Atoi(r.Header.Get("Hourglass-Attempt"))
+		mu.Lock()
+		id := r.Header.Get("Hourglass-Task-Id")
+		got[id] = append(got[id], delivery{now, attempt, termOf(r.Header.Get("Hourglass-Fencing-Token"))})
+		mu.Unlock()
+	}))
+	t.Cleanup(recv.Close)
+	count := func() int { mu.Lock(); defer mu.Unlock(); return len(got) }
+
+	// Create through a follower: every create is forwarded to the leader.
+	c := client.New(follower.srv.addr, "")
+	const n = 3000
+	start := time.Now().Add(2 * time.Second)
+	due := map[string]time.Time{}
+	for b := 0; b < n/500; b++ {
+		batch := make([]client.CreateTaskRequest, 500)
+		for i := range batch {
+			k := b*500 + i
+			id := fmt.Sprintf("c-%04d", k)
+			at := start.Add(time.Duration(k) * 2 * time.Millisecond) // over 6 s
+			due[id] = at.Round(0)
+			batch[i] = client.CreateTaskRequest{ID: id, ExecuteAt: at.UTC().Format(time.RFC3339Nano), Target: &client.Target{URL: recv.URL}}
+		}
+		results, err := c.CreateTasks(context.Background(), batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range results {
+			if r.Error != nil {
+				t.Fatalf("create: %+v", r.Error)
+			}
+		}
+	}
+	waitFor(t, 20*time.Second, "firing under way", func() bool { return count() >= 500 })
+	oldTerm := 0
+	mu.Lock()
+	for _, ds := range got {
+		oldTerm = max(oldTerm, ds[0].term)
+	}
+	mu.Unlock()
+	killed := time.Now()
+	leader.srv.kill()
+
+	// Cancel the last 100 tasks through the survivors; those answered 200
+	// must never be delivered.
+	cancelled := map[string]bool{}
+	var survivorAddr string
+	for _, nd := range nodes {
+		if nd != leader {
+			survivorAddr = nd.srv.addr
+		}
+	}
+	sc := client.New(survivorAddr, "")
+	for k := n - 100; k < n; k++ {
+		id := fmt.Sprintf("c-%04d", k)
+		for attempt := 0; attempt < 50; attempt++ {
+			_, err := sc.CancelTask(context.Background(), id)
+			if err == nil {
+				cancelled[id] = true
+				break
+			}
+			if strings.Contains(err.Error(), "conflict") {
+				break // already delivered or being delivered: fine
+			}
+			time.Sleep(100 * time.Millisecond) // 503 during the election
+		}
+	}
+	if len(cancelled) == 0 {
+		t.Fatal("no cancel succeeded after the failover")
+	}
+
+	want := n - len(cancelled)
+	waitFor(t, 60*time.Second, fmt.Sprintf("%d tasks delivered", want), func() bool { return count() >= want })
+	time.Sleep(500 * time.Millisecond) // let any late, wrong delivery show up
+
+	mu.Lock()
+	defer mu.Unlock()
+	lost, early, repeats := 0, 0, 0
+	resumed := time.Duration(-1)
+	for id, at := range due {
+		ds := got[id]
+		if cancelled[id] {
+			if len(ds) > 0 {
+				t.Errorf("task %s was delivered after its cancel returned 200", id)
+			}
+			continue
+		}
+		if len(ds) == 0 {
+			lost++
+			continue
+		}
+		for i, d := range ds {
+			if d.at.Before(at) {
+				early++
+			}
+			if i > 0 {
+				repeats++
+				if d.attempt <= ds[i-1].attempt {
+					t.Errorf("task %s delivered again with attempt %d after %d", id, d.attempt, ds[i-1].attempt)
+				}
+			}
+			if d.term > oldTerm && (resumed < 0 || d.at.Sub(killed) < resumed) {
+				resumed = d.at.Sub(killed)
+			}
+		}
+	}
+	t.Logf("leader kill: %d acknowledged, %d cancelled after the kill, %d delivered, %d lost, %d early, %d repeats; firing resumed %v after the kill",
+		n, len(cancelled), len(got), lost, early, repeats, resumed.Round(time.Millisecond))
+	if lost > 0 || early > 0 {
+		t.Fatalf("%d lost, %d early", lost, early)
+	}
+	if resumed < 0 {
+		t.Fatal("no delivery came from a later term")
+	}
+
+	// The killed node restarts on its data, rejoins and catches up.
+	var seeds []string
+	for _, nd := range nodes {
+		seeds = append(seeds, nd.gossipAddr)
+	}
+	leader.launch(t, seeds)
+	leader.srv.waitReady()
+	back := client.New(leader.srv.addr, "")
+	waitFor(t, 30*time.Second, "the restarted node caught up", func() bool {
+		req, _ := http.NewRequest("GET", leader.srv.addr+"/v1/tasks/c-0000?stale=true", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	info, err := back.Cluster(context.Background())
+	if err != nil || len(info.Nodes) != 3 {
+		t.Fatalf("cluster after the restart: %+v %v", info, err)
+	}
+}
