@@ -66,9 +66,12 @@ func newGossip(cfg Config, raftAddr string) (*gossip, error) {
 	mc.BindAddr, mc.BindPort = host, port
 	mc.AdvertisePort = port
 	if cfg.GossipAdvertise != "" {
-		if mc.AdvertiseAddr, mc.AdvertisePort, err = splitHostPort(cfg.GossipAdvertise); err != nil {
+		// memberlist wants an IP: resolve a host name.
+		addr, err := net.ResolveTCPAddr("tcp", cfg.GossipAdvertise)
+		if err != nil {
 			return nil, fmt.Errorf("gossip advertise address %q: %w", cfg.GossipAdvertise, err)
 		}
+		mc.AdvertiseAddr, mc.AdvertisePort = addr.IP.String(), addr.Port
 	}
 	mc.Delegate = g
 	mc.Events = g
