@@ -459,6 +459,12 @@ func (n *Node) Leader() (id, httpAddr string, self bool) {
 	return id, httpAddr, false
 }
 
+// VerifyLeader confirms, with a round of messages to a quorum, that this
+// node still leads (ErrNotLeader when it does not).
+func (n *Node) VerifyLeader() error {
+	return translate(n.raft.VerifyLeader().Error())
+}
+
 // Members lists the cluster's members, from raft's configuration and
 // gossip.
 func (n *Node) Members() ([]Member, error) { return n.members() }

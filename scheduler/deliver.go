@@ -31,10 +31,13 @@ const (
 )
 
 // deliver is one dispatch worker: it sends tasks and reports outcomes.
-func (s *Scheduler) deliver(ctx context.Context, in <-chan *fsmpb.Task, out chan<- *fsmpb.Outcome) {
+func (s *Scheduler) deliver(ctx context.Context, term uint64, in <-chan *fsmpb.Task, out chan<- *fsmpb.Outcome) {
 	for t := range in {
 		if ctx.Err() != nil {
 			return // leadership ended: the next leader fires it again
+		}
+		if !s.stillLeading(term, t) {
+			continue // the next leader fires it again, as a later attempt
 		}
 		err := s.send(ctx, t)
 		o := s.decide(t, err)
@@ -98,4 +101,30 @@ func (s *Scheduler) send(ctx context.Context, t *fsmpb.Task) error {
 		return fmt.Errorf("HTTP %d", resp.StatusCode)
 	}
 	return fmt.Errorf("HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(head))
+}
+
+// verifiedFor is how long a confirmed leadership is trusted for stale
+// deliveries before it is confirmed again.
+const verifiedFor = 100 * time.Millisecond
+
+// stillLeading decides whether t may be sent. A task fired within FireLead
+// plus StaleAfter is sent at once: no other leader can have been elected
+// since. An older one (this process was paused or starved) is sent only
+// once a quorum confirms this node still leads.
+func (s *Scheduler) stillLeading(term uint64, t *fsmpb.Task) bool {
+	now := s.cfg.Clock.Now()
+	if s.cfg.Leadership == nil || now.Sub(time.Unix(0, t.FiredAt)) <= s.cfg.FireLead+s.cfg.StaleAfter {
+		return true
+	}
+	s.verifyMu.Lock()
+	defer s.verifyMu.Unlock()
+	if s.verifiedTerm == term && s.cfg.Clock.Now().Sub(s.verifiedAt) < verifiedFor {
+		return true
+	}
+	if err := s.cfg.Leadership.VerifyLeader(); err != nil {
+		s.log.Warn("not sending a stale delivery: leadership not confirmed", "task", t.Id, "fired", now.Sub(time.Unix(0, t.FiredAt)), "err", err)
+		return false
+	}
+	s.verifiedAt, s.verifiedTerm = s.cfg.Clock.Now(), term
+	return true
 }

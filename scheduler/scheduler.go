@@ -23,6 +23,11 @@ type Proposer interface {
 	Propose(ctx context.Context, cmd *fsmpb.Command) (any, error)
 }
 
+// LeaderVerifier confirms that this node still leads (a quorum round trip).
+type LeaderVerifier interface {
+	VerifyLeader() error
+}
+
 // Clock tells the time; tests may slow or stop it.
 type Clock interface{ Now() time.Time }
 
@@ -52,6 +57,12 @@ type Config struct {
 	// HTTPClient delivers webhooks; nil means a pooled keep-alive client
 	// that does not follow redirects.
 	HTTPClient *http.Client
+	// Leadership, when set, is asked before a delivery whose Fire is
+	// older than FireLead plus StaleAfter: a leader that was paused (or
+	// starved) may have been replaced meanwhile without knowing it yet.
+	Leadership LeaderVerifier
+	// StaleAfter: see Leadership (250ms, the leader lease).
+	StaleAfter time.Duration
 	Clock      Clock
 	Logger     *slog.Logger
 }
@@ -80,6 +91,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.HTTPClient == nil {
 		c.HTTPClient = NewHTTPClient(c.Workers)
+	}
+	if c.StaleAfter <= 0 {
+		c.StaleAfter = 250 * time.Millisecond
 	}
 	if c.Clock == nil {
 		c.Clock = realClock{}
@@ -113,6 +127,10 @@ type Scheduler struct {
 	log      *slog.Logger
 
 	loaded atomic.Int64 // tasks in the wheel, for Loaded
+
+	verifyMu     sync.Mutex // one leadership check at a time
+	verifiedAt   time.Time  // when leadership was last confirmed
+	verifiedTerm uint64     // in which term
 
 	mu      sync.Mutex
 	active  bool
@@ -205,7 +223,7 @@ func (s *Scheduler) Run(ctx context.Context, term uint64) {
 	var workers sync.WaitGroup
 	for i := 0; i < s.cfg.Workers; i++ {
 		workers.Add(1)
-		go func() { defer workers.Done(); s.deliver(ctx, deliveries, outcomes) }()
+		go func() { defer workers.Done(); s.deliver(ctx, term, deliveries, outcomes) }()
 	}
 	run(func() { workers.Wait(); close(outcomes) })
 	run(func() { s.record(ctx, outcomes) })

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -407,4 +408,33 @@ func TestMemoryIsBoundedByHorizonAndCap(t *testing.T) {
 		}
 	}
 	t.Logf("peak tasks in the wheel %d (cap %d) for %d tasks", peak, maxLoaded, n)
+}
+
+type countingVerifier struct {
+	calls int
+	err   error
+}
+
+func (v *countingVerifier) VerifyLeader() error { v.calls++; return v.err }
+
+func TestStaleDeliveriesNeedConfirmedLeadership(t *testing.T) {
+	v := &countingVerifier{}
+	s := New(nil, nil, Config{Leadership: v, FireLead: 20 * time.Millisecond, StaleAfter: 250 * time.Millisecond})
+	now := time.Now()
+	fresh := &fsmpb.Task{Id: "fresh", FiredAt: now.Add(-100 * time.Millisecond).UnixNano()}
+	stale := &fsmpb.Task{Id: "stale", FiredAt: now.Add(-5 * time.Second).UnixNano()}
+	if !s.stillLeading(3, fresh) || v.calls != 0 {
+		t.Fatalf("a fresh fire was held back or asked about (%d calls)", v.calls)
+	}
+	if !s.stillLeading(3, stale) || !s.stillLeading(3, stale) || v.calls != 1 {
+		t.Fatalf("stale fires: want one confirmation reused, got %d calls", v.calls)
+	}
+	if !s.stillLeading(4, stale) || v.calls != 2 {
+		t.Fatal("a confirmation from another term was reused")
+	}
+	v.err = errors.New("not the leader")
+	s.verifiedAt = time.Time{}
+	if s.stillLeading(4, stale) {
+		t.Fatal("a stale delivery was allowed without leadership")
+	}
 }

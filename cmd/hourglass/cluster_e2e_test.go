@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -71,6 +72,121 @@ func termOf(token string) int {
 	term, _, _ := strings.Cut(token, ".")
 	v, _ := strconv.Atoi(term)
 	return v
+}
+
+// checkedReceiver records every delivery with its attempt and the raft
+// term of its fencing token, for the invariant checks.
+type checkedReceiver struct {
+	*httptest.Server
+	mu  sync.Mutex
+	got map[string][]checkedDelivery
+}
+
+type checkedDelivery struct {
+	at      time.Time
+	attempt int
+	term    int
+}
+
+func newCheckedReceiver(t *testing.T) *checkedReceiver {
+	r := &checkedReceiver{got: map[string][]checkedDelivery{}}
+	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		now := time.Now()
+		attempt, _ := strconv.Atoi(req.Header.Get("Hourglass-Attempt"))
+		r.mu.Lock()
+		id := req.Header.Get("Hourglass-Task-Id")
+		r.got[id] = append(r.got[id], checkedDelivery{now, attempt, termOf(req.Header.Get("Hourglass-Fencing-Token"))})
+		r.mu.Unlock()
+	}))
+	t.Cleanup(r.Close)
+	return r
+}
+
+func (r *checkedReceiver) count() int { r.mu.Lock(); defer r.mu.Unlock(); return len(r.got) }
+
+func (r *checkedReceiver) maxTerm() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	term := 0
+	for _, ds := range r.got {
+		for _, d := range ds {
+			term = max(term, d.term)
+		}
+	}
+	return term
+}
+
+// createSpread creates n tasks through c, due every step from start, in
+// batches, and returns their due times.
+func createSpread(t *testing.T, c *client.Client, prefix string, n int, start time.Time, step time.Duration, url string) map[string]time.Time {
+	t.Helper()
+	due := map[string]time.Time{}
+	for b := 0; b < n; b += 500 {
+		var batch []client.CreateTaskRequest
+		for k := b; k < min(n, b+500); k++ {
+			id := fmt.Sprintf("%s-%04d", prefix, k)
+			at := start.Add(time.Duration(k) * step)
+			due[id] = at.Round(0)
+			batch = append(batch, client.CreateTaskRequest{ID: id, ExecuteAt: at.UTC().Format(time.RFC3339Nano), Target: &client.Target{URL: url}})
+		}
+		results, err := c.CreateTasks(context.Background(), batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range results {
+			if r.Error != nil {
+				t.Fatalf("create: %+v", r.Error)
+			}
+		}
+	}
+	return due
+}
+
+// verdict checks the invariants over what the receiver got: every task in
+// due but not in cancelled delivered, none early, no cancelled one
+// delivered, and each repeat a higher attempt than the delivery before it.
+// It returns the time from fault until the first delivery of a term after
+// oldTerm.
+func (r *checkedReceiver) verdict(t *testing.T, scenario string, due map[string]time.Time, cancelled map[string]bool, fault time.Time, oldTerm int) {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	lost, early, repeats, delivered := 0, 0, 0, 0
+	resumed := time.Duration(-1)
+	for id, at := range due {
+		ds := r.got[id]
+		if cancelled[id] {
+			if len(ds) > 0 {
+				t.Errorf("%s: task %s was delivered after its cancel returned 200", scenario, id)
+			}
+			continue
+		}
+		if len(ds) == 0 {
+			lost++
+			continue
+		}
+		delivered++
+		for i, d := range ds {
+			if d.at.Before(at) {
+				early++
+			}
+			if i > 0 {
+				repeats++
+				if d.attempt <= ds[i-1].attempt {
+					t.Errorf("%s: task %s delivered with attempt %d (term %d) after attempt %d (term %d)",
+						scenario, id, d.attempt, d.term, ds[i-1].attempt, ds[i-1].term)
+				}
+			}
+			if d.term > oldTerm && (resumed < 0 || d.at.Sub(fault) < resumed) {
+				resumed = d.at.Sub(fault)
+			}
+		}
+	}
+	t.Logf("%s: %d acknowledged, %d cancelled, %d delivered, %d lost, %d early, %d repeats; firing resumed %v after the fault",
+		scenario, len(due), len(cancelled), delivered, lost, early, repeats, resumed.Round(time.Millisecond))
+	if lost > 0 || early > 0 {
+		t.Fatalf("%s: %d lost, %d early", scenario, lost, early)
+	}
 }
 
 // TestClusterLeaderKill kills the leader of a three-node cluster while it
@@ -234,4 +350,33 @@ func TestClusterLeaderKill(t *testing.T) {
 	if err != nil || len(info.Nodes) != 3 {
 		t.Fatalf("cluster after the restart: %+v %v", info, err)
 	}
+}
+
+// TestClusterLeaderPause stops the leader (SIGSTOP) for 5 s while it fires,
+// then lets it go on. The others elect a new leader and fire; the old one,
+// on waking, must not deliver anything it had lined up before the pause.
+func TestClusterLeaderPause(t *testing.T) {
+	nodes := startCluster(t)
+	leader := leaderOf(t, nodes, nodes[0])
+	var other *clusterNode
+	for _, n := range nodes {
+		if n != leader {
+			other = n
+		}
+	}
+	recv := newCheckedReceiver(t)
+	due := createSpread(t, client.New(other.srv.addr, ""), "p", 3000, time.Now().Add(2*time.Second), 2*time.Millisecond, recv.URL)
+	waitFor(t, 20*time.Second, "firing under way", func() bool { return recv.count() >= 500 })
+	oldTerm := recv.maxTerm()
+	paused := time.Now()
+	if err := leader.srv.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Second)
+	if err := leader.srv.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 60*time.Second, "every task delivered", func() bool { return recv.count() >= len(due) })
+	time.Sleep(time.Second) // anything the woken leader still sends arrives now
+	recv.verdict(t, "leader paused 5s", due, nil, paused, oldTerm)
 }

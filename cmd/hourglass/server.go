@@ -146,6 +146,7 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger, raftLog io.W
 	sched := scheduler.New(node.FSM(), node, scheduler.Config{
 		Horizon: f.horizon, FireLead: f.fireLead, CatchUpRate: f.catchUpRate,
 		Workers: f.workers, Retention: f.retention, Logger: logger,
+		Leadership: node,
 	})
 	node.FSM().SetNotifier(sched)
 	node.Start(sched.Run)
