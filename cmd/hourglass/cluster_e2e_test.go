@@ -380,3 +380,49 @@ func TestClusterLeaderPause(t *testing.T) {
 	time.Sleep(time.Second) // anything the woken leader still sends arrives now
 	recv.verdict(t, "leader paused 5s", due, nil, paused, oldTerm)
 }
+
+// TestClusterQuorumLoss kills two of three nodes (the leader among them)
+// before the tasks fall due: the survivor fires nothing and refuses
+// writes; once the two are back, everything that fell due is delivered.
+func TestClusterQuorumLoss(t *testing.T) {
+	nodes := startCluster(t)
+	leader := leaderOf(t, nodes, nodes[0])
+	recv := newCheckedReceiver(t)
+	due := createSpread(t, client.New(leader.srv.addr, ""), "q", 1000, time.Now().Add(3*time.Second), 2*time.Millisecond, recv.URL)
+
+	var survivor *clusterNode
+	var down []*clusterNode
+	for _, n := range nodes {
+		if n != leader && survivor == nil {
+			survivor = n
+			continue
+		}
+		n.srv.kill()
+		down = append(down, n)
+	}
+	lost := time.Now()
+	sc := client.New(survivor.srv.addr, "")
+	start := time.Now()
+	_, err := sc.CreateTask(context.Background(), client.CreateTaskRequest{Delay: "1s", Target: &client.Target{URL: recv.URL}})
+	if err == nil || !strings.Contains(err.Error(), "unavailable") {
+		t.Fatalf("write without quorum: %v", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("write without quorum answered after %v", took)
+	}
+	// Everything falls due while the majority is down; nothing may fire.
+	time.Sleep(time.Until(lost.Add(6 * time.Second)))
+	if n := recv.count(); n != 0 {
+		t.Fatalf("%d tasks delivered without a quorum", n)
+	}
+
+	var seeds []string
+	for _, n := range nodes {
+		seeds = append(seeds, n.gossipAddr)
+	}
+	for _, n := range down {
+		n.launch(t, seeds)
+	}
+	waitFor(t, 60*time.Second, "every task delivered after recovery", func() bool { return recv.count() >= len(due) })
+	recv.verdict(t, "quorum lost", due, nil, lost, 0)
+}
