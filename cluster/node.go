@@ -53,6 +53,14 @@ type Config struct {
 	// other (0 or 1 with no Join: a single node bootstraps itself).
 	BootstrapExpect int
 
+	// Raft log compaction: snapshot after SnapshotThreshold new entries,
+	// checked every SnapshotInterval, keeping TrailingLogs entries behind
+	// the snapshot for followers to catch up from. Zero: raft's defaults
+	// (8192 entries, 2m, 10240 entries).
+	SnapshotThreshold uint64
+	SnapshotInterval  time.Duration
+	TrailingLogs      uint64
+
 	// Group commit: raft entries in flight, and the caps of one entry.
 	MaxInflightEntries int
 	MaxEntryCommands   int
@@ -146,6 +154,15 @@ func Open(cfg Config) (*Node, error) {
 	rc.HeartbeatTimeout = 500 * time.Millisecond
 	rc.ElectionTimeout = 500 * time.Millisecond
 	rc.LeaderLeaseTimeout = 250 * time.Millisecond
+	if cfg.SnapshotThreshold > 0 {
+		rc.SnapshotThreshold = cfg.SnapshotThreshold
+	}
+	if cfg.SnapshotInterval > 0 {
+		rc.SnapshotInterval = cfg.SnapshotInterval
+	}
+	if cfg.TrailingLogs > 0 {
+		rc.TrailingLogs = cfg.TrailingLogs
+	}
 	if n.raft, err = raft.NewRaft(rc, n.fsm, n.store, n.store, snaps, n.transport); err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)
 	}

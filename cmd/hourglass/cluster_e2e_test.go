@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,18 +19,19 @@ import (
 // clusterNode is one process of a three-node cluster on loopback.
 type clusterNode struct {
 	id, dataDir, raftAddr, gossipAddr string
+	extra                             []string
 	srv                               *server
 }
 
 // startCluster launches three nodes with identical cluster flags
-// (--bootstrap-expect 3 and every node's gossip address in --join) and
-// waits until all three are ready.
-func startCluster(t *testing.T) []*clusterNode {
+// (--bootstrap-expect 3 and every node's gossip address in --join), plus
+// extra flags, and waits until all three are ready.
+func startCluster(t *testing.T, extra ...string) []*clusterNode {
 	t.Helper()
 	nodes := make([]*clusterNode, 3)
 	var gossip []string
 	for i := range nodes {
-		nodes[i] = &clusterNode{id: fmt.Sprintf("n%d", i+1), dataDir: t.TempDir(), raftAddr: freeAddr(t), gossipAddr: freeAddr(t)}
+		nodes[i] = &clusterNode{id: fmt.Sprintf("n%d", i+1), dataDir: t.TempDir(), raftAddr: freeAddr(t), gossipAddr: freeAddr(t), extra: extra}
 		gossip = append(gossip, nodes[i].gossipAddr)
 	}
 	for _, n := range nodes {
@@ -43,8 +45,8 @@ func startCluster(t *testing.T) []*clusterNode {
 
 func (n *clusterNode) launch(t *testing.T, join []string) {
 	t.Helper()
-	n.srv = launchServer(t, n.dataDir, n.raftAddr, "--node-id", n.id, "--gossip-addr", n.gossipAddr,
-		"--join", strings.Join(join, ","), "--bootstrap-expect", "3")
+	n.srv = launchServer(t, n.dataDir, n.raftAddr, append([]string{"--node-id", n.id, "--gossip-addr", n.gossipAddr,
+		"--join", strings.Join(join, ","), "--bootstrap-expect", "3"}, n.extra...)...)
 }
 
 // leaderOf asks a node which node leads.
@@ -425,4 +427,60 @@ func TestClusterQuorumLoss(t *testing.T) {
 	}
 	waitFor(t, 60*time.Second, "every task delivered after recovery", func() bool { return recv.count() >= len(due) })
 	recv.verdict(t, "quorum lost", due, nil, lost, 0)
+}
+
+// TestClusterFollowerCatchesUpBySnapshot stops a follower, writes enough
+// raft entries that the others snapshot and compact their logs past it,
+// and restarts it: it must catch up from the leader's snapshot. Then the
+// leader is killed, and every task is still delivered.
+func TestClusterFollowerCatchesUpBySnapshot(t *testing.T) {
+	nodes := startCluster(t, "--raft-snapshot-threshold", "40", "--raft-snapshot-interval", "200ms", "--raft-trailing-logs", "10")
+	leader := leaderOf(t, nodes, nodes[0])
+	var follower *clusterNode
+	for _, n := range nodes {
+		if n != leader {
+			follower = n
+			break
+		}
+	}
+	follower.srv.kill()
+	recv := newCheckedReceiver(t)
+	c := client.New(leader.srv.addr, "")
+	start := time.Now().Add(6 * time.Second)
+	due := map[string]time.Time{}
+	for k := 0; k < 200; k++ { // one raft entry each: far past the trailing 10
+		id := fmt.Sprintf("s-%03d", k)
+		at := start.Add(time.Duration(k) * 5 * time.Millisecond)
+		due[id] = at.Round(0)
+		if _, err := c.CreateTask(context.Background(), client.CreateTaskRequest{ID: id, ExecuteAt: at.UTC().Format(time.RFC3339Nano), Target: &client.Target{URL: recv.URL}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Wait until the leader has compacted its log past the follower.
+	waitFor(t, 10*time.Second, "the leader compacting its log", func() bool {
+		data, _ := os.ReadFile(leader.srv.logPath)
+		return strings.Contains(string(data), "compacting logs")
+	})
+	var seeds []string
+	for _, n := range nodes {
+		seeds = append(seeds, n.gossipAddr)
+	}
+	follower.launch(t, seeds)
+	follower.srv.waitReady()
+	waitFor(t, 20*time.Second, "the follower caught up", func() bool {
+		resp, err := http.Get(follower.srv.addr + "/v1/tasks/s-199?stale=true")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	if data, _ := os.ReadFile(follower.srv.logPath); !strings.Contains(string(data), "Installed remote snapshot") {
+		t.Fatalf("the follower did not install a snapshot; its log:\n%s", follower.srv.logTail())
+	}
+	// The caught-up follower may be the next leader: kill this one.
+	killed := time.Now()
+	leader.srv.kill()
+	waitFor(t, 30*time.Second, "every task delivered", func() bool { return recv.count() >= len(due) })
+	recv.verdict(t, "follower back after compaction, then leader kill", due, nil, killed, 0)
 }

@@ -31,6 +31,8 @@ type serverFlags struct {
 	authToken, logLevel, logFormat                     string
 	maxPayload, maxBatch, workers, catchUpRate         int
 	horizon, fireLead, retention                       time.Duration
+	snapshotThreshold, trailingLogs                    uint64
+	snapshotInterval                                   time.Duration
 }
 
 // listFlag collects a repeatable flag; each value may also be a
@@ -69,6 +71,9 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.DurationVar(&f.horizon, "horizon", time.Minute, "how far ahead tasks are loaded into memory")
 	fs.DurationVar(&f.fireLead, "fire-lead", 20*time.Millisecond, "how early a task's firing is committed, ahead of its send")
 	fs.DurationVar(&f.retention, "retention", 7*24*time.Hour, "how long finished tasks are kept")
+	fs.Uint64Var(&f.snapshotThreshold, "raft-snapshot-threshold", 8192, "raft log entries between snapshots")
+	fs.DurationVar(&f.snapshotInterval, "raft-snapshot-interval", 2*time.Minute, "how often raft checks whether to snapshot")
+	fs.Uint64Var(&f.trailingLogs, "raft-trailing-logs", 10240, "raft log entries kept behind a snapshot for followers that lag")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
 	rest, err := parseFlags(fs, args)
@@ -131,6 +136,7 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger, raftLog io.W
 		RaftAddr: f.raftAddr, RaftAdvertise: f.raftAdvertise,
 		GossipAddr: f.gossipAddr, GossipAdvertise: f.gossipAdvertise,
 		HTTPAdvertise: httpAdvertise, Join: f.join, BootstrapExpect: f.bootstrapExpect,
+		SnapshotThreshold: f.snapshotThreshold, SnapshotInterval: f.snapshotInterval, TrailingLogs: f.trailingLogs,
 		Logger: logger, LogOutput: raftLog,
 	})
 	if err != nil {
