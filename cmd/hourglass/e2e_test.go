@@ -153,6 +153,20 @@ func (s *server) kill() {
 	}
 }
 
+// terminate stops the server with SIGTERM, as an orchestrator would, and
+// waits for it to exit.
+func (s *server) terminate(t *testing.T) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-s.exited:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("server still running 20s after SIGTERM:\n%s", s.logTail())
+	}
+}
+
 func (s *server) logTail() string {
 	data, _ := os.ReadFile(s.logPath)
 	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
