@@ -21,6 +21,16 @@ type clusterNode struct {
 	id, dataDir, raftAddr, gossipAddr string
 	extra                             []string
 	srv                               *server
+
+	mu       sync.Mutex // guards httpAddr, which changes on a restart
+	httpAddr string
+}
+
+// addr is the node's current HTTP address, safe to read while it restarts.
+func (n *clusterNode) addr() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.httpAddr
 }
 
 // startCluster launches three nodes with identical cluster flags
@@ -47,6 +57,9 @@ func (n *clusterNode) launch(t *testing.T, join []string) {
 	t.Helper()
 	n.srv = launchServer(t, n.dataDir, n.raftAddr, append([]string{"--node-id", n.id, "--gossip-addr", n.gossipAddr,
 		"--join", strings.Join(join, ","), "--bootstrap-expect", "3"}, n.extra...)...)
+	n.mu.Lock()
+	n.httpAddr = n.srv.addr
+	n.mu.Unlock()
 }
 
 // leaderOf asks a node which node leads.
@@ -509,7 +522,7 @@ func TestClusterRollingRestart(t *testing.T) {
 			for attempt := 0; ; attempt++ {
 				n := nodes[(k+attempt)%len(nodes)]
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				_, err := client.New(n.srv.addr, "").CreateTask(ctx, req)
+				_, err := client.New(n.addr(), "").CreateTask(ctx, req)
 				cancel()
 				if err == nil {
 					break // acknowledged
