@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -38,25 +39,28 @@ type nodeMeta struct {
 	ID   string `json:"id"`
 	Raft string `json:"raft"`
 	HTTP string `json:"http"`
+	// Formed: this node belongs to a cluster that has formed (it has raft
+	// state, or has heard from a leader). A node without state never
+	// bootstraps while a formed member is in sight.
+	Formed bool `json:"formed,omitempty"`
 }
 
 // gossip wraps memberlist: it publishes this node's addresses and pokes the
 // reconciler when members come and go.
 type gossip struct {
 	list    *memberlist.Memberlist
-	meta    []byte
 	changed chan struct{} // poked on every membership event
+
+	mu      sync.Mutex
+	meta    nodeMeta
+	encoded []byte
 }
 
-func newGossip(cfg Config, raftAddr string) (*gossip, error) {
-	meta, err := json.Marshal(nodeMeta{ID: cfg.NodeID, Raft: raftAddr, HTTP: cfg.HTTPAdvertise})
-	if err != nil {
+func newGossip(cfg Config, raftAddr string, formed bool) (*gossip, error) {
+	g := &gossip{changed: make(chan struct{}, 1)}
+	if err := g.setMeta(nodeMeta{ID: cfg.NodeID, Raft: raftAddr, HTTP: cfg.HTTPAdvertise, Formed: formed}); err != nil {
 		return nil, err
 	}
-	if len(meta) > memberlist.MetaMaxSize {
-		return nil, fmt.Errorf("node metadata is %d bytes, over memberlist's %d", len(meta), memberlist.MetaMaxSize)
-	}
-	g := &gossip{meta: meta, changed: make(chan struct{}, 1)}
 	mc := memberlist.DefaultLANConfig()
 	mc.Name = cfg.NodeID
 	host, port, err := splitHostPort(cfg.GossipAddr)
@@ -110,8 +114,41 @@ func (g *gossip) poke() {
 	}
 }
 
-// memberlist.Delegate: only metadata is used.
-func (g *gossip) NodeMeta(limit int) []byte                  { return g.meta }
+func (g *gossip) setMeta(m nodeMeta) error {
+	data, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	if len(data) > memberlist.MetaMaxSize {
+		return fmt.Errorf("node metadata is %d bytes, over memberlist's %d", len(data), memberlist.MetaMaxSize)
+	}
+	g.mu.Lock()
+	g.meta, g.encoded = m, data
+	g.mu.Unlock()
+	return nil
+}
+
+// markFormed publishes that this node belongs to a formed cluster.
+func (g *gossip) markFormed() error {
+	g.mu.Lock()
+	m := g.meta
+	g.mu.Unlock()
+	if m.Formed {
+		return nil
+	}
+	m.Formed = true
+	if err := g.setMeta(m); err != nil {
+		return err
+	}
+	return g.list.UpdateNode(5 * time.Second)
+}
+
+// NodeMeta implements memberlist.Delegate: only metadata is used.
+func (g *gossip) NodeMeta(limit int) []byte {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.encoded
+}
 func (g *gossip) NotifyMsg([]byte)                           {}
 func (g *gossip) GetBroadcasts(overhead, limit int) [][]byte { return nil }
 func (g *gossip) LocalState(join bool) []byte                { return nil }
@@ -179,6 +216,12 @@ func (n *Node) awaitBootstrap(ctx context.Context) {
 			return // joined a cluster that formed without us
 		}
 		alive := n.gossip.alive()
+		for id, m := range alive {
+			if m.Formed && id != n.cfg.NodeID {
+				n.log.Info("a formed cluster is in sight: waiting to be added by its leader", "member", id)
+				return
+			}
+		}
 		if len(alive) >= expect {
 			ids := make([]string, 0, len(alive))
 			for id := range alive {
@@ -324,4 +367,25 @@ func (n *Node) members() ([]Member, error) {
 	}
 	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
+}
+
+// publishFormed marks this node formed in gossip once it hears of a
+// leader (it is then part of a cluster, even before it has raft state on
+// disk to prove it after a restart).
+func (n *Node) publishFormed(ctx context.Context) {
+	ticker := time.NewTicker(100 * time.Millisecond)
+	defer ticker.Stop()
+	for {
+		if addr, _ := n.raft.LeaderWithID(); addr != "" {
+			if err := n.gossip.markFormed(); err != nil {
+				n.log.Warn("publish cluster membership", "err", err)
+			}
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
 }

@@ -167,14 +167,14 @@ func Open(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
 
-	if cfg.GossipAddr != "" {
-		if n.gossip, err = newGossip(cfg, string(n.transport.LocalAddr())); err != nil {
-			return nil, err
-		}
-	}
 	existing, err := raft.HasExistingState(n.store, n.store, snaps)
 	if err != nil {
 		return nil, fmt.Errorf("inspect raft state: %w", err)
+	}
+	if cfg.GossipAddr != "" {
+		if n.gossip, err = newGossip(cfg, string(n.transport.LocalAddr()), existing); err != nil {
+			return nil, err
+		}
 	}
 	single := n.gossip == nil || cfg.BootstrapExpect <= 1 && len(cfg.Join) == 0
 	if !existing && single {
@@ -192,6 +192,7 @@ func Open(cfg Config) (*Node, error) {
 	n.stopBackground, n.stopWatching = cancel, func() {}
 	if n.gossip != nil {
 		n.goBackground(func() { n.reconcile(ctx) })
+		n.goBackground(func() { n.publishFormed(ctx) })
 		if len(cfg.Join) > 0 {
 			n.goBackground(func() { n.join(ctx, cfg.Join) })
 		}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -554,4 +555,63 @@ func TestClusterRollingRestart(t *testing.T) {
 	mu.Unlock()
 	waitFor(t, 30*time.Second, fmt.Sprintf("%d tasks delivered", acknowledged), func() bool { return recv.count() >= acknowledged })
 	recv.verdict(t, "rolling restart", due, nil, restarted, 0)
+}
+
+// TestClusterWipedNodeRejoins wipes a node's data directory (n1, the
+// lowest id, which would bootstrap a new cluster if it forgot that one
+// exists), removes it with "hourglass cluster remove", and starts it again
+// with the same flags: it must rejoin the existing cluster as a fresh
+// member and receive its data.
+func TestClusterWipedNodeRejoins(t *testing.T) {
+	nodes := startCluster(t)
+	wiped := nodes[0]
+	other := nodes[1]
+	c := client.New(other.srv.addr, "")
+	if _, err := c.CreateTask(context.Background(), client.CreateTaskRequest{ID: "before-wipe", Delay: "1h", Target: &client.Target{URL: "http://127.0.0.1:9/"}}); err != nil {
+		t.Fatal(err)
+	}
+	wiped.srv.kill()
+	err := os.RemoveAll(wiped.dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Until the others elect a leader the answer is 503 "retry".
+	var out []byte
+	waitFor(t, 15*time.Second, "cluster remove to succeed", func() bool {
+		out, err = exec.Command(binary, "cluster", "remove", wiped.id, "--addr", other.addr()).CombinedOutput()
+		return err == nil
+	})
+	if !strings.Contains(string(out), "removed "+wiped.id) {
+		t.Fatalf("cluster remove said %q", out)
+	}
+	var seeds []string
+	for _, n := range nodes {
+		seeds = append(seeds, n.gossipAddr)
+	}
+	wiped.launch(t, seeds)
+	wiped.srv.waitReady()
+	waitFor(t, 30*time.Second, "the wiped node holding the cluster's data", func() bool {
+		resp, err := http.Get(wiped.addr() + "/v1/tasks/before-wipe?stale=true")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	info, err := c.Cluster(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	voters := 0
+	for _, n := range info.Nodes {
+		if n.Voter {
+			voters++
+		}
+	}
+	if voters != 3 {
+		t.Fatalf("%d voters after the wiped node rejoined: %+v", voters, info.Nodes)
+	}
+	if data, _ := os.ReadFile(wiped.srv.logPath); strings.Contains(string(data), "bootstrapping the cluster") {
+		t.Fatal("the wiped node bootstrapped a cluster of its own")
+	}
 }
