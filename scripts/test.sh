@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run calls this script):
-# formatting, go vet, staticcheck, every test with the race detector (the
-# end-to-end tests build and run the real binary), and a short run of each
-# fuzz target. It installs what it needs (staticcheck) by itself.
+# formatting, go vet, staticcheck, a short run of each fuzz target, every
+# test with the race detector, and the end-to-end and fault tests, which
+# build the real binary and run it as processes, three-node clusters and
+# Docker containers (where Docker is available). It installs what it needs
+# (staticcheck) by itself.
 #
 #   scripts/test.sh                 everything
 #   FUZZTIME=500000x scripts/test.sh   longer fuzzing
@@ -40,8 +42,21 @@ step "fuzz (${FUZZTIME} each)"
 go test -run '^$' -fuzz '^FuzzApplyEntry$' -fuzztime "$FUZZTIME" ./fsm
 go test -run '^$' -fuzz '^FuzzDecodeCreate$' -fuzztime "$FUZZTIME" ./httpapi
 
-step "go test -race"
-go test -race -count=1 -timeout 15m ./...
+step "go test -race (packages)"
+go test -race -count=1 -timeout 15m $(go list ./... | grep -v '/cmd/hourglass$')
+
+# The end-to-end and fault tests build the real binary (with -race) and run
+# it as processes, clusters of three, and containers where Docker is
+# available. Each scenario logs what it saw; show those lines, or the whole
+# log if anything failed.
+step "end-to-end and fault tests (-race)"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+if ! go test -race -count=1 -timeout 20m -v ./cmd/hourglass >"$log" 2>&1; then
+  cat "$log"
+  exit 1
+fi
+grep -E '^(--- |ok|PASS)|lateness|acknowledged|skipped' "$log"
 
 # The race detector slows the server ~10x, so the lateness the end-to-end
 # test reports above is not the product's. Run it once more without.
