@@ -28,15 +28,18 @@ func newTestCluster(t *testing.T) *testCluster {
 
 func (c *testCluster) start(id string, expect int, join ...string) *Node {
 	c.t.Helper()
+	return c.startWith(id, Config{BootstrapExpect: expect, Join: join})
+}
+
+func (c *testCluster) startWith(id string, cfg Config) *Node {
+	c.t.Helper()
 	if c.dirs[id] == "" {
 		c.dirs[id] = c.t.TempDir()
 		c.raft[id] = "127.0.0.1:0"
 	}
-	n, err := Open(Config{
-		NodeID: id, DataDir: c.dirs[id], RaftAddr: c.raft[id],
-		GossipAddr: "127.0.0.1:0", HTTPAdvertise: "http-of-" + id,
-		Join: join, BootstrapExpect: expect,
-	})
+	cfg.NodeID, cfg.DataDir, cfg.RaftAddr = id, c.dirs[id], c.raft[id]
+	cfg.GossipAddr, cfg.HTTPAdvertise = "127.0.0.1:0", "http-of-"+id
+	n, err := Open(cfg)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -178,7 +181,17 @@ func TestThreeNodeCluster(t *testing.T) {
 		t.Fatalf("remove of an unknown member: %v", err)
 	}
 	c.stop("n4")
-	if v := c.voters(leader); v != 3 {
-		t.Fatalf("%d voters after removing n4", v)
+	// n4 still looks alive in gossip for a while: it must not be re-added.
+	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if v := c.voters(leader); v != 3 {
+			t.Fatalf("%d voters after removing n4", v)
+		}
 	}
+
+	// A node that stops with LeaveOnStop is taken out by the leader; one
+	// that just stops (above) stays a member.
+	c.startWith("n5", Config{Join: []string{alive}, LeaveOnStop: true})
+	c.waitFor(10*time.Second, "n5 a voter", func() bool { return c.voters(c.leader()) == 4 })
+	c.stop("n5")
+	c.waitFor(10*time.Second, "n5 removed after leaving", func() bool { return c.voters(c.leader()) == 3 })
 }

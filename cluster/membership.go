@@ -43,6 +43,8 @@ type nodeMeta struct {
 	// state, or has heard from a leader). A node without state never
 	// bootstraps while a formed member is in sight.
 	Formed bool `json:"formed,omitempty"`
+	// Leaving: the node is leaving the cluster for good (LeaveOnStop).
+	Leaving bool `json:"leaving,omitempty"`
 }
 
 // gossip wraps memberlist: it publishes this node's addresses and pokes the
@@ -51,13 +53,23 @@ type gossip struct {
 	list    *memberlist.Memberlist
 	changed chan struct{} // poked on every membership event
 
-	mu      sync.Mutex
-	meta    nodeMeta
-	encoded []byte
+	mu       sync.Mutex
+	meta     nodeMeta
+	encoded  []byte
+	peers    map[string]peer // alive members by name, this node included
+	departed map[string]bool // ids that left gracefully
+}
+
+// peer is what the events told of a member. memberlist's Members hands out
+// its own node structs, which it goes on changing, so the members are
+// copied here, from its events, instead.
+type peer struct {
+	meta nodeMeta
+	addr string // gossip address
 }
 
 func newGossip(cfg Config, raftAddr string, formed bool) (*gossip, error) {
-	g := &gossip{changed: make(chan struct{}, 1)}
+	g := &gossip{changed: make(chan struct{}, 1), peers: map[string]peer{}, departed: map[string]bool{}}
 	if err := g.setMeta(nodeMeta{ID: cfg.NodeID, Raft: raftAddr, HTTP: cfg.HTTPAdvertise, Formed: formed}); err != nil {
 		return nil, err
 	}
@@ -130,13 +142,28 @@ func (g *gossip) setMeta(m nodeMeta) error {
 
 // markFormed publishes that this node belongs to a formed cluster.
 func (g *gossip) markFormed() error {
+	return g.update(func(m *nodeMeta) { m.Formed = true })
+}
+
+// leave announces that this node is leaving for good, then leaves. (A
+// receiver of memberlist's leave event cannot tell a leave from a failure,
+// so the metadata says it first.)
+func (g *gossip) leave() error {
+	if err := g.update(func(m *nodeMeta) { m.Leaving = true }); err != nil {
+		return err
+	}
+	return g.list.Leave(5 * time.Second)
+}
+
+func (g *gossip) update(change func(*nodeMeta)) error {
 	g.mu.Lock()
 	m := g.meta
 	g.mu.Unlock()
-	if m.Formed {
+	before := m
+	change(&m)
+	if m == before {
 		return nil
 	}
-	m.Formed = true
 	if err := g.setMeta(m); err != nil {
 		return err
 	}
@@ -154,29 +181,70 @@ func (g *gossip) GetBroadcasts(overhead, limit int) [][]byte { return nil }
 func (g *gossip) LocalState(join bool) []byte                { return nil }
 func (g *gossip) MergeRemoteState(buf []byte, join bool)     {}
 
-// memberlist.EventDelegate.
-func (g *gossip) NotifyJoin(*memberlist.Node)   { g.poke() }
-func (g *gossip) NotifyLeave(*memberlist.Node)  { g.poke() }
-func (g *gossip) NotifyUpdate(*memberlist.Node) { g.poke() }
+// NotifyJoin implements memberlist.EventDelegate.
+func (g *gossip) NotifyJoin(n *memberlist.Node) { g.saw(n) }
+
+// NotifyUpdate implements memberlist.EventDelegate.
+func (g *gossip) NotifyUpdate(n *memberlist.Node) { g.saw(n) }
+
+// saw records an alive member (memberlist holds its lock during events,
+// so n is safe to read here, and only here).
+func (g *gossip) saw(n *memberlist.Node) {
+	var m nodeMeta
+	_ = json.Unmarshal(n.Meta, &m)
+	addr := net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
+	g.mu.Lock()
+	g.peers[n.Name] = peer{meta: m, addr: addr}
+	delete(g.departed, n.Name)
+	g.mu.Unlock()
+	g.poke()
+}
+
+// NotifyLeave implements memberlist.EventDelegate: the member is gone; if
+// it had announced it was leaving, it is remembered as departed (for the
+// leader to remove); a failure is not.
+func (g *gossip) NotifyLeave(n *memberlist.Node) {
+	g.mu.Lock()
+	if p, ok := g.peers[n.Name]; ok && p.meta.Leaving {
+		g.departed[n.Name] = true
+	}
+	delete(g.peers, n.Name)
+	g.mu.Unlock()
+	g.poke()
+}
 
 // alive returns the metadata of the members gossip hears from, by id.
 func (g *gossip) alive() map[string]nodeMeta {
-	out := map[string]nodeMeta{}
-	for _, n := range g.list.Members() {
-		var m nodeMeta
-		if n.State != memberlist.StateAlive || json.Unmarshal(n.Meta, &m) != nil || m.ID == "" {
-			continue
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make(map[string]nodeMeta, len(g.peers))
+	for _, p := range g.peers {
+		if p.meta.ID != "" {
+			out[p.meta.ID] = p.meta
 		}
-		out[m.ID] = m
+	}
+	return out
+}
+
+// left returns the ids of members that left the cluster gracefully (and
+// have not rejoined since).
+func (g *gossip) left() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]string, 0, len(g.departed))
+	for id := range g.departed {
+		out = append(out, id)
 	}
 	return out
 }
 
 // gossipAddrs maps member ids to their gossip addresses.
 func (g *gossip) gossipAddrs() map[string]string {
-	out := map[string]string{}
-	for _, n := range g.list.Members() {
-		out[n.Name] = net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make(map[string]string, len(g.peers))
+	for name, p := range g.peers {
+		out[name] = p.addr
 	}
 	return out
 }
@@ -254,8 +322,9 @@ func (n *Node) awaitBootstrap(ctx context.Context) {
 }
 
 // reconcile runs on the leader: every member alive in gossip is put into
-// the raft configuration. A member that merely looks dead is left alone
-// (it may come back); removing one is an operator's decision.
+// the raft configuration, and one that left gracefully is taken out. A
+// member that merely looks dead is left alone (it may come back); removing
+// one is an operator's decision.
 func (n *Node) reconcile(ctx context.Context) {
 	ticker := time.NewTicker(5 * time.Second)
 	defer ticker.Stop()
@@ -286,8 +355,20 @@ func (n *Node) reconcileOnce() error {
 			voters++
 		}
 	}
-	for id, m := range n.gossip.alive() {
-		if m.Raft == "" {
+	for _, id := range n.gossip.left() {
+		for _, s := range servers {
+			if string(s.ID) == id && id != n.cfg.NodeID {
+				n.log.Info("removing a member that left", "id", id)
+				if err := n.raft.RemoveServer(s.ID, 0, 0).Error(); err != nil {
+					return fmt.Errorf("remove %s, which left: %w", id, err)
+				}
+				return nil // the configuration changed: look again
+			}
+		}
+	}
+	alive := n.gossip.alive()
+	for id, m := range alive {
+		if m.Raft == "" || n.wasRemoved(id, alive) {
 			continue
 		}
 		current := false
@@ -315,7 +396,6 @@ func (n *Node) reconcileOnce() error {
 		if voters < maxVoters {
 			n.log.Info("adding a voter", "id", id, "raft_addr", m.Raft)
 			f = n.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(m.Raft), 0, 0)
-			voters++
 		} else {
 			n.log.Info("adding a non-voter", "id", id, "raft_addr", m.Raft)
 			f = n.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(m.Raft), 0, 0)

@@ -52,6 +52,10 @@ type Config struct {
 	// BootstrapExpect: a new cluster forms once this many members see each
 	// other (0 or 1 with no Join: a single node bootstraps itself).
 	BootstrapExpect int
+	// LeaveOnStop: on Close, leave the cluster for good (the leader then
+	// removes this node from the raft configuration). Off, a stopped node
+	// is expected back and stays a member.
+	LeaveOnStop bool
 
 	// Raft log compaction: snapshot after SnapshotThreshold new entries,
 	// checked every SnapshotInterval, keeping TrailingLogs entries behind
@@ -104,6 +108,13 @@ type Node struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// removed holds ids an operator removed while gossip still saw them
+	// alive: the reconciler must not add them straight back. An id is
+	// forgotten once gossip stops seeing it alive, so the node is added
+	// again if it later restarts and rejoins.
+	removedMu sync.Mutex
+	removed   map[string]bool
 }
 
 // Open starts a node on cfg.DataDir: a new single-node cluster when the
@@ -425,8 +436,14 @@ func (n *Node) close() error {
 	n.proposer.close()
 	var errs []error
 	if n.gossip != nil {
-		// No Leave: a node that stops is expected back (a restart or an
-		// upgrade); removing it from the cluster is an operator's call.
+		// Without LeaveOnStop a node that stops is expected back (a
+		// restart or an upgrade) and stays a member.
+		if n.cfg.LeaveOnStop {
+			n.log.Info("leaving the cluster")
+			if err := n.gossip.leave(); err != nil {
+				n.log.Warn("gossip leave", "err", err)
+			}
+		}
 		errs = append(errs, n.gossip.list.Shutdown())
 	}
 	if err := n.raft.Shutdown().Error(); err != nil {
@@ -504,11 +521,31 @@ func (n *Node) RemoveMember(id string) error {
 	if !found {
 		return fmt.Errorf("%w: %q", ErrNoSuchMember, id)
 	}
+	n.removedMu.Lock()
+	if n.removed == nil {
+		n.removed = map[string]bool{}
+	}
+	n.removed[id] = true
+	n.removedMu.Unlock()
 	if err := n.raft.RemoveServer(raft.ServerID(id), 0, 0).Error(); err != nil {
 		return translate(err)
 	}
 	n.log.Info("removed a member", "id", id)
 	return nil
+}
+
+// wasRemoved reports whether id was removed by an operator and is still
+// the same incarnation (alive in gossip ever since); it forgets ids that
+// are no longer alive.
+func (n *Node) wasRemoved(id string, alive map[string]nodeMeta) bool {
+	n.removedMu.Lock()
+	defer n.removedMu.Unlock()
+	for r := range n.removed {
+		if _, ok := alive[r]; !ok {
+			delete(n.removed, r)
+		}
+	}
+	return n.removed[id]
 }
 
 func (n *Node) closeStores() error {

@@ -28,6 +28,7 @@ type serverFlags struct {
 	gossipAddr, gossipAdvertise, httpAdvertise         string
 	join                                               listFlag
 	bootstrapExpect                                    int
+	leaveOnStop                                        bool
 	authToken, logLevel, logFormat                     string
 	maxPayload, maxBatch, workers, catchUpRate         int
 	horizon, fireLead, retention                       time.Duration
@@ -63,6 +64,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&f.httpAdvertise, "http-advertise", "", "HTTP address other nodes forward requests to (default: the --http-addr listener)")
 	fs.Var(&f.join, "join", "gossip address (host:port) of a member to join; repeatable, or comma-separated")
 	fs.IntVar(&f.bootstrapExpect, "bootstrap-expect", 0, "form a new cluster once this many nodes see each other (the same value on each)")
+	fs.BoolVar(&f.leaveOnStop, "leave-on-stop", false, "on stop, leave the cluster for good (default: a stopped node stays a member and is expected back)")
 	fs.StringVar(&f.authToken, "auth-token", "", "require this bearer token on every /v1 request")
 	fs.IntVar(&f.maxPayload, "max-payload", 1<<20, "largest task payload in bytes")
 	fs.IntVar(&f.maxBatch, "max-batch", 1000, "most tasks in one batch create")
@@ -135,7 +137,7 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger, raftLog io.W
 		NodeID: f.nodeID, DataDir: dataDir,
 		RaftAddr: f.raftAddr, RaftAdvertise: f.raftAdvertise,
 		GossipAddr: f.gossipAddr, GossipAdvertise: f.gossipAdvertise,
-		HTTPAdvertise: httpAdvertise, Join: f.join, BootstrapExpect: f.bootstrapExpect,
+		HTTPAdvertise: httpAdvertise, Join: f.join, BootstrapExpect: f.bootstrapExpect, LeaveOnStop: f.leaveOnStop,
 		SnapshotThreshold: f.snapshotThreshold, SnapshotInterval: f.snapshotInterval, TrailingLogs: f.trailingLogs,
 		Logger: logger, LogOutput: raftLog,
 	})
