@@ -113,10 +113,13 @@ func splitHostPort(addr string) (string, int, error) {
 	return host, port, nil
 }
 
-// Addr is the gossip address others reach this node at.
+// Addr is the gossip address others reach this node at (from our own
+// table: memberlist's LocalNode, like Members, hands out a struct it goes
+// on changing).
 func (g *gossip) Addr() string {
-	n := g.list.LocalNode()
-	return net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.peers[g.meta.ID].addr
 }
 
 func (g *gossip) poke() {
