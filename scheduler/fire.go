@@ -19,16 +19,30 @@ const maxFireItems = 10_000
 const maxFiresInFlight = 8
 
 // fire proposes Fire commands for released tasks, coalescing whatever has
-// been released meanwhile, and passes the accepted tasks on. Nothing is
-// sent for a task whose Fire did not commit.
+// been released meanwhile, and passes the accepted tasks on, in the order
+// they were released (so overdue tasks go out in due order even though
+// their Fire proposals overlap). Nothing is sent for a task whose Fire did
+// not commit.
 func (s *Scheduler) fire(ctx context.Context, term uint64, in <-chan []*fsmpb.FireItem, out chan<- []*fsmpb.Task) {
+	results := make(chan firedBatch, maxFiresInFlight)
+	var ordered sync.WaitGroup
+	ordered.Add(1)
+	go func() {
+		defer ordered.Done()
+		inOrder(ctx, results, out)
+	}()
 	var inflight sync.WaitGroup
 	defer func() {
 		inflight.Wait()
-		close(out)
+		close(results)
+		ordered.Wait()
 	}()
 	slots := make(chan struct{}, maxFiresInFlight)
-	for items := range in {
+	for seq := 0; ; seq++ {
+		items, ok := <-in
+		if !ok {
+			return
+		}
 	more:
 		for len(items) < maxFireItems {
 			select {
@@ -44,17 +58,50 @@ func (s *Scheduler) fire(ctx context.Context, term uint64, in <-chan []*fsmpb.Fi
 		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():
-			continue // drain: the next leader fires these
+			results <- firedBatch{seq: seq} // keep the sequence whole
+			continue                        // drain: the next leader fires these
 		}
 		inflight.Add(1)
-		go func(items []*fsmpb.FireItem) {
+		go func(seq int, items []*fsmpb.FireItem) {
 			defer func() { <-slots; inflight.Done() }()
-			s.fireOnce(ctx, term, items, out)
-		}(items)
+			results <- firedBatch{seq: seq, tasks: s.fireOnce(ctx, term, items)}
+		}(seq, items)
 	}
 }
 
-func (s *Scheduler) fireOnce(ctx context.Context, term uint64, items []*fsmpb.FireItem, out chan<- []*fsmpb.Task) {
+// firedBatch is the accepted tasks of the seq-th Fire proposal.
+type firedBatch struct {
+	seq   int
+	tasks []*fsmpb.Task
+}
+
+// inOrder passes batches on in sequence order, holding early ones back.
+func inOrder(ctx context.Context, in <-chan firedBatch, out chan<- []*fsmpb.Task) {
+	defer close(out)
+	held := map[int][]*fsmpb.Task{}
+	next := 0
+	for b := range in {
+		held[b.seq] = b.tasks
+		for {
+			tasks, ok := held[next]
+			if !ok {
+				break
+			}
+			delete(held, next)
+			next++
+			if len(tasks) == 0 {
+				continue
+			}
+			select {
+			case out <- tasks:
+			case <-ctx.Done():
+			}
+		}
+	}
+}
+
+// fireOnce proposes one Fire command and returns the tasks it accepted.
+func (s *Scheduler) fireOnce(ctx context.Context, term uint64, items []*fsmpb.FireItem) []*fsmpb.Task {
 	cmd := &fsmpb.Command{Kind: &fsmpb.Command_Fire{Fire: &fsmpb.FireTasks{
 		Term: term, At: s.cfg.Clock.Now().UnixNano(), Items: items,
 	}}}
@@ -67,14 +114,9 @@ func (s *Scheduler) fireOnce(ctx context.Context, term uint64, items []*fsmpb.Fi
 			s.log.Warn("fire failed; retrying", "tasks", len(items), "err", err)
 			s.requeue(items)
 		}
-		return
+		return nil
 	}
-	if acc := res.(*fsm.FireResult).Accepted; len(acc) > 0 {
-		select {
-		case out <- acc:
-		case <-ctx.Done():
-		}
-	}
+	return res.(*fsm.FireResult).Accepted
 }
 
 // requeue hands fire items whose Fire failed back to the wheel loop,
