@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log"
+	"math/rand/v2"
 	"net"
 	"slices"
 	"strconv"
@@ -45,6 +46,9 @@ type nodeMeta struct {
 	Formed bool `json:"formed,omitempty"`
 	// Leaving: the node is leaving the cluster for good (LeaveOnStop).
 	Leaving bool `json:"leaving,omitempty"`
+	// Instance is new at every start of the process, so a removal can
+	// name the run it removed.
+	Instance string `json:"instance"`
 }
 
 // gossip wraps memberlist: it publishes this node's addresses and pokes the
@@ -70,7 +74,8 @@ type peer struct {
 
 func newGossip(cfg Config, raftAddr string, formed bool) (*gossip, error) {
 	g := &gossip{changed: make(chan struct{}, 1), peers: map[string]peer{}, departed: map[string]bool{}}
-	if err := g.setMeta(nodeMeta{ID: cfg.NodeID, Raft: raftAddr, HTTP: cfg.HTTPAdvertise, Formed: formed}); err != nil {
+	instance := strconv.FormatUint(rand.Uint64(), 36)
+	if err := g.setMeta(nodeMeta{ID: cfg.NodeID, Raft: raftAddr, HTTP: cfg.HTTPAdvertise, Formed: formed, Instance: instance}); err != nil {
 		return nil, err
 	}
 	mc := memberlist.DefaultLANConfig()
@@ -371,7 +376,7 @@ func (n *Node) reconcileOnce() error {
 	}
 	alive := n.gossip.alive()
 	for id, m := range alive {
-		if m.Raft == "" || n.wasRemoved(id, alive) {
+		if m.Raft == "" || n.wasRemoved(id, m.Instance) {
 			continue
 		}
 		current := false

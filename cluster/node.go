@@ -109,12 +109,11 @@ type Node struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	// removed holds ids an operator removed while gossip still saw them
-	// alive: the reconciler must not add them straight back. An id is
-	// forgotten once gossip stops seeing it alive, so the node is added
-	// again if it later restarts and rejoins.
+	// removed maps ids an operator removed to the instance (process run)
+	// gossip saw then: the reconciler must not add that run straight back,
+	// but does add the node if it restarts (a new instance) and rejoins.
 	removedMu sync.Mutex
-	removed   map[string]bool
+	removed   map[string]string
 }
 
 // Open starts a node on cfg.DataDir: a new single-node cluster when the
@@ -521,12 +520,16 @@ func (n *Node) RemoveMember(id string) error {
 	if !found {
 		return fmt.Errorf("%w: %q", ErrNoSuchMember, id)
 	}
-	n.removedMu.Lock()
-	if n.removed == nil {
-		n.removed = map[string]bool{}
+	if n.gossip != nil {
+		if m, ok := n.gossip.alive()[id]; ok {
+			n.removedMu.Lock()
+			if n.removed == nil {
+				n.removed = map[string]string{}
+			}
+			n.removed[id] = m.Instance
+			n.removedMu.Unlock()
+		}
 	}
-	n.removed[id] = true
-	n.removedMu.Unlock()
 	if err := n.raft.RemoveServer(raft.ServerID(id), 0, 0).Error(); err != nil {
 		return translate(err)
 	}
@@ -534,18 +537,17 @@ func (n *Node) RemoveMember(id string) error {
 	return nil
 }
 
-// wasRemoved reports whether id was removed by an operator and is still
-// the same incarnation (alive in gossip ever since); it forgets ids that
-// are no longer alive.
-func (n *Node) wasRemoved(id string, alive map[string]nodeMeta) bool {
+// wasRemoved reports whether this run (instance) of node id is one an
+// operator removed.
+func (n *Node) wasRemoved(id, instance string) bool {
 	n.removedMu.Lock()
 	defer n.removedMu.Unlock()
-	for r := range n.removed {
-		if _, ok := alive[r]; !ok {
-			delete(n.removed, r)
-		}
+	removed, ok := n.removed[id]
+	if ok && removed != instance {
+		delete(n.removed, id) // it restarted since: welcome back
+		return false
 	}
-	return n.removed[id]
+	return ok
 }
 
 func (n *Node) closeStores() error {

@@ -278,7 +278,7 @@ func TestEndToEnd(t *testing.T) {
 	srv := startServer(t, t.TempDir(), freeAddr(t))
 	recv := newReceiver(t)
 	c := client.New(srv.addr, "")
-	start := time.Now().Add(2 * time.Second) // time for the creates themselves
+	start := time.Now().Add(4 * time.Second) // time for the creates themselves, even on a slow machine
 	reqs := make([]client.CreateTaskRequest, 1000)
 	for i := range reqs {
 		reqs[i] = client.CreateTaskRequest{
