@@ -2,7 +2,7 @@
 # A three-node Hourglass cluster on this machine's loopback, in one command.
 #
 #   scripts/cluster.sh up       build, start three nodes, wait until ready
-#   scripts/cluster.sh status   show the members as node 1 sees them
+#   scripts/cluster.sh status   show the members, as the first node that answers sees them
 #   scripts/cluster.sh down     stop the nodes (data is kept)
 #   scripts/cluster.sh clean    stop the nodes and delete their data
 #
@@ -47,7 +47,14 @@ up() {
 }
 
 status() {
-  "$bin" cluster members --addr "http://127.0.0.1:$(port 1 0)"
+  # Ask the first node that answers: any of them may be down.
+  for i in 1 2 3; do
+    if curl -fsS -o /dev/null "http://127.0.0.1:$(port "$i" 0)/healthz" 2>/dev/null; then
+      "$bin" cluster members --addr "http://127.0.0.1:$(port "$i" 0)"
+      return
+    fi
+  done
+  echo "no node answers"; return 1
 }
 
 down() {
