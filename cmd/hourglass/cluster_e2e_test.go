@@ -94,6 +94,19 @@ func (n *clusterNode) waitHasTask(t *testing.T, id string) {
 	})
 }
 
+// leaderAndFollower returns the node that leads and one that does not.
+func leaderAndFollower(t *testing.T, nodes []*clusterNode) (leader, follower *clusterNode) {
+	t.Helper()
+	leader = leaderOf(t, nodes, nodes[0])
+	for _, n := range nodes {
+		if n != leader {
+			return leader, n
+		}
+	}
+	t.Fatal("no follower")
+	return nil, nil
+}
+
 // leaderOf asks a node which node leads.
 func leaderOf(t *testing.T, nodes []*clusterNode, ask *clusterNode) *clusterNode {
 	t.Helper()
@@ -255,14 +268,7 @@ func (r *checkedReceiver) verdict(t *testing.T, scenario string, due map[string]
 // catches up.
 func TestClusterLeaderKill(t *testing.T) {
 	nodes := startCluster(t)
-	leader := leaderOf(t, nodes, nodes[0])
-	var follower *clusterNode
-	for _, n := range nodes {
-		if n != leader {
-			follower = n
-			break
-		}
-	}
+	leader, follower := leaderAndFollower(t, nodes)
 	recv := newCheckedReceiver(t)
 	// Created through a follower: every create is forwarded to the leader.
 	const n = 3000
@@ -311,13 +317,7 @@ func TestClusterLeaderKill(t *testing.T) {
 // on waking, must not deliver anything it had lined up before the pause.
 func TestClusterLeaderPause(t *testing.T) {
 	nodes := startCluster(t)
-	leader := leaderOf(t, nodes, nodes[0])
-	var other *clusterNode
-	for _, n := range nodes {
-		if n != leader {
-			other = n
-		}
-	}
+	leader, other := leaderAndFollower(t, nodes)
 	recv := newCheckedReceiver(t)
 	due := createSpread(t, client.New(other.srv.addr, ""), "p", 3000, time.Now().Add(2*time.Second), 2*time.Millisecond, recv.URL)
 	waitFor(t, 20*time.Second, "firing under way", func() bool { return recv.count() >= 500 })
@@ -386,14 +386,7 @@ func TestClusterQuorumLoss(t *testing.T) {
 // leader is killed, and every task is still delivered.
 func TestClusterFollowerCatchesUpBySnapshot(t *testing.T) {
 	nodes := startCluster(t, "--raft-snapshot-threshold", "40", "--raft-snapshot-interval", "200ms", "--raft-trailing-logs", "10")
-	leader := leaderOf(t, nodes, nodes[0])
-	var follower *clusterNode
-	for _, n := range nodes {
-		if n != leader {
-			follower = n
-			break
-		}
-	}
+	leader, follower := leaderAndFollower(t, nodes)
 	follower.srv.kill()
 	recv := newCheckedReceiver(t)
 	c := client.New(leader.srv.addr, "")
