@@ -126,9 +126,12 @@ func (s *Scheduler) requeue(items []*fsmpb.FireItem) {
 	for _, it := range items {
 		it.Reclaim = true
 	}
+	s.mu.Lock()
+	run := s.run
+	s.mu.Unlock()
 	time.AfterFunc(100*time.Millisecond, func() {
 		s.mu.Lock()
-		if s.active {
+		if s.active && s.run == run {
 			s.retries = append(s.retries, items...)
 		}
 		s.mu.Unlock()

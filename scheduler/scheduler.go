@@ -134,6 +134,7 @@ type Scheduler struct {
 
 	mu      sync.Mutex
 	active  bool
+	run     uint64 // counts the runs, so a late retry cannot reach a later one
 	changes []fsm.Change
 	retries []*fsmpb.FireItem // fires to propose again (see requeue)
 	reset   bool
@@ -196,6 +197,7 @@ func (s *Scheduler) takeChanges() ([]fsm.Change, []*fsmpb.FireItem, bool) {
 func (s *Scheduler) setActive(active bool) {
 	s.mu.Lock()
 	s.active = active
+	s.run++
 	s.changes, s.retries, s.reset = nil, nil, false
 	s.mu.Unlock()
 }

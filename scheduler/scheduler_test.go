@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -330,6 +331,34 @@ func TestFailedFiresAreRequeuedToReclaim(t *testing.T) {
 			t.Fatalf("requeued %v", retries)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestRequeueDoesNotReachALaterRun(t *testing.T) {
+	// A fire that failed just before leader duties stopped must not be
+	// proposed again by the next run (same term after a restore, say):
+	// that run fires the task itself, and a reclaim would repeat it.
+	s := New(nil, nil, Config{})
+	s.setActive(true)
+	s.requeue([]*fsmpb.FireItem{{Id: "old", DueAt: 5}})
+	s.setActive(false)
+	s.setActive(true)
+	time.Sleep(150 * time.Millisecond) // past the old retry's 100ms
+	s.requeue([]*fsmpb.FireItem{{Id: "new", DueAt: 5}})
+	deadline := time.Now().Add(5 * time.Second)
+	var got []string
+	for !slices.Contains(got, "new") {
+		if time.Now().After(deadline) {
+			t.Fatalf("requeued %v, want [new]", got)
+		}
+		_, retries, _ := s.takeChanges()
+		for _, r := range retries {
+			got = append(got, r.Id)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if len(got) != 1 {
+		t.Fatalf("requeued %v, want only [new]", got)
 	}
 }
 
