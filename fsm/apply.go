@@ -231,7 +231,8 @@ func (a *applier) update(c *fsmpb.UpdateTask) (*TaskResult, error) {
 // if it is still scheduled at the due time the scheduler saw (not cancelled
 // or rescheduled since), or running under an older term, whose leader is
 // gone without recording the outcome, or (reclaim) running under this term
-// after a Fire whose outcome this leader never learned.
+// after a Fire whose outcome this leader never learned, or under a later
+// term, which only a backup restored from another cluster can hold.
 func (a *applier) fire(c *fsmpb.FireTasks) (*FireResult, error) {
 	res := &FireResult{}
 	for _, item := range c.Items {
@@ -252,7 +253,7 @@ func (a *applier) fire(c *fsmpb.FireTasks) (*FireResult, error) {
 			if err := a.running.Put([]byte(t.Id), nil); err != nil {
 				return nil, err
 			}
-		case t.State == fsmpb.State_RUNNING && (t.FireTerm < c.Term || item.Reclaim && t.FireTerm == c.Term):
+		case t.State == fsmpb.State_RUNNING && (t.FireTerm < c.Term || item.Reclaim):
 		default:
 			continue
 		}

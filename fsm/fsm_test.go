@@ -198,9 +198,20 @@ func TestFireUnderNewTermRetakesRunningTasks(t *testing.T) {
 	if len(acc) != 1 || acc[0].Attempts != 3 {
 		t.Fatalf("same-term reclaim: %v", acc)
 	}
-	// Reclaim never takes a task from a newer term, nor a finished one.
-	if acc := h.applyTerm(2, fire(1, &fsmpb.FireItem{Id: "a", DueAt: 100, Reclaim: true}))[0].(*FireResult).Accepted; len(acc) != 0 {
-		t.Fatal("an older term reclaimed a task")
+	// A plain Fire of an older term never takes a running task.
+	if acc := h.applyTerm(2, fire(1, &fsmpb.FireItem{Id: "a", DueAt: 100}))[0].(*FireResult).Accepted; len(acc) != 0 {
+		t.Fatal("an older term refired a running task")
+	}
+	// A backup of another cluster can hold a task running under a term
+	// this cluster has not reached: its leader reclaims it.
+	acc = h.applyTerm(3, fire(1, &fsmpb.FireItem{Id: "a", DueAt: 100, Reclaim: true}))[0].(*FireResult).Accepted
+	if len(acc) != 1 || acc[0].Attempts != 4 || acc[0].FireTerm != 1 {
+		t.Fatalf("reclaim of a task running under a later term: %v", acc)
+	}
+	// Nothing takes a finished task.
+	h.apply(outcome(&fsmpb.Outcome{Id: "a", Attempt: 4, Kind: fsmpb.Outcome_SUCCEEDED, RetainUntil: 1000}))
+	if acc := h.applyTerm(3, fire(4, &fsmpb.FireItem{Id: "a", DueAt: 100, Reclaim: true}))[0].(*FireResult).Accepted; len(acc) != 0 {
+		t.Fatal("a finished task was reclaimed")
 	}
 }
 

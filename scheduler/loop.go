@@ -105,9 +105,9 @@ func (s *Scheduler) loop(ctx context.Context, term uint64, fires chan<- []*fsmpb
 // refireRunning fires again, as their next attempt, the tasks found
 // running when the wheel is built: at the start of a term they were left by
 // an earlier leader, which is gone, so whether it delivered them is
-// unknown. After a restore from a snapshot they may even carry this term;
-// those are reclaimed, since whatever this leader had in flight for them
-// belongs to the state that was replaced.
+// unknown. After a restore from a snapshot they may even carry this term,
+// or a later one (a backup of another cluster); those are reclaimed, since
+// whatever was in flight for them belongs to a state that was replaced.
 func (l *loop) refireRunning() {
 	tasks, err := l.s.store.Running()
 	if err != nil {
@@ -115,9 +115,7 @@ func (l *loop) refireRunning() {
 		return
 	}
 	for _, t := range tasks {
-		if t.FireTerm <= l.term {
-			l.released = append(l.released, &fsmpb.FireItem{Id: t.Id, DueAt: t.DueAt, Reclaim: t.FireTerm == l.term})
-		}
+		l.released = append(l.released, &fsmpb.FireItem{Id: t.Id, DueAt: t.DueAt, Reclaim: t.FireTerm >= l.term})
 	}
 	if len(l.released) > 0 {
 		l.s.log.Info("firing again tasks left running by an earlier leader", "tasks", len(l.released))
