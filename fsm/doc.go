@@ -9,7 +9,8 @@
 //	running   id → ∅                       tasks whose attempt is in flight
 //	expire    be(retain_until) ‖ id → ∅    finished tasks in purge order
 //	by_state  state ‖ queue ‖ 0 ‖ id → ∅   listing by state and queue
-//	meta      "applied" → be(raft index), "schema" → be(version)
+//	meta      "applied" → be(raft index), "applied_term" → be(its term),
+//	          "schema" → be(version)
 //
 // Apply never reads a clock and never does I/O beyond its own file: every
 // timestamp travels in the command. A batch of log entries is applied in one
@@ -17,6 +18,10 @@
 // record) and synced before a snapshot is taken and on close. The applied
 // raft index is stored with the data, so entries at or below it are skipped
 // when raft replays its log after a restart.
+//
+// Backup gives a consistent point-in-time view of the whole file for a
+// backup archive (see package archive), and CheckStateFile checks such a
+// file offline, down to its indexes.
 //
 // After each committed batch the FSM tells its Notifier which tasks entered
 // or left the due index, so the leader's scheduler can keep its timing wheel

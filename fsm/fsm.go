@@ -81,10 +81,10 @@ func openDB(path string) (*bolt.DB, error) {
 		meta := tx.Bucket(bucketMeta)
 		v := meta.Get(metaSchema)
 		if v == nil {
-			return meta.Put(metaSchema, u64(schemaVersion))
+			return meta.Put(metaSchema, u64(SchemaVersion))
 		}
-		if got := binary.BigEndian.Uint64(v); got != schemaVersion {
-			return fmt.Errorf("state file schema version %d, this build reads %d", got, schemaVersion)
+		if got := binary.BigEndian.Uint64(v); got != SchemaVersion {
+			return fmt.Errorf("state file schema version %d, this build reads %d", got, SchemaVersion)
 		}
 		return nil
 	})
@@ -125,8 +125,11 @@ func (f *FSM) AppliedIndex() uint64 {
 	return idx
 }
 
-func appliedIndex(tx *bolt.Tx) uint64 {
-	if v := tx.Bucket(bucketMeta).Get(metaApplied); v != nil {
+func appliedIndex(tx *bolt.Tx) uint64 { return metaUint(tx, metaApplied) }
+
+// metaUint reads a number from the meta bucket (0 when absent).
+func metaUint(tx *bolt.Tx, key []byte) uint64 {
+	if v := tx.Bucket(bucketMeta).Get(key); len(v) == 8 {
 		return binary.BigEndian.Uint64(v)
 	}
 	return 0
@@ -158,12 +161,12 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	err := f.db.Update(func(tx *bolt.Tx) error {
 		a := newApplier(tx)
 		applied := appliedIndex(tx)
-		last := applied
+		last, lastTerm := applied, uint64(0)
 		for i, l := range logs {
 			if l.Index <= applied {
 				continue
 			}
-			last = l.Index
+			last, lastTerm = l.Index, l.Term
 			if l.Type != raft.LogCommand {
 				continue
 			}
@@ -186,7 +189,11 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 			return nil
 		}
 		changes = a.changes
-		return tx.Bucket(bucketMeta).Put(metaApplied, u64(last))
+		meta := tx.Bucket(bucketMeta)
+		if err := meta.Put(metaApplied, u64(last)); err != nil {
+			return err
+		}
+		return meta.Put(metaAppliedTerm, u64(lastTerm))
 	})
 	f.mu.RUnlock()
 	if err != nil {
@@ -293,8 +300,8 @@ func checkStateFile(path string) error {
 		if meta == nil {
 			return errors.New("snapshot has no meta bucket")
 		}
-		if v := meta.Get(metaSchema); !bytes.Equal(v, u64(schemaVersion)) {
-			return fmt.Errorf("snapshot schema %x, this build reads %d", v, schemaVersion)
+		if v := meta.Get(metaSchema); !bytes.Equal(v, u64(SchemaVersion)) {
+			return fmt.Errorf("snapshot schema %x, this build reads %d", v, SchemaVersion)
 		}
 		return nil
 	})

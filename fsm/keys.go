@@ -16,13 +16,15 @@ var (
 
 	allBuckets = [][]byte{bucketTasks, bucketDue, bucketRunning, bucketExpire, bucketByState, bucketMeta}
 
-	metaApplied = []byte("applied")
-	metaSchema  = []byte("schema")
+	metaApplied     = []byte("applied")
+	metaAppliedTerm = []byte("applied_term")
+	metaSchema      = []byte("schema")
 )
 
-// schemaVersion is written to meta on creation; a file with another
-// version is refused rather than misread.
-const schemaVersion = 1
+// SchemaVersion is the layout of the state file this build reads and
+// writes. It is written to meta on creation; a file with another version
+// is refused rather than misread.
+const SchemaVersion = 1
 
 // timeKey is a time (unix ns) followed by an id, ordered by time. The sign
 // bit is flipped so that the order holds for any int64.

@@ -1,0 +1,377 @@
+package archive
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hourglass-scheduler/hourglass/fsm"
+)
+
+const (
+	// Format names the archive kind in meta.json and the gzip header.
+	Format = "hourglass-snapshot"
+	// FormatVersion is the newest archive layout this build writes and
+	// reads.
+	FormatVersion = 1
+
+	metaName  = "meta.json"
+	stateName = "state.db"
+	sumsName  = "SHA256SUMS"
+
+	maxMetaSize = 1 << 20
+	maxSumsSize = 64 << 10
+)
+
+// ErrInvalid marks an archive that is not a whole, genuine Hourglass
+// backup this build can read: damaged, truncated, foreign or too new.
+var ErrInvalid = errors.New("invalid snapshot")
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+}
+
+// Meta describes an archive; it is stored as meta.json.
+type Meta struct {
+	Format           string     `json:"format"`
+	FormatVersion    int        `json:"format_version"`
+	HourglassVersion string     `json:"hourglass_version"`
+	SchemaVersion    uint64     `json:"schema_version"`
+	NodeID           string     `json:"node_id"`
+	Index            uint64     `json:"index"`
+	Term             uint64     `json:"term"`
+	CreatedAt        time.Time  `json:"created_at"`
+	StateSize        int64      `json:"state_size"`
+	Tasks            fsm.Counts `json:"tasks"`
+}
+
+// NewMeta describes a backup of the state machine taken on node.
+func NewMeta(b *fsm.Backup, hourglassVersion, node string, now time.Time) Meta {
+	return Meta{
+		Format: Format, FormatVersion: FormatVersion,
+		HourglassVersion: hourglassVersion, SchemaVersion: fsm.SchemaVersion,
+		NodeID: node, Index: b.Index, Term: b.Term, CreatedAt: now.UTC(),
+		StateSize: b.Size, Tasks: b.Tasks,
+	}
+}
+
+// Write streams an archive of meta and the state to w. state must write
+// exactly meta.StateSize bytes.
+func Write(w io.Writer, meta Meta, state io.WriterTo) error {
+	metaJSON, err := json.MarshalIndent(meta, "", "  ")
+	if err != nil {
+		return fmt.Errorf("write snapshot: encode meta: %w", err)
+	}
+	metaJSON = append(metaJSON, '\n')
+	// Level 1: the state file is mostly sparse pages, which compress well
+	// even so, and a save should run at disk speed.
+	gz, err := gzip.NewWriterLevel(w, gzip.BestSpeed)
+	if err != nil {
+		return fmt.Errorf("write snapshot: %w", err)
+	}
+	gz.Comment = Format
+	tw := tar.NewWriter(gz)
+	header := func(name string, size int64) error {
+		return tw.WriteHeader(&tar.Header{
+			Name: name, Size: size, Mode: 0o600, ModTime: meta.CreatedAt,
+			Typeflag: tar.TypeReg, Format: tar.FormatPAX,
+		})
+	}
+
+	if err := header(metaName, int64(len(metaJSON))); err != nil {
+		return fmt.Errorf("write snapshot: %w", err)
+	}
+	if _, err := tw.Write(metaJSON); err != nil {
+		return fmt.Errorf("write snapshot: %w", err)
+	}
+	metaSum := sha256.Sum256(metaJSON)
+
+	if err := header(stateName, meta.StateSize); err != nil {
+		return fmt.Errorf("write snapshot: %w", err)
+	}
+	stateHash := sha256.New()
+	n, err := state.WriteTo(io.MultiWriter(tw, stateHash))
+	if err != nil {
+		return fmt.Errorf("write snapshot: state: %w", err)
+	}
+	if n != meta.StateSize {
+		return fmt.Errorf("write snapshot: state is %d bytes, meta says %d", n, meta.StateSize)
+	}
+
+	sums := fmt.Sprintf("%x  %s\n%x  %s\n", metaSum, metaName, stateHash.Sum(nil), stateName)
+	if err := header(sumsName, int64(len(sums))); err != nil {
+		return fmt.Errorf("write snapshot: %w", err)
+	}
+	if _, err := io.WriteString(tw, sums); err != nil {
+		return fmt.Errorf("write snapshot: %w", err)
+	}
+	if err := tw.Close(); err != nil {
+		return fmt.Errorf("write snapshot: %w", err)
+	}
+	if err := gz.Close(); err != nil {
+		return fmt.Errorf("write snapshot: %w", err)
+	}
+	return nil
+}
+
+// Read reads an archive from r, checking it as it goes, and copies the
+// state file's bytes to state. The copy is only to be trusted when Read
+// returns nil: the state's digest can be checked only at its end. Errors
+// in the archive wrap ErrInvalid; an error writing to state does not.
+func Read(r io.Reader, state io.Writer) (Meta, error) {
+	br := bufio.NewReaderSize(r, 1<<16)
+	gz, err := gzip.NewReader(br)
+	if err != nil {
+		return Meta{}, streamError("gzip header", err)
+	}
+	gz.Multistream(false)
+	if gz.Comment != Format {
+		return Meta{}, invalid("not an Hourglass snapshot (gzip comment %q, want %q)", gz.Comment, Format)
+	}
+	tr := tar.NewReader(gz)
+
+	// meta.json
+	hdr, err := next(tr, metaName, maxMetaSize)
+	if err != nil {
+		return Meta{}, err
+	}
+	metaJSON, err := io.ReadAll(tr)
+	if err != nil {
+		return Meta{}, streamError(metaName, err)
+	}
+	if int64(len(metaJSON)) != hdr.Size {
+		return Meta{}, invalid("%s: %d bytes, header says %d", metaName, len(metaJSON), hdr.Size)
+	}
+	var meta Meta
+	if err := json.Unmarshal(metaJSON, &meta); err != nil {
+		return Meta{}, invalid("%s: %v", metaName, err)
+	}
+	if err := checkMeta(meta); err != nil {
+		return Meta{}, err
+	}
+
+	// state.db
+	hdr, err = next(tr, stateName, -1)
+	if err != nil {
+		return Meta{}, err
+	}
+	if hdr.Size != meta.StateSize {
+		return Meta{}, invalid("%s: %d bytes, %s says %d", stateName, hdr.Size, metaName, meta.StateSize)
+	}
+	stateHash := sha256.New()
+	if err := copyState(state, tr, stateHash); err != nil {
+		return Meta{}, err
+	}
+
+	// SHA256SUMS
+	if _, err := next(tr, sumsName, maxSumsSize); err != nil {
+		return Meta{}, err
+	}
+	sums, err := io.ReadAll(tr)
+	if err != nil {
+		return Meta{}, streamError(sumsName, err)
+	}
+	want, err := parseSums(sums)
+	if err != nil {
+		return Meta{}, err
+	}
+	metaSum := sha256.Sum256(metaJSON)
+	for _, got := range []struct {
+		name string
+		sum  []byte
+	}{{metaName, metaSum[:]}, {stateName, stateHash.Sum(nil)}} {
+		if w := want[got.name]; w != hex.EncodeToString(got.sum) {
+			return Meta{}, invalid("%s: SHA-256 is %x, %s says %s: the archive is damaged", got.name, got.sum, sumsName, w)
+		}
+	}
+
+	// Nothing after: the tar ends, the gzip stream ends (checking its CRC
+	// and length), and no bytes follow it.
+	if _, err := tr.Next(); err != io.EOF {
+		if err == nil {
+			return Meta{}, invalid("unexpected entry after %s", sumsName)
+		}
+		return Meta{}, streamError("end of archive", err)
+	}
+	if n, err := io.Copy(io.Discard, gz); err != nil || n > 0 {
+		if err != nil {
+			return Meta{}, streamError("end of archive", err)
+		}
+		return Meta{}, invalid("%d unexpected bytes after the end of the archive", n)
+	}
+	if _, err := br.ReadByte(); err != io.EOF {
+		return Meta{}, invalid("unexpected data after the end of the gzip stream")
+	}
+	return meta, nil
+}
+
+// next reads the next tar header and checks it is the regular file name,
+// of at most limit bytes (limit < 0: any size).
+func next(tr *tar.Reader, name string, limit int64) (*tar.Header, error) {
+	hdr, err := tr.Next()
+	if err == io.EOF {
+		return nil, invalid("the archive ends before %s", name)
+	}
+	if err != nil {
+		return nil, streamError(name+" header", err)
+	}
+	if hdr.Name != name || hdr.Typeflag != tar.TypeReg {
+		return nil, invalid("found %q where %s belongs", hdr.Name, name)
+	}
+	if hdr.Size < 0 || limit >= 0 && hdr.Size > limit {
+		return nil, invalid("%s: size %d is out of range", name, hdr.Size)
+	}
+	return hdr, nil
+}
+
+func checkMeta(m Meta) error {
+	switch {
+	case m.Format != Format:
+		return invalid("%s: format %q, want %q", metaName, m.Format, Format)
+	case m.FormatVersion < 1:
+		return invalid("%s: format_version %d", metaName, m.FormatVersion)
+	case m.FormatVersion > FormatVersion:
+		return invalid("archive format version %d is newer than this build reads (%d): use the Hourglass version that wrote it (%s) or newer",
+			m.FormatVersion, FormatVersion, m.HourglassVersion)
+	case m.SchemaVersion != fsm.SchemaVersion:
+		return invalid("the state in this archive has schema version %d; this build reads %d", m.SchemaVersion, fsm.SchemaVersion)
+	case m.StateSize <= 0:
+		return invalid("%s: state_size %d", metaName, m.StateSize)
+	case m.Tasks == nil:
+		return invalid("%s: no task counts", metaName)
+	}
+	return nil
+}
+
+// copyState copies the state entry to w and h, telling read errors (a bad
+// archive) from write errors (the caller's disk).
+func copyState(w io.Writer, r io.Reader, h hash.Hash) error {
+	buf := make([]byte, 1<<20)
+	for {
+		n, rerr := r.Read(buf)
+		if n > 0 {
+			h.Write(buf[:n])
+			if _, err := w.Write(buf[:n]); err != nil {
+				return fmt.Errorf("write %s: %w", stateName, err)
+			}
+		}
+		if rerr == io.EOF {
+			return nil
+		}
+		if rerr != nil {
+			return streamError(stateName, rerr)
+		}
+	}
+}
+
+// parseSums reads sha256sum lines ("<hex>  <name>").
+func parseSums(data []byte) (map[string]string, error) {
+	sums := map[string]string{}
+	for i, line := range strings.Split(strings.TrimSuffix(string(data), "\n"), "\n") {
+		sum, name, ok := strings.Cut(line, "  ")
+		if _, err := hex.DecodeString(sum); !ok || err != nil || len(sum) != 2*sha256.Size {
+			return nil, invalid("%s line %d is not \"<sha256>  <name>\"", sumsName, i+1)
+		}
+		sums[name] = sum
+	}
+	for _, name := range []string{metaName, stateName} {
+		if sums[name] == "" {
+			return nil, invalid("%s has no digest of %s", sumsName, name)
+		}
+	}
+	return sums, nil
+}
+
+// streamError describes a failure to read the compressed stream.
+func streamError(where string, err error) error {
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return invalid("%s: the file ends early (truncated?)", where)
+	case errors.Is(err, gzip.ErrHeader):
+		return invalid("not an Hourglass snapshot: not a gzip file")
+	case errors.Is(err, gzip.ErrChecksum):
+		return invalid("%s: gzip checksum mismatch: the file is damaged", where)
+	default:
+		return invalid("%s: %v (the file is damaged or not a snapshot)", where, err)
+	}
+}
+
+// Extract reads an archive from r into a new state file at path and
+// checks it through and through: Read's checks, then the state file's own
+// (fsm.CheckStateFile: pages, records, indexes, schema), then that the
+// file is what meta.json says (index, term, task counts). On any error the
+// file is removed.
+func Extract(r io.Reader, path string) (meta Meta, err error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return Meta{}, fmt.Errorf("extract snapshot: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			os.Remove(path)
+		}
+	}()
+	meta, err = Read(r, f)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return Meta{}, err
+	}
+	info, err := fsm.CheckStateFile(path)
+	if err != nil {
+		return Meta{}, invalid("%s: %v", stateName, err)
+	}
+	if err := matches(meta, info); err != nil {
+		return Meta{}, err
+	}
+	return meta, nil
+}
+
+// matches checks that the state file is the one meta.json describes.
+func matches(m Meta, info *fsm.StateInfo) error {
+	if info.Index != m.Index || info.Term != m.Term {
+		return invalid("%s is at raft index %d term %d, %s says %d term %d", stateName, info.Index, info.Term, metaName, m.Index, m.Term)
+	}
+	var diff bytes.Buffer
+	for state, n := range info.Tasks {
+		if m.Tasks[state] != n {
+			fmt.Fprintf(&diff, " %s %d (meta.json: %d)", state, n, m.Tasks[state])
+		}
+	}
+	if diff.Len() > 0 {
+		return invalid("%s holds other task counts than %s says:%s", stateName, metaName, diff.String())
+	}
+	return nil
+}
+
+// Verify checks the archive at path as Extract does, using a temporary
+// state file in tmpDir (os.TempDir() when empty) that it removes after.
+func Verify(path, tmpDir string) (Meta, error) {
+	in, err := os.Open(path)
+	if err != nil {
+		return Meta{}, err
+	}
+	defer in.Close()
+	dir, err := os.MkdirTemp(tmpDir, "hourglass-verify-")
+	if err != nil {
+		return Meta{}, fmt.Errorf("verify snapshot: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	return Extract(in, filepath.Join(dir, stateName))
+}

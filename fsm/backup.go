@@ -1,0 +1,214 @@
+package fsm
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
+)
+
+// Counts is how many tasks are in each state, by API state name
+// ("scheduled", "running", ...). Every state is present, zero or not.
+type Counts map[string]uint64
+
+// Total is the number of tasks of every state.
+func (c Counts) Total() uint64 {
+	var n uint64
+	for _, v := range c {
+		n += v
+	}
+	return n
+}
+
+func newCounts() Counts {
+	c := Counts{}
+	for s := fsmpb.State_SCHEDULED; s <= fsmpb.State_CANCELLED; s++ {
+		c[StateName(s)] = 0
+	}
+	return c
+}
+
+// Backup is a consistent point-in-time view of the whole state file, taken
+// in one read transaction: what WriteTo writes is the file as it stood
+// after the entry at Index was applied. Close it when done; while it is
+// open the file cannot shrink or be restored over.
+type Backup struct {
+	tx *bolt.Tx
+	// Index and Term are those of the last raft entry applied.
+	Index, Term uint64
+	// Size is the number of bytes WriteTo writes.
+	Size int64
+	// Tasks counts the tasks by state.
+	Tasks Counts
+}
+
+// Backup opens a consistent view of the state for a backup.
+func (f *FSM) Backup() (*Backup, error) {
+	f.mu.RLock()
+	tx, err := f.db.Begin(false)
+	f.mu.RUnlock()
+	if err != nil {
+		return nil, fmt.Errorf("backup: begin read: %w", err)
+	}
+	counts, err := countStates(tx)
+	if err != nil {
+		tx.Rollback()
+		return nil, fmt.Errorf("backup: %w", err)
+	}
+	return &Backup{
+		tx:    tx,
+		Index: appliedIndex(tx), Term: metaUint(tx, metaAppliedTerm),
+		Size:  tx.Size(),
+		Tasks: counts,
+	}, nil
+}
+
+// WriteTo writes the state file as of the backup, Size bytes.
+func (b *Backup) WriteTo(w io.Writer) (int64, error) {
+	n, err := b.tx.WriteTo(w)
+	if err != nil {
+		return n, fmt.Errorf("backup: copy state: %w", err)
+	}
+	return n, nil
+}
+
+// Close ends the read transaction.
+func (b *Backup) Close() error { return b.tx.Rollback() }
+
+// countStates counts the by_state index by its first byte, the state.
+func countStates(tx *bolt.Tx) (Counts, error) {
+	counts := newCounts()
+	c := tx.Bucket(bucketByState).Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		name := StateName(fsmpb.State(k[0]))
+		if _, ok := counts[name]; !ok {
+			return nil, fmt.Errorf("state index holds a key of unknown state %d", k[0])
+		}
+		counts[name]++
+	}
+	return counts, nil
+}
+
+// StateInfo is what CheckStateFile found in a state file.
+type StateInfo struct {
+	Schema      uint64
+	Index, Term uint64
+	Tasks       Counts
+}
+
+// CheckStateFile checks, without changing it, that the file at path is an
+// Hourglass state file this build can read and that it is whole: bbolt's
+// own page consistency check, every task record decodes and is listed
+// under its state, and the due and running indexes match the tasks in
+// those states.
+func CheckStateFile(path string) (info *StateInfo, err error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 5e9})
+	if err != nil {
+		return nil, fmt.Errorf("not a state file: %w", err)
+	}
+	defer db.Close()
+	// bbolt trusts its pages; a damaged file may make it panic.
+	defer func() {
+		if p := recover(); p != nil {
+			info, err = nil, fmt.Errorf("state file is damaged: %v", p)
+		}
+	}()
+	err = db.View(func(tx *bolt.Tx) error {
+		for _, name := range allBuckets {
+			if tx.Bucket(name) == nil {
+				return fmt.Errorf("not a state file: no %q bucket", name)
+			}
+		}
+		info = &StateInfo{Schema: metaUint(tx, metaSchema), Index: appliedIndex(tx), Term: metaUint(tx, metaAppliedTerm)}
+		if info.Schema != SchemaVersion {
+			return fmt.Errorf("state file schema version %d, this build reads %d", info.Schema, SchemaVersion)
+		}
+		var errs []error
+		for err := range tx.Check() {
+			if errs = append(errs, err); len(errs) == 10 {
+				break
+			}
+		}
+		if len(errs) > 0 {
+			return fmt.Errorf("state file is damaged: %w", errors.Join(errs...))
+		}
+		counts, err := checkRecords(tx)
+		info.Tasks = counts
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return info, nil
+}
+
+// checkRecords decodes every task, checks it is indexed under its state,
+// and that the indexes hold no more and no fewer entries than the tasks.
+func checkRecords(tx *bolt.Tx) (Counts, error) {
+	counts, err := countStates(tx)
+	if err != nil {
+		return nil, err
+	}
+	byState := tx.Bucket(bucketByState)
+	var tasks uint64
+	err = tx.Bucket(bucketTasks).ForEach(func(k, v []byte) error {
+		var t fsmpb.Task
+		if err := proto.Unmarshal(v, &t); err != nil {
+			return fmt.Errorf("task %q does not decode: %w", k, err)
+		}
+		if t.Id != string(k) {
+			return fmt.Errorf("task stored under %q says its id is %q", k, t.Id)
+		}
+		if byState.Get(stateKey(t.State, t.Queue, t.Id)) == nil {
+			return fmt.Errorf("task %q (%s) is missing from the state index", k, StateName(t.State))
+		}
+		tasks++
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if total := counts.Total(); total != tasks {
+		return nil, fmt.Errorf("state index lists %d tasks, the file holds %d", total, tasks)
+	}
+	due, running := uint64(tx.Bucket(bucketDue).Stats().KeyN), uint64(tx.Bucket(bucketRunning).Stats().KeyN)
+	if want := counts[StateName(fsmpb.State_SCHEDULED)]; due != want {
+		return nil, fmt.Errorf("due index lists %d tasks, %d are scheduled", due, want)
+	}
+	if want := counts[StateName(fsmpb.State_RUNNING)]; running != want {
+		return nil, fmt.Errorf("running index lists %d tasks, %d are running", running, want)
+	}
+	return counts, nil
+}
+
+// RebaseStateFile sets the raft index and term a state file says it has
+// applied up to. A backup restored into a cluster becomes a raft snapshot
+// at that cluster's next index, not the one it was taken at; stamping that
+// index into the file keeps the two in agreement.
+func RebaseStateFile(path string, index, term uint64) error {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5e9})
+	if err != nil {
+		return fmt.Errorf("rebase state file: %w", err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil {
+			return errors.New("no meta bucket")
+		}
+		if err := meta.Put(metaApplied, u64(index)); err != nil {
+			return err
+		}
+		return meta.Put(metaAppliedTerm, u64(term))
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("rebase state file: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,164 @@
+package fsm
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
+)
+
+// backupFile writes b to a file and returns its path.
+func backupFile(t *testing.T, b *Backup) string {
+	t.Helper()
+	var buf bytes.Buffer
+	n, err := b.WriteTo(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != b.Size || int64(buf.Len()) != b.Size {
+		t.Fatalf("backup wrote %d bytes (%d buffered), announced %d", n, buf.Len(), b.Size)
+	}
+	path := filepath.Join(t.TempDir(), "backup.db")
+	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// fillStates leaves one task in each state but dead, two scheduled.
+func fillStates(h *harness) {
+	h.apply(create(newTask("s1", 100), newTask("s2", 200), newTask("r", 50), newTask("ok", 60), newTask("c", 300)))
+	h.applyTerm(2, fire(2, &fsmpb.FireItem{Id: "r", DueAt: 50}, &fsmpb.FireItem{Id: "ok", DueAt: 60}))
+	h.applyTerm(2, outcome(&fsmpb.Outcome{Id: "ok", Attempt: 1, Kind: fsmpb.Outcome_SUCCEEDED, RetainUntil: 1000}))
+	h.applyTerm(2, cancel("c", 70))
+}
+
+func TestBackupIsAPointInTimeView(t *testing.T) {
+	h := newHarness(t)
+	fillStates(h)
+	b, err := h.f.Backup()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	want := Counts{"scheduled": 2, "running": 1, "succeeded": 1, "dead": 0, "cancelled": 1}
+	if b.Index != 4 || b.Term != 2 || !equalCounts(b.Tasks, want) {
+		t.Fatalf("backup index %d term %d counts %v; want 4, 2, %v", b.Index, b.Term, b.Tasks, want)
+	}
+	// Changes after the backup opened are not in it.
+	h.applyTerm(3, create(newTask("later", 400)), cancel("s1", 80))
+	path := backupFile(t, b)
+	info, err := CheckStateFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Index != 4 || info.Term != 2 || !equalCounts(info.Tasks, want) {
+		t.Fatalf("checked file: index %d term %d counts %v; want 4, 2, %v", info.Index, info.Term, info.Tasks, want)
+	}
+}
+
+func equalCounts(a, b Counts) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func TestCheckStateFileFindsDamage(t *testing.T) {
+	h := newHarness(t)
+	fillStates(h)
+	b, err := h.f.Backup()
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := backupFile(t, b)
+	b.Close()
+	data, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// damage copies the good file, changes the copy and checks it.
+	damage := func(name, want string, change func(path string)) {
+		t.Helper()
+		path := filepath.Join(t.TempDir(), "damaged.db")
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		change(path)
+		if _, err := CheckStateFile(path); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: CheckStateFile said %v, want an error containing %q", name, err, want)
+		}
+	}
+	edit := func(fn func(tx *bolt.Tx) error) func(string) {
+		return func(path string) {
+			db, err := bolt.Open(path, 0o600, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if err := db.Update(fn); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	damage("task missing from the state index", "missing from the state index", edit(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketByState).Delete(stateKey(fsmpb.State_SCHEDULED, "default", "s1"))
+	}))
+	damage("due entry lost", "due index lists 1 tasks, 2 are scheduled", edit(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketDue).Delete(timeKey(100, "s1"))
+	}))
+	damage("record garbled", "does not decode", edit(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketTasks).Put([]byte("s2"), []byte{0xff, 0xff, 0xff})
+	}))
+	damage("other schema", "schema version 7", edit(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(metaSchema, u64(7))
+	}))
+	damage("no meta bucket", `no "meta" bucket`, edit(func(tx *bolt.Tx) error {
+		return tx.DeleteBucket(bucketMeta)
+	}))
+	damage("not a bbolt file", "not a state file", func(path string) {
+		os.WriteFile(path, []byte(strings.Repeat("not a database ", 1000)), 0o600)
+	})
+	pageSize := os.Getpagesize()
+	damage("a page overwritten", "damaged", func(path string) {
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		// Page 4 onwards hold the buckets' data in a small file.
+		f.WriteAt(bytes.Repeat([]byte{0xa5}, pageSize), int64(4*pageSize))
+	})
+}
+
+func TestRebaseStateFile(t *testing.T) {
+	h := newHarness(t)
+	fillStates(h)
+	b, err := h.f.Backup()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := backupFile(t, b)
+	b.Close()
+	if err := RebaseStateFile(path, 1234, 9); err != nil {
+		t.Fatal(err)
+	}
+	info, err := CheckStateFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Index != 1234 || info.Term != 9 || info.Tasks.Total() != 5 {
+		t.Fatalf("rebased file: index %d term %d, %d tasks", info.Index, info.Term, info.Tasks.Total())
+	}
+}
