@@ -9,9 +9,15 @@
 // everything committed before) and when it stops being leader. It contains
 // no firing logic: the scheduler is the owner's business.
 //
+// Backup and Restore take and replace the whole state as a backup archive
+// (package fsm/archive): a backup is one read transaction after a barrier;
+// a restore is checked in full before raft.Restore installs it on every
+// node, with leader duties stopped around it.
+//
 // Data directory layout:
 //
 //	raft.db      raft log and stable store (fsynced on every write)
 //	state.db     the state machine (fsm package, NoSync)
 //	snapshots/   raft snapshots (two kept)
+//	restore-*/   a backup being restored (removed after, or at start)
 package cluster

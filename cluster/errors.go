@@ -19,6 +19,9 @@ var (
 	ErrTooLarge = errors.New("command too large for one raft entry")
 	// ErrClosed: the node is shutting down.
 	ErrClosed = errors.New("node is shutting down")
+	// ErrRestoring: a restore from a backup replaced the state while the
+	// write waited for its commit; the write did not happen.
+	ErrRestoring = errors.New("a restore from a backup replaced the state before the write committed; it did not happen")
 )
 
 // translate maps raft's errors onto ours, once, at the boundary.
@@ -32,6 +35,8 @@ func translate(err error) error {
 		return fmt.Errorf("%w: %v", ErrIndeterminate, err)
 	case errors.Is(err, raft.ErrRaftShutdown):
 		return fmt.Errorf("%w: %v", ErrIndeterminate, err)
+	case errors.Is(err, raft.ErrAbortedByRestore):
+		return ErrRestoring
 	case errors.Is(err, raft.ErrEnqueueTimeout):
 		return fmt.Errorf("%w: %v", ErrNotLeader, err)
 	default:

@@ -23,13 +23,16 @@ import (
 // LeaderFunc runs leader-only work. It is called once this node is leader
 // and its state machine has applied everything committed before (a
 // Barrier), with the raft term of that leadership; ctx is cancelled when
-// leadership ends, and the node waits for the function to return before it
-// reports any later leadership.
+// leadership ends, or while a restore replaces the state (it is called
+// again after, in the same term), and the node waits for the function to
+// return before it reports any later leadership.
 type LeaderFunc func(ctx context.Context, term uint64)
 
 // Config is what a node needs to start.
 type Config struct {
-	NodeID   string
+	NodeID string
+	// Version is the Hourglass version, recorded in backups.
+	Version  string
 	DataDir  string
 	RaftAddr string // to listen on; port 0 picks one
 	// RaftAdvertise is the address peers dial; empty means RaftAddr
@@ -99,7 +102,8 @@ type Node struct {
 	raft      *raft.Raft
 	proposer  *proposer
 	notifyCh  chan bool
-	gossip    *gossip // nil when gossip is off
+	gossip    *gossip           // nil when gossip is off
+	exclusive chan exclusiveRun // work that needs leader duties stopped
 
 	stopBackground context.CancelFunc
 	background     sync.WaitGroup
@@ -126,7 +130,7 @@ func Open(cfg Config) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("component", "cluster"), notifyCh: make(chan bool, 16)}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("component", "cluster"), notifyCh: make(chan bool, 16), exclusive: make(chan exclusiveRun)}
 	ok := false
 	defer func() {
 		if !ok {
@@ -134,6 +138,9 @@ func Open(cfg Config) (*Node, error) {
 		}
 	}()
 
+	if err := removeStaleRestores(cfg.DataDir); err != nil {
+		return nil, fmt.Errorf("remove an interrupted restore: %w", err)
+	}
 	var err error
 	if n.fsm, err = fsm.Open(filepath.Join(cfg.DataDir, "state.db")); err != nil {
 		return nil, err
@@ -277,7 +284,8 @@ func (n *Node) catchUpFromSnapshot(snaps *raft.FileSnapshotStore) error {
 }
 
 // watchLeadership follows raft's NotifyCh and runs OnLeader while this node
-// leads.
+// leads. It also runs the work that needs leader duties stopped (a
+// restore), between stopping them and starting them again.
 func (n *Node) watchLeadership(ctx context.Context, onLeader LeaderFunc) {
 	defer n.watching.Done()
 	type term struct {
@@ -293,6 +301,14 @@ func (n *Node) watchLeadership(ctx context.Context, onLeader LeaderFunc) {
 			n.log.Info("leader duties stopped")
 		}
 	}
+	startLeading := func() {
+		lctx, cancel := context.WithCancel(ctx)
+		current = &term{cancel: cancel, done: make(chan struct{})}
+		go func(done chan struct{}) {
+			defer close(done)
+			n.lead(lctx, onLeader)
+		}(current.done)
+	}
 	defer stopLeading()
 	for {
 		select {
@@ -303,15 +319,15 @@ func (n *Node) watchLeadership(ctx context.Context, onLeader LeaderFunc) {
 				stopLeading()
 				continue
 			}
-			if current != nil {
-				continue
+			if current == nil {
+				startLeading()
 			}
-			lctx, cancel := context.WithCancel(ctx)
-			current = &term{cancel: cancel, done: make(chan struct{})}
-			go func(done chan struct{}) {
-				defer close(done)
-				n.lead(lctx, onLeader)
-			}(current.done)
+		case run := <-n.exclusive:
+			stopLeading()
+			run.done <- run.fn()
+			if n.raft.State() == raft.Leader {
+				startLeading()
+			}
 		}
 	}
 }
