@@ -46,14 +46,31 @@ type applier struct {
 	changes                              []Change
 }
 
+// fillPercent is how full bbolt fills a page when it splits one. Its
+// default, half, suits random inserts; most of ours come in key order
+// (time-ordered ids), and at half every such page would stay half empty
+// for good: a state file, and every snapshot and backup of it, near twice
+// the size. The due index keeps the default: due times often arrive out of
+// order, and there 90% only leaves a trail of small split pages, slower
+// and larger. Measured (BenchmarkApplyCreates, 1,000 per entry): due times
+// in creation order 783 → 510 bytes per task, 256k → 290k tasks/s;
+// scattered 759 → 495 bytes, 73k → 76k tasks/s.
+const fillPercent = 0.9
+
 func newApplier(tx *bolt.Tx) *applier {
-	return &applier{
+	a := &applier{
 		tasks:   tx.Bucket(bucketTasks),
 		due:     tx.Bucket(bucketDue),
 		running: tx.Bucket(bucketRunning),
 		expire:  tx.Bucket(bucketExpire),
 		byState: tx.Bucket(bucketByState),
 	}
+	if tx.Writable() {
+		for _, b := range []*bolt.Bucket{a.tasks, a.running, a.expire, a.byState} { // not due: see fillPercent
+			b.FillPercent = fillPercent
+		}
+	}
+	return a
 }
 
 // apply runs one command. A returned error is a storage failure; business

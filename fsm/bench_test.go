@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"math/rand/v2"
+	"os"
 	"testing"
 	"time"
 
@@ -12,7 +13,8 @@ import (
 )
 
 // BenchmarkApplyCreates applies raft entries of 1 and of 1,000 creates
-// (time-sortable UUIDv7 ids, a small JSON payload) and reports tasks/s.
+// (time-sortable UUIDv7 ids, a small JSON payload) and reports tasks/s and
+// the state file's size per task.
 // With due=ordered every task is due a fixed delay after its creation (order
 // timeouts, reminders), so the due index grows at its end; with due=random
 // due times are spread over the next hour, so inserts land all over it.
@@ -71,6 +73,9 @@ func BenchmarkApplyCreates(b *testing.B) {
 				h.f.Apply(&raft.Log{Index: h.index, Term: 1, Type: raft.LogCommand, Data: data})
 			}
 			b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "tasks/s")
+			if st, err := os.Stat(h.path); err == nil {
+				b.ReportMetric(float64(st.Size())/float64(b.N*size), "file-B/task")
+			}
 		})
 	}
 }
