@@ -45,6 +45,8 @@ type Client struct {
 	addr  string
 	token string
 	http  *http.Client
+	// stream has no overall timeout: a snapshot takes as long as its size.
+	stream *http.Client
 }
 
 // New returns a client for the server at addr (DefaultAddr when empty),
@@ -56,9 +58,10 @@ func New(addr, token string) *Client {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.MaxIdleConnsPerHost = 256
 	return &Client{
-		addr:  strings.TrimRight(addr, "/"),
-		token: token,
-		http:  &http.Client{Transport: transport, Timeout: time.Minute},
+		addr:   strings.TrimRight(addr, "/"),
+		token:  token,
+		http:   &http.Client{Transport: transport, Timeout: time.Minute},
+		stream: &http.Client{Transport: transport},
 	}
 }
 
@@ -146,35 +149,20 @@ func (c *Client) do(ctx context.Context, method, path string, h http.Header, in,
 			return fmt.Errorf("encode request: %w", err)
 		}
 		body = bytes.NewReader(data)
+		h = h.Clone()
+		if h == nil {
+			h = http.Header{}
+		}
+		h.Set("Content-Type", "application/json")
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.addr+path, body)
+	resp, err := c.send(ctx, c.http, method, path, h, body)
 	if err != nil {
-		return fmt.Errorf("build request: %w", err)
-	}
-	for k, v := range h {
-		req.Header[k] = v
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
+		return err
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
 	if err != nil {
 		return fmt.Errorf("%s %s: read response: %w", method, path, err)
-	}
-	if resp.StatusCode/100 != 2 {
-		var e ErrorResponse
-		if json.Unmarshal(data, &e) != nil || e.Error.Code == "" {
-			return &Error{Status: resp.StatusCode, Code: "http_" + strconv.Itoa(resp.StatusCode), Message: strings.TrimSpace(string(data))}
-		}
-		return &Error{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message}
 	}
 	if out == nil {
 		return nil
@@ -183,6 +171,71 @@ func (c *Client) do(ctx context.Context, method, path string, h http.Header, in,
 		return fmt.Errorf("%s %s: decode response: %w", method, path, err)
 	}
 	return nil
+}
+
+// send makes a request and returns a 2xx response; any other status is
+// read into an *Error.
+func (c *Client) send(ctx context.Context, hc *http.Client, method, path string, h http.Header, body io.Reader) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.addr+path, body)
+	if err != nil {
+		return nil, fmt.Errorf("build request: %w", err)
+	}
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	if resp.StatusCode/100 == 2 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: HTTP %d, and reading its body: %w", method, path, resp.StatusCode, err)
+	}
+	var e ErrorResponse
+	if json.Unmarshal(data, &e) != nil || e.Error.Code == "" {
+		return nil, &Error{Status: resp.StatusCode, Code: "http_" + strconv.Itoa(resp.StatusCode), Message: strings.TrimSpace(string(data))}
+	}
+	return nil, &Error{Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message}
+}
+
+// SaveSnapshot streams a backup archive of the whole cluster into w and
+// returns the number of bytes written. The archive is only known whole
+// once it is verified (the hourglass CLI's "snapshot save" does that).
+func (c *Client) SaveSnapshot(ctx context.Context, w io.Writer) (int64, error) {
+	resp, err := c.send(ctx, c.stream, http.MethodGet, "/v1/snapshot", nil, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(w, resp.Body)
+	if err != nil {
+		return n, fmt.Errorf("GET /v1/snapshot: after %d bytes: %w", n, err)
+	}
+	return n, nil
+}
+
+// RestoreSnapshot replaces the whole cluster's state with the backup
+// archive read from r. The server checks the archive completely before it
+// changes anything; a bad one is ErrInvalidArgument.
+func (c *Client) RestoreSnapshot(ctx context.Context, r io.Reader) (*RestoreResponse, error) {
+	h := http.Header{"Content-Type": {"application/gzip"}}
+	resp, err := c.send(ctx, c.stream, http.MethodPost, "/v1/snapshot", h, r)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var out RestoreResponse
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return nil, fmt.Errorf("POST /v1/snapshot: decode response: %w", err)
+	}
+	return &out, nil
 }
 
 // Cluster returns the answering node's view of the cluster.

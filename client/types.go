@@ -140,3 +140,21 @@ type ClusterNode struct {
 	Voter      bool   `json:"voter"`
 	Alive      bool   `json:"alive"`
 }
+
+// Snapshot describes a backup archive (GET /v1/snapshot): the state of
+// the cluster after the raft entry at Index was applied.
+type Snapshot struct {
+	Index            uint64            `json:"index"`
+	Term             uint64            `json:"term"`
+	CreatedAt        time.Time         `json:"created_at"`
+	NodeID           string            `json:"node_id"`
+	HourglassVersion string            `json:"hourglass_version"`
+	Tasks            map[string]uint64 `json:"tasks"` // by state
+	TotalTasks       uint64            `json:"total_tasks"`
+}
+
+// RestoreResponse is the answer to POST /v1/snapshot: the backup the
+// cluster now holds.
+type RestoreResponse struct {
+	Restored Snapshot `json:"restored"`
+}

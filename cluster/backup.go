@@ -22,8 +22,8 @@ type Backup struct {
 	state *fsm.Backup
 }
 
-// WriteTo streams the archive.
-func (b *Backup) WriteTo(w io.Writer) error { return archive.Write(w, b.Meta, b.state) }
+// WriteArchive streams the archive.
+func (b *Backup) WriteArchive(w io.Writer) error { return archive.Write(w, b.Meta, b.state) }
 
 // Close releases the view.
 func (b *Backup) Close() error { return b.state.Close() }

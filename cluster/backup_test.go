@@ -53,7 +53,7 @@ func backupBytes(t *testing.T, n *Node) ([]byte, archive.Meta) {
 	}
 	defer b.Close()
 	var buf bytes.Buffer
-	if err := b.WriteTo(&buf); err != nil {
+	if err := b.WriteArchive(&buf); err != nil {
 		t.Fatal(err)
 	}
 	return buf.Bytes(), b.Meta

@@ -16,6 +16,7 @@ import (
 	"github.com/hourglass-scheduler/hourglass/client"
 	"github.com/hourglass-scheduler/hourglass/cluster"
 	"github.com/hourglass-scheduler/hourglass/fsm"
+	"github.com/hourglass-scheduler/hourglass/fsm/archive"
 	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
 )
 
@@ -41,6 +42,7 @@ type Config struct {
 	Store    Store
 	Health   Health
 	Cluster  Cluster
+	Backups  Backups
 	Limits   Limits
 	// AuthToken, when set, is required as "Authorization: Bearer <token>"
 	// on every /v1 request.
@@ -93,6 +95,8 @@ func New(cfg Config) *API {
 	a.mux.HandleFunc("PATCH /v1/tasks/{id}", a.updateTask)
 	a.mux.HandleFunc("GET /v1/cluster", a.getCluster)
 	a.mux.HandleFunc("DELETE /v1/cluster/nodes/{id}", a.removeNode)
+	a.mux.HandleFunc("GET "+snapshotPath, a.getSnapshot)
+	a.mux.HandleFunc("POST "+snapshotPath, a.restoreSnapshot)
 	a.mux.HandleFunc("GET /healthz", a.healthz)
 	a.mux.HandleFunc("GET /readyz", a.readyz)
 	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -120,6 +124,9 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="hourglass"`)
 		a.writeError(w, &apiError{http.StatusUnauthorized, client.CodeUnauthenticated, "Authorization: a valid bearer token is required"})
 		return
+	}
+	if r.URL.Path == snapshotPath {
+		liftDeadlines(w) // here too when it is forwarded
 	}
 	if !servedLocally(r) {
 		id, addr, self, err := a.leader(r)
@@ -428,7 +435,9 @@ func (a *API) classify(err error) (int, client.ErrorBody) {
 		return http.StatusBadRequest, client.ErrorBody{Code: client.CodeInvalidArgument, Message: err.Error()}
 	case errors.Is(err, cluster.ErrNoSuchMember):
 		return http.StatusNotFound, client.ErrorBody{Code: client.CodeNotFound, Message: err.Error()}
-	case errors.Is(err, cluster.ErrNotLeader), errors.Is(err, cluster.ErrClosed):
+	case errors.Is(err, archive.ErrInvalid):
+		return http.StatusBadRequest, client.ErrorBody{Code: client.CodeInvalidArgument, Message: err.Error() + "; nothing was changed"}
+	case errors.Is(err, cluster.ErrNotLeader), errors.Is(err, cluster.ErrClosed), errors.Is(err, cluster.ErrRestoring):
 		return http.StatusServiceUnavailable, client.ErrorBody{Code: client.CodeUnavailable, Message: err.Error() + "; retry shortly"}
 	case errors.Is(err, cluster.ErrIndeterminate), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return http.StatusServiceUnavailable, client.ErrorBody{Code: client.CodeUnavailable,

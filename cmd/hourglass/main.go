@@ -3,6 +3,7 @@
 //
 //	hourglass server                  run a node (single-node cluster in ./hourglass-data)
 //	hourglass task create|get|cancel|list
+//	hourglass snapshot save|inspect|restore FILE
 //	hourglass cluster members|remove
 //	hourglass receive                 print deliveries (a webhook target for trying it out)
 //
@@ -31,6 +32,10 @@ Usage:
   hourglass task get ID               show a task
   hourglass task cancel ID            cancel a scheduled task
   hourglass task list [flags]         list tasks
+  hourglass snapshot save FILE        back up the whole cluster into FILE
+  hourglass snapshot inspect FILE     check a backup offline, show what it holds
+  hourglass snapshot restore FILE     replace the whole cluster's state with a
+                                      backup
   hourglass cluster members           list the cluster's nodes
   hourglass cluster remove ID         take a node out of the cluster
   hourglass receive [flags]           a webhook receiver that prints what
@@ -66,6 +71,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runTask(ctx, args[1:], stdout, stderr)
 	case "cluster":
 		err = runCluster(ctx, args[1:], stdout, stderr)
+	case "snapshot":
+		err = runSnapshot(ctx, args[1:], stdout, stderr)
 	case "receive":
 		err = runReceive(ctx, args[1:], stdout, stderr)
 	case "version":

@@ -134,7 +134,7 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger, raftLog io.W
 
 	// 1. The raft node and its state machine; gossip finds the others.
 	node, err := cluster.Open(cluster.Config{
-		NodeID: f.nodeID, DataDir: dataDir,
+		NodeID: f.nodeID, Version: version, DataDir: dataDir,
 		RaftAddr: f.raftAddr, RaftAdvertise: f.raftAdvertise,
 		GossipAddr: f.gossipAddr, GossipAdvertise: f.gossipAdvertise,
 		HTTPAdvertise: httpAdvertise, Join: f.join, BootstrapExpect: f.bootstrapExpect, LeaveOnStop: f.leaveOnStop,
@@ -161,7 +161,7 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger, raftLog io.W
 
 	// 3. The HTTP API.
 	api := httpapi.New(httpapi.Config{
-		Proposer: node, Store: node.FSM(), Health: node, Cluster: node,
+		Proposer: node, Store: node.FSM(), Health: node, Cluster: node, Backups: node,
 		Limits:    httpapi.Limits{MaxPayload: f.maxPayload, MaxBatch: f.maxBatch},
 		AuthToken: f.authToken, Retention: f.retention, Logger: logger,
 	})

@@ -133,6 +133,9 @@ func Write(w io.Writer, meta Meta, state io.WriterTo) error {
 func Read(r io.Reader, state io.Writer) (Meta, error) {
 	br := bufio.NewReaderSize(r, 1<<16)
 	gz, err := gzip.NewReader(br)
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return Meta{}, invalid("not an Hourglass snapshot: the file is empty or too short to be one")
+	}
 	if err != nil {
 		return Meta{}, streamError("gzip header", err)
 	}
@@ -323,10 +326,9 @@ func Extract(r io.Reader, path string) (meta Meta, err error) {
 			os.Remove(path)
 		}
 	}()
+	// Not fsynced: the file is checked and deleted, or copied by raft into
+	// its snapshot store, which syncs its copy.
 	meta, err = Read(r, f)
-	if err == nil {
-		err = f.Sync()
-	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

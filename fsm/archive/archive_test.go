@@ -155,7 +155,8 @@ func TestForeignAndDamagedArchivesAreRefused(t *testing.T) {
 	f := newState(t)
 	good, _, state := writeArchive(t, f, nil)
 
-	mustRefuse(t, "empty", nil, "truncated")
+	mustRefuse(t, "empty", nil, "empty or too short")
+	mustRefuse(t, "a short line of text", []byte("hello\n"), "empty or too short")
 	mustRefuse(t, "random text", []byte(strings.Repeat("hello ", 100)), "not a gzip file")
 	mustRefuse(t, "the raw state file", state, "not a gzip file")
 	mustRefuse(t, "some other tar.gz", gzipTar(t, "", "notes.txt", "hi"), "not an Hourglass snapshot")
