@@ -366,3 +366,53 @@ func TestDisasterRecovery(t *testing.T) {
 		t.Fatalf("d3 holds %d tasks", len(ids))
 	}
 }
+
+// TestRestoredOverdueTasksCatchUpAtTheRate restores a backup whose tasks
+// fell due while it sat on the shelf: they all fire, none early, and at
+// the configured catch-up rate rather than all at once.
+func TestRestoredOverdueTasksCatchUpAtTheRate(t *testing.T) {
+	const n, rate = 400, 200
+	srv := startServer(t, t.TempDir(), freeAddr(t), "--catch-up-rate", fmt.Sprint(rate))
+	c := client.New(srv.addr, "")
+	recv := newCheckedReceiver(t)
+	due := createSpread(t, c, "overdue", n, time.Now().Add(3*time.Second), 0, recv.URL)
+	file := filepath.Join(t.TempDir(), "overdue.snap")
+	if out, err := hg(t, srv.addr, "snapshot", "save", file); err != nil {
+		t.Fatalf("save: %v\n%s", err, out)
+	}
+	// The live cluster moves on without them; by the restore they are
+	// overdue.
+	for id := range due {
+		if _, err := c.CancelTask(context.Background(), id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(time.Until(due["overdue-0000"].Add(500 * time.Millisecond))) // all are due at that instant
+	restored := time.Now()
+	if out, err := hg(t, srv.addr, "snapshot", "restore", file); err != nil {
+		t.Fatalf("restore: %v\n%s", err, out)
+	}
+	waitFor(t, 30*time.Second, "every overdue task delivered", func() bool { return recv.count() >= n })
+	recv.verdict(t, "overdue after a restore", due, nil, restored, 0)
+
+	recv.mu.Lock()
+	first, last := time.Time{}, time.Time{}
+	for _, ds := range recv.got {
+		for _, d := range ds {
+			if first.IsZero() || d.at.Before(first) {
+				first = d.at
+			}
+			if d.at.After(last) {
+				last = d.at
+			}
+		}
+	}
+	recv.mu.Unlock()
+	// At 200 a second (after a burst of a tenth of that), 400 tasks take
+	// at least 1.8 s; all at once they would take milliseconds.
+	spread := last.Sub(first)
+	t.Logf("%d overdue tasks delivered over %v at --catch-up-rate %d", n, spread.Round(time.Millisecond), rate)
+	if min := time.Duration(float64(n-rate/10-1) / rate * float64(time.Second) * 0.9); spread < min {
+		t.Fatalf("overdue tasks delivered over %v: faster than the catch-up rate allows (%v)", spread, min)
+	}
+}
