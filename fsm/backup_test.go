@@ -74,16 +74,22 @@ func equalCounts(a, b Counts) bool {
 	return true
 }
 
-func TestCheckStateFileFindsDamage(t *testing.T) {
+// filledBackupFile backs up a state machine holding fillStates' tasks
+// into a file and returns its path.
+func filledBackupFile(t *testing.T) string {
+	t.Helper()
 	h := newHarness(t)
 	fillStates(h)
 	b, err := h.f.Backup()
 	if err != nil {
 		t.Fatal(err)
 	}
-	good := backupFile(t, b)
-	b.Close()
-	data, err := os.ReadFile(good)
+	defer b.Close()
+	return backupFile(t, b)
+}
+
+func TestCheckStateFileFindsDamage(t *testing.T) {
+	data, err := os.ReadFile(filledBackupFile(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,14 +149,7 @@ func TestCheckStateFileFindsDamage(t *testing.T) {
 }
 
 func TestRebaseStateFile(t *testing.T) {
-	h := newHarness(t)
-	fillStates(h)
-	b, err := h.f.Backup()
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := backupFile(t, b)
-	b.Close()
+	path := filledBackupFile(t)
 	if err := RebaseStateFile(path, 1234, 9); err != nil {
 		t.Fatal(err)
 	}
