@@ -42,7 +42,7 @@ func newTestServerWith(t testing.TB, nc cluster.Config, mutate func(*Config)) *t
 	if err := node.WaitLeader(ctx); err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Proposer: node, Store: node.FSM(), Health: node, Cluster: node, Limits: Limits{MaxPayload: 1000, MaxBatch: 5}}
+	cfg := Config{Proposer: node, Store: node.FSM(), Health: node, Cluster: node, Backups: node, Limits: Limits{MaxPayload: 1000, MaxBatch: 5}}
 	if mutate != nil {
 		mutate(&cfg)
 	}
@@ -299,6 +299,16 @@ func TestAuthToken(t *testing.T) {
 	}
 	if r := s.do(t, "GET", "/healthz", ""); r.status != http.StatusOK {
 		t.Fatalf("healthz needs no token, got %d", r.status)
+	}
+	// Backups hold every payload, and a restore replaces everything.
+	if r := s.do(t, "GET", "/v1/snapshot", ""); r.status != http.StatusUnauthorized {
+		t.Fatalf("snapshot download without a token: %d", r.status)
+	}
+	if r := s.do(t, "POST", "/v1/snapshot", "x"); r.status != http.StatusUnauthorized {
+		t.Fatalf("restore without a token: %d", r.status)
+	}
+	if r := s.do(t, "GET", "/v1/snapshot", "", "Authorization", "Bearer s3cret"); r.status != http.StatusOK || len(r.body) == 0 {
+		t.Fatalf("snapshot download with the token: %d", r.status)
 	}
 	if n := s.taskCount(t); n != 1 {
 		t.Fatalf("%d tasks stored, want 1", n)

@@ -95,8 +95,10 @@ func New(cfg Config) *API {
 	a.mux.HandleFunc("PATCH /v1/tasks/{id}", a.updateTask)
 	a.mux.HandleFunc("GET /v1/cluster", a.getCluster)
 	a.mux.HandleFunc("DELETE /v1/cluster/nodes/{id}", a.removeNode)
-	a.mux.HandleFunc("GET "+snapshotPath, a.getSnapshot)
-	a.mux.HandleFunc("POST "+snapshotPath, a.restoreSnapshot)
+	if cfg.Backups != nil {
+		a.mux.HandleFunc("GET "+snapshotPath, a.getSnapshot)
+		a.mux.HandleFunc("POST "+snapshotPath, a.restoreSnapshot)
+	}
 	a.mux.HandleFunc("GET /healthz", a.healthz)
 	a.mux.HandleFunc("GET /readyz", a.readyz)
 	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
