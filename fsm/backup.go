@@ -105,7 +105,29 @@ type StateInfo struct {
 // own page consistency check, every task record decodes and is listed
 // under its state, and the due and running indexes match the tasks in
 // those states.
-func CheckStateFile(path string) (info *StateInfo, err error) {
+func CheckStateFile(path string) (*StateInfo, error) {
+	return inspectStateFile(path, func(tx *bolt.Tx, info *StateInfo) error {
+		// Read the checker's channel to its end: it is unbuffered, and a
+		// checker left blocked would outlive the transaction.
+		var errs []error
+		for err := range tx.Check() {
+			if len(errs) < 10 {
+				errs = append(errs, err)
+			}
+		}
+		if len(errs) > 0 {
+			return fmt.Errorf("state file is damaged: %w", errors.Join(errs...))
+		}
+		counts, err := checkRecords(tx)
+		info.Tasks = counts
+		return err
+	})
+}
+
+// inspectStateFile opens the bbolt file at path read-only, checks that it
+// is an Hourglass state file of this schema, reads its applied index and
+// term, and runs more (if not nil) in the same read transaction.
+func inspectStateFile(path string, more func(*bolt.Tx, *StateInfo) error) (info *StateInfo, err error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 5e9})
 	if err != nil {
 		return nil, fmt.Errorf("not a state file: %w", err)
@@ -127,18 +149,10 @@ func CheckStateFile(path string) (info *StateInfo, err error) {
 		if info.Schema != SchemaVersion {
 			return fmt.Errorf("state file schema version %d, this build reads %d", info.Schema, SchemaVersion)
 		}
-		var errs []error
-		for err := range tx.Check() {
-			if errs = append(errs, err); len(errs) == 10 {
-				break
-			}
+		if more == nil {
+			return nil
 		}
-		if len(errs) > 0 {
-			return fmt.Errorf("state file is damaged: %w", errors.Join(errs...))
-		}
-		counts, err := checkRecords(tx)
-		info.Tasks = counts
-		return err
+		return more(tx, info)
 	})
 	if err != nil {
 		return nil, err

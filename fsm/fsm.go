@@ -1,7 +1,6 @@
 package fsm
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -242,7 +241,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if err := writeFileSync(tmp, rc); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
-	if err := checkStateFile(tmp); err != nil {
+	if _, err := inspectStateFile(tmp, nil); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("restore: %w", err)
 	}
@@ -285,26 +284,6 @@ func writeFileSync(path string, r io.Reader) error {
 		return err
 	}
 	return out.Close()
-}
-
-// checkStateFile opens a bbolt file read-only and checks that it is an
-// Hourglass state file of this schema.
-func checkStateFile(path string) error {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 5e9})
-	if err != nil {
-		return fmt.Errorf("snapshot is not a state file: %w", err)
-	}
-	defer db.Close()
-	return db.View(func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
-		if meta == nil {
-			return errors.New("snapshot has no meta bucket")
-		}
-		if v := meta.Get(metaSchema); !bytes.Equal(v, u64(SchemaVersion)) {
-			return fmt.Errorf("snapshot schema %x, this build reads %d", v, SchemaVersion)
-		}
-		return nil
-	})
 }
 
 func syncDir(dir string) error {
