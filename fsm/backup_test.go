@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"bytes"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,16 +39,24 @@ func fillStates(h *harness) {
 	h.applyTerm(2, cancel("c", 70))
 }
 
-func TestBackupIsAPointInTimeView(t *testing.T) {
+// openFilledBackup opens a backup of a state machine holding fillStates'
+// tasks; it is closed when the test ends.
+func openFilledBackup(t *testing.T) (*harness, *Backup) {
+	t.Helper()
 	h := newHarness(t)
 	fillStates(h)
 	b, err := h.f.Backup()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b.Close()
+	t.Cleanup(func() { b.Close() }) // before the harness closes the file
+	return h, b
+}
+
+func TestBackupIsAPointInTimeView(t *testing.T) {
+	h, b := openFilledBackup(t)
 	want := Counts{"scheduled": 2, "running": 1, "succeeded": 1, "dead": 0, "cancelled": 1}
-	if b.Index != 4 || b.Term != 2 || !equalCounts(b.Tasks, want) {
+	if b.Index != 4 || b.Term != 2 || !maps.Equal(b.Tasks, want) {
 		t.Fatalf("backup index %d term %d counts %v; want 4, 2, %v", b.Index, b.Term, b.Tasks, want)
 	}
 	// Changes after the backup opened are not in it.
@@ -57,34 +66,16 @@ func TestBackupIsAPointInTimeView(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.Index != 4 || info.Term != 2 || !equalCounts(info.Tasks, want) {
+	if info.Index != 4 || info.Term != 2 || !maps.Equal(info.Tasks, want) {
 		t.Fatalf("checked file: index %d term %d counts %v; want 4, 2, %v", info.Index, info.Term, info.Tasks, want)
 	}
-}
-
-func equalCounts(a, b Counts) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // filledBackupFile backs up a state machine holding fillStates' tasks
 // into a file and returns its path.
 func filledBackupFile(t *testing.T) string {
 	t.Helper()
-	h := newHarness(t)
-	fillStates(h)
-	b, err := h.f.Backup()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	_, b := openFilledBackup(t)
 	return backupFile(t, b)
 }
 
