@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -17,12 +16,10 @@ const clusterUsage = `Usage:
 `
 
 func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, clusterUsage)
-		return fmt.Errorf("%w: cluster needs a subcommand", errUsage)
+	fs, err := subcommand("cluster", clusterUsage, args, stderr)
+	if err != nil {
+		return err
 	}
-	fs := flag.NewFlagSet("hourglass cluster "+args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	addr, token := clientFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON rather than a table")
 	rest, err := parseFlags(fs, args[1:])

@@ -97,6 +97,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 }
 
+// subcommand starts a "hourglass GROUP SUB" command: it prints the
+// group's usage and fails when SUB is missing, else returns SUB's flag set.
+func subcommand(group, usage string, args []string, stderr io.Writer) (*flag.FlagSet, error) {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return nil, fmt.Errorf("%w: %s needs a subcommand", errUsage, group)
+	}
+	fs := flag.NewFlagSet("hourglass "+group+" "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs, nil
+}
+
 // parseFlags parses args, flags and positional arguments in any order, and
 // returns the positional ones. A flag not given on the command line is
 // taken from its HOURGLASS_* environment variable.

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -24,12 +23,10 @@ const snapshotUsage = `Usage:
 `
 
 func runSnapshot(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, snapshotUsage)
-		return fmt.Errorf("%w: snapshot needs a subcommand", errUsage)
+	fs, err := subcommand("snapshot", snapshotUsage, args, stderr)
+	if err != nil {
+		return err
 	}
-	fs := flag.NewFlagSet("hourglass snapshot "+args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	var addr, token *string
 	if args[0] != "inspect" {
 		addr, token = clientFlags(fs)

@@ -39,12 +39,10 @@ func clientFlags(fs *flag.FlagSet) (addr, token *string) {
 }
 
 func runTask(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, taskUsage)
-		return fmt.Errorf("%w: task needs a subcommand", errUsage)
+	fs, err := subcommand("task", taskUsage, args, stderr)
+	if err != nil {
+		return err
 	}
-	fs := flag.NewFlagSet("hourglass task "+args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	addr, token := clientFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON rather than a summary")
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
