@@ -6,6 +6,7 @@
 //	hourglass snapshot save|inspect|restore FILE
 //	hourglass cluster members|remove
 //	hourglass receive                 print deliveries (a webhook target for trying it out)
+//	hourglass bench                   load generator with a checker
 //
 // Run "hourglass help" or "hourglass COMMAND -h" for the flags.
 package main
@@ -40,6 +41,9 @@ Usage:
   hourglass cluster remove ID         take a node out of the cluster
   hourglass receive [flags]           a webhook receiver that prints what
                                       it gets (for trying Hourglass out)
+  hourglass bench [flags]             load generator: create tasks, receive
+                                      their deliveries, report throughput,
+                                      lateness and lost/early/duplicates
   hourglass version                   print the version
 
 Run "hourglass COMMAND -h" for a command's flags. Every flag can also be
@@ -75,6 +79,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runSnapshot(ctx, args[1:], stdout, stderr)
 	case "receive":
 		err = runReceive(ctx, args[1:], stdout, stderr)
+	case "bench":
+		err = runBench(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "hourglass", version)
 	case "help", "-h", "--help":

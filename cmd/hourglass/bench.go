@@ -1,0 +1,424 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hourglass-scheduler/hourglass/client"
+	"github.com/hourglass-scheduler/hourglass/httpapi"
+)
+
+const benchUsage = `Usage: hourglass bench [flags]
+
+Creates --tasks tasks against a running server or cluster, receives their
+deliveries on a built-in webhook receiver, and reports create throughput
+and ack latency, delivery lateness and throughput, the leader's fire
+lateness, and the checker's verdict: tasks lost, delivered early or
+delivered twice. Exits 1 when a task was lost or delivered early.
+
+Examples:
+  hourglass bench --tasks 100000 --concurrency 64
+  hourglass bench --tasks 100000 --batch 100 --spread 1s --due 20s
+  hourglass bench --pending 1000000 --tasks 1000000 --batch 100 --spread 10s
+
+Flags:
+`
+
+type benchConfig struct {
+	addrs         []string
+	token         string
+	tasks         int
+	concurrency   int
+	batch         int
+	payload       int
+	due, spread   time.Duration
+	pending       int
+	pendingSpread time.Duration
+	receiverAddr  string
+	receiverURL   string
+	wait          time.Duration
+	asJSON        bool
+}
+
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var cfg benchConfig
+	var addrs listFlag
+	fs := flag.NewFlagSet("hourglass bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, benchUsage); fs.PrintDefaults() }
+	fs.Var(&addrs, "addr", "HTTP address of a node to create tasks through; repeatable (the others are tried when it fails) (default "+client.DefaultAddr+")")
+	fs.StringVar(&cfg.token, "token", "", "bearer token, if the server requires one")
+	fs.IntVar(&cfg.tasks, "tasks", 10000, "tasks to create and see delivered")
+	fs.IntVar(&cfg.concurrency, "concurrency", 64, "concurrent create requests (clients)")
+	fs.IntVar(&cfg.batch, "batch", 1, "tasks per create request (more than 1: the batch endpoint)")
+	fs.IntVar(&cfg.payload, "payload", 64, "payload size in bytes (at least the task's index fits)")
+	fs.DurationVar(&cfg.due, "due", 10*time.Second, "when the first task falls due, counted from the start of the create phase")
+	fs.DurationVar(&cfg.spread, "spread", time.Second, "due times are spread evenly over this window (0: all at the same instant)")
+	fs.IntVar(&cfg.pending, "pending", 0, "background load: tasks created first, due far beyond the run")
+	fs.DurationVar(&cfg.pendingSpread, "pending-spread", 30*24*time.Hour, "the background tasks fall due evenly over this window, starting an hour out")
+	fs.StringVar(&cfg.receiverAddr, "receiver-addr", "127.0.0.1:0", "where the built-in webhook receiver listens")
+	fs.StringVar(&cfg.receiverURL, "receiver-url", "", "the receiver's URL as the servers reach it (default: http://RECEIVER-ADDR)")
+	fs.DurationVar(&cfg.wait, "wait", time.Minute, "how long after the last due time to wait for deliveries before counting the rest lost")
+	fs.BoolVar(&cfg.asJSON, "json", false, "print the report as JSON")
+	rest, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return fmt.Errorf("%w: bench takes no arguments, got %q", errUsage, rest)
+	}
+	cfg.addrs = addrs
+	if len(cfg.addrs) == 0 {
+		cfg.addrs = []string{client.DefaultAddr}
+	}
+	if err := cfg.check(); err != nil {
+		return err
+	}
+	rep, err := bench(ctx, cfg, stderr)
+	if err != nil {
+		return err
+	}
+	if err := rep.print(stdout, cfg.asJSON); err != nil {
+		return err
+	}
+	if !rep.Verdict.ok() {
+		return fmt.Errorf("the checker failed the run: %d lost, %d early, %d malformed", rep.Verdict.Lost, rep.Verdict.Early, rep.Verdict.Malformed)
+	}
+	return nil
+}
+
+func (c *benchConfig) check() error {
+	switch {
+	case c.tasks < 1:
+		return fmt.Errorf("%w: --tasks %d: want at least 1", errUsage, c.tasks)
+	case c.concurrency < 1:
+		return fmt.Errorf("%w: --concurrency %d: want at least 1", errUsage, c.concurrency)
+	case c.batch < 1:
+		return fmt.Errorf("%w: --batch %d: want at least 1", errUsage, c.batch)
+	case c.payload < 0:
+		return fmt.Errorf("%w: --payload %d: want 0 or more bytes", errUsage, c.payload)
+	case c.due <= 0:
+		return fmt.Errorf("%w: --due %v: want a positive duration", errUsage, c.due)
+	case c.spread < 0:
+		return fmt.Errorf("%w: --spread %v: want 0 or more", errUsage, c.spread)
+	case c.pending < 0:
+		return fmt.Errorf("%w: --pending %d: want 0 or more", errUsage, c.pending)
+	case c.pendingSpread <= 0:
+		return fmt.Errorf("%w: --pending-spread %v: want a positive duration", errUsage, c.pendingSpread)
+	case c.wait <= 0:
+		return fmt.Errorf("%w: --wait %v: want a positive duration", errUsage, c.wait)
+	}
+	return nil
+}
+
+// bench runs the whole benchmark: background load, creates, deliveries.
+func bench(ctx context.Context, cfg benchConfig, progress io.Writer) (*benchReport, error) {
+	ln, err := net.Listen("tcp", cfg.receiverAddr)
+	if err != nil {
+		return nil, fmt.Errorf("receiver: listen on %s: %w", cfg.receiverAddr, err)
+	}
+	if cfg.receiverURL == "" {
+		cfg.receiverURL = "http://" + ln.Addr().String()
+	}
+	runID := make([]byte, 4)
+	rand.Read(runID)
+	due := make([]int64, cfg.tasks)
+	chk := newChecker(hex.EncodeToString(runID), due)
+	srv := httpapi.NewServer(ln.Addr().String(), chk)
+	go srv.Serve(ln)
+	defer srv.Close()
+
+	clients := make([]*client.Client, len(cfg.addrs))
+	for i, a := range cfg.addrs {
+		clients[i] = client.New(a, cfg.token)
+	}
+	b := &benchRun{cfg: cfg, clients: clients, chk: chk, progress: progress}
+	if err := b.ready(ctx); err != nil {
+		return nil, err
+	}
+	rep := &benchReport{Config: cfg.describe(), Verdict: verdict{}}
+	if cfg.pending > 0 {
+		if rep.Pending, err = b.createPending(ctx); err != nil {
+			return nil, err
+		}
+	}
+	before := b.scrape(ctx)
+
+	start := time.Now()
+	first := start.Add(cfg.due)
+	for i := range due {
+		due[i] = first.Add(time.Duration(float64(cfg.spread) * float64(i) / float64(cfg.tasks))).UnixNano()
+	}
+	rep.Create = b.create(ctx, start)
+	rep.Delivery = b.waitDelivered(ctx, time.Unix(0, due[len(due)-1]).Add(cfg.wait))
+	rep.Verdict = chk.verdict()
+	rep.Server = b.serverReport(ctx, before)
+	return rep, nil
+}
+
+// benchRun is one benchmark under way.
+type benchRun struct {
+	cfg      benchConfig
+	clients  []*client.Client
+	chk      *checker
+	progress io.Writer
+}
+
+// ready waits (a while) for some node to answer /readyz.
+func (b *benchRun) ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var err error
+	for {
+		for _, c := range b.clients {
+			if err = c.Ready(ctx); err == nil {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("no server ready at %v: %w", b.cfg.addrs, err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// send makes one create request for tasks, through the first node that
+// answers: a node that cannot be reached is skipped, an answer is final.
+func (b *benchRun) send(ctx context.Context, reqs []client.CreateTaskRequest) ([]client.BatchResult, error) {
+	var err error
+	for _, c := range b.clients {
+		if len(reqs) == 1 {
+			var t *client.Task
+			if t, err = c.CreateTask(ctx, reqs[0]); err == nil {
+				return []client.BatchResult{{Task: t}}, nil
+			}
+		} else {
+			var res []client.BatchResult
+			if res, err = c.CreateTasks(ctx, reqs); err == nil {
+				return res, nil
+			}
+		}
+		var apiErr *client.Error
+		if errors.As(err, &apiErr) || ctx.Err() != nil {
+			return nil, err
+		}
+	}
+	return nil, err
+}
+
+// createPending creates the background load: tasks due an hour out and
+// later, spread over --pending-spread, in batches.
+func (b *benchRun) createPending(ctx context.Context) (*createReport, error) {
+	const batch, clients = 1000, 4
+	url := b.cfg.receiverURL + "/pending"
+	from := time.Now().Add(time.Hour)
+	var next, done atomic.Int64
+	var failed atomic.Pointer[error]
+	stop := b.report("background", &done, b.cfg.pending)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Go(func() {
+			reqs := make([]client.CreateTaskRequest, 0, batch)
+			for failed.Load() == nil && ctx.Err() == nil {
+				lo := int(next.Add(batch)) - batch
+				if lo >= b.cfg.pending {
+					return
+				}
+				reqs = reqs[:0]
+				for i := lo; i < min(lo+batch, b.cfg.pending); i++ {
+					at := from.Add(time.Duration(float64(b.cfg.pendingSpread) * float64(i) / float64(b.cfg.pending)))
+					reqs = append(reqs, client.CreateTaskRequest{
+						ExecuteAt: at.UTC().Format(time.RFC3339Nano),
+						Payload:   benchPayload(i, b.cfg.payload),
+						Target:    &client.Target{URL: url},
+					})
+				}
+				if _, err := b.send(ctx, reqs); err != nil {
+					err = fmt.Errorf("create background tasks: %w", err)
+					failed.CompareAndSwap(nil, &err)
+					return
+				}
+				done.Add(int64(len(reqs)))
+			}
+		})
+	}
+	wg.Wait()
+	stop()
+	if err := failed.Load(); err != nil {
+		return nil, *err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	elapsed := time.Since(start)
+	return &createReport{Tasks: b.cfg.pending, Seconds: elapsed.Seconds(), PerSecond: float64(b.cfg.pending) / elapsed.Seconds()}, nil
+}
+
+// create runs the measured create phase.
+func (b *benchRun) create(ctx context.Context, start time.Time) *createReport {
+	cfg := b.cfg
+	url := cfg.receiverURL + b.chk.path
+	var next, done, requests, failures, late, bodyBytes atomic.Int64
+	var firstErr atomic.Pointer[error]
+	latencies := make([][]time.Duration, cfg.concurrency)
+	stop := b.report("create", &done, cfg.tasks)
+	var wg sync.WaitGroup
+	for w := range cfg.concurrency {
+		wg.Go(func() {
+			reqs := make([]client.CreateTaskRequest, 0, cfg.batch)
+			for ctx.Err() == nil {
+				lo := int(next.Add(int64(cfg.batch))) - cfg.batch
+				if lo >= cfg.tasks {
+					return
+				}
+				hi := min(lo+cfg.batch, cfg.tasks)
+				reqs = reqs[:0]
+				for i := lo; i < hi; i++ {
+					p := benchPayload(i, cfg.payload)
+					bodyBytes.Add(int64(len(p)))
+					reqs = append(reqs, client.CreateTaskRequest{
+						ExecuteAt: time.Unix(0, b.chk.due[i]).UTC().Format(time.RFC3339Nano),
+						Payload:   p,
+						Target:    &client.Target{URL: url},
+					})
+				}
+				sent := time.Now()
+				res, err := b.send(ctx, reqs)
+				acked := time.Now()
+				requests.Add(1)
+				latencies[w] = append(latencies[w], acked.Sub(sent))
+				if err != nil {
+					failures.Add(int64(hi - lo))
+					firstErr.CompareAndSwap(nil, &err)
+					continue
+				}
+				for k, r := range res {
+					if r.Error != nil {
+						failures.Add(1)
+						continue
+					}
+					b.chk.acked[lo+k].Store(true)
+					if acked.UnixNano() > b.chk.due[lo+k] {
+						late.Add(1)
+					}
+				}
+				done.Add(int64(hi - lo))
+			}
+		})
+	}
+	wg.Wait()
+	stop()
+	elapsed := time.Since(start)
+	all := slices.Concat(latencies...)
+	slices.Sort(all)
+	created := cfg.tasks - int(failures.Load())
+	r := &createReport{
+		Tasks: created, Failed: int(failures.Load()), Requests: int(requests.Load()),
+		Seconds: elapsed.Seconds(), PerSecond: float64(created) / elapsed.Seconds(),
+		AckP50: ms(quantile(all, 0.50)), AckP99: ms(quantile(all, 0.99)),
+		PayloadBytes: bodyBytes.Load(), CreatedAfterDue: int(late.Load()),
+	}
+	if err := firstErr.Load(); err != nil {
+		r.FirstError = (*err).Error()
+	}
+	return r
+}
+
+// waitDelivered waits until every acknowledged task arrived, or deadline.
+func (b *benchRun) waitDelivered(ctx context.Context, deadline time.Time) *deliveryReport {
+	total := 0
+	for i := range b.chk.acked {
+		if b.chk.acked[i].Load() {
+			total++
+		}
+	}
+	var delivered atomic.Int64
+	stop := b.report("deliver", &delivered, total)
+	tick := time.NewTicker(50 * time.Millisecond)
+	for ctx.Err() == nil && time.Now().Before(deadline) {
+		left := b.chk.undelivered()
+		delivered.Store(int64(total - left))
+		if left == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-tick.C:
+		}
+	}
+	tick.Stop()
+	stop()
+	// Duplicates may trail the last first delivery: give them a moment.
+	select {
+	case <-ctx.Done():
+	case <-time.After(time.Second):
+	}
+
+	late, at := b.chk.deliveries()
+	slices.Sort(late)
+	slices.Sort(at)
+	r := &deliveryReport{Delivered: len(late)}
+	if len(late) == 0 {
+		return r
+	}
+	r.LatenessP50, r.LatenessP99 = ms(quantile(late, 0.50)), ms(quantile(late, 0.99))
+	r.LatenessP999, r.LatenessMax = ms(quantile(late, 0.999)), ms(late[len(late)-1])
+	span := time.Duration(at[len(at)-1] - at[0])
+	r.Seconds = span.Seconds()
+	if span > 0 {
+		r.PerSecond = float64(len(at)-1) / span.Seconds()
+	}
+	var gap int64
+	for i := 1; i < len(at); i++ {
+		gap = max(gap, at[i]-at[i-1])
+	}
+	r.LongestPause = ms(time.Duration(gap))
+	return r
+}
+
+// report prints progress every second until the returned stop is called.
+func (b *benchRun) report(phase string, done *atomic.Int64, total int) (stop func()) {
+	quit := make(chan struct{})
+	finished := make(chan struct{})
+	start := time.Now()
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		last, lastAt := int64(0), start
+		for {
+			select {
+			case <-quit:
+				return
+			case now := <-tick.C:
+				n := done.Load()
+				rate := float64(n-last) / now.Sub(lastAt).Seconds()
+				fmt.Fprintf(b.progress, "%-10s %10d / %d  (%.0f/s)\n", phase, n, total, rate)
+				last, lastAt = n, now
+			}
+		}
+	}()
+	return func() { close(quit); <-finished }
+}
+
+func quantile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[min(len(sorted)-1, int(q*float64(len(sorted))))]
+}
+
+// ms is d in milliseconds, for the report.
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -1,0 +1,234 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// benchReport is what hourglass bench prints at the end.
+type benchReport struct {
+	Config   map[string]any  `json:"config"`
+	Pending  *createReport   `json:"background,omitempty"`
+	Create   *createReport   `json:"create"`
+	Delivery *deliveryReport `json:"delivery"`
+	Server   *serverReport   `json:"server,omitempty"`
+	Verdict  verdict         `json:"verdict"`
+}
+
+type createReport struct {
+	Tasks     int     `json:"tasks"`
+	Failed    int     `json:"failed,omitempty"`
+	Requests  int     `json:"requests,omitempty"`
+	Seconds   float64 `json:"seconds"`
+	PerSecond float64 `json:"tasks_per_second"`
+	AckP50    float64 `json:"ack_p50_ms,omitempty"`
+	AckP99    float64 `json:"ack_p99_ms,omitempty"`
+	// PayloadBytes is the payload bytes of all the tasks sent.
+	PayloadBytes int64 `json:"payload_bytes,omitempty"`
+	// CreatedAfterDue counts tasks acknowledged only after their due
+	// time: their lateness includes the wait for the create.
+	CreatedAfterDue int    `json:"created_after_due,omitempty"`
+	FirstError      string `json:"first_error,omitempty"`
+}
+
+type deliveryReport struct {
+	Delivered    int     `json:"delivered"`
+	Seconds      float64 `json:"seconds"` // first to last delivery
+	PerSecond    float64 `json:"per_second"`
+	LatenessP50  float64 `json:"lateness_p50_ms"`
+	LatenessP99  float64 `json:"lateness_p99_ms"`
+	LatenessP999 float64 `json:"lateness_p999_ms"`
+	LatenessMax  float64 `json:"lateness_max_ms"`
+	// LongestPause is the longest time between two deliveries: with tasks
+	// due steadily, the outage a leader failover caused.
+	LongestPause float64 `json:"longest_pause_ms"`
+}
+
+// serverReport is what the leader's /metrics said about the run.
+type serverReport struct {
+	Leader string `json:"leader"`
+	// FireLateness quantiles are upper bounds: the histogram bucket the
+	// quantile falls in, in milliseconds.
+	FireLatenessP50  float64 `json:"fire_lateness_p50_ms_at_most"`
+	FireLatenessP99  float64 `json:"fire_lateness_p99_ms_at_most"`
+	FireLatenessP999 float64 `json:"fire_lateness_p999_ms_at_most"`
+	Fired            float64 `json:"fired"`
+	HeapBytes        float64 `json:"heap_inuse_bytes"`
+	WheelTasks       float64 `json:"wheel_tasks"`
+}
+
+func (c benchConfig) describe() map[string]any {
+	return map[string]any{
+		"addrs": c.addrs, "tasks": c.tasks, "concurrency": c.concurrency, "batch": c.batch,
+		"payload_bytes": c.payload, "due": c.due.String(), "spread": c.spread.String(),
+		"pending": c.pending, "pending_spread": c.pendingSpread.String(),
+	}
+}
+
+func (r *benchReport) print(w io.Writer, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(r)
+	}
+	c := r.Config
+	fmt.Fprintf(w, "hourglass bench: %d tasks, %d clients, batch %d, %d-byte payloads, due from +%s over %s",
+		c["tasks"], c["concurrency"], c["batch"], c["payload_bytes"], c["due"], c["spread"])
+	if p := r.Pending; p != nil {
+		fmt.Fprintf(w, ", %d background tasks", p.Tasks)
+	}
+	fmt.Fprintln(w)
+	if p := r.Pending; p != nil {
+		fmt.Fprintf(w, "background  %d tasks in %.1fs: %.0f tasks/s\n", p.Tasks, p.Seconds, p.PerSecond)
+	}
+	cr := r.Create
+	fmt.Fprintf(w, "create      %d tasks in %.2fs: %.0f tasks/s; ack latency p50 %.2fms p99 %.2fms (%d requests)\n",
+		cr.Tasks, cr.Seconds, cr.PerSecond, cr.AckP50, cr.AckP99, cr.Requests)
+	if cr.Failed > 0 {
+		fmt.Fprintf(w, "            %d tasks not created; first error: %s\n", cr.Failed, cr.FirstError)
+	}
+	if cr.CreatedAfterDue > 0 {
+		fmt.Fprintf(w, "            warning: %d tasks were acknowledged after their due time (raise --due)\n", cr.CreatedAfterDue)
+	}
+	d := r.Delivery
+	fmt.Fprintf(w, "deliver     %d tasks in %.2fs: %.0f/s; lateness p50 %.2fms p99 %.2fms p99.9 %.2fms max %.2fms; longest pause %.0fms\n",
+		d.Delivered, d.Seconds, d.PerSecond, d.LatenessP50, d.LatenessP99, d.LatenessP999, d.LatenessMax, d.LongestPause)
+	if s := r.Server; s != nil {
+		fmt.Fprintf(w, "leader      %s: fire lateness p50 ≤ %s p99 ≤ %s p99.9 ≤ %s (%.0f fired); heap in use %.0f MiB, %.0f tasks in the wheel\n",
+			s.Leader, bound(s.FireLatenessP50), bound(s.FireLatenessP99), bound(s.FireLatenessP999), s.Fired, s.HeapBytes/(1<<20), s.WheelTasks)
+	}
+	v := r.Verdict
+	status := "PASS"
+	if !v.ok() {
+		status = "FAIL"
+	}
+	_, err := fmt.Fprintf(w, "verdict     %s: %d lost, %d early, %d duplicate (%d acknowledged, %d delivered, %d unacknowledged delivered)\n",
+		status, v.Lost, v.Early, v.Duplicates, v.Acknowledged, v.Delivered, v.Unacknowledged)
+	return err
+}
+
+func bound(msec float64) string {
+	return strconv.FormatFloat(msec, 'f', -1, 64) + "ms"
+}
+
+// metricsSample is one scrape of the metrics the report needs.
+type metricsSample struct {
+	leader  string
+	buckets map[float64]float64 // fire lateness: upper bound (s) → count
+	values  map[string]float64
+}
+
+// scrape reads the leader's /metrics; nil if there is none to read.
+func (b *benchRun) scrape(ctx context.Context) *metricsSample {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var leader string
+	for _, c := range b.clients {
+		if info, err := c.Cluster(ctx); err == nil && info.Leader != nil {
+			leader = info.Leader.HTTPAddr
+			break
+		}
+	}
+	if leader == "" {
+		return nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+leader+"/metrics", nil)
+	if err != nil {
+		return nil
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil
+	}
+	m := &metricsSample{leader: leader, buckets: map[float64]float64{}, values: map[string]float64{}}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, value, ok := strings.Cut(line, " ")
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			continue
+		}
+		if le, ok := strings.CutPrefix(name, `hourglass_fire_lateness_seconds_bucket{le="`); ok {
+			if bound, err := strconv.ParseFloat(strings.TrimSuffix(le, `"}`), 64); err == nil {
+				m.buckets[bound] = v
+			}
+			continue
+		}
+		m.values[name] = v
+	}
+	return m
+}
+
+// serverReport compares the leader's metrics now with before the creates.
+func (b *benchRun) serverReport(ctx context.Context, before *metricsSample) *serverReport {
+	after := b.scrape(ctx)
+	if after == nil {
+		return nil
+	}
+	r := &serverReport{
+		Leader:     after.leader,
+		HeapBytes:  after.values["go_memstats_heap_inuse_bytes"],
+		WheelTasks: after.values["hourglass_wheel_tasks"],
+	}
+	// Quantiles over the fires of this run: the buckets' growth, when the
+	// leader did not change meanwhile.
+	delta := after.buckets
+	if before != nil && before.leader == after.leader {
+		delta = map[float64]float64{}
+		for le, n := range after.buckets {
+			delta[le] = n - before.buckets[le]
+		}
+	}
+	r.Fired = delta[math.Inf(1)]
+	r.FireLatenessP50 = bucketQuantile(delta, 0.50)
+	r.FireLatenessP99 = bucketQuantile(delta, 0.99)
+	r.FireLatenessP999 = bucketQuantile(delta, 0.999)
+	return r
+}
+
+// bucketQuantile is the upper bound, in milliseconds, of the cumulative
+// histogram bucket that holds quantile q (the largest finite bound when
+// it lies beyond).
+func bucketQuantile(cumulative map[float64]float64, q float64) float64 {
+	bounds := make([]float64, 0, len(cumulative))
+	for le := range cumulative {
+		bounds = append(bounds, le)
+	}
+	slices.Sort(bounds)
+	total := cumulative[math.Inf(1)]
+	if total == 0 {
+		return 0
+	}
+	last := 0.0
+	for _, le := range bounds {
+		if math.IsInf(le, 1) {
+			break
+		}
+		last = le * 1000
+		if cumulative[le] >= q*total {
+			break
+		}
+	}
+	return last
+}
