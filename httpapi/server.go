@@ -43,7 +43,9 @@ type Config struct {
 	Health   Health
 	Cluster  Cluster
 	Backups  Backups
-	Limits   Limits
+	// Metrics, when set, serves GET /metrics (Prometheus).
+	Metrics http.Handler
+	Limits  Limits
 	// AuthToken, when set, is required as "Authorization: Bearer <token>"
 	// on every /v1 request.
 	AuthToken string
@@ -98,6 +100,9 @@ func New(cfg Config) *API {
 	if cfg.Backups != nil {
 		a.mux.HandleFunc("GET "+snapshotPath, a.getSnapshot)
 		a.mux.HandleFunc("POST "+snapshotPath, a.restoreSnapshot)
+	}
+	if cfg.Metrics != nil {
+		a.mux.Handle("GET /metrics", cfg.Metrics)
 	}
 	a.mux.HandleFunc("GET /healthz", a.healthz)
 	a.mux.HandleFunc("GET /readyz", a.readyz)

@@ -116,7 +116,9 @@ func (s *Scheduler) fireOnce(ctx context.Context, term uint64, items []*fsmpb.Fi
 		}
 		return nil
 	}
-	return res.(*fsm.FireResult).Accepted
+	accepted := res.(*fsm.FireResult).Accepted
+	s.metrics.observeFired(s.cfg.Clock.Now(), accepted)
+	return accepted
 }
 
 // requeue hands fire items whose Fire failed back to the wheel loop,

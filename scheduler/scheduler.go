@@ -10,6 +10,7 @@ import (
 
 	"github.com/hourglass-scheduler/hourglass/fsm"
 	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Store is what the scheduler reads from the state machine.
@@ -65,6 +66,8 @@ type Config struct {
 	StaleAfter time.Duration
 	Clock      Clock
 	Logger     *slog.Logger
+	// Metrics, when set, registers the scheduler's metrics.
+	Metrics prometheus.Registerer
 }
 
 func (c *Config) setDefaults() {
@@ -125,6 +128,7 @@ type Scheduler struct {
 	store    Store
 	proposer Proposer
 	log      *slog.Logger
+	metrics  *metrics
 
 	loaded atomic.Int64 // tasks in the wheel, for Loaded
 
@@ -144,13 +148,15 @@ type Scheduler struct {
 // New returns a scheduler reading store and proposing through proposer.
 func New(store Store, proposer Proposer, cfg Config) *Scheduler {
 	cfg.setDefaults()
-	return &Scheduler{
+	s := &Scheduler{
 		cfg:      cfg,
 		store:    store,
 		proposer: proposer,
 		log:      cfg.Logger.With("component", "scheduler"),
 		wake:     make(chan struct{}, 1),
 	}
+	s.metrics = newMetrics(s, cfg.Metrics)
+	return s
 }
 
 // Loaded is the number of tasks held in memory, in the timing wheel:

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -18,6 +19,9 @@ import (
 	"github.com/hourglass-scheduler/hourglass/cluster"
 	"github.com/hourglass-scheduler/hourglass/httpapi"
 	"github.com/hourglass-scheduler/hourglass/scheduler"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // serverGCPercent is the server's GOGC when the environment sets none.
@@ -28,7 +32,7 @@ type serverFlags struct {
 	gossipAddr, gossipAdvertise, httpAdvertise         string
 	join                                               listFlag
 	bootstrapExpect                                    int
-	leaveOnStop                                        bool
+	leaveOnStop, pprof                                 bool
 	authToken, logLevel, logFormat                     string
 	maxPayload, maxBatch, workers, catchUpRate         int
 	horizon, fireLead, retention                       time.Duration
@@ -76,6 +80,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.Uint64Var(&f.snapshotThreshold, "raft-snapshot-threshold", 8192, "raft log entries between snapshots")
 	fs.DurationVar(&f.snapshotInterval, "raft-snapshot-interval", 2*time.Minute, "how often raft checks whether to snapshot")
 	fs.Uint64Var(&f.trailingLogs, "raft-trailing-logs", 10240, "raft log entries kept behind a snapshot for followers that lag")
+	fs.BoolVar(&f.pprof, "pprof", false, "serve Go's profiler (net/http/pprof) at /debug/pprof/ on the HTTP listener, without auth: only on a private listener")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
 	rest, err := parseFlags(fs, args)
@@ -150,11 +155,14 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger, raftLog io.W
 		}
 	}()
 
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
 	// 2. The scheduler hears of due-index changes and runs while leading.
 	sched := scheduler.New(node.FSM(), node, scheduler.Config{
 		Horizon: f.horizon, FireLead: f.fireLead, CatchUpRate: f.catchUpRate,
 		Workers: f.workers, Retention: f.retention, Logger: logger,
-		Leadership: node,
+		Leadership: node, Metrics: metrics,
 	})
 	node.FSM().SetNotifier(sched)
 	node.Start(sched.Run)
@@ -162,10 +170,15 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger, raftLog io.W
 	// 3. The HTTP API.
 	api := httpapi.New(httpapi.Config{
 		Proposer: node, Store: node.FSM(), Health: node, Cluster: node, Backups: node,
+		Metrics:   promhttp.HandlerFor(metrics, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError)}),
 		Limits:    httpapi.Limits{MaxPayload: f.maxPayload, MaxBatch: f.maxBatch},
 		AuthToken: f.authToken, Retention: f.retention, Logger: logger,
 	})
-	srv := httpapi.NewServer(f.httpAddr, api)
+	var handler http.Handler = api
+	if f.pprof {
+		handler = withProfiler(api)
+	}
+	srv := httpapi.NewServer(f.httpAddr, handler)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	st := node.Status()
@@ -204,4 +217,18 @@ func advertisedHTTP(f serverFlags, listener *net.TCPAddr) (string, error) {
 		return "", fmt.Errorf("%w: --http-addr %s listens on every interface: set --http-advertise to the address other nodes should use", errUsage, f.httpAddr)
 	}
 	return listener.String(), nil // a single node forwards to nobody
+}
+
+// withProfiler serves Go's profiler under /debug/pprof/ next to the API
+// (--pprof). Profiles are not behind the auth token: enable it only where
+// the HTTP listener is private.
+func withProfiler(api http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.Handle("/", api)
+	return mux
 }

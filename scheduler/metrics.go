@@ -1,0 +1,46 @@
+package scheduler
+
+import (
+	"time"
+
+	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the scheduler's Prometheus metrics.
+type metrics struct {
+	fireLateness prometheus.Histogram
+	fired        prometheus.Counter
+}
+
+func newMetrics(s *Scheduler, reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		fireLateness: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "hourglass_fire_lateness_seconds",
+			Help: "How long after its due time each task's firing was committed, " +
+				"i.e. the earliest moment it could be sent (0 when committed ahead of time, as it should be).",
+			// 1 ms to 1 h.
+			Buckets: []float64{.001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600},
+		}),
+		fired: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hourglass_tasks_fired_total",
+			Help: "Delivery attempts this node fired as leader.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.fireLateness, m.fired, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "hourglass_wheel_tasks",
+			Help: "Tasks held in memory, in the leader's timing wheel (0 on a follower).",
+		}, func() float64 { return float64(s.Loaded()) }))
+	}
+	return m
+}
+
+// observeFired records tasks whose Fire committed at now.
+func (m *metrics) observeFired(now time.Time, tasks []*fsmpb.Task) {
+	at := now.UnixNano()
+	for _, t := range tasks {
+		m.fireLateness.Observe(time.Duration(max(0, at-t.DueAt)).Seconds())
+	}
+	m.fired.Add(float64(len(tasks)))
+}
