@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
 
 	"github.com/hourglass-scheduler/hourglass/fsm"
 	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
@@ -68,13 +69,41 @@ type Config struct {
 	SnapshotInterval  time.Duration
 	TrailingLogs      uint64
 
+	// Raft timing. A follower that hears nothing from the leader for
+	// HeartbeatTimeout (randomised up to twice that) calls an election,
+	// which takes ElectionTimeout or so; a leader that cannot reach a
+	// quorum for LeaderLeaseTimeout steps down. Failover takes about
+	// HeartbeatTimeout plus ElectionTimeout. Zero: DefaultHeartbeatTimeout,
+	// DefaultElectionTimeout, DefaultLeaderLeaseTimeout.
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
+
 	// Group commit: raft entries in flight, and the caps of one entry.
 	MaxInflightEntries int
 	MaxEntryCommands   int
 	MaxEntryBytes      int
 }
 
+// Default raft timing (see Config): a leader kill -9 is survived in
+// about two seconds, with margin for a busy 2-core machine's fsync and
+// scheduling stalls.
+const (
+	DefaultHeartbeatTimeout   = 500 * time.Millisecond
+	DefaultElectionTimeout    = 500 * time.Millisecond
+	DefaultLeaderLeaseTimeout = 250 * time.Millisecond
+)
+
 func (c *Config) setDefaults() {
+	if c.HeartbeatTimeout == 0 {
+		c.HeartbeatTimeout = DefaultHeartbeatTimeout
+	}
+	if c.ElectionTimeout == 0 {
+		c.ElectionTimeout = DefaultElectionTimeout
+	}
+	if c.LeaderLeaseTimeout == 0 {
+		c.LeaderLeaseTimeout = DefaultLeaderLeaseTimeout
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -145,7 +174,11 @@ func Open(cfg Config) (*Node, error) {
 	if n.fsm, err = fsm.Open(filepath.Join(cfg.DataDir, "state.db")); err != nil {
 		return nil, err
 	}
-	if n.store, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db")}); err != nil {
+	// The raft log's freelist is rebuilt on open rather than written with
+	// every commit (as etcd does): the log is small, compacted behind
+	// snapshots, and every commit is two fdatasyncs already.
+	logOptions := &bbolt.Options{NoFreelistSync: true, FreelistType: bbolt.FreelistMapType}
+	if n.store, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db"), BoltOptions: logOptions}); err != nil {
 		return nil, fmt.Errorf("open raft log %s: %w", filepath.Join(cfg.DataDir, "raft.db"), err)
 	}
 	snaps, err := raft.NewFileSnapshotStore(filepath.Join(cfg.DataDir, "snapshots"), 2, cfg.LogOutput)
@@ -168,9 +201,9 @@ func Open(cfg Config) (*Node, error) {
 	// every task.
 	rc.NoSnapshotRestoreOnStart = true
 	rc.BatchApplyCh = true
-	rc.HeartbeatTimeout = 500 * time.Millisecond
-	rc.ElectionTimeout = 500 * time.Millisecond
-	rc.LeaderLeaseTimeout = 250 * time.Millisecond
+	rc.HeartbeatTimeout = cfg.HeartbeatTimeout
+	rc.ElectionTimeout = cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
 	if cfg.SnapshotThreshold > 0 {
 		rc.SnapshotThreshold = cfg.SnapshotThreshold
 	}

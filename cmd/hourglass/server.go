@@ -38,6 +38,7 @@ type serverFlags struct {
 	horizon, fireLead, retention                       time.Duration
 	snapshotThreshold, trailingLogs                    uint64
 	snapshotInterval                                   time.Duration
+	heartbeatTimeout, electionTimeout, leaseTimeout    time.Duration
 }
 
 // listFlag collects a repeatable flag; each value may also be a
@@ -81,6 +82,9 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.DurationVar(&f.snapshotInterval, "raft-snapshot-interval", 2*time.Minute, "how often raft checks whether to snapshot")
 	fs.Uint64Var(&f.trailingLogs, "raft-trailing-logs", 10240, "raft log entries kept behind a snapshot for followers that lag")
 	fs.BoolVar(&f.pprof, "pprof", false, "serve Go's profiler (net/http/pprof) at /debug/pprof/ on the HTTP listener, without auth: only on a private listener")
+	fs.DurationVar(&f.heartbeatTimeout, "raft-heartbeat-timeout", cluster.DefaultHeartbeatTimeout, "a follower that hears nothing from the leader this long calls an election (fast failover: 200ms)")
+	fs.DurationVar(&f.electionTimeout, "raft-election-timeout", cluster.DefaultElectionTimeout, "how long a candidate waits for votes before trying again (fast failover: 200ms)")
+	fs.DurationVar(&f.leaseTimeout, "raft-lease-timeout", cluster.DefaultLeaderLeaseTimeout, "a leader that cannot reach a quorum this long steps down; at most --raft-heartbeat-timeout (fast failover: 100ms)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
 	rest, err := parseFlags(fs, args)
@@ -89,6 +93,9 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if len(rest) > 0 {
 		return fmt.Errorf("%w: server takes no arguments, got %q", errUsage, rest)
+	}
+	if err := f.checkRaftTiming(); err != nil {
+		return err
 	}
 	logger, err := newLogger(stderr, f.logLevel, f.logFormat)
 	if err != nil {
@@ -101,6 +108,24 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 		debug.SetGCPercent(serverGCPercent)
 	}
 	return serve(ctx, f, logger, stderr)
+}
+
+// checkRaftTiming rejects raft timings raft itself would refuse, naming
+// the flag.
+func (f *serverFlags) checkRaftTiming() error {
+	for _, d := range []struct {
+		name  string
+		value time.Duration
+	}{{"--raft-heartbeat-timeout", f.heartbeatTimeout}, {"--raft-election-timeout", f.electionTimeout}, {"--raft-lease-timeout", f.leaseTimeout}} {
+		if d.value < 5*time.Millisecond {
+			return fmt.Errorf("%w: %s %v: want at least 5ms", errUsage, d.name, d.value)
+		}
+	}
+	if f.leaseTimeout > f.heartbeatTimeout {
+		return fmt.Errorf("%w: --raft-lease-timeout %v is longer than --raft-heartbeat-timeout %v: a leader must step down before its followers elect another",
+			errUsage, f.leaseTimeout, f.heartbeatTimeout)
+	}
+	return nil
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
@@ -144,6 +169,7 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger, raftLog io.W
 		GossipAddr: f.gossipAddr, GossipAdvertise: f.gossipAdvertise,
 		HTTPAdvertise: httpAdvertise, Join: f.join, BootstrapExpect: f.bootstrapExpect, LeaveOnStop: f.leaveOnStop,
 		SnapshotThreshold: f.snapshotThreshold, SnapshotInterval: f.snapshotInterval, TrailingLogs: f.trailingLogs,
+		HeartbeatTimeout: f.heartbeatTimeout, ElectionTimeout: f.electionTimeout, LeaderLeaseTimeout: f.leaseTimeout,
 		Logger: logger, LogOutput: raftLog,
 	})
 	if err != nil {
@@ -162,7 +188,7 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger, raftLog io.W
 	sched := scheduler.New(node.FSM(), node, scheduler.Config{
 		Horizon: f.horizon, FireLead: f.fireLead, CatchUpRate: f.catchUpRate,
 		Workers: f.workers, Retention: f.retention, Logger: logger,
-		Leadership: node, Metrics: metrics,
+		Leadership: node, StaleAfter: f.leaseTimeout, Metrics: metrics,
 	})
 	node.FSM().SetNotifier(sched)
 	node.Start(sched.Run)
