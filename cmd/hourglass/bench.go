@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -160,9 +161,13 @@ func bench(ctx context.Context, cfg benchConfig, progress io.Writer) (*benchRepo
 		due[i] = first.Add(time.Duration(float64(cfg.spread) * float64(i) / float64(cfg.tasks))).UnixNano()
 	}
 	rep.Create = b.create(ctx, start)
+	var afterCreate *metricsSample
+	if time.Now().Before(first) {
+		afterCreate = b.scrape(ctx)
+	}
 	rep.Delivery = b.waitDelivered(ctx, time.Unix(0, due[len(due)-1]).Add(cfg.wait))
 	rep.Verdict = chk.verdict()
-	rep.Server = b.serverReport(ctx, before)
+	rep.Server = b.serverReport(ctx, before, afterCreate)
 	return rep, nil
 }
 
@@ -223,7 +228,7 @@ func (b *benchRun) createPending(ctx context.Context) (*createReport, error) {
 	const batch, clients = 1000, 4
 	url := b.cfg.receiverURL + "/pending"
 	from := time.Now().Add(time.Hour)
-	var next, done atomic.Int64
+	var next, done, raw atomic.Int64
 	var failed atomic.Pointer[error]
 	stop := b.report("background", &done, b.cfg.pending)
 	start := time.Now()
@@ -239,11 +244,15 @@ func (b *benchRun) createPending(ctx context.Context) (*createReport, error) {
 				reqs = reqs[:0]
 				for i := lo; i < min(lo+batch, b.cfg.pending); i++ {
 					at := from.Add(time.Duration(float64(b.cfg.pendingSpread) * float64(i) / float64(b.cfg.pending)))
-					reqs = append(reqs, client.CreateTaskRequest{
+					req := client.CreateTaskRequest{
 						ExecuteAt: at.UTC().Format(time.RFC3339Nano),
 						Payload:   benchPayload(i, b.cfg.payload),
 						Target:    &client.Target{URL: url},
-					})
+					}
+					if data, err := json.Marshal(req); err == nil {
+						raw.Add(int64(len(data)))
+					}
+					reqs = append(reqs, req)
 				}
 				if _, err := b.send(ctx, reqs); err != nil {
 					err = fmt.Errorf("create background tasks: %w", err)
@@ -263,7 +272,7 @@ func (b *benchRun) createPending(ctx context.Context) (*createReport, error) {
 		return nil, err
 	}
 	elapsed := time.Since(start)
-	return &createReport{Tasks: b.cfg.pending, Seconds: elapsed.Seconds(), PerSecond: float64(b.cfg.pending) / elapsed.Seconds()}, nil
+	return &createReport{Tasks: b.cfg.pending, RequestBytes: raw.Load(), Seconds: elapsed.Seconds(), PerSecond: float64(b.cfg.pending) / elapsed.Seconds()}, nil
 }
 
 // create runs the measured create phase.

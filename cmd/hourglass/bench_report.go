@@ -25,13 +25,16 @@ type benchReport struct {
 }
 
 type createReport struct {
-	Tasks     int     `json:"tasks"`
-	Failed    int     `json:"failed,omitempty"`
-	Requests  int     `json:"requests,omitempty"`
-	Seconds   float64 `json:"seconds"`
-	PerSecond float64 `json:"tasks_per_second"`
-	AckP50    float64 `json:"ack_p50_ms,omitempty"`
-	AckP99    float64 `json:"ack_p99_ms,omitempty"`
+	Tasks int `json:"tasks"`
+	// RequestBytes is the tasks' JSON as sent, each on its own (the raw
+	// size of what was stored); counted for the background load only.
+	RequestBytes int64   `json:"request_bytes,omitempty"`
+	Failed       int     `json:"failed,omitempty"`
+	Requests     int     `json:"requests,omitempty"`
+	Seconds      float64 `json:"seconds"`
+	PerSecond    float64 `json:"tasks_per_second"`
+	AckP50       float64 `json:"ack_p50_ms,omitempty"`
+	AckP99       float64 `json:"ack_p99_ms,omitempty"`
 	// PayloadBytes is the payload bytes of all the tasks sent.
 	PayloadBytes int64 `json:"payload_bytes,omitempty"`
 	// CreatedAfterDue counts tasks acknowledged only after their due
@@ -62,8 +65,25 @@ type serverReport struct {
 	FireLatenessP99  float64 `json:"fire_lateness_p99_ms_at_most"`
 	FireLatenessP999 float64 `json:"fire_lateness_p999_ms_at_most"`
 	Fired            float64 `json:"fired"`
-	HeapBytes        float64 `json:"heap_inuse_bytes"`
-	WheelTasks       float64 `json:"wheel_tasks"`
+	// The leader's heap and wheel at the end of the run, and once every
+	// create was acknowledged (before the first task fell due).
+	End         memoryReport  `json:"end"`
+	AfterCreate *memoryReport `json:"after_create,omitempty"`
+}
+
+type memoryReport struct {
+	// HeapLiveBytes is the heap the last GC found live.
+	HeapLiveBytes  float64 `json:"heap_live_bytes"`
+	HeapInuseBytes float64 `json:"heap_inuse_bytes"`
+	WheelTasks     float64 `json:"wheel_tasks"`
+}
+
+func (m *metricsSample) memory() memoryReport {
+	return memoryReport{
+		HeapLiveBytes:  m.values["go_gc_heap_live_bytes"],
+		HeapInuseBytes: m.values["go_memstats_heap_inuse_bytes"],
+		WheelTasks:     m.values["hourglass_wheel_tasks"],
+	}
 }
 
 func (c benchConfig) describe() map[string]any {
@@ -103,8 +123,12 @@ func (r *benchReport) print(w io.Writer, asJSON bool) error {
 	fmt.Fprintf(w, "deliver     %d tasks in %.2fs: %.0f/s; lateness p50 %.2fms p99 %.2fms p99.9 %.2fms max %.2fms; longest pause %.0fms\n",
 		d.Delivered, d.Seconds, d.PerSecond, d.LatenessP50, d.LatenessP99, d.LatenessP999, d.LatenessMax, d.LongestPause)
 	if s := r.Server; s != nil {
-		fmt.Fprintf(w, "leader      %s: fire lateness p50 ≤ %s p99 ≤ %s p99.9 ≤ %s (%.0f fired); heap in use %.0f MiB, %.0f tasks in the wheel\n",
-			s.Leader, bound(s.FireLatenessP50), bound(s.FireLatenessP99), bound(s.FireLatenessP999), s.Fired, s.HeapBytes/(1<<20), s.WheelTasks)
+		fmt.Fprintf(w, "leader      %s: fire lateness p50 ≤ %s p99 ≤ %s p99.9 ≤ %s (%.0f fired)\n",
+			s.Leader, bound(s.FireLatenessP50), bound(s.FireLatenessP99), bound(s.FireLatenessP999), s.Fired)
+		if m := s.AfterCreate; m != nil {
+			fmt.Fprintf(w, "            after the creates: %s\n", m)
+		}
+		fmt.Fprintf(w, "            at the end: %s\n", s.End)
 	}
 	v := r.Verdict
 	status := "PASS"
@@ -114,6 +138,10 @@ func (r *benchReport) print(w io.Writer, asJSON bool) error {
 	_, err := fmt.Fprintf(w, "verdict     %s: %d lost, %d early, %d duplicate (%d acknowledged, %d delivered, %d unacknowledged delivered)\n",
 		status, v.Lost, v.Early, v.Duplicates, v.Acknowledged, v.Delivered, v.Unacknowledged)
 	return err
+}
+
+func (m memoryReport) String() string {
+	return fmt.Sprintf("live heap %.1f MiB (in use %.1f MiB), %.0f tasks in the wheel", m.HeapLiveBytes/(1<<20), m.HeapInuseBytes/(1<<20), m.WheelTasks)
 }
 
 func bound(msec float64) string {
@@ -181,15 +209,15 @@ func (b *benchRun) scrape(ctx context.Context) *metricsSample {
 }
 
 // serverReport compares the leader's metrics now with before the creates.
-func (b *benchRun) serverReport(ctx context.Context, before *metricsSample) *serverReport {
+func (b *benchRun) serverReport(ctx context.Context, before, afterCreate *metricsSample) *serverReport {
 	after := b.scrape(ctx)
 	if after == nil {
 		return nil
 	}
-	r := &serverReport{
-		Leader:     after.leader,
-		HeapBytes:  after.values["go_memstats_heap_inuse_bytes"],
-		WheelTasks: after.values["hourglass_wheel_tasks"],
+	r := &serverReport{Leader: after.leader, End: after.memory()}
+	if afterCreate != nil {
+		m := afterCreate.memory()
+		r.AfterCreate = &m
 	}
 	// Quantiles over the fires of this run: the buckets' growth, when the
 	// leader did not change meanwhile.

@@ -12,6 +12,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -182,7 +183,10 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger, raftLog io.W
 	}()
 
 	metrics := prometheus.NewRegistry()
-	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics.MustRegister(
+		// The live heap after the last GC, next to the memstats.
+		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/gc/heap/live:bytes$`)})),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	// 2. The scheduler hears of due-index changes and runs while leading.
 	sched := scheduler.New(node.FSM(), node, scheduler.Config{
