@@ -49,11 +49,15 @@ type Client struct {
 	stream *http.Client
 }
 
-// New returns a client for the server at addr (DefaultAddr when empty),
-// sending token as a bearer token when it is not empty.
+// New returns a client for the server at addr (DefaultAddr when empty;
+// "host:port" means http://host:port), sending token as a bearer token
+// when it is not empty.
 func New(addr, token string) *Client {
 	if addr == "" {
 		addr = DefaultAddr
+	}
+	if !strings.Contains(addr, "://") {
+		addr = "http://" + addr
 	}
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.MaxIdleConnsPerHost = 256
