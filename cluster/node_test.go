@@ -182,3 +182,34 @@ func TestStateFileBehindSnapshotIsRestored(t *testing.T) {
 		}
 	}
 }
+
+// A node snapshots once SnapshotBytes of entries were applied, long before
+// raft's entry-count threshold, so a restart re-reads little of the log.
+func TestSnapshotBySize(t *testing.T) {
+	n, err := Open(Config{NodeID: "n1", DataDir: t.TempDir(), RaftAddr: "127.0.0.1:0", SnapshotBytes: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	l := &leaderLog{ch: make(chan uint64, 4)}
+	n.Start(l.onLeader)
+	waitTerm(t, l)
+	if got := n.raft.Stats()["last_snapshot_index"]; got != "0" {
+		t.Fatalf("snapshot before any load: last_snapshot_index %s", got)
+	}
+	payload := make([]byte, 8<<10)
+	for i := range 16 { // 128 KiB of entries
+		cmd := createCmd(fmt.Sprintf("big-%d", i))
+		cmd.GetCreate().Tasks[0].Payload = payload
+		if _, err := n.Propose(context.Background(), cmd); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for n.raft.Stats()["last_snapshot_index"] == "0" {
+		if time.Now().After(deadline) {
+			t.Fatalf("no snapshot 10s after %d bytes were applied", n.fsm.AppliedBytes())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -38,6 +38,8 @@ type Notifier interface {
 type FSM struct {
 	path     string
 	notifier atomic.Pointer[Notifier]
+	// appliedBytes counts the raft entry bytes applied since Open.
+	appliedBytes atomic.Uint64
 
 	mu sync.RWMutex // held for writing only while Restore swaps the file
 	db *bolt.DB
@@ -156,6 +158,7 @@ func (f *FSM) Apply(l *raft.Log) any {
 func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	results := make([]any, len(logs))
 	var changes []Change
+	var size uint64
 	f.mu.RLock()
 	err := f.db.Update(func(tx *bolt.Tx) error {
 		a := newApplier(tx)
@@ -166,6 +169,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 				continue
 			}
 			last, lastTerm = l.Index, l.Term
+			size += uint64(len(l.Data))
 			if l.Type != raft.LogCommand {
 				continue
 			}
@@ -198,11 +202,16 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	if err != nil {
 		panic(fmt.Sprintf("fsm: apply batch: %v", err))
 	}
+	f.appliedBytes.Add(size)
 	if n := f.notifier.Load(); n != nil && len(changes) > 0 {
 		(*n).DueChanged(changes)
 	}
 	return results
 }
+
+// AppliedBytes is how many bytes of raft entries this FSM applied since it
+// was opened (entries it had applied before are skipped, and not counted).
+func (f *FSM) AppliedBytes() uint64 { return f.appliedBytes.Load() }
 
 // Snapshot syncs the file (so everything up to the snapshot's index is
 // durable before raft compacts its log) and opens a read transaction that

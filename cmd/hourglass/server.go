@@ -37,7 +37,7 @@ type serverFlags struct {
 	authToken, logLevel, logFormat                     string
 	maxPayload, maxBatch, workers, catchUpRate         int
 	horizon, fireLead, retention                       time.Duration
-	snapshotThreshold, trailingLogs                    uint64
+	snapshotThreshold, trailingLogs, snapshotBytes     uint64
 	snapshotInterval                                   time.Duration
 	heartbeatTimeout, electionTimeout, leaseTimeout    time.Duration
 }
@@ -80,6 +80,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.DurationVar(&f.fireLead, "fire-lead", 20*time.Millisecond, "how early a task's firing is committed, ahead of its send")
 	fs.DurationVar(&f.retention, "retention", 7*24*time.Hour, "how long finished tasks are kept")
 	fs.Uint64Var(&f.snapshotThreshold, "raft-snapshot-threshold", 8192, "raft log entries between snapshots")
+	fs.Uint64Var(&f.snapshotBytes, "raft-snapshot-bytes", cluster.DefaultSnapshotBytes, "raft log bytes between snapshots (bounds what a restart re-reads)")
 	fs.DurationVar(&f.snapshotInterval, "raft-snapshot-interval", 2*time.Minute, "how often raft checks whether to snapshot")
 	fs.Uint64Var(&f.trailingLogs, "raft-trailing-logs", 10240, "raft log entries kept behind a snapshot for followers that lag")
 	fs.BoolVar(&f.pprof, "pprof", false, "serve Go's profiler (net/http/pprof) at /debug/pprof/ on the HTTP listener, without auth: only on a private listener")
@@ -170,6 +171,7 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger, raftLog io.W
 		GossipAddr: f.gossipAddr, GossipAdvertise: f.gossipAdvertise,
 		HTTPAdvertise: httpAdvertise, Join: f.join, BootstrapExpect: f.bootstrapExpect, LeaveOnStop: f.leaveOnStop,
 		SnapshotThreshold: f.snapshotThreshold, SnapshotInterval: f.snapshotInterval, TrailingLogs: f.trailingLogs,
+		SnapshotBytes:    f.snapshotBytes,
 		HeartbeatTimeout: f.heartbeatTimeout, ElectionTimeout: f.electionTimeout, LeaderLeaseTimeout: f.leaseTimeout,
 		Logger: logger, LogOutput: raftLog,
 	})
