@@ -56,6 +56,10 @@ func Open(path string) (*FSM, error) {
 	return &FSM{path: path, db: db}, nil
 }
 
+// initialMmapSize is the state file's first mapping: the file is only
+// remapped once it outgrows this (~120M tasks).
+const initialMmapSize = 64 << 30
+
 func openDB(path string) (*bolt.DB, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout: time.Second, // another process holds the file's lock
@@ -63,9 +67,11 @@ func openDB(path string) (*bolt.DB, error) {
 		// snapshots and on close (see doc.go).
 		NoSync:       true,
 		FreelistType: bolt.FreelistMapType,
-		// Map generously up front: growing the map waits for every read
-		// transaction, including a snapshot being streamed.
-		InitialMmapSize: 1 << 30,
+		// Map generously up front (address space, not memory): growing
+		// the map waits for every read transaction to end, including a
+		// snapshot being streamed, which at 10M tasks takes ~20 s, and
+		// every write waited with it.
+		InitialMmapSize: initialMmapSize,
 	})
 	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("open state file %s: %w: another process (another hourglass server?) is using this data directory", path, ErrLocked)
@@ -213,15 +219,11 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 // was opened (entries it had applied before are skipped, and not counted).
 func (f *FSM) AppliedBytes() uint64 { return f.appliedBytes.Load() }
 
-// Snapshot syncs the file (so everything up to the snapshot's index is
-// durable before raft compacts its log) and opens a read transaction that
-// Persist streams as a consistent copy of the whole file.
+// Snapshot opens a read transaction that Persist streams as a consistent
+// copy of the whole file. It runs between applies, so it does no more.
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	if err := f.db.Sync(); err != nil {
-		return nil, fmt.Errorf("snapshot: sync state file: %w", err)
-	}
 	tx, err := f.db.Begin(false)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot: begin read: %w", err)
@@ -231,7 +233,15 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 
 type snapshot struct{ tx *bolt.Tx }
 
+// Persist first syncs the state file, so that everything up to (and past)
+// the snapshot's index is durable before raft compacts its log behind it;
+// then it streams the transaction's copy. Both run beside the applies:
+// with gigabytes of dirty pages the sync alone can take seconds.
 func (s *snapshot) Persist(sink raft.SnapshotSink) error {
+	if err := s.tx.DB().Sync(); err != nil {
+		sink.Cancel()
+		return fmt.Errorf("persist snapshot: sync state file: %w", err)
+	}
 	if _, err := s.tx.WriteTo(sink); err != nil {
 		sink.Cancel()
 		return fmt.Errorf("persist snapshot: %w", err)
