@@ -1,16 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -141,9 +143,15 @@ func bench(ctx context.Context, cfg benchConfig, progress io.Writer) (*benchRepo
 
 	clients := make([]*client.Client, len(cfg.addrs))
 	for i, a := range cfg.addrs {
-		clients[i] = client.New(a, cfg.token)
+		if !strings.Contains(a, "://") {
+			cfg.addrs[i] = "http://" + a
+		}
+		clients[i] = client.New(cfg.addrs[i], cfg.token)
 	}
-	b := &benchRun{cfg: cfg, clients: clients, chk: chk, progress: progress}
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.MaxIdleConnsPerHost = cfg.concurrency + 4
+	b := &benchRun{cfg: cfg, clients: clients, chk: chk, progress: progress,
+		http: &http.Client{Transport: transport, Timeout: time.Minute}}
 	if err := b.ready(ctx); err != nil {
 		return nil, err
 	}
@@ -174,7 +182,8 @@ func bench(ctx context.Context, cfg benchConfig, progress io.Writer) (*benchRepo
 // benchRun is one benchmark under way.
 type benchRun struct {
 	cfg      benchConfig
-	clients  []*client.Client
+	clients  []*client.Client // for readiness and /v1/cluster
+	http     *http.Client     // for the creates
 	chk      *checker
 	progress io.Writer
 }
@@ -198,36 +207,122 @@ func (b *benchRun) ready(ctx context.Context) error {
 	}
 }
 
-// send makes one create request for tasks, through the first node that
-// answers: a node that cannot be reached is skipped, an answer is final.
-func (b *benchRun) send(ctx context.Context, reqs []client.CreateTaskRequest) ([]client.BatchResult, error) {
+// The create path is lean on purpose: the load generator shares the cores
+// with the server it measures. Request bodies are built by hand and only
+// the status and the per-task errors of a response are read.
+
+// appendTask appends task i's JSON: due at (unix ns), its payload of the
+// given size, and a target whose URL is given already JSON-quoted. It
+// returns the payload's length too.
+func appendTask(dst []byte, i int, at int64, size int, quotedURL []byte) ([]byte, int) {
+	dst = append(dst, `{"execute_at":"`...)
+	dst = time.Unix(0, at).UTC().AppendFormat(dst, time.RFC3339Nano)
+	dst = append(dst, `","payload":`...)
+	n := len(dst)
+	dst = appendPayload(dst, i, size)
+	n = len(dst) - n
+	dst = append(dst, `,"target":{"url":`...)
+	dst = append(dst, quotedURL...)
+	return append(dst, `}}`...), n
+}
+
+// batchAnswer is what the benchmark reads of a batch create's answer.
+type batchAnswer struct {
+	Results []struct {
+		Error *client.ErrorBody `json:"error"`
+	} `json:"results"`
+}
+
+// send makes one create request of n tasks (body holds one task's JSON,
+// or with n > 1 a batch), through the first node that answers: a node
+// that cannot be reached is skipped, an answer is final. It returns which
+// tasks were created.
+func (b *benchRun) send(ctx context.Context, body []byte, n int) ([]bool, error) {
+	path := "/v1/tasks"
+	if n > 1 {
+		path = "/v1/tasks/batch"
+	}
 	var err error
-	for _, c := range b.clients {
-		if len(reqs) == 1 {
-			var t *client.Task
-			if t, err = c.CreateTask(ctx, reqs[0]); err == nil {
-				return []client.BatchResult{{Task: t}}, nil
+	for _, addr := range b.cfg.addrs {
+		var resp *http.Response
+		resp, err = b.post(ctx, addr+path, body)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, err
 			}
-		} else {
-			var res []client.BatchResult
-			if res, err = c.CreateTasks(ctx, reqs); err == nil {
-				return res, nil
-			}
+			continue
 		}
-		var apiErr *client.Error
-		if errors.As(err, &apiErr) || ctx.Err() != nil {
-			return nil, err
+		data, rerr := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		switch {
+		case rerr != nil:
+			return nil, fmt.Errorf("POST %s: read answer: %w", path, rerr)
+		case resp.StatusCode/100 != 2:
+			var e client.ErrorResponse
+			json.Unmarshal(data, &e)
+			return nil, fmt.Errorf("POST %s: HTTP %d: %s: %s", path, resp.StatusCode, e.Error.Code, e.Error.Message)
+		case n == 1:
+			return []bool{true}, nil
 		}
+		var ans batchAnswer
+		if err := json.Unmarshal(data, &ans); err != nil || len(ans.Results) != n {
+			return nil, fmt.Errorf("POST %s: %d results for %d tasks (%v)", path, len(ans.Results), n, err)
+		}
+		created := make([]bool, n)
+		for i, r := range ans.Results {
+			created[i] = r.Error == nil
+		}
+		return created, nil
 	}
 	return nil, err
+}
+
+func (b *benchRun) post(ctx context.Context, url string, body []byte) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if b.cfg.token != "" {
+		req.Header.Set("Authorization", "Bearer "+b.cfg.token)
+	}
+	return b.http.Do(req)
+}
+
+// request is one create request's body, reused from request to request.
+type request struct {
+	body         []byte
+	payloadBytes int // of the tasks in body
+}
+
+// build makes the body creating tasks lo..hi-1, each due at(i).
+func (r *request) build(lo, hi, payload int, url []byte, at func(int) int64) {
+	r.body, r.payloadBytes = r.body[:0], 0
+	if hi-lo > 1 {
+		r.body = append(r.body, `{"tasks":[`...)
+	}
+	for i := lo; i < hi; i++ {
+		if i > lo {
+			r.body = append(r.body, ',')
+		}
+		var n int
+		r.body, n = appendTask(r.body, i, at(i), payload, url)
+		r.payloadBytes += n
+	}
+	if hi-lo > 1 {
+		r.body = append(r.body, `]}`...)
+	}
 }
 
 // createPending creates the background load: tasks due an hour out and
 // later, spread over --pending-spread, in batches.
 func (b *benchRun) createPending(ctx context.Context) (*createReport, error) {
 	const batch, clients = 1000, 4
-	url := b.cfg.receiverURL + "/pending"
-	from := time.Now().Add(time.Hour)
+	url := quote(b.cfg.receiverURL + "/pending")
+	from := time.Now().Add(time.Hour).UnixNano()
+	at := func(i int) int64 {
+		return from + int64(float64(b.cfg.pendingSpread)*float64(i)/float64(b.cfg.pending))
+	}
 	var next, done, raw atomic.Int64
 	var failed atomic.Pointer[error]
 	stop := b.report("background", &done, b.cfg.pending)
@@ -235,31 +330,28 @@ func (b *benchRun) createPending(ctx context.Context) (*createReport, error) {
 	var wg sync.WaitGroup
 	for range clients {
 		wg.Go(func() {
-			reqs := make([]client.CreateTaskRequest, 0, batch)
+			var req request
 			for failed.Load() == nil && ctx.Err() == nil {
 				lo := int(next.Add(batch)) - batch
 				if lo >= b.cfg.pending {
 					return
 				}
-				reqs = reqs[:0]
-				for i := lo; i < min(lo+batch, b.cfg.pending); i++ {
-					at := from.Add(time.Duration(float64(b.cfg.pendingSpread) * float64(i) / float64(b.cfg.pending)))
-					req := client.CreateTaskRequest{
-						ExecuteAt: at.UTC().Format(time.RFC3339Nano),
-						Payload:   benchPayload(i, b.cfg.payload),
-						Target:    &client.Target{URL: url},
-					}
-					if data, err := json.Marshal(req); err == nil {
-						raw.Add(int64(len(data)))
-					}
-					reqs = append(reqs, req)
-				}
-				if _, err := b.send(ctx, reqs); err != nil {
+				hi := min(lo+batch, b.cfg.pending)
+				req.build(lo, hi, b.cfg.payload, url, at)
+				created, err := b.send(ctx, req.body, hi-lo)
+				if err != nil {
 					err = fmt.Errorf("create background tasks: %w", err)
 					failed.CompareAndSwap(nil, &err)
 					return
 				}
-				done.Add(int64(len(reqs)))
+				if n := count(created); n != hi-lo {
+					err = fmt.Errorf("create background tasks: %d of %d refused", hi-lo-n, hi-lo)
+					failed.CompareAndSwap(nil, &err)
+					return
+				}
+				// Each task's own JSON: the batch less its frame and commas.
+				raw.Add(int64(len(req.body) - len(`{"tasks":[]}`) - (hi - lo - 1)))
+				done.Add(int64(hi - lo))
 			}
 		})
 	}
@@ -278,7 +370,8 @@ func (b *benchRun) createPending(ctx context.Context) (*createReport, error) {
 // create runs the measured create phase.
 func (b *benchRun) create(ctx context.Context, start time.Time) *createReport {
 	cfg := b.cfg
-	url := cfg.receiverURL + b.chk.path
+	url := quote(cfg.receiverURL + b.chk.path)
+	at := func(i int) int64 { return b.chk.due[i] }
 	var next, done, requests, failures, late, bodyBytes atomic.Int64
 	var firstErr atomic.Pointer[error]
 	latencies := make([][]time.Duration, cfg.concurrency)
@@ -286,25 +379,16 @@ func (b *benchRun) create(ctx context.Context, start time.Time) *createReport {
 	var wg sync.WaitGroup
 	for w := range cfg.concurrency {
 		wg.Go(func() {
-			reqs := make([]client.CreateTaskRequest, 0, cfg.batch)
+			var req request
 			for ctx.Err() == nil {
 				lo := int(next.Add(int64(cfg.batch))) - cfg.batch
 				if lo >= cfg.tasks {
 					return
 				}
 				hi := min(lo+cfg.batch, cfg.tasks)
-				reqs = reqs[:0]
-				for i := lo; i < hi; i++ {
-					p := benchPayload(i, cfg.payload)
-					bodyBytes.Add(int64(len(p)))
-					reqs = append(reqs, client.CreateTaskRequest{
-						ExecuteAt: time.Unix(0, b.chk.due[i]).UTC().Format(time.RFC3339Nano),
-						Payload:   p,
-						Target:    &client.Target{URL: url},
-					})
-				}
+				req.build(lo, hi, cfg.payload, url, at)
 				sent := time.Now()
-				res, err := b.send(ctx, reqs)
+				created, err := b.send(ctx, req.body, hi-lo)
 				acked := time.Now()
 				requests.Add(1)
 				latencies[w] = append(latencies[w], acked.Sub(sent))
@@ -313,8 +397,8 @@ func (b *benchRun) create(ctx context.Context, start time.Time) *createReport {
 					firstErr.CompareAndSwap(nil, &err)
 					continue
 				}
-				for k, r := range res {
-					if r.Error != nil {
+				for k, ok := range created {
+					if !ok {
 						failures.Add(1)
 						continue
 					}
@@ -323,6 +407,7 @@ func (b *benchRun) create(ctx context.Context, start time.Time) *createReport {
 						late.Add(1)
 					}
 				}
+				bodyBytes.Add(int64(req.payloadBytes))
 				done.Add(int64(hi - lo))
 			}
 		})
@@ -343,6 +428,21 @@ func (b *benchRun) create(ctx context.Context, start time.Time) *createReport {
 		r.FirstError = (*err).Error()
 	}
 	return r
+}
+
+func quote(s string) []byte {
+	q, _ := json.Marshal(s)
+	return q
+}
+
+func count(created []bool) int {
+	n := 0
+	for _, ok := range created {
+		if ok {
+			n++
+		}
+	}
+	return n
 }
 
 // waitDelivered waits until every acknowledged task arrived, or deadline.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -41,13 +40,18 @@ func newChecker(run string, due []int64) *checker {
 	}
 }
 
-// payload is task i's payload: its index, padded to size bytes.
-func benchPayload(i, size int) []byte {
-	p := fmt.Appendf(nil, `{"i":%d,"pad":"`, i)
-	for len(p)+2 < size {
-		p = append(p, 'x')
+// benchPayload is task i's payload: its index, padded to size bytes.
+func benchPayload(i, size int) []byte { return appendPayload(nil, i, size) }
+
+func appendPayload(dst []byte, i, size int) []byte {
+	start := len(dst)
+	dst = append(dst, `{"i":`...)
+	dst = strconv.AppendInt(dst, int64(i), 10)
+	dst = append(dst, `,"pad":"`...)
+	for len(dst)-start+2 < size {
+		dst = append(dst, 'x')
 	}
-	return append(p, `"}`...)
+	return append(dst, `"}`...)
 }
 
 // taskIndex reads the index back out of a payload made by benchPayload.
