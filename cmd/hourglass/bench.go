@@ -489,11 +489,16 @@ func (b *benchRun) waitDelivered(ctx context.Context, deadline time.Time) *deliv
 	if span > 0 {
 		r.PerSecond = float64(len(at)-1) / span.Seconds()
 	}
-	var gap int64
+	var gap, gapAt int64
 	for i := 1; i < len(at); i++ {
-		gap = max(gap, at[i]-at[i-1])
+		if d := at[i] - at[i-1]; d > gap {
+			gap, gapAt = d, at[i-1]
+		}
 	}
 	r.LongestPause = ms(time.Duration(gap))
+	if gap > 0 {
+		r.LongestPauseFrom = time.Unix(0, gapAt).UTC()
+	}
 	return r
 }
 

@@ -53,7 +53,8 @@ type deliveryReport struct {
 	LatenessMax  float64 `json:"lateness_max_ms"`
 	// LongestPause is the longest time between two deliveries: with tasks
 	// due steadily, the outage a leader failover caused.
-	LongestPause float64 `json:"longest_pause_ms"`
+	LongestPause     float64   `json:"longest_pause_ms"`
+	LongestPauseFrom time.Time `json:"longest_pause_from"`
 }
 
 // serverReport is what the leader's /metrics said about the run.
@@ -120,8 +121,8 @@ func (r *benchReport) print(w io.Writer, asJSON bool) error {
 		fmt.Fprintf(w, "            warning: %d tasks were acknowledged after their due time (raise --due)\n", cr.CreatedAfterDue)
 	}
 	d := r.Delivery
-	fmt.Fprintf(w, "deliver     %d tasks in %.2fs: %.0f/s; lateness p50 %.2fms p99 %.2fms p99.9 %.2fms max %.2fms; longest pause %.0fms\n",
-		d.Delivered, d.Seconds, d.PerSecond, d.LatenessP50, d.LatenessP99, d.LatenessP999, d.LatenessMax, d.LongestPause)
+	fmt.Fprintf(w, "deliver     %d tasks in %.2fs: %.0f/s; lateness p50 %.2fms p99 %.2fms p99.9 %.2fms max %.2fms; longest pause %.0fms (from %s)\n",
+		d.Delivered, d.Seconds, d.PerSecond, d.LatenessP50, d.LatenessP99, d.LatenessP999, d.LatenessMax, d.LongestPause, d.LongestPauseFrom.Format("15:04:05.000"))
 	if s := r.Server; s != nil {
 		fmt.Fprintf(w, "leader      %s: fire lateness p50 ≤ %s p99 ≤ %s p99.9 ≤ %s (%.0f fired)\n",
 			s.Leader, bound(s.FireLatenessP50), bound(s.FireLatenessP99), bound(s.FireLatenessP999), s.Fired)
