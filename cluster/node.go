@@ -193,7 +193,7 @@ func Open(cfg Config) (*Node, error) {
 	if n.store, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db"), BoltOptions: logOptions}); err != nil {
 		return nil, fmt.Errorf("open raft log %s: %w", filepath.Join(cfg.DataDir, "raft.db"), err)
 	}
-	snaps, err := raft.NewFileSnapshotStore(filepath.Join(cfg.DataDir, "snapshots"), 2, cfg.LogOutput)
+	snaps, err := newSnapshotStore(filepath.Join(cfg.DataDir, "snapshots"), 2, cfg.LogOutput)
 	if err != nil {
 		return nil, fmt.Errorf("open snapshot store: %w", err)
 	}
@@ -309,7 +309,7 @@ func newTransport(cfg Config) (*raft.NetworkTransport, error) {
 // snapshot's index (NoSnapshotRestoreOnStart), and the log before it may be
 // compacted away, so a state file that lost writes (it is not fsynced on
 // every apply) must be brought up to the snapshot first.
-func (n *Node) catchUpFromSnapshot(snaps *raft.FileSnapshotStore) error {
+func (n *Node) catchUpFromSnapshot(snaps raft.SnapshotStore) error {
 	list, err := snaps.List()
 	if err != nil {
 		return fmt.Errorf("list snapshots: %w", err)
