@@ -32,7 +32,7 @@ delivered twice. Exits 1 when a task was lost or delivered early.
 Examples:
   hourglass bench --tasks 100000 --concurrency 64
   hourglass bench --tasks 100000 --batch 100 --spread 1s --due 20s
-  hourglass bench --pending 1000000 --tasks 1000000 --batch 100 --spread 10s
+  hourglass bench --pending 1000000 --tasks 300000 --batch 100 --due 20s --spread 3s
 
 Flags:
 `
@@ -93,6 +93,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if err := rep.print(stdout, cfg.asJSON); err != nil {
 		return err
+	}
+	if rep.Verdict.Acknowledged == 0 {
+		return fmt.Errorf("no task was created: %s", rep.Create.FirstError)
 	}
 	if !rep.Verdict.ok() {
 		return fmt.Errorf("the checker failed the run: %d lost, %d early, %d malformed", rep.Verdict.Lost, rep.Verdict.Early, rep.Verdict.Malformed)

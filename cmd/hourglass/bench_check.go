@@ -109,7 +109,9 @@ type verdict struct {
 	Malformed      int64 `json:"malformed"`
 }
 
-func (v verdict) ok() bool { return v.Lost == 0 && v.Early == 0 && v.Malformed == 0 }
+func (v verdict) ok() bool {
+	return v.Acknowledged > 0 && v.Lost == 0 && v.Early == 0 && v.Malformed == 0
+}
 
 func (c *checker) verdict() verdict {
 	v := verdict{Early: c.early.Load(), Malformed: c.malformed.Load()}
