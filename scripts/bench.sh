@@ -20,6 +20,10 @@ if ! command -v jq >/dev/null; then
   apt-get install -y -qq jq >/dev/null || { apt-get update -qq && apt-get install -y -qq jq >/dev/null; }
 fi
 
+# The code measured: the commit, and whether the tree differed from it.
+commit=$(git rev-parse --short HEAD)
+git diff --quiet HEAD || commit="$commit (with local changes)"
+
 work=$(mktemp -d /tmp/hourglass-bench.XXXXXX)
 bin=$work/hourglass
 declare -A pid=()
@@ -185,7 +189,7 @@ done
 {
   echo "# Benchmarks"
   echo
-  echo "Written by \`scripts/bench.sh\` on $(date -u +%Y-%m-%d) from commit $(git rev-parse --short HEAD)$(git diff --quiet || echo ' (with local changes)')."
+  echo "Written by \`scripts/bench.sh\` on $(date -u +%Y-%m-%d) from commit $commit."
   echo "Load generator (\`hourglass bench\`) and servers share one machine:"
   echo
   echo "- $(lscpu | awk -F: '/Model name/ { gsub(/^ +/, "", $2); print $2; exit }'), $(nproc) cores, $(free -g | awk '/Mem:/ { print $2 }') GiB memory"
