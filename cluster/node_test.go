@@ -2,12 +2,15 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/raft"
 
 	"github.com/hourglass-scheduler/hourglass/fsm"
 	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
@@ -211,5 +214,21 @@ func TestSnapshotBySize(t *testing.T) {
 			t.Fatalf("no snapshot 10s after %d bytes were applied", n.fsm.AppliedBytes())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Raft's errors reach callers as the cluster's, which the API maps to
+// statuses.
+func TestTranslate(t *testing.T) {
+	for _, tc := range []struct{ raft, want error }{
+		{raft.ErrAbortedByRestore, ErrRestoring},
+		{raft.ErrNotLeader, ErrNotLeader},
+		{raft.ErrLeadershipLost, ErrIndeterminate},
+		{raft.ErrRaftShutdown, ErrIndeterminate},
+		{raft.ErrEnqueueTimeout, ErrNotLeader},
+	} {
+		if got := translate(tc.raft); !errors.Is(got, tc.want) {
+			t.Errorf("translate(%v) = %v, want %v", tc.raft, got, tc.want)
+		}
 	}
 }

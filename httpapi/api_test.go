@@ -15,6 +15,7 @@ import (
 	"github.com/hourglass-scheduler/hourglass/client"
 	"github.com/hourglass-scheduler/hourglass/cluster"
 	"github.com/hourglass-scheduler/hourglass/fsm"
+	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
 )
 
 // testServer is the API over a real single raft node (no scheduler: these
@@ -331,5 +332,28 @@ func TestBatchOverEntryLimitIs413(t *testing.T) {
 	}
 	if n := s.taskCount(t); n != 0 {
 		t.Fatalf("%d tasks stored", n)
+	}
+}
+
+type failingProposer struct{ err error }
+
+func (p failingProposer) Propose(context.Context, *fsmpb.Command) (any, error) { return nil, p.err }
+
+// soleLeader is a cluster of one: this node.
+type soleLeader struct{ Cluster }
+
+func (soleLeader) Leader() (id, httpAddr string, self bool) { return "n1", "127.0.0.1:7070", true }
+
+// A write cut off by a restore of the whole state, or sent to a node that
+// lost leadership, is answered 503 with Retry-After: retrying is safe.
+func TestUnavailableWrites(t *testing.T) {
+	for _, err := range []error{cluster.ErrRestoring, cluster.ErrNotLeader, fmt.Errorf("%w: leadership lost", cluster.ErrIndeterminate)} {
+		api := New(Config{Proposer: failingProposer{err}, Cluster: soleLeader{}})
+		w := httptest.NewRecorder()
+		api.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/v1/tasks",
+			strings.NewReader(`{"delay":"1m","target":{"url":"http://127.0.0.1:9/"}}`)))
+		if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
+			t.Errorf("%v: HTTP %d, Retry-After %q; want 503 with Retry-After\n%s", err, w.Code, w.Header().Get("Retry-After"), w.Body)
+		}
 	}
 }
