@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -22,14 +23,16 @@ type item struct {
 // 24 bytes of heap for it instead of 48. Other ids are kept as they are;
 // they are printable ASCII, so never start with NUL.
 func packID(id string) string {
-	if len(id) != 36 {
-		return id
+	if len(id) != 36 || strings.ContainsAny(id, "ABCDEF") {
+		return id // upper case: unpacking would change it
 	}
 	u, err := uuid.Parse(id)
-	if err != nil || u.String() != id {
-		return id // not canonical (upper case, say): unpacking would change it
+	if err != nil {
+		return id
 	}
-	return string(append([]byte{0}, u[:]...))
+	var key [17]byte
+	copy(key[1:], u[:])
+	return string(key[:])
 }
 
 // unpackID is the id packID packed.
