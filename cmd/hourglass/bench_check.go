@@ -40,9 +40,8 @@ func newChecker(run string, due []int64) *checker {
 	}
 }
 
-// benchPayload is task i's payload: its index, padded to size bytes.
-func benchPayload(i, size int) []byte { return appendPayload(nil, i, size) }
-
+// appendPayload appends task i's payload: its index, padded to size
+// bytes (or what the index needs).
 func appendPayload(dst []byte, i, size int) []byte {
 	start := len(dst)
 	dst = append(dst, `{"i":`...)
@@ -54,7 +53,7 @@ func appendPayload(dst []byte, i, size int) []byte {
 	return append(dst, `"}`...)
 }
 
-// taskIndex reads the index back out of a payload made by benchPayload.
+// taskIndex reads the index back out of a payload made by appendPayload.
 func taskIndex(body []byte) (int, bool) {
 	rest, ok := bytes.CutPrefix(body, []byte(`{"i":`))
 	if !ok {

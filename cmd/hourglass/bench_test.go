@@ -9,6 +9,8 @@ import (
 	"time"
 )
 
+func benchPayload(i, size int) []byte { return appendPayload(nil, i, size) }
+
 func TestBenchPayload(t *testing.T) {
 	for _, tc := range []struct{ i, size int }{{0, 0}, {7, 64}, {123456, 10}, {42, 1000}} {
 		p := benchPayload(tc.i, tc.size)
