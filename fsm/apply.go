@@ -2,8 +2,10 @@ package fsm
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"strings"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
@@ -29,21 +31,43 @@ type TaskResult struct {
 	Err  error
 }
 
-// FireResult lists the tasks a fire command moved to running, as stored.
-type FireResult struct{ Accepted []*fsmpb.Task }
+// FireResult lists the tasks a fire command moved to running, as stored,
+// and those it found past their max_lateness and expired instead.
+type FireResult struct{ Accepted, Expired []*fsmpb.Task }
 
-// OutcomeResult counts the outcomes that applied; the others named an
-// attempt that is no longer current and were ignored.
-type OutcomeResult struct{ Applied int }
+// OutcomeResult counts the outcomes that applied; Errs says, per outcome,
+// why one did not (nil: applied): ErrNotFound, or ErrConflict when it named
+// an attempt that is no longer current or a lease that is not live.
+type OutcomeResult struct {
+	Applied int
+	Errs    []error
+	// Tasks are the tasks after each applied outcome (nil where refused).
+	Tasks []*fsmpb.Task
+}
 
 // PurgeResult counts the finished tasks deleted.
 type PurgeResult struct{ Purged int }
 
+// QueueResult answers a queue command: the queue's settings, or a business
+// error (ErrNotFound, ErrConflict, ErrInvalid).
+type QueueResult struct {
+	Queue *fsmpb.Queue
+	Err   error
+}
+
+// CountResult counts the tasks a bulk command changed.
+type CountResult struct{ Changed int }
+
 // applier applies commands inside one write transaction.
 type applier struct {
-	tasks, due, running, expire, byState *bolt.Bucket
-	index, term                          uint64 // of the entry being applied
-	changes                              []Change
+	tasks, due, running, expire, byState, queues, counts *bolt.Bucket
+	index, term                                          uint64 // of the entry being applied
+	changes                                              []Change
+	// countDeltas are the changes to counts, written once per batch.
+	countDeltas map[string]int64
+	// queueCache holds the queues read or written in this transaction
+	// (nil: known not to exist).
+	queueCache map[string]*fsmpb.Queue
 }
 
 // fillPercent is how full bbolt fills a page when it splits one. Its
@@ -64,6 +88,11 @@ func newApplier(tx *bolt.Tx) *applier {
 		running: tx.Bucket(bucketRunning),
 		expire:  tx.Bucket(bucketExpire),
 		byState: tx.Bucket(bucketByState),
+		queues:  tx.Bucket(bucketQueues),
+		counts:  tx.Bucket(bucketCounts),
+
+		countDeltas: map[string]int64{},
+		queueCache:  map[string]*fsmpb.Queue{},
 	}
 	if tx.Writable() {
 		for _, b := range []*bolt.Bucket{a.tasks, a.running, a.expire, a.byState} { // not due: see fillPercent
@@ -89,6 +118,18 @@ func (a *applier) apply(c *fsmpb.Command) (any, error) {
 		return a.outcomes(k.Outcomes)
 	case *fsmpb.Command_Purge:
 		return a.purge(k.Purge)
+	case *fsmpb.Command_Extend:
+		return a.extend(k.Extend)
+	case *fsmpb.Command_PutQueue:
+		return a.putQueue(k.PutQueue)
+	case *fsmpb.Command_DeleteQueue:
+		return a.deleteQueue(k.DeleteQueue)
+	case *fsmpb.Command_Redrive:
+		return a.redrive(k.Redrive)
+	case *fsmpb.Command_CancelMany:
+		return a.cancelMany(k.CancelMany)
+	case *fsmpb.Command_Shift:
+		return a.shift(k.Shift)
 	default:
 		return nil, fmt.Errorf("unknown command %T", k)
 	}
@@ -128,25 +169,60 @@ func (a *applier) put(t *fsmpb.Task) error {
 	return a.tasks.Put([]byte(t.Id), v)
 }
 
-// setState moves t to state, keeping by_state in step.
+// setState moves t to state, keeping by_state and the counts in step.
 func (a *applier) setState(t *fsmpb.Task, state fsmpb.State) error {
 	if t.State != fsmpb.State_STATE_UNSPECIFIED {
 		if err := a.byState.Delete(stateKey(t.State, t.Queue, t.Id)); err != nil {
 			return err
 		}
+		a.countDeltas[countKey(t.Queue, t.State)]--
 	}
 	t.State = state
+	a.countDeltas[countKey(t.Queue, state)]++
 	return a.byState.Put(stateKey(state, t.Queue, t.Id), nil)
 }
 
+// flushCounts writes the batch's count changes.
+func (a *applier) flushCounts() error {
+	for k, d := range a.countDeltas {
+		if d == 0 {
+			continue
+		}
+		var n uint64
+		if v := a.counts.Get([]byte(k)); len(v) == 8 {
+			n = binary.BigEndian.Uint64(v)
+		}
+		n = uint64(int64(n) + d)
+		var err error
+		if n == 0 {
+			err = a.counts.Delete([]byte(k))
+		} else {
+			err = a.counts.Put([]byte(k), u64(n))
+		}
+		if err != nil {
+			return fmt.Errorf("write counts: %w", err)
+		}
+	}
+	clear(a.countDeltas)
+	return nil
+}
+
 func (a *applier) addDue(t *fsmpb.Task) error {
-	a.changes = append(a.changes, Change{ID: t.Id, DueAt: t.DueAt, Due: true})
-	return a.due.Put(timeKey(t.DueAt, t.Id), nil)
+	r := routeOf(t)
+	a.changes = append(a.changes, Change{Kind: ChangeDue, ID: t.Id, At: t.DueAt, Route: r})
+	return a.due.Put(timeKey(t.DueAt, t.Id), encodeRoute(r))
 }
 
 func (a *applier) removeDue(t *fsmpb.Task) error {
-	a.changes = append(a.changes, Change{ID: t.Id, DueAt: t.DueAt})
+	a.changes = append(a.changes, Change{Kind: ChangeNotDue, ID: t.Id, At: t.DueAt})
 	return a.due.Delete(timeKey(t.DueAt, t.Id))
+}
+
+// stopRunning takes t out of the running index: its attempt is over.
+func (a *applier) stopRunning(t *fsmpb.Task) error {
+	a.changes = append(a.changes, Change{Kind: ChangeStopped, ID: t.Id})
+	t.LeaseExpiresAt = 0
+	return a.running.Delete([]byte(t.Id))
 }
 
 // finish moves t to a final state and queues it for purging.
@@ -179,6 +255,9 @@ func (a *applier) create(c *fsmpb.CreateTasks) (*CreateResult, error) {
 		}
 		t.State = fsmpb.State_STATE_UNSPECIFIED
 		t.DueAt = t.ExecuteAt
+		if err := a.ensureQueue(t.Queue, t.CreatedAt); err != nil {
+			return nil, err
+		}
 		if err := a.setState(t, fsmpb.State_SCHEDULED); err != nil {
 			return nil, err
 		}
@@ -245,24 +324,37 @@ func (a *applier) update(c *fsmpb.UpdateTask) (*TaskResult, error) {
 }
 
 // fire moves due tasks to running: commit before send. A task is accepted
-// if it is still scheduled at the due time the scheduler saw (not cancelled
-// or rescheduled since), or running under an older term, whose leader is
-// gone without recording the outcome, or (reclaim) running under this term
-// after a Fire whose outcome this leader never learned, or under a later
-// term, which only a backup restored from another cluster can hold.
+// if it is still scheduled at the due time the scheduler saw (not
+// cancelled or rescheduled since), or running under an older term, whose
+// leader is gone without recording the outcome, or (reclaim) running under
+// this term after a Fire whose outcome this leader never learned, or under
+// a later term, which only a backup restored from another cluster can
+// hold. A leased task is never fired again: its lease runs out instead.
+//
+// A push fire takes only tasks with a target, a lease (lease_until set)
+// only tasks without one. A task past its max_lateness expires instead.
 func (a *applier) fire(c *fsmpb.FireTasks) (*FireResult, error) {
 	res := &FireResult{}
+	lease := c.LeaseUntil != 0
 	for _, item := range c.Items {
 		t, err := a.get(item.Id)
 		if err != nil {
 			return nil, err
 		}
-		switch {
-		case t == nil:
+		if t == nil || lease != (t.Target == nil) {
 			continue
+		}
+		switch {
 		case t.State == fsmpb.State_SCHEDULED && t.DueAt == item.DueAt:
 			if err := a.due.Delete(timeKey(t.DueAt, t.Id)); err != nil {
 				return nil, err
+			}
+			if pastLateness(t, c.At) {
+				if err := a.expireTask(t, c); err != nil {
+					return nil, err
+				}
+				res.Expired = append(res.Expired, t)
+				continue
 			}
 			if err := a.setState(t, fsmpb.State_RUNNING); err != nil {
 				return nil, err
@@ -270,13 +362,27 @@ func (a *applier) fire(c *fsmpb.FireTasks) (*FireResult, error) {
 			if err := a.running.Put([]byte(t.Id), nil); err != nil {
 				return nil, err
 			}
-		case t.State == fsmpb.State_RUNNING && (t.FireTerm < c.Term || item.Reclaim):
+		case !lease && t.State == fsmpb.State_RUNNING && t.LeaseExpiresAt == 0 && (t.FireTerm < c.Term || item.Reclaim):
+			if pastLateness(t, c.At) {
+				if err := a.stopRunning(t); err != nil {
+					return nil, err
+				}
+				if err := a.expireTask(t, c); err != nil {
+					return nil, err
+				}
+				res.Expired = append(res.Expired, t)
+				continue
+			}
 		default:
 			continue
 		}
 		t.Attempts++
 		t.FiredAt, t.UpdatedAt = c.At, c.At
 		t.FireTerm, t.FireIndex = c.Term, a.index
+		t.LeaseExpiresAt = c.LeaseUntil
+		if lease {
+			a.changes = append(a.changes, Change{Kind: ChangeLeased, ID: t.Id, At: t.LeaseExpiresAt})
+		}
 		if err := a.put(t); err != nil {
 			return nil, err
 		}
@@ -285,30 +391,45 @@ func (a *applier) fire(c *fsmpb.FireTasks) (*FireResult, error) {
 	return res, nil
 }
 
+// pastLateness reports whether no attempt of t may start at `at` any more.
+func pastLateness(t *fsmpb.Task, at int64) bool {
+	return t.MaxLateness > 0 && at > t.ExecuteAt+t.MaxLateness
+}
+
+func (a *applier) expireTask(t *fsmpb.Task, c *fsmpb.FireTasks) error {
+	t.LastError = fmt.Sprintf("expired: could not start within max_lateness %v of execute_at", time.Duration(t.MaxLateness))
+	if err := a.finish(t, fsmpb.State_EXPIRED, c.At, c.RetainUntil); err != nil {
+		return err
+	}
+	return a.put(t)
+}
+
 func (a *applier) outcomes(c *fsmpb.RecordOutcomes) (*OutcomeResult, error) {
-	res := &OutcomeResult{}
-	for _, o := range c.Outcomes {
+	res := &OutcomeResult{Errs: make([]error, len(c.Outcomes)), Tasks: make([]*fsmpb.Task, len(c.Outcomes))}
+	for i, o := range c.Outcomes {
 		t, err := a.get(o.Id)
 		if err != nil {
 			return nil, err
 		}
-		if t == nil || t.State != fsmpb.State_RUNNING || t.Attempts != o.Attempt {
-			continue // a stale report: the attempt is no longer current
+		if res.Errs[i] = checkOutcome(t, o, c.At); res.Errs[i] != nil {
+			continue
 		}
-		if _, known := fsmpb.Outcome_Kind_name[int32(o.Kind)]; !known || o.Kind == fsmpb.Outcome_KIND_UNSPECIFIED {
-			continue // refused alike on every node; the task stays running
-		}
-		if err := a.running.Delete([]byte(t.Id)); err != nil {
+		if err := a.stopRunning(t); err != nil {
 			return nil, err
 		}
 		t.LastError = o.Error
-		switch o.Kind {
+		kind, retryAt := o.Kind, o.RetryAt
+		if kind == fsmpb.Outcome_FAILED {
+			kind, retryAt, t.LastError = a.decideFailure(t, o, c.At)
+		}
+		switch kind {
 		case fsmpb.Outcome_SUCCEEDED:
+			t.Result = o.Result
 			err = a.finish(t, fsmpb.State_SUCCEEDED, c.At, o.RetainUntil)
 		case fsmpb.Outcome_DEAD:
 			err = a.finish(t, fsmpb.State_DEAD, c.At, o.RetainUntil)
 		case fsmpb.Outcome_RETRY:
-			t.DueAt, t.UpdatedAt = o.RetryAt, c.At
+			t.DueAt, t.UpdatedAt = retryAt, c.At
 			if err = a.setState(t, fsmpb.State_SCHEDULED); err == nil {
 				err = a.addDue(t)
 			}
@@ -320,6 +441,230 @@ func (a *applier) outcomes(c *fsmpb.RecordOutcomes) (*OutcomeResult, error) {
 			return nil, err
 		}
 		res.Applied++
+		res.Tasks[i] = t
+	}
+	return res, nil
+}
+
+// checkOutcome says why outcome o cannot apply to t at `at`, or nil.
+func checkOutcome(t *fsmpb.Task, o *fsmpb.Outcome, at int64) error {
+	switch {
+	case t == nil:
+		return errorf(ErrNotFound, "no task %q", o.Id)
+	case t.State != fsmpb.State_RUNNING || t.Attempts != o.Attempt:
+		return errorf(ErrConflict, "attempt %d of task %q is not running: the task %s, at attempt %d", o.Attempt, t.Id, describe(t.State), t.Attempts)
+	case o.Kind == fsmpb.Outcome_KIND_UNSPECIFIED || fsmpb.Outcome_Kind_name[int32(o.Kind)] == "":
+		return errorf(ErrInvalid, "outcome of task %q has no known kind", t.Id) // refused alike on every node
+	case o.LeaseExpired && (t.LeaseExpiresAt == 0 || t.LeaseExpiresAt > at):
+		return errorf(ErrConflict, "the lease of task %q did not run out", t.Id) // extended meanwhile
+	case o.Worker && t.LeaseExpiresAt == 0:
+		return errorf(ErrConflict, "task %q is not leased to a worker", t.Id)
+	case o.Worker && t.LeaseExpiresAt <= at:
+		return errorf(ErrConflict, "the lease of attempt %d of task %q ran out at %s", t.Attempts, t.Id, time.Unix(0, t.LeaseExpiresAt).UTC().Format(time.RFC3339Nano))
+	}
+	return nil
+}
+
+// decideFailure turns a failed attempt into a retry or dead, from the
+// task's and its queue's retry policy.
+func (a *applier) decideFailure(t *fsmpb.Task, o *fsmpb.Outcome, at int64) (fsmpb.Outcome_Kind, int64, string) {
+	q, _ := a.queue(t.Queue) // a queue that does not decode counts as defaults
+	p := PolicyFor(t, q)
+	if t.Attempts >= p.MaxAttempts {
+		return fsmpb.Outcome_DEAD, 0, o.Error
+	}
+	retryAt := o.RetryAt // a worker's retry_in
+	if retryAt == 0 {
+		retryAt = at + int64(p.Backoff(t.Attempts, o.Jitter))
+	}
+	retryAt = max(retryAt, o.NotBefore)
+	if p.MaxRetryDuration > 0 && retryAt > t.ExecuteAt+int64(p.MaxRetryDuration) {
+		return fsmpb.Outcome_DEAD, 0, fmt.Sprintf("%s (no retry: max_retry_duration %v of the queue is over)", o.Error, p.MaxRetryDuration)
+	}
+	return fsmpb.Outcome_RETRY, retryAt, o.Error
+}
+
+func (a *applier) extend(c *fsmpb.ExtendLease) (*TaskResult, error) {
+	t, err := a.get(c.Id)
+	if err != nil || t == nil {
+		return &TaskResult{Err: errorf(ErrNotFound, "no task %q", c.Id)}, err
+	}
+	if err := checkOutcome(t, &fsmpb.Outcome{Id: c.Id, Attempt: c.Attempt, Kind: fsmpb.Outcome_SUCCEEDED, Worker: true}, c.At); err != nil {
+		return &TaskResult{Task: t, Err: err}, nil
+	}
+	t.LeaseExpiresAt, t.UpdatedAt = c.Until, c.At
+	a.changes = append(a.changes, Change{Kind: ChangeLeased, ID: t.Id, At: t.LeaseExpiresAt})
+	return &TaskResult{Task: t}, a.put(t)
+}
+
+// queue returns the settings of the queue name (nil if it has none).
+func (a *applier) queue(name string) (*fsmpb.Queue, error) {
+	if q, ok := a.queueCache[name]; ok {
+		return q, nil
+	}
+	var q *fsmpb.Queue
+	if len(name) > 0 && len(name) <= maxQueueLen {
+		if v := a.queues.Get([]byte(name)); v != nil {
+			q = new(fsmpb.Queue)
+			if err := proto.Unmarshal(v, q); err != nil {
+				return nil, fmt.Errorf("decode queue %q: %w", name, err)
+			}
+		}
+	}
+	a.queueCache[name] = q
+	return q, nil
+}
+
+func (a *applier) putQueueRecord(q *fsmpb.Queue) error {
+	v, err := proto.Marshal(q)
+	if err != nil {
+		return fmt.Errorf("encode queue %q: %w", q.Name, err)
+	}
+	a.queueCache[q.Name] = q
+	a.changes = append(a.changes, Change{Kind: ChangeQueue, ID: q.Name})
+	return a.queues.Put([]byte(q.Name), v)
+}
+
+// ensureQueue creates queue name with the defaults, on its first use.
+func (a *applier) ensureQueue(name string, at int64) error {
+	q, err := a.queue(name)
+	if err != nil || q != nil {
+		return err
+	}
+	return a.putQueueRecord(&fsmpb.Queue{Name: name, CreatedAt: at, UpdatedAt: at})
+}
+
+func validQueue(name string) bool {
+	return name != "" && len(name) <= maxQueueLen && strings.IndexByte(name, 0) < 0
+}
+
+func (a *applier) putQueue(c *fsmpb.PutQueue) (*QueueResult, error) {
+	q := c.Queue
+	if q == nil || !validQueue(q.Name) {
+		return &QueueResult{Err: errorf(ErrInvalid, "queue name is empty or too long")}, nil
+	}
+	old, err := a.queue(q.Name)
+	if err != nil {
+		return nil, err
+	}
+	q.CreatedAt, q.UpdatedAt = c.At, c.At
+	if old != nil {
+		q.CreatedAt = old.CreatedAt
+	}
+	return &QueueResult{Queue: q}, a.putQueueRecord(q)
+}
+
+func (a *applier) deleteQueue(c *fsmpb.DeleteQueue) (*QueueResult, error) {
+	q, err := a.queue(c.Name)
+	if err != nil {
+		return nil, err
+	}
+	if q == nil {
+		return &QueueResult{Err: errorf(ErrNotFound, "no queue %q", c.Name)}, nil
+	}
+	n := a.count(c.Name, fsmpb.State_SCHEDULED) + a.count(c.Name, fsmpb.State_RUNNING)
+	if n > 0 {
+		return &QueueResult{Queue: q, Err: errorf(ErrConflict, "queue %q still has %d scheduled or running tasks; cancel them first", c.Name, n)}, nil
+	}
+	a.queueCache[c.Name] = nil
+	a.changes = append(a.changes, Change{Kind: ChangeQueue, ID: c.Name})
+	return &QueueResult{Queue: q}, a.queues.Delete([]byte(c.Name))
+}
+
+// count is how many tasks of queue are in state, this batch included.
+func (a *applier) count(queue string, state fsmpb.State) uint64 {
+	k := countKey(queue, state)
+	var n uint64
+	if v := a.counts.Get([]byte(k)); len(v) == 8 {
+		n = binary.BigEndian.Uint64(v)
+	}
+	return uint64(int64(n) + a.countDeltas[k])
+}
+
+// redrive moves dead tasks back to scheduled, due at c.At.
+func (a *applier) redrive(c *fsmpb.RedriveTasks) (*CountResult, error) {
+	ids := c.Ids
+	if len(ids) == 0 && validQueue(c.Queue) {
+		prefix := statePrefix(fsmpb.State_DEAD, c.Queue)
+		cur := a.byState.Cursor()
+		for k, _ := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(ids) < int(c.Limit); k, _ = cur.Next() {
+			ids = append(ids, string(k[len(prefix):]))
+		}
+	}
+	res := &CountResult{}
+	for _, id := range ids {
+		t, err := a.get(id)
+		if err != nil {
+			return nil, err
+		}
+		if t == nil || t.State != fsmpb.State_DEAD || t.Queue != c.Queue {
+			continue
+		}
+		if err := a.expire.Delete(timeKey(t.RetainUntil, t.Id)); err != nil {
+			return nil, err
+		}
+		if err := a.setState(t, fsmpb.State_SCHEDULED); err != nil {
+			return nil, err
+		}
+		t.Attempts, t.DueAt, t.UpdatedAt, t.CompletedAt, t.RetainUntil = 0, c.At, c.At, 0, 0
+		if err := a.addDue(t); err != nil {
+			return nil, err
+		}
+		if err := a.put(t); err != nil {
+			return nil, err
+		}
+		res.Changed++
+	}
+	return res, nil
+}
+
+func (a *applier) cancelMany(c *fsmpb.CancelTasks) (*CountResult, error) {
+	res := &CountResult{}
+	for _, id := range c.Ids {
+		t, err := a.get(id)
+		if err != nil {
+			return nil, err
+		}
+		if t == nil || t.State != fsmpb.State_SCHEDULED {
+			continue
+		}
+		if err := a.removeDue(t); err != nil {
+			return nil, err
+		}
+		if err := a.finish(t, fsmpb.State_CANCELLED, c.At, c.RetainUntil); err != nil {
+			return nil, err
+		}
+		if err := a.put(t); err != nil {
+			return nil, err
+		}
+		res.Changed++
+	}
+	return res, nil
+}
+
+func (a *applier) shift(c *fsmpb.ShiftTasks) (*CountResult, error) {
+	res := &CountResult{}
+	for _, id := range c.Ids {
+		t, err := a.get(id)
+		if err != nil {
+			return nil, err
+		}
+		if t == nil || t.State != fsmpb.State_SCHEDULED {
+			continue
+		}
+		if err := a.removeDue(t); err != nil {
+			return nil, err
+		}
+		t.ExecuteAt += c.By
+		t.DueAt += c.By
+		t.UpdatedAt = c.At
+		if err := a.addDue(t); err != nil {
+			return nil, err
+		}
+		if err := a.put(t); err != nil {
+			return nil, err
+		}
+		res.Changed++
 	}
 	return res, nil
 }
@@ -340,6 +685,7 @@ func (a *applier) purge(c *fsmpb.PurgeTasks) (*PurgeResult, error) {
 			return nil, err
 		}
 		if t != nil {
+			a.countDeltas[countKey(t.Queue, t.State)]--
 			if err := a.byState.Delete(stateKey(t.State, t.Queue, t.Id)); err != nil {
 				return nil, err
 			}

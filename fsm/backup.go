@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -26,7 +27,7 @@ func (c Counts) Total() uint64 {
 
 func newCounts() Counts {
 	c := Counts{}
-	for s := fsmpb.State_SCHEDULED; s <= fsmpb.State_CANCELLED; s++ {
+	for s := fsmpb.State_SCHEDULED; s <= lastState; s++ {
 		c[StateName(s)] = 0
 	}
 	return c
@@ -169,6 +170,7 @@ func checkRecords(tx *bolt.Tx) (Counts, error) {
 	}
 	byState := tx.Bucket(bucketByState)
 	var tasks uint64
+	perQueue := map[string]uint64{}
 	err = tx.Bucket(bucketTasks).ForEach(func(k, v []byte) error {
 		var t fsmpb.Task
 		if err := proto.Unmarshal(v, &t); err != nil {
@@ -180,6 +182,7 @@ func checkRecords(tx *bolt.Tx) (Counts, error) {
 		if byState.Get(stateKey(t.State, t.Queue, t.Id)) == nil {
 			return fmt.Errorf("task %q (%s) is missing from the state index", k, StateName(t.State))
 		}
+		perQueue[countKey(t.Queue, t.State)]++
 		tasks++
 		return nil
 	})
@@ -195,6 +198,19 @@ func checkRecords(tx *bolt.Tx) (Counts, error) {
 	}
 	if want := counts[StateName(fsmpb.State_RUNNING)]; running != want {
 		return nil, fmt.Errorf("running index lists %d tasks, %d are running", running, want)
+	}
+	err = tx.Bucket(bucketCounts).ForEach(func(k, v []byte) error {
+		if len(v) != 8 || binary.BigEndian.Uint64(v) != perQueue[string(k)] {
+			return fmt.Errorf("queue counts say %x for %q, the tasks %d", v, k, perQueue[string(k)])
+		}
+		delete(perQueue, string(k))
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for k, n := range perQueue {
+		return nil, fmt.Errorf("queue counts miss %q (%d tasks)", k, n)
 	}
 	return counts, nil
 }

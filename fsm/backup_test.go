@@ -55,7 +55,7 @@ func openFilledBackup(t *testing.T) (*harness, *Backup) {
 
 func TestBackupIsAPointInTimeView(t *testing.T) {
 	h, b := openFilledBackup(t)
-	want := Counts{"scheduled": 2, "running": 1, "succeeded": 1, "dead": 0, "cancelled": 1}
+	want := Counts{"scheduled": 2, "running": 1, "succeeded": 1, "dead": 0, "cancelled": 1, "expired": 0}
 	if b.Index != 4 || b.Term != 2 || !maps.Equal(b.Tasks, want) {
 		t.Fatalf("backup index %d term %d counts %v; want 4, 2, %v", b.Index, b.Term, b.Tasks, want)
 	}

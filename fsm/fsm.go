@@ -16,17 +16,37 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 )
 
-// Change says that a task entered the due index at DueAt (Due true: it was
-// created, rescheduled or set to retry) or left it (Due false: cancelled or
-// purged). Fires are not reported: only the scheduler proposes them.
+// ChangeKind says what happened to a task (or queue) in a Change.
+type ChangeKind uint8
+
+const (
+	// ChangeDue: the task entered the due index at At, on Route (created,
+	// rescheduled, set to retry, redriven).
+	ChangeDue ChangeKind = iota + 1
+	// ChangeNotDue: the task left the due index without being fired
+	// (cancelled, rescheduled, purged).
+	ChangeNotDue
+	// ChangeLeased: the task is leased to a worker until At (leased, or
+	// its lease extended).
+	ChangeLeased
+	// ChangeStopped: the task's attempt ended (an outcome applied, or it
+	// expired while running); it no longer runs.
+	ChangeStopped
+	// ChangeQueue: the settings of queue ID changed.
+	ChangeQueue
+)
+
+// Change tells the scheduler what one command did to a task: see
+// ChangeKind. Fires are not reported: only the scheduler proposes them.
 type Change struct {
+	Kind  ChangeKind
 	ID    string
-	DueAt int64
-	Due   bool
+	At    int64
+	Route Route // ChangeDue
 }
 
-// Notifier hears of changes to the due index after each applied batch. Its
-// methods run on raft's apply goroutine and must not block.
+// Notifier hears of changes after each applied batch. Its methods run on
+// raft's apply goroutine and must not block.
 type Notifier interface {
 	// DueChanged reports the changes of one committed batch, in order.
 	DueChanged([]Change)
@@ -90,10 +110,14 @@ func openDB(path string) (*bolt.DB, error) {
 		if v == nil {
 			return meta.Put(metaSchema, u64(SchemaVersion))
 		}
-		if got := binary.BigEndian.Uint64(v); got != SchemaVersion {
-			return fmt.Errorf("state file schema version %d, this build reads %d", got, SchemaVersion)
+		switch got := binary.BigEndian.Uint64(v); {
+		case got == SchemaVersion:
+			return nil
+		case got < SchemaVersion:
+			return migrate(tx, got)
+		default:
+			return fmt.Errorf("state file schema version %d, this build reads %d: it was written by a newer Hourglass", got, SchemaVersion)
 		}
-		return nil
 	})
 	if err != nil {
 		db.Close()
@@ -198,6 +222,9 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 			return nil
 		}
 		changes = a.changes
+		if err := a.flushCounts(); err != nil {
+			return err
+		}
 		meta := tx.Bucket(bucketMeta)
 		if err := meta.Put(metaApplied, u64(last)); err != nil {
 			return err

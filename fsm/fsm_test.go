@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/hashicorp/raft"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
 )
@@ -86,10 +87,18 @@ func (h *harness) get(id string) *fsmpb.Task {
 	return task
 }
 
+// checkRecords checks the indexes and counts against the tasks.
+func (h *harness) checkRecords() {
+	h.t.Helper()
+	if err := h.f.view(func(tx *bolt.Tx) error { _, err := checkRecords(tx); return err }); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
 func (h *harness) due() []DueKey {
 	h.t.Helper()
 	var keys []DueKey
-	if _, err := h.f.ScanDue(nil, 1<<62, 1<<30, func(k DueKey) bool { keys = append(keys, k); return true }); err != nil {
+	if _, err := h.f.ScanDue(nil, 1<<62, 1<<30, func(k DueKey, _ Route) bool { keys = append(keys, k); return true }); err != nil {
 		h.t.Fatal(err)
 	}
 	return keys
@@ -390,7 +399,8 @@ func TestSnapshotRestore(t *testing.T) {
 	if rec.restored != 1 {
 		t.Fatal("notifier not told of the restore")
 	}
-	want := []Change{{ID: "a", DueAt: 100, Due: true}, {ID: "b", DueAt: 200, Due: true}, {ID: "a", DueAt: 100}}
+	route := Route{Queue: "default", Host: "127.0.0.1:1"}
+	want := []Change{{Kind: ChangeQueue, ID: "default"}, {Kind: ChangeDue, ID: "a", At: 100, Route: route}, {Kind: ChangeDue, ID: "b", At: 200, Route: route}, {Kind: ChangeNotDue, ID: "a", At: 100}}
 	if fmt.Sprint(rec.changes) != fmt.Sprint(want) {
 		t.Fatalf("changes %v, want %v", rec.changes, want)
 	}
@@ -449,6 +459,7 @@ func FuzzApplyEntry(f *testing.F) {
 				t.Fatalf("due index holds %v but task is %v due %d", k, task.State, task.DueAt)
 			}
 		}
+		h.checkRecords()
 	})
 }
 

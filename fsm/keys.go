@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"encoding/binary"
+	"strings"
 
 	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
 )
@@ -13,8 +14,10 @@ var (
 	bucketExpire  = []byte("expire")
 	bucketByState = []byte("by_state")
 	bucketMeta    = []byte("meta")
+	bucketQueues  = []byte("queues")
+	bucketCounts  = []byte("counts")
 
-	allBuckets = [][]byte{bucketTasks, bucketDue, bucketRunning, bucketExpire, bucketByState, bucketMeta}
+	allBuckets = [][]byte{bucketTasks, bucketDue, bucketRunning, bucketExpire, bucketByState, bucketMeta, bucketQueues, bucketCounts}
 
 	metaApplied     = []byte("applied")
 	metaAppliedTerm = []byte("applied_term")
@@ -22,9 +25,16 @@ var (
 )
 
 // SchemaVersion is the layout of the state file this build reads and
-// writes. It is written to meta on creation; a file with another version
-// is refused rather than misread.
-const SchemaVersion = 1
+// writes. It is written to meta on creation; a file of an older version is
+// migrated when opened for writing (see migrate), a newer one is refused
+// rather than misread.
+//
+//	1: tasks, due, running, expire, by_state, meta.
+//	2: due values carry the task's route; queues; counts.
+const SchemaVersion = 2
+
+// lastState is the highest task state.
+const lastState = fsmpb.State_EXPIRED
 
 // timeKey is a time (unix ns) followed by an id, ordered by time. The sign
 // bit is flipped so that the order holds for any int64.
@@ -63,4 +73,65 @@ func u64(v uint64) []byte {
 	b := make([]byte, 8)
 	binary.BigEndian.PutUint64(b, v)
 	return b
+}
+
+// Route is where a due task goes: its queue, and the host of its target
+// (push delivery) or none (Pull: leased by workers). The scheduler gates
+// dispatches per queue and per host with it, without reading the task.
+type Route struct {
+	Queue string
+	Host  string
+	Pull  bool
+}
+
+// routeOf is t's route.
+func routeOf(t *fsmpb.Task) Route {
+	if t.Target == nil {
+		return Route{Queue: t.Queue, Pull: true}
+	}
+	return Route{Queue: t.Queue, Host: hostOf(t.Target.Url)}
+}
+
+// hostOf is the host[:port] of an absolute URL, found without parsing the
+// whole URL (the API checked it already).
+func hostOf(url string) string {
+	if i := strings.Index(url, "://"); i >= 0 {
+		url = url[i+3:]
+	}
+	if i := strings.IndexAny(url, "/?#"); i >= 0 {
+		url = url[:i]
+	}
+	return strings.ToLower(url)
+}
+
+// encodeRoute is the value of a task's due index entry: a flags byte (1:
+// pull), the queue's length as a uvarint, the queue, the host.
+func encodeRoute(r Route) []byte {
+	v := make([]byte, 0, 2+len(r.Queue)+len(r.Host))
+	if r.Pull {
+		v = append(v, 1)
+	} else {
+		v = append(v, 0)
+	}
+	v = binary.AppendUvarint(v, uint64(len(r.Queue)))
+	v = append(v, r.Queue...)
+	return append(v, r.Host...)
+}
+
+// decodeRoute undoes encodeRoute; ok is false for a malformed value.
+func decodeRoute(v []byte) (r Route, ok bool) {
+	if len(v) < 2 {
+		return Route{}, false
+	}
+	n, size := binary.Uvarint(v[1:])
+	if size <= 0 || uint64(len(v)-1-size) < n {
+		return Route{}, false
+	}
+	rest := v[1+size:]
+	return Route{Pull: v[0]&1 != 0, Queue: string(rest[:n]), Host: string(rest[n:])}, true
+}
+
+// countKey is the counts bucket key of a queue and a state.
+func countKey(queue string, state fsmpb.State) string {
+	return queue + "\x00" + string([]byte{byte(state)})
 }

@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"strings"
 
@@ -86,7 +87,7 @@ func (f *FSM) List(q ListQuery) ([]*fsmpb.Task, []byte, error) {
 		states := []fsmpb.State{q.State}
 		if q.State == 0 {
 			states = states[:0]
-			for s := fsmpb.State_SCHEDULED; s <= fsmpb.State_CANCELLED; s++ {
+			for s := fsmpb.State_SCHEDULED; s <= lastState; s++ {
 				states = append(states, s)
 			}
 		}
@@ -143,22 +144,27 @@ func (k DueKey) Less(o DueKey) bool {
 // ScanDue calls fn, in due order, for scheduled tasks after the key from
 // (or from the start when from is nil) and due at or before until, at most
 // limit of them, until fn returns false. It returns how many fn accepted.
-func (f *FSM) ScanDue(from *DueKey, until int64, limit int, fn func(DueKey) bool) (int, error) {
+// The route is only valid during the call.
+func (f *FSM) ScanDue(from *DueKey, until int64, limit int, fn func(DueKey, Route) bool) (int, error) {
 	n := 0
 	err := f.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketDue).Cursor()
-		var k []byte
-		if from == nil {
-			k, _ = c.First()
-		} else {
-			k, _ = seekAfter(c, timeKey(from.At, from.ID))
+		seek := func() ([]byte, []byte) {
+			if from == nil {
+				return c.First()
+			}
+			return seekAfter(c, timeKey(from.At, from.ID))
 		}
-		for ; k != nil && n < limit; k, _ = c.Next() {
+		for k, v := seek(); k != nil && n < limit; k, v = c.Next() {
 			at, id := splitTimeKey(k)
 			if at > until {
 				break
 			}
-			if !fn(DueKey{At: at, ID: id}) {
+			r, ok := decodeRoute(v)
+			if !ok {
+				return fmt.Errorf("due index entry of task %q: malformed route %x", id, v)
+			}
+			if !fn(DueKey{At: at, ID: id}, r) {
 				break
 			}
 			n++
@@ -183,4 +189,109 @@ func (f *FSM) Running() ([]*fsmpb.Task, error) {
 		})
 	})
 	return out, err
+}
+
+// RouteOf is the route of task t, as the due index holds it.
+func RouteOf(t *fsmpb.Task) Route { return routeOf(t) }
+
+// QueueInfo is a queue's settings (nil when it has none stored: the
+// defaults) and how many of its tasks are in each state.
+type QueueInfo struct {
+	Name     string
+	Settings *fsmpb.Queue
+	Counts   Counts
+}
+
+// Queue returns the queue name, or ErrNotFound when it was never used nor
+// configured.
+func (f *FSM) Queue(name string) (*QueueInfo, error) {
+	var info *QueueInfo
+	err := f.view(func(tx *bolt.Tx) error {
+		q, err := newApplier(tx).queue(name)
+		if err != nil || q == nil {
+			return err
+		}
+		info = &QueueInfo{Name: name, Settings: q, Counts: queueCounts(tx, name)}
+		return nil
+	})
+	if err == nil && info == nil {
+		err = errorf(ErrNotFound, "no queue %q", name)
+	}
+	return info, err
+}
+
+// Queues returns every queue, by name.
+func (f *FSM) Queues() ([]*QueueInfo, error) {
+	var out []*QueueInfo
+	err := f.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketQueues).ForEach(func(k, v []byte) error {
+			q := new(fsmpb.Queue)
+			if err := proto.Unmarshal(v, q); err != nil {
+				return fmt.Errorf("decode queue %q: %w", k, err)
+			}
+			out = append(out, &QueueInfo{Name: string(k), Settings: q, Counts: queueCounts(tx, string(k))})
+			return nil
+		})
+	})
+	return out, err
+}
+
+func queueCounts(tx *bolt.Tx, queue string) Counts {
+	counts := newCounts()
+	prefix := []byte(queue + "\x00")
+	c := tx.Bucket(bucketCounts).Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if len(k) == len(prefix)+1 && len(v) == 8 {
+			if name := StateName(fsmpb.State(k[len(prefix)])); name != "" {
+				counts[name] = binary.BigEndian.Uint64(v)
+			}
+		}
+	}
+	return counts
+}
+
+// Selector picks the scheduled tasks of a queue for a bulk operation:
+// optionally only those named Name, and due (their next attempt) within
+// [From, To) (zero: unbounded).
+type Selector struct {
+	Queue    string
+	Name     string
+	From, To int64
+}
+
+// SelectScheduled returns up to limit ids of the scheduled tasks matching
+// sel, after the id `after` (empty: from the start), in id order, and
+// whether more may follow.
+func (f *FSM) SelectScheduled(sel Selector, after string, limit int) ([]string, bool, error) {
+	var ids []string
+	more := false
+	err := f.view(func(tx *bolt.Tx) error {
+		a := newApplier(tx)
+		prefix := statePrefix(fsmpb.State_SCHEDULED, sel.Queue)
+		c := a.byState.Cursor()
+		k, _ := c.Seek(append(bytes.Clone(prefix), after...))
+		if after != "" && bytes.HasPrefix(k, prefix) && bytes.Equal(k[len(prefix):], []byte(after)) {
+			k, _ = c.Next()
+		}
+		filtered := sel.Name != "" || sel.From != 0 || sel.To != 0
+		for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			if len(ids) == limit {
+				more = true
+				return nil
+			}
+			id := string(k[len(prefix):])
+			if filtered {
+				t, err := a.get(id)
+				if err != nil {
+					return err
+				}
+				if t == nil || sel.Name != "" && t.Name != sel.Name || sel.From != 0 && t.DueAt < sel.From || sel.To != 0 && t.DueAt >= sel.To {
+					continue
+				}
+			}
+			ids = append(ids, id)
+		}
+		return nil
+	})
+	return ids, more, err
 }

@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"github.com/hourglass-scheduler/hourglass/fsm"
 	"runtime"
 	"testing"
 	"time"
@@ -26,10 +27,11 @@ func BenchmarkWheelMemory(b *testing.B) {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
-		l := s.newLoop(1, now)
+		l := s.newLoop(1, 1, now)
+		route := l.routeOf(fsm.Route{Queue: "default", Host: "127.0.0.1:8080"})
 		for i, id := range ids {
 			// The loader copies each id out of bbolt.
-			l.add(packID(string([]byte(id))), now.Add(time.Duration(i)*time.Microsecond+time.Second).UnixNano())
+			l.add(packID(string([]byte(id))), now.Add(time.Duration(i)*time.Microsecond+time.Second).UnixNano(), route)
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&after)

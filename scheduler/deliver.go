@@ -3,12 +3,14 @@ package scheduler
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 	"time"
 
+	"github.com/hourglass-scheduler/hourglass/fsm"
 	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
 )
 
@@ -40,6 +42,10 @@ func (s *Scheduler) deliver(ctx context.Context, term uint64, in <-chan *fsmpb.T
 			continue // the next leader fires it again, as a later attempt
 		}
 		err := s.send(ctx, t)
+		var busy *busyError
+		if errors.As(err, &busy) {
+			s.blockHost(fsm.RouteOf(t).Host, busy.until, s.cfg.Clock.Now())
+		}
 		o := s.decide(t, err)
 		select {
 		case out <- o:
@@ -97,10 +103,66 @@ func (s *Scheduler) send(ctx context.Context, t *fsmpb.Task) error {
 	if len(head) > maxErrorBody {
 		head = head[:maxErrorBody]
 	}
-	if len(bytes.TrimSpace(head)) == 0 {
-		return fmt.Errorf("HTTP %d", resp.StatusCode)
+	msg := fmt.Sprintf("HTTP %d", resp.StatusCode)
+	if text := bytes.TrimSpace(head); len(text) > 0 {
+		msg += ": " + string(text)
 	}
-	return fmt.Errorf("HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(head))
+	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+		until := retryAfter(resp.Header.Get("Retry-After"), s.cfg.Clock.Now())
+		if !until.IsZero() {
+			msg += " (Retry-After " + resp.Header.Get("Retry-After") + ")"
+		}
+		return &busyError{msg: msg, until: until}
+	}
+	return errors.New(msg)
+}
+
+// busyError is a target's 429 or 503: it is overloaded. Until is when its
+// Retry-After says to come back (zero: it said nothing).
+type busyError struct {
+	msg   string
+	until time.Time
+}
+
+func (e *busyError) Error() string { return e.msg }
+
+const (
+	// busyPause is how long deliveries to a host that answered 429 or 503
+	// without Retry-After are held back.
+	busyPause = time.Second
+	// maxRetryAfter caps how long a Retry-After holds a host back.
+	maxRetryAfter = time.Hour
+)
+
+// retryAfter reads a Retry-After header (seconds, or an HTTP date) as a
+// time after now, capped at maxRetryAfter; zero when absent or unreadable.
+func retryAfter(v string, now time.Time) time.Time {
+	if v == "" {
+		return time.Time{}
+	}
+	var d time.Duration
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		d = time.Duration(max(secs, 0)) * time.Second
+	} else if at, err := http.ParseTime(v); err == nil {
+		d = at.Sub(now)
+	} else {
+		return time.Time{}
+	}
+	return now.Add(min(max(d, 0), maxRetryAfter))
+}
+
+// blockHost holds deliveries to host back until until (or busyPause from
+// now when that is zero).
+func (s *Scheduler) blockHost(host string, until, now time.Time) {
+	if until.IsZero() {
+		until = now.Add(busyPause)
+	}
+	s.mu.Lock()
+	if s.active {
+		s.inbox.hostBlocks = append(s.inbox.hostBlocks, hostBlock{host: host, until: until})
+	}
+	s.mu.Unlock()
+	s.poke()
 }
 
 // verifiedFor is how long a confirmed leadership is trusted for stale

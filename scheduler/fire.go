@@ -116,9 +116,22 @@ func (s *Scheduler) fireOnce(ctx context.Context, term uint64, items []*fsmpb.Fi
 		}
 		return nil
 	}
-	accepted := res.(*fsm.FireResult).Accepted
-	s.metrics.observeFired(s.cfg.Clock.Now(), accepted)
-	return accepted
+	fired := res.(*fsm.FireResult)
+	if len(fired.Accepted) < len(items) {
+		took := make(map[string]bool, len(fired.Accepted))
+		for _, t := range fired.Accepted {
+			took[t.Id] = true
+		}
+		var keys []string
+		for _, it := range items {
+			if !took[it.Id] {
+				keys = append(keys, packID(it.Id))
+			}
+		}
+		s.unreserve(keys)
+	}
+	s.metrics.observeFired(s.cfg.Clock.Now(), fired.Accepted)
+	return fired.Accepted
 }
 
 // requeue hands fire items whose Fire failed back to the wheel loop,
@@ -134,7 +147,7 @@ func (s *Scheduler) requeue(items []*fsmpb.FireItem) {
 	time.AfterFunc(100*time.Millisecond, func() {
 		s.mu.Lock()
 		if s.active && s.run == run {
-			s.retries = append(s.retries, items...)
+			s.inbox.retries = append(s.inbox.retries, items...)
 		}
 		s.mu.Unlock()
 		s.poke()

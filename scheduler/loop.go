@@ -12,10 +12,25 @@ import (
 	"github.com/hourglass-scheduler/hourglass/wheel"
 )
 
-// item is what the wheel holds for a task: enough to fire it.
+// itemKind says what a wheel entry stands for.
+type itemKind uint8
+
+const (
+	// itemDue: a scheduled task, released when it may be dispatched.
+	itemDue itemKind = iota
+	// itemLeaseEnd: a leased task, released when its lease runs out.
+	itemLeaseEnd
+)
+
+// item is what the wheel holds for a task: enough to dispatch it. With
+// the wheel's own fields it fills a 64-byte allocation exactly.
 type item struct {
-	key string // the task id, packed (packID)
-	due int64  // unix ns
+	key   string // the task id, packed (packID)
+	due   int64  // unix ns
+	route uint32 // index into loop.routes
+	kind  itemKind
+	// gone: cancelled while waiting in a ready list; skipped there.
+	gone bool
 }
 
 // packID shortens an id in canonical UUID form (the ids the server makes)
@@ -55,10 +70,11 @@ const (
 	maxKeyID = "\xff"
 )
 
-// loop owns the wheel. Everything in it runs on the scheduler's Run
-// goroutine.
+// loop owns the wheel and the dispatch gates. Everything in it runs on the
+// scheduler's Run goroutine.
 type loop struct {
 	s       *Scheduler
+	run     uint64
 	term    uint64
 	wheel   *wheel.Wheel[item]
 	entries map[string]*wheel.Entry[item]
@@ -74,57 +90,93 @@ type loop struct {
 	tokens     float64 // catch-up budget: overdue tasks that may load now
 	lastRefill time.Time
 
-	released []*fsmpb.FireItem
+	gates
+
+	released []*fsmpb.FireItem   // push tasks to fire
+	expired  []string            // packed keys of leases that ran out
+	waiters  map[string][]*waiter // lease requests, by queue, oldest first
 }
 
-func (s *Scheduler) newLoop(term uint64, now time.Time) *loop {
+func (s *Scheduler) newLoop(run, term uint64, now time.Time) *loop {
 	w, err := wheel.New[item](time.Millisecond, 512, now)
 	if err != nil {
 		panic(err) // constant, valid parameters
 	}
-	return &loop{s: s, term: term, wheel: w, entries: map[string]*wheel.Entry[item]{}, lastRefill: now}
+	return &loop{
+		s: s, run: run, term: term, wheel: w, entries: map[string]*wheel.Entry[item]{}, lastRefill: now,
+		gates:   newGates(s),
+		waiters: map[string][]*waiter{},
+	}
 }
 
-func (s *Scheduler) loop(ctx context.Context, term uint64, fires chan<- []*fsmpb.FireItem) {
+func (s *Scheduler) loop(ctx context.Context, run, term uint64, fires chan<- []*fsmpb.FireItem, expiries chan<- []string) {
 	defer close(fires)
+	defer close(expiries)
 	defer s.loaded.Store(0)
 	clock := s.cfg.Clock
-	l := s.newLoop(term, clock.Now())
-	l.refireRunning()
+	l := s.newLoop(run, term, clock.Now())
+	l.resumeRunning()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
 		now := clock.Now()
-		changes, retries, reset := s.takeChanges()
-		if reset {
+		in := s.take()
+		if in.reset {
 			s.log.Info("state restored from a snapshot: rebuilding the wheel")
-			l = s.newLoop(term, now)
-			l.refireRunning()
+			l.failWaiters()
+			l = s.newLoop(run, term, now)
+			l.resumeRunning()
 		}
-		for _, c := range changes {
+		for _, c := range in.changes {
 			l.change(c)
 		}
-		l.released = append(l.released, retries...)
+		for _, key := range in.unreserve {
+			l.unreserve(key)
+		}
+		for _, g := range in.giveBack {
+			l.giveBack(g)
+		}
+		for _, b := range in.hostBlocks {
+			l.blockHost(b.host, b.until)
+		}
+		for _, w := range in.waiters {
+			l.waiters[w.queue] = append(l.waiters[w.queue], w)
+		}
+		l.released = append(l.released, in.retries...)
 		if !now.Before(l.nextLoad) {
 			l.load(now)
 		}
 		l.wheel.Advance(now, l.release)
+		wakeAt := l.dispatch(now)
 		if len(l.released) > 0 {
 			select {
 			case fires <- l.released:
 			case <-ctx.Done():
+				l.failWaiters()
 				return
 			}
 			l.released = nil
 		}
-		s.loaded.Store(int64(l.wheel.Len()))
-		wakeAt := l.nextLoad
+		if len(l.expired) > 0 {
+			select {
+			case expiries <- l.expired:
+			case <-ctx.Done():
+				l.failWaiters()
+				return
+			}
+			l.expired = nil
+		}
+		s.loaded.Store(int64(len(l.entries)))
+		if l.nextLoad.Before(wakeAt) {
+			wakeAt = l.nextLoad
+		}
 		if next, ok := l.wheel.Next(); ok && next.Before(wakeAt) {
 			wakeAt = next
 		}
 		timer.Reset(max(0, wakeAt.Sub(clock.Now())))
 		select {
 		case <-ctx.Done():
+			l.failWaiters()
 			return
 		case <-timer.C:
 		case <-s.wake:
@@ -132,23 +184,33 @@ func (s *Scheduler) loop(ctx context.Context, term uint64, fires chan<- []*fsmpb
 	}
 }
 
-// refireRunning fires again, as their next attempt, the tasks found
-// running when the wheel is built: at the start of a term they were left by
-// an earlier leader, which is gone, so whether it delivered them is
-// unknown. After a restore from a snapshot they may even carry this term,
-// or a later one (a backup of another cluster); those are reclaimed, since
-// whatever was in flight for them belongs to a state that was replaced.
-func (l *loop) refireRunning() {
+// resumeRunning takes over the tasks found running when the wheel is
+// built. Leased ones keep their lease: they are put in the wheel to expire
+// at its end. The others were being delivered by an earlier leader, which
+// is gone, so whether it delivered them is unknown: they are fired again
+// as their next attempt. After a restore from a snapshot they may even
+// carry this term, or a later one (a backup of another cluster); those are
+// reclaimed, since whatever was in flight for them belongs to a state that
+// was replaced.
+func (l *loop) resumeRunning() {
 	tasks, err := l.s.store.Running()
 	if err != nil {
 		l.s.log.Error("list running tasks", "err", err)
 		return
 	}
+	refired := 0
 	for _, t := range tasks {
+		key := packID(t.Id)
+		l.reserve(key, l.routeOf(fsm.RouteOf(t)))
+		if t.LeaseExpiresAt != 0 {
+			l.addLeaseEnd(key, t.LeaseExpiresAt)
+			continue
+		}
 		l.released = append(l.released, &fsmpb.FireItem{Id: t.Id, DueAt: t.DueAt, Reclaim: t.FireTerm >= l.term})
+		refired++
 	}
-	if len(l.released) > 0 {
-		l.s.log.Info("firing again tasks left running by an earlier leader", "tasks", len(l.released))
+	if refired > 0 {
+		l.s.log.Info("firing again tasks left running by an earlier leader", "tasks", refired)
 	}
 }
 
@@ -157,44 +219,90 @@ func (l *loop) atOrBeforeFrontier(k fsm.DueKey) bool {
 }
 
 func (l *loop) change(c fsm.Change) {
-	key := packID(c.ID)
-	if e, ok := l.entries[key]; ok {
-		l.wheel.Cancel(e)
-		l.drop(e)
+	if c.Kind == fsm.ChangeQueue {
+		l.queueChanged(c.ID)
+		return
 	}
-	if c.Due && l.atOrBeforeFrontier(fsm.DueKey{At: c.DueAt, ID: c.ID}) {
-		l.add(key, c.DueAt)
+	key := packID(c.ID)
+	l.forget(key)
+	switch c.Kind {
+	case fsm.ChangeDue:
+		if l.atOrBeforeFrontier(fsm.DueKey{At: c.At, ID: c.ID}) {
+			l.add(key, c.At, l.routeOf(c.Route))
+		}
+	case fsm.ChangeLeased:
+		l.addLeaseEnd(key, c.At)
+	case fsm.ChangeStopped:
+		l.unreserve(key)
 	}
 }
 
-// add puts a task in the wheel, to be released FireLead before it is due,
-// or releases it at once if that moment has passed.
-func (l *loop) add(key string, due int64) {
+// forget takes the task's entry out of the wheel, or marks it gone in the
+// ready list that holds it.
+func (l *loop) forget(key string) {
+	e, ok := l.entries[key]
+	if !ok {
+		return
+	}
+	delete(l.entries, key)
+	if l.wheel.Cancel(e) {
+		l.recycle(e)
+		return
+	}
+	e.Value.gone = true // in a ready list, which recycles it
+}
+
+func (l *loop) entry(v item) *wheel.Entry[item] {
 	var e *wheel.Entry[item]
 	if n := len(l.free); n > 0 {
 		e, l.free = l.free[n-1], l.free[:n-1]
 	} else {
 		e = new(wheel.Entry[item])
 	}
-	e.Value = item{key: key, due: due}
-	if l.wheel.Add(e, time.Unix(0, due).Add(-l.s.cfg.FireLead)) {
-		l.entries[key] = e
-		return
-	}
-	l.released = append(l.released, &fsmpb.FireItem{Id: unpackID(key), DueAt: due})
+	e.Value = v
+	return e
+}
+
+func (l *loop) recycle(e *wheel.Entry[item]) {
 	e.Value = item{}
 	l.free = append(l.free, e)
 }
 
-func (l *loop) drop(e *wheel.Entry[item]) {
-	delete(l.entries, e.Value.key)
-	e.Value = item{}
-	l.free = append(l.free, e)
+// add puts a scheduled task in the wheel, to be released when it may be
+// dispatched: FireLead before it is due for push delivery (the Fire is
+// committed by then; the send waits for the due time), at the due time for
+// a pull worker (the lease hands it out at once). A moment already passed
+// releases it at once.
+func (l *loop) add(key string, due int64, route uint32) {
+	e := l.entry(item{key: key, due: due, route: route})
+	l.entries[key] = e
+	at := time.Unix(0, due)
+	if !l.routes[route].pull {
+		at = at.Add(-l.s.cfg.FireLead)
+	}
+	if !l.wheel.Add(e, at) {
+		l.routes[route].push(e)
+	}
+}
+
+// addLeaseEnd puts a leased task in the wheel, to be released when its
+// lease ends.
+func (l *loop) addLeaseEnd(key string, until int64) {
+	e := l.entry(item{key: key, due: until, kind: itemLeaseEnd})
+	l.entries[key] = e
+	if !l.wheel.Add(e, time.Unix(0, until)) {
+		l.release(e)
+	}
 }
 
 func (l *loop) release(e *wheel.Entry[item]) {
-	l.released = append(l.released, &fsmpb.FireItem{Id: unpackID(e.Value.key), DueAt: e.Value.due})
-	l.drop(e)
+	if e.Value.kind == itemLeaseEnd {
+		l.expired = append(l.expired, e.Value.key)
+		delete(l.entries, e.Value.key)
+		l.recycle(e)
+		return
+	}
+	l.routes[e.Value.route].push(e)
 }
 
 // load scans the due index from the cursor up to now+Horizon into the
@@ -214,7 +322,7 @@ func (l *loop) load(now time.Time) {
 	until := now.Add(cfg.Horizon).UnixNano()
 	nowNs := now.UnixNano()
 	stopped := false
-	n, err := l.s.store.ScanDue(l.cursor, until, limit, func(k fsm.DueKey) bool {
+	n, err := l.s.store.ScanDue(l.cursor, until, limit, func(k fsm.DueKey, r fsm.Route) bool {
 		if k.At <= nowNs {
 			if l.tokens < 1 {
 				stopped = true
@@ -224,7 +332,7 @@ func (l *loop) load(now time.Time) {
 		}
 		l.cursor = &k
 		if key := packID(k.ID); l.entries[key] == nil {
-			l.add(key, k.At)
+			l.add(key, k.At, l.routeOf(r))
 		}
 		return true
 	})

@@ -2,7 +2,7 @@ package scheduler
 
 import (
 	"context"
-	"math"
+	"errors"
 	"math/rand/v2"
 	"time"
 
@@ -10,53 +10,26 @@ import (
 	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
 )
 
-// Backoff defaults, for tasks that name none.
-const (
-	DefaultBackoffInitial    = time.Second
-	DefaultBackoffMax        = 5 * time.Minute
-	DefaultBackoffMultiplier = 2.0
-)
-
 // maxOutcomes caps one RecordOutcomes command.
 const maxOutcomes = 10_000
 
-// decide turns an attempt's error into an outcome: success, a retry after
-// a backoff, or dead once max_attempts attempts have failed.
+// decide turns a delivery attempt's result into an outcome: success, or a
+// failure, which the state machine turns into a retry after the backoff
+// of the task's (or its queue's) policy or dead. A target that answered
+// 429 or 503 with Retry-After is retried no earlier than that.
 func (s *Scheduler) decide(t *fsmpb.Task, err error) *fsmpb.Outcome {
 	now := s.cfg.Clock.Now()
-	o := &fsmpb.Outcome{Id: t.Id, Attempt: t.Attempts}
-	switch {
-	case err == nil:
+	o := &fsmpb.Outcome{Id: t.Id, Attempt: t.Attempts, RetainUntil: now.Add(s.cfg.Retention).UnixNano()}
+	if err == nil {
 		o.Kind = fsmpb.Outcome_SUCCEEDED
-		o.RetainUntil = now.Add(s.cfg.Retention).UnixNano()
-	case t.Attempts >= max(t.MaxAttempts, 1):
-		o.Kind, o.Error = fsmpb.Outcome_DEAD, err.Error()
-		o.RetainUntil = now.Add(s.cfg.Retention).UnixNano()
-	default:
-		o.Kind, o.Error = fsmpb.Outcome_RETRY, err.Error()
-		o.RetryAt = now.Add(Backoff(t.GetBackoff(), t.Attempts, rand.Float64())).UnixNano()
+		return o
+	}
+	o.Kind, o.Error, o.Jitter = fsmpb.Outcome_FAILED, err.Error(), rand.Float64()
+	var busy *busyError
+	if errors.As(err, &busy) && !busy.until.IsZero() {
+		o.NotBefore = busy.until.UnixNano()
 	}
 	return o
-}
-
-// Backoff is the delay before the attempt after failed attempt n (1-based):
-// exponential growth from initial by multiplier, capped at max, with full
-// jitter (u, in [0,1), picks a point between zero and that bound).
-func Backoff(b *fsmpb.Backoff, n uint32, u float64) time.Duration {
-	initial, ceiling, mult := float64(DefaultBackoffInitial), float64(DefaultBackoffMax), DefaultBackoffMultiplier
-	if b != nil {
-		if b.Initial > 0 {
-			initial = float64(b.Initial)
-		}
-		if b.Max > 0 {
-			ceiling = float64(b.Max)
-		}
-		if b.Multiplier >= 1 {
-			mult = b.Multiplier
-		}
-	}
-	bound := math.Min(ceiling, initial*math.Pow(mult, float64(n-1)))
-	return time.Duration(u * bound)
 }
 
 // record proposes outcomes in batches. A batch that fails is retried while
@@ -77,19 +50,26 @@ func (s *Scheduler) record(ctx context.Context, in <-chan *fsmpb.Outcome) {
 				break more
 			}
 		}
-		for {
-			cmd := &fsmpb.Command{Kind: &fsmpb.Command_Outcomes{Outcomes: &fsmpb.RecordOutcomes{
-				At: s.cfg.Clock.Now().UnixNano(), Outcomes: batch,
-			}}}
-			_, err := s.proposer.Propose(ctx, cmd)
-			if err == nil || ctx.Err() != nil {
-				break
-			}
-			s.log.Warn("record outcomes failed; retrying", "outcomes", len(batch), "err", err)
-			select {
-			case <-ctx.Done():
-			case <-time.After(100 * time.Millisecond):
-			}
+		s.proposeOutcomes(ctx, batch)
+	}
+}
+
+// proposeOutcomes records a batch of outcomes, retrying while this node
+// leads; after that, the tasks are still running in the fsm and the next
+// leader takes care of them.
+func (s *Scheduler) proposeOutcomes(ctx context.Context, batch []*fsmpb.Outcome) {
+	for {
+		cmd := &fsmpb.Command{Kind: &fsmpb.Command_Outcomes{Outcomes: &fsmpb.RecordOutcomes{
+			At: s.cfg.Clock.Now().UnixNano(), Outcomes: batch,
+		}}}
+		_, err := s.proposer.Propose(ctx, cmd)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		s.log.Warn("record outcomes failed; retrying", "outcomes", len(batch), "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }

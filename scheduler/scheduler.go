@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -15,8 +16,10 @@ import (
 
 // Store is what the scheduler reads from the state machine.
 type Store interface {
-	ScanDue(from *fsm.DueKey, until int64, limit int, fn func(fsm.DueKey) bool) (int, error)
+	ScanDue(from *fsm.DueKey, until int64, limit int, fn func(fsm.DueKey, fsm.Route) bool) (int, error)
 	Running() ([]*fsmpb.Task, error)
+	Get(id string) (*fsmpb.Task, error)
+	Queue(name string) (*fsm.QueueInfo, error)
 }
 
 // Proposer replicates a command and returns its result.
@@ -48,8 +51,14 @@ type Config struct {
 	// CatchUpRate is how many overdue tasks per second are loaded after
 	// leadership starts (5,000).
 	CatchUpRate int
-	// Workers is the number of concurrent deliveries (64).
+	// Workers is the number of concurrent webhook deliveries (128).
 	Workers int
+	// TargetConcurrency caps the deliveries in flight to one target host
+	// (64), so that a slow receiver cannot take every worker.
+	TargetConcurrency int
+	// MaxInFlight caps the webhook deliveries fired and not yet finished
+	// (16,384): beyond it, due tasks wait, still scheduled.
+	MaxInFlight int
 	// Retention is how long finished tasks are kept (7 days).
 	Retention time.Duration
 	// PurgeInterval is how often finished tasks past retention are purged
@@ -84,7 +93,13 @@ func (c *Config) setDefaults() {
 		c.CatchUpRate = 5000
 	}
 	if c.Workers <= 0 {
-		c.Workers = 64
+		c.Workers = 128
+	}
+	if c.TargetConcurrency <= 0 {
+		c.TargetConcurrency = 64
+	}
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = 16_384
 	}
 	if c.Retention <= 0 {
 		c.Retention = 7 * 24 * time.Hour
@@ -136,13 +151,28 @@ type Scheduler struct {
 	verifiedAt   time.Time  // when leadership was last confirmed
 	verifiedTerm uint64     // in which term
 
-	mu      sync.Mutex
-	active  bool
-	run     uint64 // counts the runs, so a late retry cannot reach a later one
-	changes []fsm.Change
-	retries []*fsmpb.FireItem // fires to propose again (see requeue)
-	reset   bool
-	wake    chan struct{}
+	mu     sync.Mutex
+	active bool
+	run    uint64 // counts the runs, so a late retry cannot reach a later one
+	inbox  inbox
+	wake   chan struct{}
+}
+
+// inbox is what other goroutines hand the wheel loop.
+type inbox struct {
+	changes    []fsm.Change
+	retries    []*fsmpb.FireItem // fires to propose again (see requeue)
+	reset      bool
+	unreserve  []string    // packed keys of tasks a fire or lease did not take
+	giveBack   []leaseItem // leases that did not commit
+	hostBlocks []hostBlock
+	waiters    []*waiter
+}
+
+// hostBlock holds deliveries to a host back until a time (Retry-After).
+type hostBlock struct {
+	host  string
+	until time.Time
 }
 
 // New returns a scheduler reading store and proposing through proposer.
@@ -169,7 +199,7 @@ func (s *Scheduler) Loaded() int { return int(s.loaded.Load()) }
 func (s *Scheduler) DueChanged(changes []fsm.Change) {
 	s.mu.Lock()
 	if s.active {
-		s.changes = append(s.changes, changes...)
+		s.inbox.changes = append(s.inbox.changes, changes...)
 	}
 	s.mu.Unlock()
 	s.poke()
@@ -178,8 +208,8 @@ func (s *Scheduler) DueChanged(changes []fsm.Change) {
 // Restored implements fsm.Notifier: the wheel is rebuilt from scratch.
 func (s *Scheduler) Restored() {
 	s.mu.Lock()
-	s.reset = true
-	s.changes = nil
+	waiters := s.inbox.waiters
+	s.inbox = inbox{reset: true, waiters: waiters}
 	s.mu.Unlock()
 	s.poke()
 }
@@ -191,21 +221,42 @@ func (s *Scheduler) poke() {
 	}
 }
 
-// takeChanges hands the loop what arrived since it last looked.
-func (s *Scheduler) takeChanges() ([]fsm.Change, []*fsmpb.FireItem, bool) {
+// take hands the loop what arrived since it last looked.
+func (s *Scheduler) take() inbox {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c, f, r := s.changes, s.retries, s.reset
-	s.changes, s.retries, s.reset = nil, nil, false
-	return c, f, r
+	in := s.inbox
+	s.inbox = inbox{}
+	return in
 }
 
-func (s *Scheduler) setActive(active bool) {
+// setActive starts or ends a run. Lease requests queued while no run was
+// active wait for the next; those queued when a run ends are answered.
+func (s *Scheduler) setActive(active bool) uint64 {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.active = active
 	s.run++
-	s.changes, s.retries, s.reset = nil, nil, false
-	s.mu.Unlock()
+	waiters := s.inbox.waiters
+	s.inbox = inbox{}
+	if active {
+		s.inbox.waiters = waiters
+	} else {
+		failAll(waiters)
+	}
+	return s.run
+}
+
+// queueSettings reads a queue's settings (nil: the defaults).
+func (s *Scheduler) queueSettings(name string) *fsmpb.Queue {
+	info, err := s.store.Queue(name)
+	if err != nil {
+		if !errors.Is(err, fsm.ErrNotFound) {
+			s.log.Error("read queue settings", "queue", name, "err", err)
+		}
+		return nil
+	}
+	return info.Settings
 }
 
 // Run does the leader's duties for term until ctx ends. It has the shape
@@ -213,32 +264,34 @@ func (s *Scheduler) setActive(active bool) {
 func (s *Scheduler) Run(ctx context.Context, term uint64) {
 	// Listen before loading: a change that lands while the wheel is being
 	// filled is then either seen by the scan or heard of, or both.
-	s.setActive(true)
+	run := s.setActive(true)
 	defer s.setActive(false)
 
 	fires := make(chan []*fsmpb.FireItem, 256)
+	expiries := make(chan []string, 256)
 	accepted := make(chan []*fsmpb.Task, 256)
 	deliveries := make(chan *fsmpb.Task, 4*s.cfg.Workers)
 	outcomes := make(chan *fsmpb.Outcome, 4*s.cfg.Workers)
 
 	var wg sync.WaitGroup
-	run := func(f func()) {
+	spawn := func(f func()) {
 		wg.Add(1)
 		go func() { defer wg.Done(); f() }()
 	}
-	run(func() { s.fire(ctx, term, fires, accepted) })
-	run(func() { s.pace(ctx, accepted, deliveries) })
+	spawn(func() { s.fire(ctx, term, fires, accepted) })
+	spawn(func() { s.pace(ctx, accepted, deliveries) })
+	spawn(func() { s.expire(ctx, expiries) })
 	var workers sync.WaitGroup
 	for i := 0; i < s.cfg.Workers; i++ {
 		workers.Add(1)
 		go func() { defer workers.Done(); s.deliver(ctx, term, deliveries, outcomes) }()
 	}
-	run(func() { workers.Wait(); close(outcomes) })
-	run(func() { s.record(ctx, outcomes) })
-	run(func() { s.purge(ctx) })
+	spawn(func() { workers.Wait(); close(outcomes) })
+	spawn(func() { s.record(ctx, outcomes) })
+	spawn(func() { s.purge(ctx) })
 
 	s.log.Info("scheduler running", "term", term)
-	s.loop(ctx, term, fires)
+	s.loop(ctx, run, term, fires, expiries)
 	wg.Wait()
 	s.log.Info("scheduler stopped", "term", term)
 }

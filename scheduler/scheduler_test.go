@@ -293,29 +293,6 @@ type offsetClock time.Duration
 
 func (c offsetClock) Now() time.Time { return time.Now().Add(time.Duration(c)) }
 
-func TestBackoffFullJitter(t *testing.T) {
-	b := &fsmpb.Backoff{Initial: int64(time.Second), Max: int64(10 * time.Second), Multiplier: 3}
-	cases := []struct {
-		n    uint32
-		u    float64
-		want time.Duration
-	}{
-		{1, 0.5, 500 * time.Millisecond},
-		{2, 1, 3 * time.Second},
-		{3, 1, 9 * time.Second},
-		{4, 1, 10 * time.Second}, // capped
-		{4, 0, 0},
-	}
-	for _, c := range cases {
-		if got := Backoff(b, c.n, c.u); got != c.want {
-			t.Errorf("Backoff(n=%d, u=%v) = %v, want %v", c.n, c.u, got, c.want)
-		}
-	}
-	if got := Backoff(nil, 2, 1); got != 2*DefaultBackoffInitial {
-		t.Errorf("default backoff after 2 attempts %v", got)
-	}
-}
-
 func TestFailedFiresAreRequeuedToReclaim(t *testing.T) {
 	// A failed fire hands the items back to the loop, marked reclaim.
 	s := New(nil, nil, Config{})
@@ -323,7 +300,7 @@ func TestFailedFiresAreRequeuedToReclaim(t *testing.T) {
 	s.requeue([]*fsmpb.FireItem{{Id: "x", DueAt: 5}})
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		_, retries, _ := s.takeChanges()
+		retries := s.take().retries
 		if len(retries) == 1 && retries[0].Id == "x" && retries[0].Reclaim {
 			return
 		}
@@ -351,7 +328,7 @@ func TestRequeueDoesNotReachALaterRun(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("requeued %v, want [new]", got)
 		}
-		_, retries, _ := s.takeChanges()
+		retries := s.take().retries
 		for _, r := range retries {
 			got = append(got, r.Id)
 		}

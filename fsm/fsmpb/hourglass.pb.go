@@ -41,6 +41,8 @@ const (
 	State_SUCCEEDED         State = 3
 	State_DEAD              State = 4
 	State_CANCELLED         State = 5
+	// EXPIRED: could not start within max_lateness of execute_at.
+	State_EXPIRED State = 6
 )
 
 // Enum value maps for State.
@@ -52,6 +54,7 @@ var (
 		3: "SUCCEEDED",
 		4: "DEAD",
 		5: "CANCELLED",
+		6: "EXPIRED",
 	}
 	State_value = map[string]int32{
 		"STATE_UNSPECIFIED": 0,
@@ -60,6 +63,7 @@ var (
 		"SUCCEEDED":         3,
 		"DEAD":              4,
 		"CANCELLED":         5,
+		"EXPIRED":           6,
 	}
 )
 
@@ -97,6 +101,9 @@ const (
 	Outcome_SUCCEEDED        Outcome_Kind = 1
 	Outcome_RETRY            Outcome_Kind = 2
 	Outcome_DEAD             Outcome_Kind = 3
+	// FAILED: the attempt failed; the state machine decides between a
+	// retry and dead from the task's and its queue's retry policy.
+	Outcome_FAILED Outcome_Kind = 4
 )
 
 // Enum value maps for Outcome_Kind.
@@ -106,12 +113,14 @@ var (
 		1: "SUCCEEDED",
 		2: "RETRY",
 		3: "DEAD",
+		4: "FAILED",
 	}
 	Outcome_Kind_value = map[string]int32{
 		"KIND_UNSPECIFIED": 0,
 		"SUCCEEDED":        1,
 		"RETRY":            2,
 		"DEAD":             3,
+		"FAILED":           4,
 	}
 )
 
@@ -139,7 +148,7 @@ func (x Outcome_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Outcome_Kind.Descriptor instead.
 func (Outcome_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{8, 0}
+	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{9, 0}
 }
 
 type Entry struct {
@@ -196,6 +205,12 @@ type Command struct {
 	//	*Command_Fire
 	//	*Command_Outcomes
 	//	*Command_Purge
+	//	*Command_Extend
+	//	*Command_PutQueue
+	//	*Command_DeleteQueue
+	//	*Command_Redrive
+	//	*Command_CancelMany
+	//	*Command_Shift
 	Kind          isCommand_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -292,6 +307,60 @@ func (x *Command) GetPurge() *PurgeTasks {
 	return nil
 }
 
+func (x *Command) GetExtend() *ExtendLease {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_Extend); ok {
+			return x.Extend
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetPutQueue() *PutQueue {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_PutQueue); ok {
+			return x.PutQueue
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetDeleteQueue() *DeleteQueue {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_DeleteQueue); ok {
+			return x.DeleteQueue
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetRedrive() *RedriveTasks {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_Redrive); ok {
+			return x.Redrive
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetCancelMany() *CancelTasks {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_CancelMany); ok {
+			return x.CancelMany
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetShift() *ShiftTasks {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_Shift); ok {
+			return x.Shift
+		}
+	}
+	return nil
+}
+
 type isCommand_Kind interface {
 	isCommand_Kind()
 }
@@ -320,6 +389,30 @@ type Command_Purge struct {
 	Purge *PurgeTasks `protobuf:"bytes,6,opt,name=purge,proto3,oneof"`
 }
 
+type Command_Extend struct {
+	Extend *ExtendLease `protobuf:"bytes,7,opt,name=extend,proto3,oneof"`
+}
+
+type Command_PutQueue struct {
+	PutQueue *PutQueue `protobuf:"bytes,8,opt,name=put_queue,json=putQueue,proto3,oneof"`
+}
+
+type Command_DeleteQueue struct {
+	DeleteQueue *DeleteQueue `protobuf:"bytes,9,opt,name=delete_queue,json=deleteQueue,proto3,oneof"`
+}
+
+type Command_Redrive struct {
+	Redrive *RedriveTasks `protobuf:"bytes,10,opt,name=redrive,proto3,oneof"`
+}
+
+type Command_CancelMany struct {
+	CancelMany *CancelTasks `protobuf:"bytes,11,opt,name=cancel_many,json=cancelMany,proto3,oneof"`
+}
+
+type Command_Shift struct {
+	Shift *ShiftTasks `protobuf:"bytes,12,opt,name=shift,proto3,oneof"`
+}
+
 func (*Command_Create) isCommand_Kind() {}
 
 func (*Command_Cancel) isCommand_Kind() {}
@@ -331,6 +424,18 @@ func (*Command_Fire) isCommand_Kind() {}
 func (*Command_Outcomes) isCommand_Kind() {}
 
 func (*Command_Purge) isCommand_Kind() {}
+
+func (*Command_Extend) isCommand_Kind() {}
+
+func (*Command_PutQueue) isCommand_Kind() {}
+
+func (*Command_DeleteQueue) isCommand_Kind() {}
+
+func (*Command_Redrive) isCommand_Kind() {}
+
+func (*Command_CancelMany) isCommand_Kind() {}
+
+func (*Command_Shift) isCommand_Kind() {}
 
 // CreateTasks inserts tasks. Each task's fingerprint decides idempotency:
 // an existing id with the same fingerprint is "exists", another is
@@ -528,11 +633,17 @@ func (x *UpdateTask) GetTarget() *Target {
 // (commit before send). A task is accepted only if it is still scheduled
 // at due_at, or running under an older term (its previous leader died), or
 // running under this term when the item reclaims it.
+//
+// With lease_until set the tasks are leased to a pull worker until then
+// (only scheduled tasks are accepted). A task whose max_lateness has passed
+// at `at` is not started: it ends expired, kept until retain_until.
 type FireTasks struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Term          uint64                 `protobuf:"varint,1,opt,name=term,proto3" json:"term,omitempty"`
 	At            int64                  `protobuf:"varint,2,opt,name=at,proto3" json:"at,omitempty"`
 	Items         []*FireItem            `protobuf:"bytes,3,rep,name=items,proto3" json:"items,omitempty"`
+	LeaseUntil    int64                  `protobuf:"varint,4,opt,name=lease_until,json=leaseUntil,proto3" json:"lease_until,omitempty"`
+	RetainUntil   int64                  `protobuf:"varint,5,opt,name=retain_until,json=retainUntil,proto3" json:"retain_until,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -586,6 +697,20 @@ func (x *FireTasks) GetItems() []*FireItem {
 		return x.Items
 	}
 	return nil
+}
+
+func (x *FireTasks) GetLeaseUntil() int64 {
+	if x != nil {
+		return x.LeaseUntil
+	}
+	return 0
+}
+
+func (x *FireTasks) GetRetainUntil() int64 {
+	if x != nil {
+		return x.RetainUntil
+	}
+	return 0
 }
 
 type FireItem struct {
@@ -651,6 +776,76 @@ func (x *FireItem) GetReclaim() bool {
 	return false
 }
 
+// ExtendLease moves the end of a live lease (of attempt `attempt`) to
+// `until`.
+type ExtendLease struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Attempt       uint32                 `protobuf:"varint,2,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	At            int64                  `protobuf:"varint,3,opt,name=at,proto3" json:"at,omitempty"`
+	Until         int64                  `protobuf:"varint,4,opt,name=until,proto3" json:"until,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExtendLease) Reset() {
+	*x = ExtendLease{}
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExtendLease) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExtendLease) ProtoMessage() {}
+
+func (x *ExtendLease) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExtendLease.ProtoReflect.Descriptor instead.
+func (*ExtendLease) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ExtendLease) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ExtendLease) GetAttempt() uint32 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
+func (x *ExtendLease) GetAt() int64 {
+	if x != nil {
+		return x.At
+	}
+	return 0
+}
+
+func (x *ExtendLease) GetUntil() int64 {
+	if x != nil {
+		return x.Until
+	}
+	return 0
+}
+
 type RecordOutcomes struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	At            int64                  `protobuf:"varint,1,opt,name=at,proto3" json:"at,omitempty"`
@@ -661,7 +856,7 @@ type RecordOutcomes struct {
 
 func (x *RecordOutcomes) Reset() {
 	*x = RecordOutcomes{}
-	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[7]
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -673,7 +868,7 @@ func (x *RecordOutcomes) String() string {
 func (*RecordOutcomes) ProtoMessage() {}
 
 func (x *RecordOutcomes) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[7]
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -686,7 +881,7 @@ func (x *RecordOutcomes) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordOutcomes.ProtoReflect.Descriptor instead.
 func (*RecordOutcomes) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{7}
+	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RecordOutcomes) GetAt() int64 {
@@ -704,20 +899,31 @@ func (x *RecordOutcomes) GetOutcomes() []*Outcome {
 }
 
 type Outcome struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Attempt       uint32                 `protobuf:"varint,2,opt,name=attempt,proto3" json:"attempt,omitempty"`
-	Kind          Outcome_Kind           `protobuf:"varint,3,opt,name=kind,proto3,enum=hourglass.fsm.v1.Outcome_Kind" json:"kind,omitempty"`
-	Error         string                 `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
-	RetryAt       int64                  `protobuf:"varint,5,opt,name=retry_at,json=retryAt,proto3" json:"retry_at,omitempty"`
-	RetainUntil   int64                  `protobuf:"varint,6,opt,name=retain_until,json=retainUntil,proto3" json:"retain_until,omitempty"` // for SUCCEEDED and DEAD
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Id          string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Attempt     uint32                 `protobuf:"varint,2,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	Kind        Outcome_Kind           `protobuf:"varint,3,opt,name=kind,proto3,enum=hourglass.fsm.v1.Outcome_Kind" json:"kind,omitempty"`
+	Error       string                 `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	RetryAt     int64                  `protobuf:"varint,5,opt,name=retry_at,json=retryAt,proto3" json:"retry_at,omitempty"`
+	RetainUntil int64                  `protobuf:"varint,6,opt,name=retain_until,json=retainUntil,proto3" json:"retain_until,omitempty"` // for SUCCEEDED, DEAD and FAILED
+	// FAILED: the retry is due at retry_at if set (a worker's retry_in),
+	// else after the backoff, where jitter picks the delay within its bound
+	// (full jitter, [0,1)); and no earlier than not_before (a target's
+	// Retry-After).
+	Jitter    float64 `protobuf:"fixed64,7,opt,name=jitter,proto3" json:"jitter,omitempty"`
+	NotBefore int64   `protobuf:"varint,8,opt,name=not_before,json=notBefore,proto3" json:"not_before,omitempty"`
+	// worker: reported by a pull worker, whose lease must still be live.
+	Worker bool `protobuf:"varint,9,opt,name=worker,proto3" json:"worker,omitempty"`
+	// lease_expired: the lease ran out; applies only if it did by `at`.
+	LeaseExpired  bool   `protobuf:"varint,10,opt,name=lease_expired,json=leaseExpired,proto3" json:"lease_expired,omitempty"`
+	Result        string `protobuf:"bytes,11,opt,name=result,proto3" json:"result,omitempty"` // SUCCEEDED from a worker: its short result
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Outcome) Reset() {
 	*x = Outcome{}
-	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[8]
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -729,7 +935,7 @@ func (x *Outcome) String() string {
 func (*Outcome) ProtoMessage() {}
 
 func (x *Outcome) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[8]
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -742,7 +948,7 @@ func (x *Outcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Outcome.ProtoReflect.Descriptor instead.
 func (*Outcome) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{8}
+	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Outcome) GetId() string {
@@ -787,6 +993,41 @@ func (x *Outcome) GetRetainUntil() int64 {
 	return 0
 }
 
+func (x *Outcome) GetJitter() float64 {
+	if x != nil {
+		return x.Jitter
+	}
+	return 0
+}
+
+func (x *Outcome) GetNotBefore() int64 {
+	if x != nil {
+		return x.NotBefore
+	}
+	return 0
+}
+
+func (x *Outcome) GetWorker() bool {
+	if x != nil {
+		return x.Worker
+	}
+	return false
+}
+
+func (x *Outcome) GetLeaseExpired() bool {
+	if x != nil {
+		return x.LeaseExpired
+	}
+	return false
+}
+
+func (x *Outcome) GetResult() string {
+	if x != nil {
+		return x.Result
+	}
+	return ""
+}
+
 // PurgeTasks deletes finished tasks whose retention ended at or before
 // `before`, at most `limit` of them.
 type PurgeTasks struct {
@@ -799,7 +1040,7 @@ type PurgeTasks struct {
 
 func (x *PurgeTasks) Reset() {
 	*x = PurgeTasks{}
-	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[9]
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -811,7 +1052,7 @@ func (x *PurgeTasks) String() string {
 func (*PurgeTasks) ProtoMessage() {}
 
 func (x *PurgeTasks) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[9]
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -824,7 +1065,7 @@ func (x *PurgeTasks) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PurgeTasks.ProtoReflect.Descriptor instead.
 func (*PurgeTasks) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{9}
+	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PurgeTasks) GetBefore() int64 {
@@ -841,6 +1082,424 @@ func (x *PurgeTasks) GetLimit() uint32 {
 	return 0
 }
 
+// PutQueue creates or replaces a queue's settings.
+type PutQueue struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Queue         *Queue                 `protobuf:"bytes,1,opt,name=queue,proto3" json:"queue,omitempty"`
+	At            int64                  `protobuf:"varint,2,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutQueue) Reset() {
+	*x = PutQueue{}
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutQueue) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutQueue) ProtoMessage() {}
+
+func (x *PutQueue) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutQueue.ProtoReflect.Descriptor instead.
+func (*PutQueue) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *PutQueue) GetQueue() *Queue {
+	if x != nil {
+		return x.Queue
+	}
+	return nil
+}
+
+func (x *PutQueue) GetAt() int64 {
+	if x != nil {
+		return x.At
+	}
+	return 0
+}
+
+// DeleteQueue removes a queue's settings; refused while it holds scheduled
+// or running tasks.
+type DeleteQueue struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteQueue) Reset() {
+	*x = DeleteQueue{}
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteQueue) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteQueue) ProtoMessage() {}
+
+func (x *DeleteQueue) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteQueue.ProtoReflect.Descriptor instead.
+func (*DeleteQueue) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *DeleteQueue) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// RedriveTasks moves dead tasks of a queue back to scheduled, due at `at`
+// with their attempts reset: the named ones, or (ids empty) up to `limit`
+// of the queue's dead tasks.
+type RedriveTasks struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Queue         string                 `protobuf:"bytes,1,opt,name=queue,proto3" json:"queue,omitempty"`
+	Ids           []string               `protobuf:"bytes,2,rep,name=ids,proto3" json:"ids,omitempty"`
+	At            int64                  `protobuf:"varint,3,opt,name=at,proto3" json:"at,omitempty"`
+	Limit         uint32                 `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RedriveTasks) Reset() {
+	*x = RedriveTasks{}
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RedriveTasks) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RedriveTasks) ProtoMessage() {}
+
+func (x *RedriveTasks) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RedriveTasks.ProtoReflect.Descriptor instead.
+func (*RedriveTasks) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *RedriveTasks) GetQueue() string {
+	if x != nil {
+		return x.Queue
+	}
+	return ""
+}
+
+func (x *RedriveTasks) GetIds() []string {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+func (x *RedriveTasks) GetAt() int64 {
+	if x != nil {
+		return x.At
+	}
+	return 0
+}
+
+func (x *RedriveTasks) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+// CancelTasks cancels the scheduled tasks among ids (others are skipped).
+type CancelTasks struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ids           []string               `protobuf:"bytes,1,rep,name=ids,proto3" json:"ids,omitempty"`
+	At            int64                  `protobuf:"varint,2,opt,name=at,proto3" json:"at,omitempty"`
+	RetainUntil   int64                  `protobuf:"varint,3,opt,name=retain_until,json=retainUntil,proto3" json:"retain_until,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelTasks) Reset() {
+	*x = CancelTasks{}
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelTasks) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelTasks) ProtoMessage() {}
+
+func (x *CancelTasks) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelTasks.ProtoReflect.Descriptor instead.
+func (*CancelTasks) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *CancelTasks) GetIds() []string {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+func (x *CancelTasks) GetAt() int64 {
+	if x != nil {
+		return x.At
+	}
+	return 0
+}
+
+func (x *CancelTasks) GetRetainUntil() int64 {
+	if x != nil {
+		return x.RetainUntil
+	}
+	return 0
+}
+
+// ShiftTasks moves the scheduled tasks among ids by `by` nanoseconds
+// (execute_at and the next attempt's due time alike).
+type ShiftTasks struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ids           []string               `protobuf:"bytes,1,rep,name=ids,proto3" json:"ids,omitempty"`
+	By            int64                  `protobuf:"varint,2,opt,name=by,proto3" json:"by,omitempty"`
+	At            int64                  `protobuf:"varint,3,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShiftTasks) Reset() {
+	*x = ShiftTasks{}
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShiftTasks) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShiftTasks) ProtoMessage() {}
+
+func (x *ShiftTasks) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShiftTasks.ProtoReflect.Descriptor instead.
+func (*ShiftTasks) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ShiftTasks) GetIds() []string {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+func (x *ShiftTasks) GetBy() int64 {
+	if x != nil {
+		return x.By
+	}
+	return 0
+}
+
+func (x *ShiftTasks) GetAt() int64 {
+	if x != nil {
+		return x.At
+	}
+	return 0
+}
+
+// Queue is a queue's settings. Zero values mean the defaults.
+type Queue struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Name             string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	MaxAttempts      uint32                 `protobuf:"varint,2,opt,name=max_attempts,json=maxAttempts,proto3" json:"max_attempts,omitempty"`                  // for tasks that name none
+	MinBackoff       int64                  `protobuf:"varint,3,opt,name=min_backoff,json=minBackoff,proto3" json:"min_backoff,omitempty"`                     // ns
+	MaxBackoff       int64                  `protobuf:"varint,4,opt,name=max_backoff,json=maxBackoff,proto3" json:"max_backoff,omitempty"`                     // ns
+	MaxRetryDuration int64                  `protobuf:"varint,5,opt,name=max_retry_duration,json=maxRetryDuration,proto3" json:"max_retry_duration,omitempty"` // ns after execute_at; 0: no limit
+	Rate             float64                `protobuf:"fixed64,6,opt,name=rate,proto3" json:"rate,omitempty"`                                                  // dispatches per second; 0: no limit
+	Burst            uint32                 `protobuf:"varint,7,opt,name=burst,proto3" json:"burst,omitempty"`
+	MaxConcurrent    uint32                 `protobuf:"varint,8,opt,name=max_concurrent,json=maxConcurrent,proto3" json:"max_concurrent,omitempty"` // 0: no limit
+	Paused           bool                   `protobuf:"varint,9,opt,name=paused,proto3" json:"paused,omitempty"`
+	CreatedAt        int64                  `protobuf:"varint,10,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	UpdatedAt        int64                  `protobuf:"varint,11,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *Queue) Reset() {
+	*x = Queue{}
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Queue) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Queue) ProtoMessage() {}
+
+func (x *Queue) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Queue.ProtoReflect.Descriptor instead.
+func (*Queue) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *Queue) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Queue) GetMaxAttempts() uint32 {
+	if x != nil {
+		return x.MaxAttempts
+	}
+	return 0
+}
+
+func (x *Queue) GetMinBackoff() int64 {
+	if x != nil {
+		return x.MinBackoff
+	}
+	return 0
+}
+
+func (x *Queue) GetMaxBackoff() int64 {
+	if x != nil {
+		return x.MaxBackoff
+	}
+	return 0
+}
+
+func (x *Queue) GetMaxRetryDuration() int64 {
+	if x != nil {
+		return x.MaxRetryDuration
+	}
+	return 0
+}
+
+func (x *Queue) GetRate() float64 {
+	if x != nil {
+		return x.Rate
+	}
+	return 0
+}
+
+func (x *Queue) GetBurst() uint32 {
+	if x != nil {
+		return x.Burst
+	}
+	return 0
+}
+
+func (x *Queue) GetMaxConcurrent() uint32 {
+	if x != nil {
+		return x.MaxConcurrent
+	}
+	return 0
+}
+
+func (x *Queue) GetPaused() bool {
+	if x != nil {
+		return x.Paused
+	}
+	return false
+}
+
+func (x *Queue) GetCreatedAt() int64 {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return 0
+}
+
+func (x *Queue) GetUpdatedAt() int64 {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return 0
+}
+
 type Target struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Url           string                 `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`
@@ -853,7 +1512,7 @@ type Target struct {
 
 func (x *Target) Reset() {
 	*x = Target{}
-	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[10]
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -865,7 +1524,7 @@ func (x *Target) String() string {
 func (*Target) ProtoMessage() {}
 
 func (x *Target) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[10]
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -878,7 +1537,7 @@ func (x *Target) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Target.ProtoReflect.Descriptor instead.
 func (*Target) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{10}
+	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Target) GetUrl() string {
@@ -920,7 +1579,7 @@ type Backoff struct {
 
 func (x *Backoff) Reset() {
 	*x = Backoff{}
-	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[11]
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -932,7 +1591,7 @@ func (x *Backoff) String() string {
 func (*Backoff) ProtoMessage() {}
 
 func (x *Backoff) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[11]
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -945,7 +1604,7 @@ func (x *Backoff) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Backoff.ProtoReflect.Descriptor instead.
 func (*Backoff) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{11}
+	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Backoff) GetInitial() int64 {
@@ -996,14 +1655,19 @@ type Task struct {
 	// fingerprint identifies the create request, for idempotent creates.
 	Fingerprint []byte `protobuf:"bytes,20,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
 	// retain_until is when a finished task may be purged.
-	RetainUntil   int64 `protobuf:"varint,21,opt,name=retain_until,json=retainUntil,proto3" json:"retain_until,omitempty"`
+	RetainUntil int64 `protobuf:"varint,21,opt,name=retain_until,json=retainUntil,proto3" json:"retain_until,omitempty"`
+	// lease_expires_at: while leased to a pull worker, when the lease ends.
+	LeaseExpiresAt int64 `protobuf:"varint,22,opt,name=lease_expires_at,json=leaseExpiresAt,proto3" json:"lease_expires_at,omitempty"`
+	// max_lateness (ns): no attempt starts later than execute_at plus this.
+	MaxLateness   int64  `protobuf:"varint,23,opt,name=max_lateness,json=maxLateness,proto3" json:"max_lateness,omitempty"`
+	Result        string `protobuf:"bytes,24,opt,name=result,proto3" json:"result,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Task) Reset() {
 	*x = Task{}
-	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[12]
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1015,7 +1679,7 @@ func (x *Task) String() string {
 func (*Task) ProtoMessage() {}
 
 func (x *Task) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[12]
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1028,7 +1692,7 @@ func (x *Task) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Task.ProtoReflect.Descriptor instead.
 func (*Task) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{12}
+	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Task) GetId() string {
@@ -1178,20 +1842,49 @@ func (x *Task) GetRetainUntil() int64 {
 	return 0
 }
 
+func (x *Task) GetLeaseExpiresAt() int64 {
+	if x != nil {
+		return x.LeaseExpiresAt
+	}
+	return 0
+}
+
+func (x *Task) GetMaxLateness() int64 {
+	if x != nil {
+		return x.MaxLateness
+	}
+	return 0
+}
+
+func (x *Task) GetResult() string {
+	if x != nil {
+		return x.Result
+	}
+	return ""
+}
+
 var File_fsm_fsmpb_hourglass_proto protoreflect.FileDescriptor
 
 const file_fsm_fsmpb_hourglass_proto_rawDesc = "" +
 	"\n" +
 	"\x19fsm/fsmpb/hourglass.proto\x12\x10hourglass.fsm.v1\">\n" +
 	"\x05Entry\x125\n" +
-	"\bcommands\x18\x01 \x03(\v2\x19.hourglass.fsm.v1.CommandR\bcommands\"\xe3\x02\n" +
+	"\bcommands\x18\x01 \x03(\v2\x19.hourglass.fsm.v1.CommandR\bcommands\"\xcf\x05\n" +
 	"\aCommand\x127\n" +
 	"\x06create\x18\x01 \x01(\v2\x1d.hourglass.fsm.v1.CreateTasksH\x00R\x06create\x126\n" +
 	"\x06cancel\x18\x02 \x01(\v2\x1c.hourglass.fsm.v1.CancelTaskH\x00R\x06cancel\x126\n" +
 	"\x06update\x18\x03 \x01(\v2\x1c.hourglass.fsm.v1.UpdateTaskH\x00R\x06update\x121\n" +
 	"\x04fire\x18\x04 \x01(\v2\x1b.hourglass.fsm.v1.FireTasksH\x00R\x04fire\x12>\n" +
 	"\boutcomes\x18\x05 \x01(\v2 .hourglass.fsm.v1.RecordOutcomesH\x00R\boutcomes\x124\n" +
-	"\x05purge\x18\x06 \x01(\v2\x1c.hourglass.fsm.v1.PurgeTasksH\x00R\x05purgeB\x06\n" +
+	"\x05purge\x18\x06 \x01(\v2\x1c.hourglass.fsm.v1.PurgeTasksH\x00R\x05purge\x127\n" +
+	"\x06extend\x18\a \x01(\v2\x1d.hourglass.fsm.v1.ExtendLeaseH\x00R\x06extend\x129\n" +
+	"\tput_queue\x18\b \x01(\v2\x1a.hourglass.fsm.v1.PutQueueH\x00R\bputQueue\x12B\n" +
+	"\fdelete_queue\x18\t \x01(\v2\x1d.hourglass.fsm.v1.DeleteQueueH\x00R\vdeleteQueue\x12:\n" +
+	"\aredrive\x18\n" +
+	" \x01(\v2\x1e.hourglass.fsm.v1.RedriveTasksH\x00R\aredrive\x12@\n" +
+	"\vcancel_many\x18\v \x01(\v2\x1d.hourglass.fsm.v1.CancelTasksH\x00R\n" +
+	"cancelMany\x124\n" +
+	"\x05shift\x18\f \x01(\v2\x1c.hourglass.fsm.v1.ShiftTasksH\x00R\x05shiftB\x06\n" +
 	"\x04kind\";\n" +
 	"\vCreateTasks\x12,\n" +
 	"\x05tasks\x18\x01 \x03(\v2\x16.hourglass.fsm.v1.TaskR\x05tasks\"O\n" +
@@ -1212,34 +1905,87 @@ const file_fsm_fsmpb_hourglass_proto_rawDesc = "" +
 	"\x06target\x18\x06 \x01(\v2\x18.hourglass.fsm.v1.TargetR\x06targetB\r\n" +
 	"\v_execute_atB\n" +
 	"\n" +
-	"\b_payload\"a\n" +
+	"\b_payload\"\xa5\x01\n" +
 	"\tFireTasks\x12\x12\n" +
 	"\x04term\x18\x01 \x01(\x04R\x04term\x12\x0e\n" +
 	"\x02at\x18\x02 \x01(\x03R\x02at\x120\n" +
-	"\x05items\x18\x03 \x03(\v2\x1a.hourglass.fsm.v1.FireItemR\x05items\"K\n" +
+	"\x05items\x18\x03 \x03(\v2\x1a.hourglass.fsm.v1.FireItemR\x05items\x12\x1f\n" +
+	"\vlease_until\x18\x04 \x01(\x03R\n" +
+	"leaseUntil\x12!\n" +
+	"\fretain_until\x18\x05 \x01(\x03R\vretainUntil\"K\n" +
 	"\bFireItem\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x15\n" +
 	"\x06due_at\x18\x02 \x01(\x03R\x05dueAt\x12\x18\n" +
-	"\areclaim\x18\x03 \x01(\bR\areclaim\"W\n" +
+	"\areclaim\x18\x03 \x01(\bR\areclaim\"]\n" +
+	"\vExtendLease\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
+	"\aattempt\x18\x02 \x01(\rR\aattempt\x12\x0e\n" +
+	"\x02at\x18\x03 \x01(\x03R\x02at\x12\x14\n" +
+	"\x05until\x18\x04 \x01(\x03R\x05until\"W\n" +
 	"\x0eRecordOutcomes\x12\x0e\n" +
 	"\x02at\x18\x01 \x01(\x03R\x02at\x125\n" +
-	"\boutcomes\x18\x02 \x03(\v2\x19.hourglass.fsm.v1.OutcomeR\boutcomes\"\xfd\x01\n" +
+	"\boutcomes\x18\x02 \x03(\v2\x19.hourglass.fsm.v1.OutcomeR\boutcomes\"\x95\x03\n" +
 	"\aOutcome\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aattempt\x18\x02 \x01(\rR\aattempt\x122\n" +
 	"\x04kind\x18\x03 \x01(\x0e2\x1e.hourglass.fsm.v1.Outcome.KindR\x04kind\x12\x14\n" +
 	"\x05error\x18\x04 \x01(\tR\x05error\x12\x19\n" +
 	"\bretry_at\x18\x05 \x01(\x03R\aretryAt\x12!\n" +
-	"\fretain_until\x18\x06 \x01(\x03R\vretainUntil\"@\n" +
+	"\fretain_until\x18\x06 \x01(\x03R\vretainUntil\x12\x16\n" +
+	"\x06jitter\x18\a \x01(\x01R\x06jitter\x12\x1d\n" +
+	"\n" +
+	"not_before\x18\b \x01(\x03R\tnotBefore\x12\x16\n" +
+	"\x06worker\x18\t \x01(\bR\x06worker\x12#\n" +
+	"\rlease_expired\x18\n" +
+	" \x01(\bR\fleaseExpired\x12\x16\n" +
+	"\x06result\x18\v \x01(\tR\x06result\"L\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tSUCCEEDED\x10\x01\x12\t\n" +
 	"\x05RETRY\x10\x02\x12\b\n" +
-	"\x04DEAD\x10\x03\":\n" +
+	"\x04DEAD\x10\x03\x12\n" +
+	"\n" +
+	"\x06FAILED\x10\x04\":\n" +
 	"\n" +
 	"PurgeTasks\x12\x16\n" +
 	"\x06before\x18\x01 \x01(\x03R\x06before\x12\x14\n" +
-	"\x05limit\x18\x02 \x01(\rR\x05limit\"\xc9\x01\n" +
+	"\x05limit\x18\x02 \x01(\rR\x05limit\"I\n" +
+	"\bPutQueue\x12-\n" +
+	"\x05queue\x18\x01 \x01(\v2\x17.hourglass.fsm.v1.QueueR\x05queue\x12\x0e\n" +
+	"\x02at\x18\x02 \x01(\x03R\x02at\"!\n" +
+	"\vDeleteQueue\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\\\n" +
+	"\fRedriveTasks\x12\x14\n" +
+	"\x05queue\x18\x01 \x01(\tR\x05queue\x12\x10\n" +
+	"\x03ids\x18\x02 \x03(\tR\x03ids\x12\x0e\n" +
+	"\x02at\x18\x03 \x01(\x03R\x02at\x12\x14\n" +
+	"\x05limit\x18\x04 \x01(\rR\x05limit\"R\n" +
+	"\vCancelTasks\x12\x10\n" +
+	"\x03ids\x18\x01 \x03(\tR\x03ids\x12\x0e\n" +
+	"\x02at\x18\x02 \x01(\x03R\x02at\x12!\n" +
+	"\fretain_until\x18\x03 \x01(\x03R\vretainUntil\">\n" +
+	"\n" +
+	"ShiftTasks\x12\x10\n" +
+	"\x03ids\x18\x01 \x03(\tR\x03ids\x12\x0e\n" +
+	"\x02by\x18\x02 \x01(\x03R\x02by\x12\x0e\n" +
+	"\x02at\x18\x03 \x01(\x03R\x02at\"\xd5\x02\n" +
+	"\x05Queue\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +
+	"\fmax_attempts\x18\x02 \x01(\rR\vmaxAttempts\x12\x1f\n" +
+	"\vmin_backoff\x18\x03 \x01(\x03R\n" +
+	"minBackoff\x12\x1f\n" +
+	"\vmax_backoff\x18\x04 \x01(\x03R\n" +
+	"maxBackoff\x12,\n" +
+	"\x12max_retry_duration\x18\x05 \x01(\x03R\x10maxRetryDuration\x12\x12\n" +
+	"\x04rate\x18\x06 \x01(\x01R\x04rate\x12\x14\n" +
+	"\x05burst\x18\a \x01(\rR\x05burst\x12%\n" +
+	"\x0emax_concurrent\x18\b \x01(\rR\rmaxConcurrent\x12\x16\n" +
+	"\x06paused\x18\t \x01(\bR\x06paused\x12\x1d\n" +
+	"\n" +
+	"created_at\x18\n" +
+	" \x01(\x03R\tcreatedAt\x12\x1d\n" +
+	"\n" +
+	"updated_at\x18\v \x01(\x03R\tupdatedAt\"\xc9\x01\n" +
 	"\x06Target\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12\x16\n" +
 	"\x06method\x18\x02 \x01(\tR\x06method\x12?\n" +
@@ -1253,7 +1999,7 @@ const file_fsm_fsmpb_hourglass_proto_rawDesc = "" +
 	"\x03max\x18\x02 \x01(\x03R\x03max\x12\x1e\n" +
 	"\n" +
 	"multiplier\x18\x03 \x01(\x01R\n" +
-	"multiplier\"\x9b\x05\n" +
+	"multiplier\"\x80\x06\n" +
 	"\x04Task\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05queue\x18\x02 \x01(\tR\x05queue\x12\x12\n" +
@@ -1281,14 +2027,18 @@ const file_fsm_fsmpb_hourglass_proto_rawDesc = "" +
 	"\n" +
 	"fire_index\x18\x13 \x01(\x04R\tfireIndex\x12 \n" +
 	"\vfingerprint\x18\x14 \x01(\fR\vfingerprint\x12!\n" +
-	"\fretain_until\x18\x15 \x01(\x03R\vretainUntil*b\n" +
+	"\fretain_until\x18\x15 \x01(\x03R\vretainUntil\x12(\n" +
+	"\x10lease_expires_at\x18\x16 \x01(\x03R\x0eleaseExpiresAt\x12!\n" +
+	"\fmax_lateness\x18\x17 \x01(\x03R\vmaxLateness\x12\x16\n" +
+	"\x06result\x18\x18 \x01(\tR\x06result*o\n" +
 	"\x05State\x12\x15\n" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tSCHEDULED\x10\x01\x12\v\n" +
 	"\aRUNNING\x10\x02\x12\r\n" +
 	"\tSUCCEEDED\x10\x03\x12\b\n" +
 	"\x04DEAD\x10\x04\x12\r\n" +
-	"\tCANCELLED\x10\x05B4Z2github.com/hourglass-scheduler/hourglass/fsm/fsmpbb\x06proto3"
+	"\tCANCELLED\x10\x05\x12\v\n" +
+	"\aEXPIRED\x10\x06B4Z2github.com/hourglass-scheduler/hourglass/fsm/fsmpbb\x06proto3"
 
 var (
 	file_fsm_fsmpb_hourglass_proto_rawDescOnce sync.Once
@@ -1303,7 +2053,7 @@ func file_fsm_fsmpb_hourglass_proto_rawDescGZIP() []byte {
 }
 
 var file_fsm_fsmpb_hourglass_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_fsm_fsmpb_hourglass_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_fsm_fsmpb_hourglass_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_fsm_fsmpb_hourglass_proto_goTypes = []any{
 	(State)(0),             // 0: hourglass.fsm.v1.State
 	(Outcome_Kind)(0),      // 1: hourglass.fsm.v1.Outcome.Kind
@@ -1314,13 +2064,20 @@ var file_fsm_fsmpb_hourglass_proto_goTypes = []any{
 	(*UpdateTask)(nil),     // 6: hourglass.fsm.v1.UpdateTask
 	(*FireTasks)(nil),      // 7: hourglass.fsm.v1.FireTasks
 	(*FireItem)(nil),       // 8: hourglass.fsm.v1.FireItem
-	(*RecordOutcomes)(nil), // 9: hourglass.fsm.v1.RecordOutcomes
-	(*Outcome)(nil),        // 10: hourglass.fsm.v1.Outcome
-	(*PurgeTasks)(nil),     // 11: hourglass.fsm.v1.PurgeTasks
-	(*Target)(nil),         // 12: hourglass.fsm.v1.Target
-	(*Backoff)(nil),        // 13: hourglass.fsm.v1.Backoff
-	(*Task)(nil),           // 14: hourglass.fsm.v1.Task
-	nil,                    // 15: hourglass.fsm.v1.Target.HeadersEntry
+	(*ExtendLease)(nil),    // 9: hourglass.fsm.v1.ExtendLease
+	(*RecordOutcomes)(nil), // 10: hourglass.fsm.v1.RecordOutcomes
+	(*Outcome)(nil),        // 11: hourglass.fsm.v1.Outcome
+	(*PurgeTasks)(nil),     // 12: hourglass.fsm.v1.PurgeTasks
+	(*PutQueue)(nil),       // 13: hourglass.fsm.v1.PutQueue
+	(*DeleteQueue)(nil),    // 14: hourglass.fsm.v1.DeleteQueue
+	(*RedriveTasks)(nil),   // 15: hourglass.fsm.v1.RedriveTasks
+	(*CancelTasks)(nil),    // 16: hourglass.fsm.v1.CancelTasks
+	(*ShiftTasks)(nil),     // 17: hourglass.fsm.v1.ShiftTasks
+	(*Queue)(nil),          // 18: hourglass.fsm.v1.Queue
+	(*Target)(nil),         // 19: hourglass.fsm.v1.Target
+	(*Backoff)(nil),        // 20: hourglass.fsm.v1.Backoff
+	(*Task)(nil),           // 21: hourglass.fsm.v1.Task
+	nil,                    // 22: hourglass.fsm.v1.Target.HeadersEntry
 }
 var file_fsm_fsmpb_hourglass_proto_depIdxs = []int32{
 	3,  // 0: hourglass.fsm.v1.Entry.commands:type_name -> hourglass.fsm.v1.Command
@@ -1328,22 +2085,29 @@ var file_fsm_fsmpb_hourglass_proto_depIdxs = []int32{
 	5,  // 2: hourglass.fsm.v1.Command.cancel:type_name -> hourglass.fsm.v1.CancelTask
 	6,  // 3: hourglass.fsm.v1.Command.update:type_name -> hourglass.fsm.v1.UpdateTask
 	7,  // 4: hourglass.fsm.v1.Command.fire:type_name -> hourglass.fsm.v1.FireTasks
-	9,  // 5: hourglass.fsm.v1.Command.outcomes:type_name -> hourglass.fsm.v1.RecordOutcomes
-	11, // 6: hourglass.fsm.v1.Command.purge:type_name -> hourglass.fsm.v1.PurgeTasks
-	14, // 7: hourglass.fsm.v1.CreateTasks.tasks:type_name -> hourglass.fsm.v1.Task
-	12, // 8: hourglass.fsm.v1.UpdateTask.target:type_name -> hourglass.fsm.v1.Target
-	8,  // 9: hourglass.fsm.v1.FireTasks.items:type_name -> hourglass.fsm.v1.FireItem
-	10, // 10: hourglass.fsm.v1.RecordOutcomes.outcomes:type_name -> hourglass.fsm.v1.Outcome
-	1,  // 11: hourglass.fsm.v1.Outcome.kind:type_name -> hourglass.fsm.v1.Outcome.Kind
-	15, // 12: hourglass.fsm.v1.Target.headers:type_name -> hourglass.fsm.v1.Target.HeadersEntry
-	12, // 13: hourglass.fsm.v1.Task.target:type_name -> hourglass.fsm.v1.Target
-	13, // 14: hourglass.fsm.v1.Task.backoff:type_name -> hourglass.fsm.v1.Backoff
-	0,  // 15: hourglass.fsm.v1.Task.state:type_name -> hourglass.fsm.v1.State
-	16, // [16:16] is the sub-list for method output_type
-	16, // [16:16] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	10, // 5: hourglass.fsm.v1.Command.outcomes:type_name -> hourglass.fsm.v1.RecordOutcomes
+	12, // 6: hourglass.fsm.v1.Command.purge:type_name -> hourglass.fsm.v1.PurgeTasks
+	9,  // 7: hourglass.fsm.v1.Command.extend:type_name -> hourglass.fsm.v1.ExtendLease
+	13, // 8: hourglass.fsm.v1.Command.put_queue:type_name -> hourglass.fsm.v1.PutQueue
+	14, // 9: hourglass.fsm.v1.Command.delete_queue:type_name -> hourglass.fsm.v1.DeleteQueue
+	15, // 10: hourglass.fsm.v1.Command.redrive:type_name -> hourglass.fsm.v1.RedriveTasks
+	16, // 11: hourglass.fsm.v1.Command.cancel_many:type_name -> hourglass.fsm.v1.CancelTasks
+	17, // 12: hourglass.fsm.v1.Command.shift:type_name -> hourglass.fsm.v1.ShiftTasks
+	21, // 13: hourglass.fsm.v1.CreateTasks.tasks:type_name -> hourglass.fsm.v1.Task
+	19, // 14: hourglass.fsm.v1.UpdateTask.target:type_name -> hourglass.fsm.v1.Target
+	8,  // 15: hourglass.fsm.v1.FireTasks.items:type_name -> hourglass.fsm.v1.FireItem
+	11, // 16: hourglass.fsm.v1.RecordOutcomes.outcomes:type_name -> hourglass.fsm.v1.Outcome
+	1,  // 17: hourglass.fsm.v1.Outcome.kind:type_name -> hourglass.fsm.v1.Outcome.Kind
+	18, // 18: hourglass.fsm.v1.PutQueue.queue:type_name -> hourglass.fsm.v1.Queue
+	22, // 19: hourglass.fsm.v1.Target.headers:type_name -> hourglass.fsm.v1.Target.HeadersEntry
+	19, // 20: hourglass.fsm.v1.Task.target:type_name -> hourglass.fsm.v1.Target
+	20, // 21: hourglass.fsm.v1.Task.backoff:type_name -> hourglass.fsm.v1.Backoff
+	0,  // 22: hourglass.fsm.v1.Task.state:type_name -> hourglass.fsm.v1.State
+	23, // [23:23] is the sub-list for method output_type
+	23, // [23:23] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_fsm_fsmpb_hourglass_proto_init() }
@@ -1358,6 +2122,12 @@ func file_fsm_fsmpb_hourglass_proto_init() {
 		(*Command_Fire)(nil),
 		(*Command_Outcomes)(nil),
 		(*Command_Purge)(nil),
+		(*Command_Extend)(nil),
+		(*Command_PutQueue)(nil),
+		(*Command_DeleteQueue)(nil),
+		(*Command_Redrive)(nil),
+		(*Command_CancelMany)(nil),
+		(*Command_Shift)(nil),
 	}
 	file_fsm_fsmpb_hourglass_proto_msgTypes[4].OneofWrappers = []any{}
 	type x struct{}
@@ -1366,7 +2136,7 @@ func file_fsm_fsmpb_hourglass_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fsm_fsmpb_hourglass_proto_rawDesc), len(file_fsm_fsmpb_hourglass_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   14,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,255 @@
+package fsm
+
+import (
+	"errors"
+	bolt "go.etcd.io/bbolt"
+	"testing"
+	"time"
+
+	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
+)
+
+func pullTask(id string, at int64) *fsmpb.Task {
+	t := newTask(id, at)
+	t.Target = nil
+	t.Queue = "work"
+	return t
+}
+
+func lease(at, until int64, items ...*fsmpb.FireItem) *fsmpb.Command {
+	return &fsmpb.Command{Kind: &fsmpb.Command_Fire{Fire: &fsmpb.FireTasks{Term: 1, At: at, LeaseUntil: until, RetainUntil: at + 1000, Items: items}}}
+}
+
+func outcomesAt(at int64, os ...*fsmpb.Outcome) *fsmpb.Command {
+	return &fsmpb.Command{Kind: &fsmpb.Command_Outcomes{Outcomes: &fsmpb.RecordOutcomes{At: at, Outcomes: os}}}
+}
+
+func extendCmd(id string, attempt uint32, at, until int64) *fsmpb.Command {
+	return &fsmpb.Command{Kind: &fsmpb.Command_Extend{Extend: &fsmpb.ExtendLease{Id: id, Attempt: attempt, At: at, Until: until}}}
+}
+
+func TestLeaseOnlyPullTasksAndPushOnlyTargets(t *testing.T) {
+	h := newHarness(t)
+	h.apply(create(pullTask("p", 100), newTask("w", 100)))
+	if acc := h.apply(lease(100, 200, &fsmpb.FireItem{Id: "w", DueAt: 100}))[0].(*FireResult).Accepted; len(acc) != 0 {
+		t.Fatal("a webhook task was leased")
+	}
+	if acc := h.apply(fire(1, &fsmpb.FireItem{Id: "p", DueAt: 100}))[0].(*FireResult).Accepted; len(acc) != 0 {
+		t.Fatal("a pull task was fired for push delivery")
+	}
+	acc := h.apply(lease(100, 200, &fsmpb.FireItem{Id: "p", DueAt: 100}))[0].(*FireResult).Accepted
+	if len(acc) != 1 || acc[0].LeaseExpiresAt != 200 || acc[0].Attempts != 1 || acc[0].State != fsmpb.State_RUNNING {
+		t.Fatalf("lease accepted %v", acc)
+	}
+	// A new term never fires a leased task again: its lease runs out.
+	if acc := h.applyTerm(2, lease(110, 300, &fsmpb.FireItem{Id: "p", DueAt: 100}))[0].(*FireResult).Accepted; len(acc) != 0 {
+		t.Fatal("a leased task was leased twice")
+	}
+	h.checkRecords()
+}
+
+func TestWorkerOutcomesCheckAttemptAndLease(t *testing.T) {
+	h := newHarness(t)
+	h.apply(create(pullTask("p", 100)))
+	h.apply(lease(100, 200, &fsmpb.FireItem{Id: "p", DueAt: 100}))
+
+	res := h.apply(outcomesAt(150, &fsmpb.Outcome{Id: "p", Attempt: 2, Kind: fsmpb.Outcome_SUCCEEDED, Worker: true}))[0].(*OutcomeResult)
+	if res.Applied != 0 || !errors.Is(res.Errs[0], ErrConflict) {
+		t.Fatalf("stale attempt: %+v", res)
+	}
+	if r := h.apply(extendCmd("p", 1, 150, 400))[0].(*TaskResult); r.Err != nil || r.Task.LeaseExpiresAt != 400 {
+		t.Fatalf("extend: %+v", r)
+	}
+	// The expiry of the old lease no longer applies.
+	res = h.apply(outcomesAt(250, &fsmpb.Outcome{Id: "p", Attempt: 1, Kind: fsmpb.Outcome_FAILED, LeaseExpired: true}))[0].(*OutcomeResult)
+	if res.Applied != 0 {
+		t.Fatal("a lease that was extended expired")
+	}
+	// After the lease ran out a worker's ack is refused...
+	res = h.apply(outcomesAt(400, &fsmpb.Outcome{Id: "p", Attempt: 1, Kind: fsmpb.Outcome_SUCCEEDED, Worker: true}))[0].(*OutcomeResult)
+	if res.Applied != 0 || !errors.Is(res.Errs[0], ErrConflict) {
+		t.Fatalf("ack after the lease ran out: %+v", res)
+	}
+	// ...and the expiry retries it.
+	res = h.apply(outcomesAt(400, &fsmpb.Outcome{Id: "p", Attempt: 1, Kind: fsmpb.Outcome_FAILED, LeaseExpired: true, Error: "lease expired", Jitter: 0}))[0].(*OutcomeResult)
+	if res.Applied != 1 || res.Tasks[0].State != fsmpb.State_SCHEDULED || res.Tasks[0].DueAt != 400 || res.Tasks[0].LeaseExpiresAt != 0 {
+		t.Fatalf("lease expiry: %+v", res.Tasks[0])
+	}
+	h.apply(lease(400, 500, &fsmpb.FireItem{Id: "p", DueAt: 400}))
+	res = h.apply(outcomesAt(450, &fsmpb.Outcome{Id: "p", Attempt: 2, Kind: fsmpb.Outcome_SUCCEEDED, Worker: true, Result: "ok", RetainUntil: 999}))[0].(*OutcomeResult)
+	if res.Applied != 1 || res.Tasks[0].State != fsmpb.State_SUCCEEDED || res.Tasks[0].Result != "ok" {
+		t.Fatalf("ack: %+v", res)
+	}
+	h.checkRecords()
+}
+
+func TestFailedFollowsQueuePolicy(t *testing.T) {
+	h := newHarness(t)
+	h.apply(&fsmpb.Command{Kind: &fsmpb.Command_PutQueue{PutQueue: &fsmpb.PutQueue{At: 1, Queue: &fsmpb.Queue{
+		Name: "work", MaxAttempts: 2, MinBackoff: int64(time.Second), MaxBackoff: int64(4 * time.Second),
+	}}}})
+	task := pullTask("p", 100)
+	task.MaxAttempts = 0 // the queue's
+	h.apply(create(task))
+	h.apply(lease(100, 200, &fsmpb.FireItem{Id: "p", DueAt: 100}))
+	res := h.apply(outcomesAt(150, &fsmpb.Outcome{Id: "p", Attempt: 1, Kind: fsmpb.Outcome_FAILED, Worker: true, Jitter: 0.5, Error: "boom"}))[0].(*OutcomeResult)
+	if got := res.Tasks[0]; got.State != fsmpb.State_SCHEDULED || got.DueAt != 150+int64(time.Second/2) || got.LastError != "boom" {
+		t.Fatalf("first failure: %+v", got)
+	}
+	due := res.Tasks[0].DueAt
+	h.apply(lease(due, due+100, &fsmpb.FireItem{Id: "p", DueAt: due}))
+	res = h.apply(outcomesAt(due+1, &fsmpb.Outcome{Id: "p", Attempt: 2, Kind: fsmpb.Outcome_FAILED, Worker: true, Jitter: 0.5, Error: "boom", RetainUntil: 5}))[0].(*OutcomeResult)
+	if got := res.Tasks[0]; got.State != fsmpb.State_DEAD {
+		t.Fatalf("second failure with max_attempts 2: %v", got.State)
+	}
+	h.checkRecords()
+}
+
+func TestBackoffIsBoundedAndGrows(t *testing.T) {
+	p := RetryPolicy{Initial: time.Second, Max: 10 * time.Second, Multiplier: 2}
+	for _, c := range []struct {
+		n    uint32
+		u    float64
+		want time.Duration
+	}{{1, 1, time.Second}, {2, 1, 2 * time.Second}, {3, 0.5, 2 * time.Second}, {5, 1, 10 * time.Second}, {1000, 1, 10 * time.Second}, {3, 0, 0}} {
+		if got := p.Backoff(c.n, c.u); got != c.want {
+			t.Errorf("Backoff(%d, %v) = %v, want %v", c.n, c.u, got, c.want)
+		}
+	}
+	// A task's own backoff beats its queue's, which beats the defaults.
+	q := &fsmpb.Queue{MinBackoff: int64(2 * time.Second), MaxAttempts: 9}
+	task := &fsmpb.Task{Backoff: &fsmpb.Backoff{Max: int64(time.Minute), Multiplier: 3}}
+	got := PolicyFor(task, q)
+	if want := (RetryPolicy{MaxAttempts: 9, Initial: 2 * time.Second, Max: time.Minute, Multiplier: 3}); got != want {
+		t.Fatalf("policy %+v, want %+v", got, want)
+	}
+	if d := got.Backoff(3, 1); d != 18*time.Second {
+		t.Fatalf("third backoff %v, want 18s", d)
+	}
+}
+
+func TestRetryNotBeforeAndMaxRetryDuration(t *testing.T) {
+	h := newHarness(t)
+	h.apply(&fsmpb.Command{Kind: &fsmpb.Command_PutQueue{PutQueue: &fsmpb.PutQueue{At: 1, Queue: &fsmpb.Queue{Name: "default", MaxRetryDuration: 1000}}}})
+	h.apply(create(newTask("a", 100)))
+	h.apply(fire(1, &fsmpb.FireItem{Id: "a", DueAt: 100}))
+	res := h.apply(outcomesAt(60, &fsmpb.Outcome{Id: "a", Attempt: 1, Kind: fsmpb.Outcome_FAILED, NotBefore: 900}))[0].(*OutcomeResult)
+	if got := res.Tasks[0]; got.State != fsmpb.State_SCHEDULED || got.DueAt != 900 {
+		t.Fatalf("retry not before 900: %v at %d", got.State, got.DueAt)
+	}
+	h.apply(fire(1, &fsmpb.FireItem{Id: "a", DueAt: 900}))
+	res = h.apply(outcomesAt(950, &fsmpb.Outcome{Id: "a", Attempt: 2, Kind: fsmpb.Outcome_FAILED, NotBefore: 2000}))[0].(*OutcomeResult)
+	if got := res.Tasks[0]; got.State != fsmpb.State_DEAD {
+		t.Fatalf("retry past max_retry_duration: %v", got.State)
+	}
+}
+
+func TestMaxLatenessExpires(t *testing.T) {
+	h := newHarness(t)
+	late := newTask("late", 100)
+	late.MaxLateness = 10
+	ok := newTask("ok", 100)
+	ok.MaxLateness = 10
+	h.apply(create(late, ok))
+	res := h.apply(&fsmpb.Command{Kind: &fsmpb.Command_Fire{Fire: &fsmpb.FireTasks{Term: 1, At: 110, Items: []*fsmpb.FireItem{{Id: "ok", DueAt: 100}}}}})[0].(*FireResult)
+	if len(res.Accepted) != 1 {
+		t.Fatal("a task fired within its max_lateness was not accepted")
+	}
+	res = h.apply(&fsmpb.Command{Kind: &fsmpb.Command_Fire{Fire: &fsmpb.FireTasks{Term: 1, At: 111, RetainUntil: 500, Items: []*fsmpb.FireItem{{Id: "late", DueAt: 100}}}}})[0].(*FireResult)
+	if len(res.Accepted) != 0 || len(res.Expired) != 1 || h.get("late").State != fsmpb.State_EXPIRED || h.get("late").RetainUntil != 500 {
+		t.Fatalf("a task past its max_lateness: %+v", res)
+	}
+	h.checkRecords()
+}
+
+func TestQueuesCountsAndDelete(t *testing.T) {
+	h := newHarness(t)
+	h.apply(create(pullTask("a", 100), pullTask("b", 100)))
+	info, err := h.f.Queue("work")
+	if err != nil || info.Counts["scheduled"] != 2 || info.Settings.CreatedAt != 1 {
+		t.Fatalf("queue created on first use: %+v, %v", info, err)
+	}
+	del := &fsmpb.Command{Kind: &fsmpb.Command_DeleteQueue{DeleteQueue: &fsmpb.DeleteQueue{Name: "work"}}}
+	if r := h.apply(del)[0].(*QueueResult); !errors.Is(r.Err, ErrConflict) {
+		t.Fatalf("deleting a queue with scheduled tasks: %v", r.Err)
+	}
+	cm := &fsmpb.Command{Kind: &fsmpb.Command_CancelMany{CancelMany: &fsmpb.CancelTasks{Ids: []string{"a", "b", "nope"}, At: 5, RetainUntil: 6}}}
+	if n := h.apply(cm)[0].(*CountResult).Changed; n != 2 {
+		t.Fatalf("bulk cancel changed %d", n)
+	}
+	if r := h.apply(del)[0].(*QueueResult); r.Err != nil {
+		t.Fatalf("delete: %v", r.Err)
+	}
+	if _, err := h.f.Queue("work"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("deleted queue: %v", err)
+	}
+	h.checkRecords()
+}
+
+func TestRedriveAndShift(t *testing.T) {
+	h := newHarness(t)
+	h.apply(create(pullTask("a", 100), pullTask("b", 100), pullTask("c", 100)))
+	for _, id := range []string{"a", "b"} {
+		h.apply(lease(100, 200, &fsmpb.FireItem{Id: id, DueAt: 100}))
+		h.apply(outcomesAt(150, &fsmpb.Outcome{Id: id, Attempt: 1, Kind: fsmpb.Outcome_DEAD, Worker: true, RetainUntil: 7}))
+	}
+	one := &fsmpb.Command{Kind: &fsmpb.Command_Redrive{Redrive: &fsmpb.RedriveTasks{Queue: "work", Ids: []string{"a", "c"}, At: 300}}}
+	if n := h.apply(one)[0].(*CountResult).Changed; n != 1 {
+		t.Fatalf("redrive of a (dead) and c (scheduled) changed %d", n)
+	}
+	if a := h.get("a"); a.State != fsmpb.State_SCHEDULED || a.Attempts != 0 || a.DueAt != 300 {
+		t.Fatalf("redriven: %+v", a)
+	}
+	all := &fsmpb.Command{Kind: &fsmpb.Command_Redrive{Redrive: &fsmpb.RedriveTasks{Queue: "work", At: 310, Limit: 100}}}
+	if n := h.apply(all)[0].(*CountResult).Changed; n != 1 || h.get("b").State != fsmpb.State_SCHEDULED {
+		t.Fatalf("redrive all changed %d", n)
+	}
+	sh := &fsmpb.Command{Kind: &fsmpb.Command_Shift{Shift: &fsmpb.ShiftTasks{Ids: []string{"a", "c"}, By: 50, At: 320}}}
+	if n := h.apply(sh)[0].(*CountResult).Changed; n != 2 || h.get("c").ExecuteAt != 150 || h.get("a").DueAt != 350 {
+		t.Fatalf("shift changed %d", n)
+	}
+	ids, more, err := h.f.SelectScheduled(Selector{Queue: "work", From: 350, To: 351}, "", 10)
+	if err != nil || more || len(ids) != 1 || ids[0] != "a" {
+		t.Fatalf("select due in [350,351): %v %v %v", ids, more, err)
+	}
+	h.checkRecords()
+}
+
+func TestMigrateFromSchema1(t *testing.T) {
+	h := newHarness(t)
+	h.apply(create(pullTask("a", 100), newTask("b", 200)))
+	h.apply(cancel("b", 5))
+	// Make it a schema 1 file: no queues or counts, due values empty.
+	err := h.f.db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketQueues, bucketCounts} {
+			if err := tx.DeleteBucket(b); err != nil {
+				return err
+			}
+		}
+		if err := tx.Bucket(bucketDue).Put(timeKey(100, "a"), nil); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Put(metaSchema, u64(1))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.f.Close()
+	f, err := Open(h.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.f = f
+	t.Cleanup(func() { f.Close() })
+	h.checkRecords()
+	var routes []Route
+	if _, err := f.ScanDue(nil, 1<<62, 10, func(_ DueKey, r Route) bool { routes = append(routes, r); return true }); err != nil {
+		t.Fatal(err)
+	}
+	if len(routes) != 1 || routes[0] != (Route{Queue: "work", Pull: true}) {
+		t.Fatalf("migrated routes %v", routes)
+	}
+	if info, err := f.Queue("default"); err != nil || info.Counts["cancelled"] != 1 {
+		t.Fatalf("migrated queue default: %+v %v", info, err)
+	}
+}

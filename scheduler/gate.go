@@ -1,0 +1,234 @@
+package scheduler
+
+import (
+	"time"
+
+	"github.com/hourglass-scheduler/hourglass/fsm"
+	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
+	"github.com/hourglass-scheduler/hourglass/wheel"
+)
+
+// A released task waits in its route's ready list until the gates let it
+// go: its queue's (paused, rate limit, concurrency) and, for push
+// delivery, its target host's (concurrency, Retry-After) and the
+// scheduler's cap on deliveries in flight. Only then is it fired (or
+// leased), so a task held back stays scheduled: a new leader finds it in
+// the due index, and memory holds no more than the wheel did.
+
+// route is the tasks of one queue going to one host (or to pull workers).
+type route struct {
+	queue *queueGate
+	host  *hostGate // nil for pull
+	pull  bool
+	ready []*wheel.Entry[item] // released, in release order
+	head  int                  // ready[:head] are taken
+}
+
+func (r *route) push(e *wheel.Entry[item]) { r.ready = append(r.ready, e) }
+
+func (r *route) waiting() int { return len(r.ready) - r.head }
+
+// pop takes the oldest ready entry.
+func (r *route) pop() *wheel.Entry[item] {
+	e := r.ready[r.head]
+	r.ready[r.head] = nil
+	r.head++
+	if r.head == len(r.ready) {
+		r.ready, r.head = r.ready[:0], 0
+	} else if r.head > 1024 && r.head*2 > len(r.ready) {
+		r.ready = append(r.ready[:0], r.ready[r.head:]...)
+		r.head = 0
+	}
+	return e
+}
+
+// queueGate applies a queue's settings.
+type queueGate struct {
+	name     string
+	settings *fsmpb.Queue
+	running  int
+	tokens   float64
+	refilled time.Time
+	pull     *route // the queue's pull route, if any
+}
+
+// take reports whether one more task of the queue may start at now,
+// and if so spends a token. When it may not, retry says when to look
+// again (zero: when a running task stops or the settings change).
+func (q *queueGate) allow(now time.Time) (ok bool, retry time.Time) {
+	s := q.settings
+	if s.GetPaused() || s.GetMaxConcurrent() > 0 && q.running >= int(s.GetMaxConcurrent()) {
+		return false, time.Time{}
+	}
+	rate := s.GetRate()
+	if rate <= 0 {
+		return true, time.Time{}
+	}
+	burst := float64(max(s.GetBurst(), 1))
+	q.tokens = min(burst, q.tokens+now.Sub(q.refilled).Seconds()*rate)
+	q.refilled = now
+	if q.tokens < 1 {
+		return false, now.Add(time.Duration((1 - q.tokens) / rate * float64(time.Second)))
+	}
+	return true, time.Time{}
+}
+
+func (q *queueGate) spend() {
+	if q.settings.GetRate() > 0 {
+		q.tokens--
+	}
+	q.running++
+}
+
+// hostGate caps the deliveries in flight to one target host, and holds
+// them back while the host asked to be left alone (429/503, Retry-After).
+type hostGate struct {
+	name         string
+	running      int
+	blockedUntil time.Time
+}
+
+// gates is the loop's dispatch state.
+type gates struct {
+	s          *Scheduler
+	routes     []*route
+	routeIndex map[fsm.Route]uint32
+	queues     map[string]*queueGate
+	hosts      map[string]*hostGate
+	// reserved maps each task handed out (fired or leased) and not yet
+	// stopped to its route; inFlight counts the push ones.
+	reserved map[string]uint32
+	inFlight int
+}
+
+func newGates(s *Scheduler) gates {
+	return gates{
+		s: s, routeIndex: map[fsm.Route]uint32{}, queues: map[string]*queueGate{},
+		hosts: map[string]*hostGate{}, reserved: map[string]uint32{},
+	}
+}
+
+// routeOf returns the index of route r, making it on first sight.
+func (g *gates) routeOf(r fsm.Route) uint32 {
+	if i, ok := g.routeIndex[r]; ok {
+		return i
+	}
+	q := g.queue(r.Queue)
+	rt := &route{queue: q, pull: r.Pull}
+	if r.Pull {
+		q.pull = rt
+	} else {
+		h := g.hosts[r.Host]
+		if h == nil {
+			h = &hostGate{name: r.Host}
+			g.hosts[r.Host] = h
+		}
+		rt.host = h
+	}
+	i := uint32(len(g.routes))
+	g.routes = append(g.routes, rt)
+	g.routeIndex[r] = i
+	return i
+}
+
+func (g *gates) queue(name string) *queueGate {
+	q := g.queues[name]
+	if q == nil {
+		q = &queueGate{name: name, settings: g.s.queueSettings(name), refilled: g.s.cfg.Clock.Now()}
+		q.tokens = float64(max(q.settings.GetBurst(), 1))
+		g.queues[name] = q
+	}
+	return q
+}
+
+func (g *gates) queueChanged(name string) {
+	if q := g.queues[name]; q != nil {
+		q.settings = g.s.queueSettings(name)
+		q.tokens = min(q.tokens, float64(max(q.settings.GetBurst(), 1)))
+	}
+}
+
+func (g *gates) blockHost(host string, until time.Time) {
+	if h := g.hosts[host]; h != nil && until.After(h.blockedUntil) {
+		h.blockedUntil = until
+	}
+}
+
+// reserve counts a task handed out against its queue and host.
+func (g *gates) reserve(key string, route uint32) {
+	if _, ok := g.reserved[key]; ok {
+		return
+	}
+	g.reserved[key] = route
+	r := g.routes[route]
+	r.queue.spend()
+	if r.host != nil {
+		r.host.running++
+		g.inFlight++
+	}
+}
+
+// unreserve releases what reserve counted, once the task stopped running
+// (or its fire or lease was not accepted).
+func (g *gates) unreserve(key string) {
+	route, ok := g.reserved[key]
+	if !ok {
+		return
+	}
+	delete(g.reserved, key)
+	r := g.routes[route]
+	r.queue.running--
+	if r.host != nil {
+		r.host.running--
+		g.inFlight--
+	}
+}
+
+// dispatch fires what the gates let go from the push routes and serves
+// the lease requests, and returns when it next needs to look (far in the
+// future when only a change can open a gate).
+func (l *loop) dispatch(now time.Time) time.Time {
+	wake := now.Add(time.Hour)
+	later := func(t time.Time) {
+		if !t.IsZero() && t.Before(wake) {
+			wake = t
+		}
+	}
+	for _, r := range l.routes {
+		if r.pull || r.waiting() == 0 {
+			continue
+		}
+		for r.waiting() > 0 {
+			if e := r.ready[r.head]; e.Value.gone {
+				l.recycle(r.pop())
+				continue
+			}
+			if l.inFlight >= l.s.cfg.MaxInFlight || r.host.running >= l.s.cfg.TargetConcurrency {
+				break
+			}
+			if now.Before(r.host.blockedUntil) {
+				later(r.host.blockedUntil)
+				break
+			}
+			ok, retry := r.queue.allow(now)
+			if !ok {
+				later(retry)
+				break
+			}
+			e := r.pop()
+			l.hand(e)
+			l.released = append(l.released, &fsmpb.FireItem{Id: unpackID(e.Value.key), DueAt: e.Value.due})
+			l.recycle(e)
+		}
+	}
+	for queue, ws := range l.waiters {
+		later(l.serveWaiters(queue, ws, now))
+	}
+	return wake
+}
+
+// hand reserves a ready entry's task, which leaves the loop's keeping.
+func (l *loop) hand(e *wheel.Entry[item]) {
+	delete(l.entries, e.Value.key)
+	l.reserve(e.Value.key, e.Value.route)
+}

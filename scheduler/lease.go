@@ -1,0 +1,295 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/hourglass-scheduler/hourglass/fsm"
+	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
+)
+
+// ErrLeadershipLost answers a lease request that was waiting when this
+// node stopped leading: the worker should ask again (the new leader).
+var ErrLeadershipLost = errors.New("this node stopped leading while the request waited for tasks")
+
+// LeaseRequest asks for up to Max due tasks of Queue, leased for Lease,
+// waiting up to Wait for the first to fall due.
+type LeaseRequest struct {
+	Queue string
+	Max   int
+	Lease time.Duration
+	Wait  time.Duration
+}
+
+// waiter is a lease request waiting for the loop to hand it tasks.
+type waiter struct {
+	queue string
+	max   int
+	ready chan struct{} // closed when done is set by the loop
+
+	mu    sync.Mutex
+	done  bool // handed tasks, failed, or given up by the requester
+	items []leaseItem
+	term  uint64
+	run   uint64
+	err   error
+}
+
+// leaseItem is a task handed to a lease request.
+type leaseItem struct {
+	fire  *fsmpb.FireItem
+	key   string
+	route uint32
+}
+
+// Lease leases due pull tasks of a queue to a worker: it waits for the
+// loop to hand it some (up to Wait; none is an empty answer), commits the
+// lease through raft, and returns the tasks as leased. A lease that did
+// not commit is given back, to be leased again.
+func (s *Scheduler) Lease(ctx context.Context, req LeaseRequest) ([]*fsmpb.Task, error) {
+	w := &waiter{queue: req.Queue, max: req.Max, ready: make(chan struct{})}
+	s.mu.Lock()
+	s.inbox.waiters = append(s.inbox.waiters, w)
+	s.mu.Unlock()
+	s.poke()
+	timer := time.NewTimer(req.Wait)
+	defer timer.Stop()
+	select {
+	case <-w.ready:
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	w.mu.Lock()
+	if !w.done {
+		w.done = true // the loop drops it
+		w.mu.Unlock()
+		return nil, nil
+	}
+	w.mu.Unlock()
+	if w.err != nil {
+		return nil, w.err
+	}
+	now := s.cfg.Clock.Now()
+	items := make([]*fsmpb.FireItem, len(w.items))
+	for i, it := range w.items {
+		items[i] = it.fire
+	}
+	cmd := &fsmpb.Command{Kind: &fsmpb.Command_Fire{Fire: &fsmpb.FireTasks{
+		Term: w.term, At: now.UnixNano(), Items: items,
+		LeaseUntil:  now.Add(req.Lease).UnixNano(),
+		RetainUntil: now.Add(s.cfg.Retention).UnixNano(),
+	}}}
+	// Not the request's context: a worker that hangs up must not leave a
+	// lease whose commit nobody learned of (it would only expire, late).
+	pctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := s.proposer.Propose(pctx, cmd)
+	if err != nil {
+		s.mu.Lock()
+		if s.run == w.run {
+			s.inbox.giveBack = append(s.inbox.giveBack, w.items...)
+		}
+		s.mu.Unlock()
+		s.poke()
+		return nil, fmt.Errorf("lease: %w", err)
+	}
+	fired := res.(*fsm.FireResult)
+	s.notAccepted(w.items, fired)
+	s.metrics.observeFired(s.cfg.Clock.Now(), fired.Accepted)
+	return fired.Accepted, nil
+}
+
+// notAccepted tells the loop which handed-out tasks a fire or lease did
+// not take (cancelled or changed meanwhile, expired): they no longer count
+// against their queue and host.
+func (s *Scheduler) notAccepted(items []leaseItem, res *fsm.FireResult) {
+	if len(res.Accepted) == len(items) {
+		return
+	}
+	took := make(map[string]bool, len(res.Accepted))
+	for _, t := range res.Accepted {
+		took[t.Id] = true
+	}
+	var keys []string
+	for _, it := range items {
+		if !took[it.fire.Id] {
+			keys = append(keys, it.key)
+		}
+	}
+	s.unreserve(keys)
+}
+
+func (s *Scheduler) unreserve(keys []string) {
+	if len(keys) == 0 {
+		return
+	}
+	s.mu.Lock()
+	if s.active {
+		s.inbox.unreserve = append(s.inbox.unreserve, keys...)
+	}
+	s.mu.Unlock()
+	s.poke()
+}
+
+// serveWaiters hands the ready pull tasks of queue to its waiting lease
+// requests, oldest first, as far as the queue's gate allows, and returns
+// when to look again (zero: on a change).
+func (l *loop) serveWaiters(queue string, ws []*waiter, now time.Time) time.Time {
+	q := l.queue(queue)
+	var retry time.Time
+	for len(ws) > 0 {
+		w := ws[0]
+		w.mu.Lock()
+		if w.done {
+			w.mu.Unlock()
+			ws = ws[1:]
+			continue
+		}
+		var items []leaseItem
+		for r := q.pull; r != nil && r.waiting() > 0 && len(items) < w.max; {
+			if e := r.ready[r.head]; e.Value.gone {
+				l.recycle(r.pop())
+				continue
+			}
+			ok, at := q.allow(now)
+			if !ok {
+				retry = at
+				break
+			}
+			e := r.pop()
+			l.hand(e)
+			items = append(items, leaseItem{
+				fire: &fsmpb.FireItem{Id: unpackID(e.Value.key), DueAt: e.Value.due},
+				key:  e.Value.key, route: e.Value.route,
+			})
+			l.recycle(e)
+		}
+		if len(items) == 0 {
+			w.mu.Unlock()
+			break
+		}
+		w.items, w.term, w.run, w.done = items, l.term, l.run, true
+		close(w.ready)
+		w.mu.Unlock()
+		ws = ws[1:]
+	}
+	if len(ws) == 0 {
+		delete(l.waiters, queue)
+	} else {
+		l.waiters[queue] = ws
+	}
+	return retry
+}
+
+// giveBack returns a task whose lease did not commit to its ready list.
+// If the lease did commit after all (its entry is back, as a lease end),
+// or the task changed meanwhile, the change already took care of it.
+func (l *loop) giveBack(it leaseItem) {
+	if _, ok := l.entries[it.key]; ok {
+		return
+	}
+	l.unreserve(it.key)
+	e := l.entry(item{key: it.key, due: it.fire.DueAt, route: it.route})
+	l.entries[it.key] = e
+	l.routes[it.route].push(e)
+}
+
+// failWaiters answers every waiting lease request: leadership ended.
+func (l *loop) failWaiters() {
+	for _, ws := range l.waiters {
+		failAll(ws)
+	}
+	l.waiters = map[string][]*waiter{}
+}
+
+func failAll(ws []*waiter) {
+	for _, w := range ws {
+		w.mu.Lock()
+		if !w.done {
+			w.done, w.err = true, ErrLeadershipLost
+			close(w.ready)
+		}
+		w.mu.Unlock()
+	}
+}
+
+// expire proposes, for each lease that ran out, the failure of its
+// attempt: the task is retried (offered again) or dead. The state machine
+// applies it only if the lease did run out by then (not extended since).
+func (s *Scheduler) expire(ctx context.Context, in <-chan []string) {
+	for keys := range in {
+		now := s.cfg.Clock.Now()
+		var batch []*fsmpb.Outcome
+		for _, key := range keys {
+			t, err := s.store.Get(unpackID(key))
+			if err != nil || t.State != fsmpb.State_RUNNING || t.LeaseExpiresAt == 0 {
+				continue
+			}
+			batch = append(batch, &fsmpb.Outcome{
+				Id: t.Id, Attempt: t.Attempts, Kind: fsmpb.Outcome_FAILED, LeaseExpired: true,
+				Error:       fmt.Sprintf("lease expired at %s: the worker did not ack, nack or extend it in time", time.Unix(0, t.LeaseExpiresAt).UTC().Format(time.RFC3339Nano)),
+				Jitter:      rand.Float64(),
+				RetainUntil: now.Add(s.cfg.Retention).UnixNano(),
+			})
+		}
+		if len(batch) > 0 {
+			s.proposeOutcomes(ctx, batch)
+		}
+	}
+}
+
+// Ack finishes attempt `attempt` of a leased task as succeeded.
+func (s *Scheduler) Ack(ctx context.Context, id string, attempt uint32, result string) (*fsmpb.Task, error) {
+	now := s.cfg.Clock.Now()
+	return s.workerOutcome(ctx, now, &fsmpb.Outcome{
+		Id: id, Attempt: attempt, Kind: fsmpb.Outcome_SUCCEEDED, Worker: true, Result: result,
+		RetainUntil: now.Add(s.cfg.Retention).UnixNano(),
+	})
+}
+
+// Nack fails attempt `attempt` of a leased task: it is retried after its
+// backoff, or after retryIn when that is not nil, or dead once its
+// attempts are used up.
+func (s *Scheduler) Nack(ctx context.Context, id string, attempt uint32, msg string, retryIn *time.Duration) (*fsmpb.Task, error) {
+	now := s.cfg.Clock.Now()
+	o := &fsmpb.Outcome{
+		Id: id, Attempt: attempt, Kind: fsmpb.Outcome_FAILED, Worker: true, Error: msg,
+		Jitter: rand.Float64(), RetainUntil: now.Add(s.cfg.Retention).UnixNano(),
+	}
+	if retryIn != nil {
+		o.RetryAt = now.Add(*retryIn).UnixNano()
+	}
+	return s.workerOutcome(ctx, now, o)
+}
+
+func (s *Scheduler) workerOutcome(ctx context.Context, now time.Time, o *fsmpb.Outcome) (*fsmpb.Task, error) {
+	res, err := s.proposer.Propose(ctx, &fsmpb.Command{Kind: &fsmpb.Command_Outcomes{Outcomes: &fsmpb.RecordOutcomes{
+		At: now.UnixNano(), Outcomes: []*fsmpb.Outcome{o},
+	}}})
+	if err != nil {
+		return nil, err
+	}
+	r := res.(*fsm.OutcomeResult)
+	if r.Errs[0] != nil {
+		return nil, r.Errs[0]
+	}
+	return r.Tasks[0], nil
+}
+
+// Extend moves the end of attempt `attempt`'s live lease to lease from
+// now.
+func (s *Scheduler) Extend(ctx context.Context, id string, attempt uint32, lease time.Duration) (*fsmpb.Task, error) {
+	now := s.cfg.Clock.Now()
+	res, err := s.proposer.Propose(ctx, &fsmpb.Command{Kind: &fsmpb.Command_Extend{Extend: &fsmpb.ExtendLease{
+		Id: id, Attempt: attempt, At: now.UnixNano(), Until: now.Add(lease).UnixNano(),
+	}}})
+	if err != nil {
+		return nil, err
+	}
+	r := res.(*fsm.TaskResult)
+	return r.Task, r.Err
+}
