@@ -146,6 +146,10 @@ func (c *Client) Ready(ctx context.Context) error {
 }
 
 func (c *Client) do(ctx context.Context, method, path string, h http.Header, in, out any) error {
+	return c.doWith(ctx, c.http, method, path, h, in, out)
+}
+
+func (c *Client) doWith(ctx context.Context, hc *http.Client, method, path string, h http.Header, in, out any) error {
 	var body io.Reader
 	if in != nil {
 		data, err := json.Marshal(in)
@@ -159,7 +163,7 @@ func (c *Client) do(ctx context.Context, method, path string, h http.Header, in,
 		}
 		h.Set("Content-Type", "application/json")
 	}
-	resp, err := c.send(ctx, c.http, method, path, h, body)
+	resp, err := c.send(ctx, hc, method, path, h, body)
 	if err != nil {
 		return err
 	}
@@ -251,4 +255,93 @@ func (c *Client) Cluster(ctx context.Context) (*ClusterInfo, error) {
 // RemoveNode takes a node out of the cluster's raft configuration.
 func (c *Client) RemoveNode(ctx context.Context, id string) error {
 	return c.do(ctx, http.MethodDelete, "/v1/cluster/nodes/"+url.PathEscape(id), nil, nil, nil)
+}
+
+// PutQueue creates or replaces the settings of queue name.
+func (c *Client) PutQueue(ctx context.Context, name string, settings QueueSettings) (*Queue, error) {
+	var q Queue
+	return &q, c.do(ctx, http.MethodPut, "/v1/queues/"+url.PathEscape(name), nil, settings, &q)
+}
+
+// GetQueue returns a queue's settings and task counts.
+func (c *Client) GetQueue(ctx context.Context, name string) (*Queue, error) {
+	var q Queue
+	return &q, c.do(ctx, http.MethodGet, "/v1/queues/"+url.PathEscape(name), nil, nil, &q)
+}
+
+// ListQueues returns every queue.
+func (c *Client) ListQueues(ctx context.Context) ([]Queue, error) {
+	var out QueueList
+	return out.Queues, c.do(ctx, http.MethodGet, "/v1/queues", nil, nil, &out)
+}
+
+// DeleteQueue removes a queue's settings; ErrConflict while it holds
+// scheduled or running tasks.
+func (c *Client) DeleteQueue(ctx context.Context, name string) error {
+	return c.do(ctx, http.MethodDelete, "/v1/queues/"+url.PathEscape(name), nil, nil, nil)
+}
+
+// PauseQueue stops a queue's deliveries and leases until ResumeQueue; its
+// due tasks wait, still scheduled.
+func (c *Client) PauseQueue(ctx context.Context, name string) (*Queue, error) {
+	var q Queue
+	return &q, c.do(ctx, http.MethodPost, "/v1/queues/"+url.PathEscape(name)+"/pause", nil, nil, &q)
+}
+
+// ResumeQueue undoes PauseQueue.
+func (c *Client) ResumeQueue(ctx context.Context, name string) (*Queue, error) {
+	var q Queue
+	return &q, c.do(ctx, http.MethodPost, "/v1/queues/"+url.PathEscape(name)+"/resume", nil, nil, &q)
+}
+
+// Redrive moves the dead task id (or, with id empty, every dead task) of
+// a queue back to scheduled, due now with its attempts reset, and returns
+// how many it moved.
+func (c *Client) Redrive(ctx context.Context, queue, id string) (int, error) {
+	var out RedriveResponse
+	return out.Redriven, c.do(ctx, http.MethodPost, "/v1/queues/"+url.PathEscape(queue)+"/redrive", nil, RedriveRequest{ID: id}, &out)
+}
+
+// CancelTasks cancels the scheduled tasks of a queue that req selects
+// (req.By must be empty); with req.DryRun it only counts them.
+func (c *Client) CancelTasks(ctx context.Context, queue string, req BulkRequest) (*BulkResponse, error) {
+	var out BulkResponse
+	return &out, c.do(ctx, http.MethodPost, "/v1/queues/"+url.PathEscape(queue)+"/cancel", nil, req, &out)
+}
+
+// ShiftTasks moves the scheduled tasks of a queue that req selects by
+// req.By; with req.DryRun it only counts them.
+func (c *Client) ShiftTasks(ctx context.Context, queue string, req BulkRequest) (*BulkResponse, error) {
+	var out BulkResponse
+	return &out, c.do(ctx, http.MethodPost, "/v1/queues/"+url.PathEscape(queue)+"/shift", nil, req, &out)
+}
+
+// LeaseTasks leases up to req.Max due tasks of a queue without a target,
+// waiting up to req.Wait for one to fall due. Each must be acked, nacked
+// or extended before its LeaseExpiresAt; one that is not is offered again
+// as a failed attempt.
+func (c *Client) LeaseTasks(ctx context.Context, queue string, req LeaseRequest) ([]LeasedTask, error) {
+	var out LeaseResponse
+	// No client timeout: the server holds the request up to req.Wait.
+	return out.Tasks, c.doWith(ctx, c.stream, http.MethodPost, "/v1/queues/"+url.PathEscape(queue)+"/lease", nil, req, &out)
+}
+
+// AckTask finishes a leased attempt as succeeded, with an optional short
+// result. A stale attempt or a lease that ran out is ErrConflict.
+func (c *Client) AckTask(ctx context.Context, id string, attempt int, result string) (*Task, error) {
+	var t Task
+	return &t, c.do(ctx, http.MethodPost, "/v1/tasks/"+url.PathEscape(id)+"/ack", nil, AckRequest{Attempt: attempt, Result: result}, &t)
+}
+
+// NackTask fails a leased attempt: the task is retried (after req.RetryIn,
+// or its backoff) or dead when its attempts are used up.
+func (c *Client) NackTask(ctx context.Context, id string, req NackRequest) (*Task, error) {
+	var t Task
+	return &t, c.do(ctx, http.MethodPost, "/v1/tasks/"+url.PathEscape(id)+"/nack", nil, req, &t)
+}
+
+// ExtendLease makes a live lease last lease from now.
+func (c *Client) ExtendLease(ctx context.Context, id string, attempt int, lease time.Duration) (*Task, error) {
+	var t Task
+	return &t, c.do(ctx, http.MethodPost, "/v1/tasks/"+url.PathEscape(id)+"/extend", nil, ExtendRequest{Attempt: attempt, Lease: lease.String()}, &t)
 }

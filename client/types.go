@@ -14,9 +14,16 @@ type CreateTaskRequest struct {
 	ExecuteAt   string          `json:"execute_at,omitempty"`
 	Delay       string          `json:"delay,omitempty"`
 	Payload     json.RawMessage `json:"payload,omitempty"`
-	Target      *Target         `json:"target,omitempty"`
-	MaxAttempts int             `json:"max_attempts,omitempty"`
-	Backoff     *Backoff        `json:"backoff,omitempty"`
+	// Target is the webhook to deliver to; without one the task is
+	// leased by pull workers of its queue (LeaseTasks, Worker).
+	Target *Target `json:"target,omitempty"`
+	// MaxAttempts defaults to the queue's (5 unless the queue says).
+	MaxAttempts int      `json:"max_attempts,omitempty"`
+	Backoff     *Backoff `json:"backoff,omitempty"`
+	// MaxLateness (a Go duration): no attempt starts later than this
+	// after ExecuteAt; a task that could not is not delivered and ends
+	// expired (after downtime, say). Empty: no limit.
+	MaxLateness string `json:"max_lateness,omitempty"`
 }
 
 // Target is where a task is delivered: an HTTP request to URL.
@@ -52,13 +59,19 @@ type Task struct {
 	ExecuteAt   time.Time       `json:"execute_at"`
 	Payload     json.RawMessage `json:"payload,omitempty"`
 	Target      *Target         `json:"target,omitempty"`
-	MaxAttempts int             `json:"max_attempts"`
-	Backoff     *Backoff        `json:"backoff,omitempty"`
+	// MaxAttempts is 0 when the task follows its queue's setting.
+	MaxAttempts int      `json:"max_attempts,omitempty"`
+	Backoff     *Backoff `json:"backoff,omitempty"`
+	MaxLateness string   `json:"max_lateness,omitempty"`
 
-	// State is scheduled, running, succeeded, dead or cancelled.
+	// State is scheduled, running, succeeded, dead, cancelled or expired.
 	State     string `json:"state"`
 	Attempts  int    `json:"attempts"`
 	LastError string `json:"last_error,omitempty"`
+	// Result is what the worker that acknowledged the task said.
+	Result string `json:"result,omitempty"`
+	// LeaseExpiresAt is set while the task is leased to a pull worker.
+	LeaseExpiresAt *time.Time `json:"lease_expires_at,omitempty"`
 	// NextAttemptAt is set while a failed task waits for its retry.
 	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
 	CreatedAt     time.Time  `json:"created_at"`
@@ -67,6 +80,119 @@ type Task struct {
 	CompletedAt   *time.Time `json:"completed_at,omitempty"`
 	// Version changes with every change to the task (If-Match on PATCH).
 	Version uint64 `json:"version"`
+}
+
+// RateLimit is a token bucket: PerSecond dispatches per second on
+// average, up to Burst at once.
+type RateLimit struct {
+	PerSecond float64 `json:"per_second"`
+	Burst     int     `json:"burst,omitempty"` // default 1
+}
+
+// QueueSettings is the body of PUT /v1/queues/{name}: every setting of
+// a queue (absent ones take their defaults).
+type QueueSettings struct {
+	// MaxAttempts, MinBackoff and MaxBackoff are the retry policy of the
+	// queue's tasks that set none themselves (defaults 5, "1s", "5m").
+	MaxAttempts int    `json:"max_attempts,omitempty"`
+	MinBackoff  string `json:"min_backoff,omitempty"`
+	MaxBackoff  string `json:"max_backoff,omitempty"`
+	// MaxRetryDuration ends retrying this long after a task's execute_at:
+	// a failure after it is final (dead). Empty: no limit.
+	MaxRetryDuration string     `json:"max_retry_duration,omitempty"`
+	RateLimit        *RateLimit `json:"rate_limit,omitempty"`
+	// MaxConcurrent caps the queue's deliveries and leases in flight.
+	MaxConcurrent int  `json:"max_concurrent,omitempty"`
+	Paused        bool `json:"paused,omitempty"`
+}
+
+// Queue is a queue as the API returns it.
+type Queue struct {
+	Name string `json:"name"`
+	QueueSettings
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+	// Tasks counts the queue's tasks by state.
+	Tasks map[string]uint64 `json:"tasks"`
+}
+
+// QueueList is GET /v1/queues.
+type QueueList struct {
+	Queues []Queue `json:"queues"`
+}
+
+// LeaseRequest is the body of POST /v1/queues/{name}/lease.
+type LeaseRequest struct {
+	Max   int    `json:"max,omitempty"`   // tasks, default 1
+	Wait  string `json:"wait,omitempty"`  // long-poll up to this, default "0s"
+	Lease string `json:"lease,omitempty"` // default "30s"
+}
+
+// LeasedTask is a task leased to a worker: it must ack, nack or extend
+// Attempt before LeaseExpiresAt.
+type LeasedTask struct {
+	Task
+	Attempt int `json:"attempt"`
+}
+
+// LeaseResponse answers a lease request: no tasks when none fell due
+// within the wait.
+type LeaseResponse struct {
+	Tasks []LeasedTask `json:"tasks"`
+}
+
+// AckRequest is the body of POST /v1/tasks/{id}/ack.
+type AckRequest struct {
+	Attempt int    `json:"attempt"`
+	Result  string `json:"result,omitempty"`
+}
+
+// NackRequest is the body of POST /v1/tasks/{id}/nack. The task is retried
+// after RetryIn if given, else after its backoff; or it is dead when its
+// attempts are used up.
+type NackRequest struct {
+	Attempt int    `json:"attempt"`
+	Error   string `json:"error,omitempty"`
+	RetryIn string `json:"retry_in,omitempty"`
+}
+
+// ExtendRequest is the body of POST /v1/tasks/{id}/extend: the lease now
+// ends Lease from now.
+type ExtendRequest struct {
+	Attempt int    `json:"attempt"`
+	Lease   string `json:"lease"`
+}
+
+// RedriveRequest is the body of POST /v1/queues/{name}/redrive: the dead
+// task ID, or (empty) every dead task of the queue.
+type RedriveRequest struct {
+	ID string `json:"id,omitempty"`
+}
+
+// RedriveResponse counts the tasks moved back to scheduled.
+type RedriveResponse struct {
+	Redriven int `json:"redriven"`
+}
+
+// BulkRequest selects the scheduled tasks of a queue for POST
+// /v1/queues/{name}/cancel or /shift: all of them, or those with Name,
+// and whose next attempt is due in [From, To) (RFC 3339; either may be
+// empty). DryRun only counts them. By (shift only) is a Go duration,
+// negative to move tasks earlier.
+type BulkRequest struct {
+	Name   string `json:"name,omitempty"`
+	From   string `json:"from,omitempty"`
+	To     string `json:"to,omitempty"`
+	By     string `json:"by,omitempty"`
+	DryRun bool   `json:"dry_run,omitempty"`
+}
+
+// BulkResponse counts the tasks selected and those changed (none on a
+// dry run; fewer than selected when some changed state meanwhile).
+type BulkResponse struct {
+	Matched int  `json:"matched"`
+	Changed int  `json:"changed"`
+	DryRun  bool `json:"dry_run,omitempty"`
 }
 
 // BatchRequest is the body of POST /v1/tasks/batch.

@@ -304,20 +304,26 @@ func (a *applier) update(c *fsmpb.UpdateTask) (*TaskResult, error) {
 	if t.State != fsmpb.State_SCHEDULED {
 		return &TaskResult{Task: t, Err: errorf(ErrConflict, "task %q %s; only a scheduled task can be changed", c.Id, describe(t.State))}, nil
 	}
-	if c.ExecuteAt != nil {
+	// A new time or target changes the due index entry (the route).
+	moved := c.ExecuteAt != nil || c.Target != nil
+	if moved {
 		if err := a.removeDue(t); err != nil {
 			return nil, err
 		}
+	}
+	if c.ExecuteAt != nil {
 		t.ExecuteAt, t.DueAt = *c.ExecuteAt, *c.ExecuteAt
-		if err := a.addDue(t); err != nil {
-			return nil, err
-		}
 	}
 	if c.Payload != nil {
 		t.Payload = c.Payload
 	}
 	if c.Target != nil {
 		t.Target = c.Target
+	}
+	if moved {
+		if err := a.addDue(t); err != nil {
+			return nil, err
+		}
 	}
 	t.UpdatedAt = c.At
 	return &TaskResult{Task: t}, a.put(t)

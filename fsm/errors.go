@@ -44,7 +44,7 @@ func describe(state fsmpb.State) string {
 	case fsmpb.State_SCHEDULED:
 		return "is scheduled"
 	case fsmpb.State_RUNNING:
-		return "is being delivered"
+		return "is running (being delivered, or leased to a worker)"
 	case fsmpb.State_SUCCEEDED:
 		return "has already succeeded"
 	case fsmpb.State_DEAD:

@@ -112,7 +112,7 @@ func TestCreateGetCancel(t *testing.T) {
 		t.Fatalf("create: %d %s", r.status, r.body)
 	}
 	created := r.task(t)
-	if created.State != "scheduled" || created.Queue != "default" || created.MaxAttempts != 5 || string(created.Payload) != `{"order":7}` {
+	if created.State != "scheduled" || created.Queue != "default" || created.MaxAttempts != 0 || string(created.Payload) != `{"order":7}` {
 		t.Fatalf("created %+v", created)
 	}
 	if d := time.Until(created.ExecuteAt); d < 59*time.Minute || d > time.Hour {

@@ -51,9 +51,8 @@ const (
 	// bodySlack is what a single-task body may carry besides its payload.
 	bodySlack = 64 << 10
 
-	defaultQueue       = "default"
-	defaultMaxAttempts = 5
-	defaultTimeout     = 10 * time.Second
+	defaultQueue   = "default"
+	defaultTimeout = 10 * time.Second
 )
 
 // apiError is an error with its HTTP status and API code.
@@ -167,19 +166,24 @@ func (b *taskBuilder) build(req *client.CreateTaskRequest, field string) (*fsmpb
 	if t.Payload, err = b.payload(req.Payload, field); err != nil {
 		return nil, err
 	}
-	if req.Target == nil {
-		return nil, invalid("%starget: required: an object with the url to deliver to (pull delivery by workers is not available yet)", field)
-	}
-	if t.Target, err = buildTarget(req.Target, field+"target."); err != nil {
-		return nil, err
+	if req.Target != nil { // else pull delivery: leased by workers
+		if t.Target, err = buildTarget(req.Target, field+"target."); err != nil {
+			return nil, err
+		}
 	}
 	switch {
-	case req.MaxAttempts == 0:
-		t.MaxAttempts = defaultMaxAttempts
+	case req.MaxAttempts == 0: // the queue's
 	case req.MaxAttempts < 1 || req.MaxAttempts > maxAttempts:
 		return nil, invalid("%smax_attempts: must be between 1 and %d, got %d", field, maxAttempts, req.MaxAttempts)
 	default:
 		t.MaxAttempts = uint32(req.MaxAttempts)
+	}
+	if req.MaxLateness != "" {
+		d, err := parseDuration(field+"max_lateness", req.MaxLateness, time.Millisecond, maxDelay)
+		if err != nil {
+			return nil, err
+		}
+		t.MaxLateness = int64(d)
 	}
 	if req.Backoff != nil {
 		if t.Backoff, err = buildBackoff(req.Backoff, field+"backoff."); err != nil {
@@ -371,20 +375,26 @@ func fingerprint(req *client.CreateTaskRequest, t *fsmpb.Task) []byte {
 		str(req.Delay)
 	}
 	str(string(t.Payload))
-	str(t.Target.Url)
-	str(t.Target.Method)
-	num(uint64(t.Target.Timeout))
-	keys := make([]string, 0, len(t.Target.Headers))
-	for k := range t.Target.Headers {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	num(uint64(len(keys)))
-	for _, k := range keys {
-		str(k)
-		str(t.Target.Headers[k])
+	if t.Target != nil {
+		num(1)
+		str(t.Target.Url)
+		str(t.Target.Method)
+		num(uint64(t.Target.Timeout))
+		keys := make([]string, 0, len(t.Target.Headers))
+		for k := range t.Target.Headers {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		num(uint64(len(keys)))
+		for _, k := range keys {
+			str(k)
+			str(t.Target.Headers[k])
+		}
+	} else {
+		num(0)
 	}
 	num(uint64(t.MaxAttempts))
+	num(uint64(t.MaxLateness))
 	if b := t.Backoff; b != nil {
 		num(1)
 		num(uint64(b.Initial))
@@ -419,4 +429,16 @@ func validHeaderValue(s string) bool {
 		}
 	}
 	return true
+}
+
+// parseDuration reads a Go duration within [lo, hi], naming field.
+func parseDuration(field, v string, lo, hi time.Duration) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, invalid("%s: not a duration (like \"30s\" or \"1h30m\"): %q", field, v)
+	}
+	if d < lo || d > hi {
+		return 0, invalid("%s: must be between %v and %v, got %s", field, lo, hi, v)
+	}
+	return d, nil
 }

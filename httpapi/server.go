@@ -18,6 +18,7 @@ import (
 	"github.com/hourglass-scheduler/hourglass/fsm"
 	"github.com/hourglass-scheduler/hourglass/fsm/archive"
 	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
+	"github.com/hourglass-scheduler/hourglass/scheduler"
 )
 
 // Proposer replicates a command and returns the state machine's result.
@@ -29,6 +30,9 @@ type Proposer interface {
 type Store interface {
 	Get(id string) (*fsmpb.Task, error)
 	List(q fsm.ListQuery) ([]*fsmpb.Task, []byte, error)
+	Queue(name string) (*fsm.QueueInfo, error)
+	Queues() ([]*fsm.QueueInfo, error)
+	SelectScheduled(sel fsm.Selector, after string, limit int) ([]string, bool, error)
 }
 
 // Health reports readiness: nil when this node can serve, else why not.
@@ -43,6 +47,8 @@ type Config struct {
 	Health   Health
 	Cluster  Cluster
 	Backups  Backups
+	// Workers serves pull workers; nil: the worker endpoints answer 503.
+	Workers Workers
 	// Metrics, when set, serves GET /metrics (Prometheus).
 	Metrics http.Handler
 	Limits  Limits
@@ -95,6 +101,21 @@ func New(cfg Config) *API {
 	a.mux.HandleFunc("GET /v1/tasks/{id}", a.getTask)
 	a.mux.HandleFunc("DELETE /v1/tasks/{id}", a.cancelTask)
 	a.mux.HandleFunc("PATCH /v1/tasks/{id}", a.updateTask)
+	a.mux.HandleFunc("GET /v1/queues", a.listQueues)
+	a.mux.HandleFunc("GET /v1/queues/{queue}", a.getQueue)
+	a.mux.HandleFunc("PUT /v1/queues/{queue}", a.putQueue)
+	a.mux.HandleFunc("DELETE /v1/queues/{queue}", a.deleteQueue)
+	a.mux.HandleFunc("POST /v1/queues/{queue}/pause", a.setPaused(true))
+	a.mux.HandleFunc("POST /v1/queues/{queue}/resume", a.setPaused(false))
+	a.mux.HandleFunc("POST /v1/queues/{queue}/redrive", a.redrive)
+	a.mux.HandleFunc("POST /v1/queues/{queue}/cancel", a.bulk(false))
+	a.mux.HandleFunc("POST /v1/queues/{queue}/shift", a.bulk(true))
+	if cfg.Workers != nil {
+		a.mux.HandleFunc("POST /v1/queues/{queue}/lease", a.lease)
+		a.mux.HandleFunc("POST /v1/tasks/{id}/ack", a.ack)
+		a.mux.HandleFunc("POST /v1/tasks/{id}/nack", a.nack)
+		a.mux.HandleFunc("POST /v1/tasks/{id}/extend", a.extend)
+	}
 	a.mux.HandleFunc("GET /v1/cluster", a.getCluster)
 	a.mux.HandleFunc("DELETE /v1/cluster/nodes/{id}", a.removeNode)
 	if cfg.Backups != nil {
@@ -363,7 +384,7 @@ func (a *API) listTasks(w http.ResponseWriter, r *http.Request) {
 	if s := q.Get("state"); s != "" {
 		state, ok := fsm.ParseState(s)
 		if !ok {
-			a.writeError(w, invalid("state: unknown state %q; one of scheduled, running, succeeded, dead, cancelled", s))
+			a.writeError(w, invalid("state: unknown state %q; one of scheduled, running, succeeded, dead, cancelled, expired", s))
 			return
 		}
 		lq.State = state
@@ -444,7 +465,8 @@ func (a *API) classify(err error) (int, client.ErrorBody) {
 		return http.StatusNotFound, client.ErrorBody{Code: client.CodeNotFound, Message: err.Error()}
 	case errors.Is(err, archive.ErrInvalid):
 		return http.StatusBadRequest, client.ErrorBody{Code: client.CodeInvalidArgument, Message: err.Error() + "; nothing was changed"}
-	case errors.Is(err, cluster.ErrNotLeader), errors.Is(err, cluster.ErrClosed), errors.Is(err, cluster.ErrRestoring):
+	case errors.Is(err, cluster.ErrNotLeader), errors.Is(err, cluster.ErrClosed), errors.Is(err, cluster.ErrRestoring),
+		errors.Is(err, scheduler.ErrLeadershipLost):
 		return http.StatusServiceUnavailable, client.ErrorBody{Code: client.CodeUnavailable, Message: err.Error() + "; retry shortly"}
 	case errors.Is(err, cluster.ErrIndeterminate), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return http.StatusServiceUnavailable, client.ErrorBody{Code: client.CodeUnavailable,
@@ -504,6 +526,11 @@ func TaskView(t *fsmpb.Task) client.Task {
 	if t.State == fsmpb.State_SCHEDULED && t.DueAt != t.ExecuteAt {
 		v.NextAttemptAt = ts(t.DueAt)
 	}
+	if t.MaxLateness > 0 {
+		v.MaxLateness = time.Duration(t.MaxLateness).String()
+	}
+	v.Result = t.Result
+	v.LeaseExpiresAt = ts(t.LeaseExpiresAt)
 	if t.Target != nil {
 		v.Target = &client.Target{
 			URL: t.Target.Url, Method: t.Target.Method, Headers: t.Target.Headers,
@@ -521,3 +548,5 @@ func TaskView(t *fsmpb.Task) client.Task {
 	}
 	return v
 }
+
+func isNotFound(err error) bool { return errors.Is(err, fsm.ErrNotFound) }

@@ -21,7 +21,7 @@ func BenchmarkWheelMemory(b *testing.B) {
 	for i := range ids {
 		ids[i] = uuid.Must(uuid.NewV7()).String()
 	}
-	s := New(nil, nil, Config{})
+	s := New(queuelessStore{}, nil, Config{})
 	b.ResetTimer()
 	for b.Loop() {
 		var before, after runtime.MemStats
@@ -49,3 +49,8 @@ func BenchmarkPackID(b *testing.B) {
 		_ = packID(id)
 	}
 }
+
+// queuelessStore knows no queue settings; nothing else may be asked.
+type queuelessStore struct{ Store }
+
+func (queuelessStore) Queue(name string) (*fsm.QueueInfo, error) { return nil, fsm.ErrNotFound }

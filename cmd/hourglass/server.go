@@ -36,6 +36,7 @@ type serverFlags struct {
 	leaveOnStop, pprof                                 bool
 	authToken, logLevel, logFormat                     string
 	maxPayload, maxBatch, workers, catchUpRate         int
+	targetConcurrency                                  int
 	horizon, fireLead, retention                       time.Duration
 	snapshotThreshold, trailingLogs, snapshotBytes     uint64
 	snapshotInterval                                   time.Duration
@@ -74,7 +75,8 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&f.authToken, "auth-token", "", "require this bearer token on every /v1 request")
 	fs.IntVar(&f.maxPayload, "max-payload", 1<<20, "largest task payload in bytes")
 	fs.IntVar(&f.maxBatch, "max-batch", 1000, "most tasks in one batch create")
-	fs.IntVar(&f.workers, "workers", 64, "concurrent webhook deliveries")
+	fs.IntVar(&f.workers, "workers", 128, "concurrent webhook deliveries")
+	fs.IntVar(&f.targetConcurrency, "target-concurrency", 64, "most concurrent webhook deliveries to one target host, so a slow one cannot take every worker")
 	fs.IntVar(&f.catchUpRate, "catch-up-rate", 5000, "overdue tasks fired per second after downtime or failover")
 	fs.DurationVar(&f.horizon, "horizon", time.Minute, "how far ahead tasks are loaded into memory")
 	fs.DurationVar(&f.fireLead, "fire-lead", 20*time.Millisecond, "how early a task's firing is committed, ahead of its send")
@@ -193,7 +195,7 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger, raftLog io.W
 	// 2. The scheduler hears of due-index changes and runs while leading.
 	sched := scheduler.New(node.FSM(), node, scheduler.Config{
 		Horizon: f.horizon, FireLead: f.fireLead, CatchUpRate: f.catchUpRate,
-		Workers: f.workers, Retention: f.retention, Logger: logger,
+		Workers: f.workers, TargetConcurrency: f.targetConcurrency, Retention: f.retention, Logger: logger,
 		Leadership: node, StaleAfter: f.leaseTimeout, Metrics: metrics,
 	})
 	node.FSM().SetNotifier(sched)
@@ -201,7 +203,7 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger, raftLog io.W
 
 	// 3. The HTTP API.
 	api := httpapi.New(httpapi.Config{
-		Proposer: node, Store: node.FSM(), Health: node, Cluster: node, Backups: node,
+		Proposer: node, Store: node.FSM(), Health: node, Cluster: node, Backups: node, Workers: sched,
 		Metrics:   promhttp.HandlerFor(metrics, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError)}),
 		Limits:    httpapi.Limits{MaxPayload: f.maxPayload, MaxBatch: f.maxBatch},
 		AuthToken: f.authToken, Retention: f.retention, Logger: logger,

@@ -1,0 +1,245 @@
+package client_test
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hourglass-scheduler/hourglass/client"
+	"github.com/hourglass-scheduler/hourglass/cluster"
+	"github.com/hourglass-scheduler/hourglass/httpapi"
+	"github.com/hourglass-scheduler/hourglass/scheduler"
+)
+
+// startServer runs a whole single-node server in-process: raft node,
+// scheduler and HTTP API on a real listener.
+func startServer(t *testing.T) *client.Client {
+	t.Helper()
+	node, err := cluster.Open(cluster.Config{NodeID: "n1", DataDir: t.TempDir(), RaftAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sched := scheduler.New(node.FSM(), node, scheduler.Config{})
+	node.FSM().SetNotifier(sched)
+	node.Start(sched.Run)
+	srv := httptest.NewServer(httpapi.New(httpapi.Config{
+		Proposer: node, Store: node.FSM(), Health: node, Cluster: node, Workers: sched,
+	}))
+	t.Cleanup(func() { srv.Close(); node.Close() })
+	c := client.New(srv.URL, "")
+	waitFor(t, 10*time.Second, "the server to be ready", func() bool { return c.Ready(context.Background()) == nil })
+	return c
+}
+
+func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up after %v waiting for %s", limit, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// createPull creates n pull tasks of queue, named name, due now.
+func createPull(t *testing.T, c *client.Client, queue, name string, n int) {
+	t.Helper()
+	for done := 0; done < n; {
+		batch := make([]client.CreateTaskRequest, min(1000, n-done))
+		for i := range batch {
+			batch[i] = client.CreateTaskRequest{
+				ID: fmt.Sprintf("%s-%06d", queue, done+i), Queue: queue, Name: name, Delay: "0s",
+				Payload: []byte(fmt.Sprintf(`{"i":%d}`, done+i)),
+			}
+		}
+		res, err := c.CreateTasks(context.Background(), batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range res {
+			if r.Error != nil {
+				t.Fatalf("create: %+v", r.Error)
+			}
+		}
+		done += len(batch)
+	}
+}
+
+// TestWorkersSurviveKilledWorkers: 20 workers lease and ack 50,000 tasks
+// under a 5 s lease while 2 of them are killed holding leases. Every task
+// ends succeeded; the live workers process each exactly once; the tasks
+// the killed ones held are offered again after their lease ran out, and
+// only those.
+func TestWorkersSurviveKilledWorkers(t *testing.T) {
+	const tasks, live, killed = 50_000, 18, 2
+	const lease = 5 * time.Second
+	c := startServer(t)
+	createPull(t, c, "work", "job", tasks)
+
+	var mu sync.Mutex
+	processed := map[string]int{} // by the live workers
+	attempts := map[string]int{}
+	mux := client.NewServeMux()
+	mux.HandleFunc("job", func(ctx context.Context, task *client.LeasedTask) error {
+		mu.Lock()
+		processed[task.ID]++
+		attempts[task.ID] = task.Attempt
+		mu.Unlock()
+		return nil
+	})
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for i := 0; i < live; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := client.NewWorker(c, client.WorkerConfig{Queue: "work", Concurrency: 4, Lease: lease, Wait: time.Second})
+			if err := w.Run(ctx, mux); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	// The killed workers ack what they lease for a while, then lease a
+	// batch and die holding it: nothing more is heard from them.
+	var abandoned sync.Map
+	var abandonedN atomic.Int64
+	for i := 0; i < killed; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for round := 0; ; round++ {
+				leased, err := c.LeaseTasks(ctx, "work", client.LeaseRequest{Max: 20, Wait: "1s", Lease: lease.String()})
+				if err != nil {
+					t.Errorf("lease: %v", err)
+					return
+				}
+				if round == 50 {
+					for _, task := range leased {
+						abandoned.Store(task.ID, true)
+					}
+					abandonedN.Add(int64(len(leased)))
+					return // killed
+				}
+				for _, task := range leased {
+					if _, err := c.AckTask(ctx, task.ID, task.Attempt, ""); err != nil {
+						t.Errorf("ack: %v", err)
+						return
+					}
+				}
+			}
+		}()
+	}
+	start := time.Now()
+	waitFor(t, 3*time.Minute, "every task to succeed", func() bool {
+		q, err := c.GetQueue(context.Background(), "work")
+		return err == nil && q.Tasks["succeeded"] == tasks
+	})
+	took := time.Since(start)
+	stop()
+	wg.Wait()
+
+	if abandonedN.Load() == 0 {
+		t.Fatal("the killed workers held no leases: the test tested nothing")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for id, n := range processed {
+		if n != 1 {
+			t.Errorf("task %s processed %d times by live workers", id, n)
+		}
+		_, wasAbandoned := abandoned.Load(id)
+		if wasAbandoned != (attempts[id] == 2) || attempts[id] > 2 {
+			t.Errorf("task %s: abandoned %v, processed at attempt %d", id, wasAbandoned, attempts[id])
+		}
+	}
+	reoffered := 0
+	abandoned.Range(func(k, _ any) bool {
+		task, err := c.GetTask(context.Background(), k.(string))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if task.State != "succeeded" || task.Attempts != 2 || processed[task.ID] != 1 {
+			t.Errorf("abandoned task %s: %s after %d attempts, processed %d times", task.ID, task.State, task.Attempts, processed[task.ID])
+		}
+		reoffered++
+		return true
+	})
+	t.Logf("%d tasks, %d workers (%d killed holding %d leases, re-offered %d): all succeeded in %v",
+		tasks, live+killed, killed, abandonedN.Load(), reoffered, took.Round(time.Millisecond))
+}
+
+// TestWorkerNacksErrorsAndHonoursRetryIn: a handler's error fails the
+// attempt (with RetryIn, after that delay), and the next attempt runs.
+func TestWorkerNacksErrorsAndHonoursRetryIn(t *testing.T) {
+	c := startServer(t)
+	createPull(t, c, "flaky", "job", 1)
+	var calls atomic.Int32
+	var second atomic.Int64
+	first := time.Now()
+	mux := client.NewServeMux()
+	mux.HandleFunc("job", func(ctx context.Context, task *client.LeasedTask) error {
+		if calls.Add(1) == 1 {
+			first = time.Now()
+			return client.RetryIn(fmt.Errorf("downstream busy"), 500*time.Millisecond)
+		}
+		second.Store(time.Since(first).Nanoseconds())
+		return nil
+	})
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	go client.NewWorker(c, client.WorkerConfig{Queue: "flaky", Wait: time.Second}).Run(ctx, mux)
+	waitFor(t, 10*time.Second, "the retry to succeed", func() bool {
+		task, err := c.GetTask(context.Background(), "flaky-000000")
+		return err == nil && task.State == "succeeded"
+	})
+	task, _ := c.GetTask(context.Background(), "flaky-000000")
+	if task.Attempts != 2 {
+		t.Fatalf("task after a nack and an ack: %+v", task)
+	}
+	if d := time.Duration(second.Load()); d < 500*time.Millisecond {
+		t.Fatalf("retried %v after the nack, before retry_in 500ms", d)
+	}
+}
+
+// TestWorkerExtendsLongHandlers: a handler running three times its lease
+// keeps the task (no second attempt), and a name with no handler fails.
+func TestWorkerExtendsLongHandlers(t *testing.T) {
+	c := startServer(t)
+	createPull(t, c, "slow", "long", 1)
+	createPull(t, c, "slow", "unknown", 0)
+	var calls atomic.Int32
+	mux := client.NewServeMux()
+	mux.HandleFunc("long", func(ctx context.Context, task *client.LeasedTask) error {
+		calls.Add(1)
+		select {
+		case <-time.After(3500 * time.Millisecond):
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	go client.NewWorker(c, client.WorkerConfig{Queue: "slow", Lease: time.Second, Wait: time.Second}).Run(ctx, mux)
+	waitFor(t, 15*time.Second, "the long task to succeed", func() bool {
+		task, err := c.GetTask(context.Background(), "slow-000000")
+		return err == nil && task.State == "succeeded"
+	})
+	if task, _ := c.GetTask(context.Background(), "slow-000000"); task.Attempts != 1 || calls.Load() != 1 {
+		t.Fatalf("a handler 3.5x its lease: %d attempts, %d calls", task.Attempts, calls.Load())
+	}
+	unknown, err := c.CreateTask(context.Background(), client.CreateTaskRequest{Queue: "slow", Name: "nobody", Delay: "0s", MaxAttempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the unhandled task to die", func() bool {
+		task, err := c.GetTask(context.Background(), unknown.ID)
+		return err == nil && task.State == "dead" && strings.Contains(task.LastError, `no handler for task name "nobody"`)
+	})
+}

@@ -1,0 +1,149 @@
+package httpapi
+
+import (
+	"context"
+	"math"
+	"net/http"
+	"time"
+
+	"github.com/hourglass-scheduler/hourglass/client"
+	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
+	"github.com/hourglass-scheduler/hourglass/scheduler"
+)
+
+// Workers serves pull workers: the leader's scheduler.
+type Workers interface {
+	Lease(ctx context.Context, req scheduler.LeaseRequest) ([]*fsmpb.Task, error)
+	Ack(ctx context.Context, id string, attempt uint32, result string) (*fsmpb.Task, error)
+	Nack(ctx context.Context, id string, attempt uint32, msg string, retryIn *time.Duration) (*fsmpb.Task, error)
+	Extend(ctx context.Context, id string, attempt uint32, lease time.Duration) (*fsmpb.Task, error)
+}
+
+// Limits of the worker endpoints.
+const (
+	maxLeaseTasks = 1000
+	maxLeaseWait  = time.Minute
+	minLease      = time.Second
+	maxLease      = 24 * time.Hour
+	defaultLease  = 30 * time.Second
+	maxWorkerText = 4 << 10 // bytes of an ack's result or a nack's error
+)
+
+func (a *API) lease(w http.ResponseWriter, r *http.Request) {
+	name, ok := a.pathQueue(w, r)
+	if !ok {
+		return
+	}
+	var req client.LeaseRequest
+	r.Body = http.MaxBytesReader(w, r.Body, bodySlack)
+	if r.ContentLength != 0 {
+		if err := decodeJSON(r.Body, &req); err != nil {
+			a.writeError(w, err)
+			return
+		}
+	}
+	lr := scheduler.LeaseRequest{Queue: name, Max: req.Max, Lease: defaultLease}
+	switch {
+	case req.Max == 0:
+		lr.Max = 1
+	case req.Max < 1 || req.Max > maxLeaseTasks:
+		a.writeError(w, invalid("max: must be between 1 and %d, got %d", maxLeaseTasks, req.Max))
+		return
+	}
+	var err error
+	if req.Wait != "" {
+		if lr.Wait, err = parseDuration("wait", req.Wait, 0, maxLeaseWait); err != nil {
+			a.writeError(w, err)
+			return
+		}
+	}
+	if req.Lease != "" {
+		if lr.Lease, err = parseDuration("lease", req.Lease, minLease, maxLease); err != nil {
+			a.writeError(w, err)
+			return
+		}
+	}
+	tasks, err := a.cfg.Workers.Lease(r.Context(), lr)
+	if err != nil {
+		a.writeError(w, err)
+		return
+	}
+	out := client.LeaseResponse{Tasks: make([]client.LeasedTask, len(tasks))}
+	for i, t := range tasks {
+		out.Tasks[i] = client.LeasedTask{Task: TaskView(t), Attempt: int(t.Attempts)}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// workerCall decodes a worker's request body into req and checks its
+// attempt, then answers with the task fn returns.
+func (a *API) workerCall(w http.ResponseWriter, r *http.Request, req any, attempt func() int, fn func(ctx context.Context, id string, attempt uint32) (*fsmpb.Task, error)) {
+	id, ok := a.pathID(w, r)
+	if !ok {
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, bodySlack)
+	if err := decodeJSON(r.Body, req); err != nil {
+		a.writeError(w, err)
+		return
+	}
+	n := attempt()
+	if n < 1 {
+		a.writeError(w, invalid("attempt: required: the attempt number the lease gave (1 or more)"))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.ProposeTimeout)
+	defer cancel()
+	task, err := fn(ctx, id, uint32(min(n, math.MaxUint32)))
+	if err != nil {
+		a.writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, TaskView(task))
+}
+
+func (a *API) ack(w http.ResponseWriter, r *http.Request) {
+	var req client.AckRequest
+	a.workerCall(w, r, &req, func() int { return req.Attempt }, func(ctx context.Context, id string, attempt uint32) (*fsmpb.Task, error) {
+		if len(req.Result) > maxWorkerText {
+			return nil, invalid("result: longer than %d bytes", maxWorkerText)
+		}
+		return a.cfg.Workers.Ack(ctx, id, attempt, req.Result)
+	})
+}
+
+func (a *API) nack(w http.ResponseWriter, r *http.Request) {
+	var req client.NackRequest
+	a.workerCall(w, r, &req, func() int { return req.Attempt }, func(ctx context.Context, id string, attempt uint32) (*fsmpb.Task, error) {
+		if len(req.Error) > maxWorkerText {
+			return nil, invalid("error: longer than %d bytes", maxWorkerText)
+		}
+		var retryIn *time.Duration
+		if req.RetryIn != "" {
+			d, err := parseDuration("retry_in", req.RetryIn, 0, maxDelay)
+			if err != nil {
+				return nil, err
+			}
+			retryIn = &d
+		}
+		msg := req.Error
+		if msg == "" {
+			msg = "the worker gave up (nack)"
+		}
+		return a.cfg.Workers.Nack(ctx, id, attempt, msg, retryIn)
+	})
+}
+
+func (a *API) extend(w http.ResponseWriter, r *http.Request) {
+	var req client.ExtendRequest
+	a.workerCall(w, r, &req, func() int { return req.Attempt }, func(ctx context.Context, id string, attempt uint32) (*fsmpb.Task, error) {
+		if req.Lease == "" {
+			return nil, invalid("lease: required: how long from now the lease should last (like \"30s\")")
+		}
+		d, err := parseDuration("lease", req.Lease, minLease, maxLease)
+		if err != nil {
+			return nil, err
+		}
+		return a.cfg.Workers.Extend(ctx, id, attempt, d)
+	})
+}
