@@ -8,12 +8,12 @@ import (
 // CreateTaskRequest is the body of POST /v1/tasks. Exactly one of
 // ExecuteAt (RFC 3339) and Delay (a Go duration such as "90s") is set.
 type CreateTaskRequest struct {
-	ID          string          `json:"id,omitempty"`
-	Queue       string          `json:"queue,omitempty"`
-	Name        string          `json:"name,omitempty"`
-	ExecuteAt   string          `json:"execute_at,omitempty"`
-	Delay       string          `json:"delay,omitempty"`
-	Payload     json.RawMessage `json:"payload,omitempty"`
+	ID        string          `json:"id,omitempty"`
+	Queue     string          `json:"queue,omitempty"`
+	Name      string          `json:"name,omitempty"`
+	ExecuteAt string          `json:"execute_at,omitempty"`
+	Delay     string          `json:"delay,omitempty"`
+	Payload   json.RawMessage `json:"payload,omitempty"`
 	// Target is the webhook to deliver to; without one the task is
 	// leased by pull workers of its queue (LeaseTasks, Worker).
 	Target *Target `json:"target,omitempty"`
@@ -53,12 +53,12 @@ type UpdateTaskRequest struct {
 
 // Task is a task as the API returns it.
 type Task struct {
-	ID          string          `json:"id"`
-	Queue       string          `json:"queue"`
-	Name        string          `json:"name,omitempty"`
-	ExecuteAt   time.Time       `json:"execute_at"`
-	Payload     json.RawMessage `json:"payload,omitempty"`
-	Target      *Target         `json:"target,omitempty"`
+	ID        string          `json:"id"`
+	Queue     string          `json:"queue"`
+	Name      string          `json:"name,omitempty"`
+	ExecuteAt time.Time       `json:"execute_at"`
+	Payload   json.RawMessage `json:"payload,omitempty"`
+	Target    *Target         `json:"target,omitempty"`
 	// MaxAttempts is 0 when the task follows its queue's setting.
 	MaxAttempts int      `json:"max_attempts,omitempty"`
 	Backoff     *Backoff `json:"backoff,omitempty"`

@@ -92,8 +92,8 @@ type loop struct {
 
 	gates
 
-	released []*fsmpb.FireItem   // push tasks to fire
-	expired  []string            // packed keys of leases that ran out
+	released []*fsmpb.FireItem    // push tasks to fire
+	expired  []string             // packed keys of leases that ran out
 	waiters  map[string][]*waiter // lease requests, by queue, oldest first
 }
 
