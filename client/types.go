@@ -86,7 +86,7 @@ type Task struct {
 // average, up to Burst at once.
 type RateLimit struct {
 	PerSecond float64 `json:"per_second"`
-	Burst     int     `json:"burst,omitempty"` // default 1
+	Burst     int     `json:"burst,omitempty"` // default: a tenth of PerSecond, at least 1
 }
 
 // QueueSettings is the body of PUT /v1/queues/{name}: every setting of

@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"math"
 	"time"
 
 	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
@@ -84,4 +85,14 @@ func (p RetryPolicy) Backoff(n uint32, u float64) time.Duration {
 		return bound
 	}
 	return time.Duration(float64(bound) * u)
+}
+
+// Burst is the token bucket size of a queue's rate limit: its burst, or
+// by default a tenth of a second's worth (at least 1), which absorbs the
+// jitter of timers without letting much more through at once.
+func Burst(q *fsmpb.Queue) float64 {
+	if b := q.GetBurst(); b > 0 {
+		return float64(b)
+	}
+	return max(1, math.Ceil(q.GetRate()/10))
 }

@@ -198,7 +198,7 @@ func QueueView(info *fsm.QueueInfo) client.Queue {
 		Tasks:     info.Counts,
 	}
 	if q.GetRate() > 0 {
-		v.RateLimit = &client.RateLimit{PerSecond: q.Rate, Burst: int(max(q.Burst, 1))}
+		v.RateLimit = &client.RateLimit{PerSecond: q.Rate, Burst: int(fsm.Burst(q))}
 	}
 	return v
 }

@@ -155,30 +155,40 @@ func (s *Scheduler) requeue(items []*fsmpb.FireItem) {
 }
 
 // pace holds accepted tasks until their due time and then hands them to
-// the dispatch workers: a task is never sent before it is due.
+// the dispatch workers: a task is never sent before it is due. It never
+// blocks on the workers: what is due waits here (the dispatch gates bound
+// how much that can be), so a backlog of deliveries cannot back up into
+// the wheel loop, which also serves lease requests.
 func (s *Scheduler) pace(ctx context.Context, in <-chan []*fsmpb.Task, out chan<- *fsmpb.Task) {
 	defer close(out)
 	var waiting byDue
+	var due []*fsmpb.Task // due, in due order, not yet taken by a worker
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
 		now := s.cfg.Clock.Now().UnixNano()
 		for len(waiting) > 0 && waiting[0].DueAt <= now {
-			t := heap.Pop(&waiting).(*fsmpb.Task)
-			select {
-			case out <- t:
-			case <-ctx.Done():
-				return
-			}
+			due = append(due, heap.Pop(&waiting).(*fsmpb.Task))
 		}
 		if len(waiting) > 0 {
 			timer.Reset(time.Duration(waiting[0].DueAt - s.cfg.Clock.Now().UnixNano()))
 		} else {
 			timer.Stop()
 		}
+		var send chan<- *fsmpb.Task
+		var next *fsmpb.Task
+		if len(due) > 0 {
+			send, next = out, due[0]
+		}
 		select {
 		case <-ctx.Done():
 			return
+		case send <- next:
+			due[0] = nil
+			due = due[1:]
+			if len(due) == 0 {
+				due = nil // let the backing array go
+			}
 		case tasks, ok := <-in:
 			if !ok {
 				return

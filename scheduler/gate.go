@@ -64,7 +64,7 @@ func (q *queueGate) allow(now time.Time) (ok bool, retry time.Time) {
 	if rate <= 0 {
 		return true, time.Time{}
 	}
-	burst := float64(max(s.GetBurst(), 1))
+	burst := fsm.Burst(s)
 	q.tokens = min(burst, q.tokens+now.Sub(q.refilled).Seconds()*rate)
 	q.refilled = now
 	if q.tokens < 1 {
@@ -135,7 +135,7 @@ func (g *gates) queue(name string) *queueGate {
 	q := g.queues[name]
 	if q == nil {
 		q = &queueGate{name: name, settings: g.s.queueSettings(name), refilled: g.s.cfg.Clock.Now()}
-		q.tokens = float64(max(q.settings.GetBurst(), 1))
+		q.tokens = fsm.Burst(q.settings)
 		g.queues[name] = q
 	}
 	return q
@@ -144,7 +144,7 @@ func (g *gates) queue(name string) *queueGate {
 func (g *gates) queueChanged(name string) {
 	if q := g.queues[name]; q != nil {
 		q.settings = g.s.queueSettings(name)
-		q.tokens = min(q.tokens, float64(max(q.settings.GetBurst(), 1)))
+		q.tokens = min(q.tokens, fsm.Burst(q.settings))
 	}
 }
 

@@ -1,0 +1,169 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hourglass-scheduler/hourglass/client"
+	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
+	"github.com/hourglass-scheduler/hourglass/scheduler"
+)
+
+// stubWorkers records what reached it: nothing should, for bad input.
+type stubWorkers struct{ calls int }
+
+func (s *stubWorkers) Lease(context.Context, scheduler.LeaseRequest) ([]*fsmpb.Task, error) {
+	s.calls++
+	return nil, nil
+}
+func (s *stubWorkers) Ack(context.Context, string, uint32, string) (*fsmpb.Task, error) {
+	s.calls++
+	return &fsmpb.Task{}, nil
+}
+func (s *stubWorkers) Nack(context.Context, string, uint32, string, *time.Duration) (*fsmpb.Task, error) {
+	s.calls++
+	return &fsmpb.Task{}, nil
+}
+func (s *stubWorkers) Extend(context.Context, string, uint32, time.Duration) (*fsmpb.Task, error) {
+	s.calls++
+	return &fsmpb.Task{}, nil
+}
+
+func TestQueueSettingsRoundTrip(t *testing.T) {
+	s := newTestServer(t, nil)
+	r := s.do(t, "PUT", "/v1/queues/mail", `{"max_attempts":3,"min_backoff":"2s","max_backoff":"1m","max_retry_duration":"1h","rate_limit":{"per_second":50},"max_concurrent":7,"paused":true}`)
+	if r.status != http.StatusOK {
+		t.Fatalf("put: %d %s", r.status, r.body)
+	}
+	var q client.Queue
+	if err := json.Unmarshal(s.do(t, "GET", "/v1/queues/mail", "").body, &q); err != nil {
+		t.Fatal(err)
+	}
+	want := client.QueueSettings{MaxAttempts: 3, MinBackoff: "2s", MaxBackoff: "1m0s", MaxRetryDuration: "1h0m0s",
+		RateLimit: &client.RateLimit{PerSecond: 50, Burst: 5}, MaxConcurrent: 7, Paused: true}
+	if q.Name != "mail" || q.MaxAttempts != want.MaxAttempts || q.MinBackoff != want.MinBackoff || q.MaxBackoff != want.MaxBackoff ||
+		q.MaxRetryDuration != want.MaxRetryDuration || *q.RateLimit != *want.RateLimit || q.MaxConcurrent != 7 || !q.Paused {
+		t.Fatalf("queue %+v, want %+v", q, want)
+	}
+	if r := s.do(t, "POST", "/v1/queues/mail/resume", ""); r.status != http.StatusOK || strings.Contains(string(r.body), `"paused"`) ||
+		!strings.Contains(string(r.body), `"max_concurrent":7`) {
+		t.Fatalf("resume kept the other settings? %d %s", r.status, r.body)
+	}
+	// A pull task (no target) in a new queue creates the queue.
+	if r := s.do(t, "POST", "/v1/tasks", `{"queue":"fresh","delay":"1h"}`); r.status != http.StatusCreated {
+		t.Fatalf("pull task: %d %s", r.status, r.body)
+	}
+	var list client.QueueList
+	if err := json.Unmarshal(s.do(t, "GET", "/v1/queues", "").body, &list); err != nil || len(list.Queues) != 2 || list.Queues[0].Name != "fresh" || list.Queues[0].Tasks["scheduled"] != 1 {
+		t.Fatalf("queues %+v %v", list, err)
+	}
+	if r := s.do(t, "DELETE", "/v1/queues/fresh", ""); r.status != http.StatusConflict {
+		t.Fatalf("delete a queue with a scheduled task: %d %s", r.status, r.body)
+	}
+	if r := s.do(t, "DELETE", "/v1/queues/mail", ""); r.status != http.StatusOK {
+		t.Fatalf("delete: %d %s", r.status, r.body)
+	}
+	if r := s.do(t, "GET", "/v1/queues/mail", ""); r.status != http.StatusNotFound {
+		t.Fatalf("deleted queue: %d %s", r.status, r.body)
+	}
+}
+
+// TestQueueAndWorkerInputIsRefused: each bad request is a 400 naming the
+// field, and reaches neither the state nor the scheduler.
+func TestQueueAndWorkerInputIsRefused(t *testing.T) {
+	workers := &stubWorkers{}
+	s := newTestServer(t, func(c *Config) { c.Workers = workers })
+	for _, c := range []struct{ method, path, body, field string }{
+		{"PUT", "/v1/queues/bad%20name", `{}`, "queue"},
+		{"PUT", "/v1/queues/q", `{"max_attempts":-1}`, "max_attempts"},
+		{"PUT", "/v1/queues/q", `{"min_backoff":"soon"}`, "min_backoff"},
+		{"PUT", "/v1/queues/q", `{"min_backoff":"2s","max_backoff":"1s"}`, "max_backoff"},
+		{"PUT", "/v1/queues/q", `{"rate_limit":{"per_second":0}}`, "rate_limit.per_second"},
+		{"PUT", "/v1/queues/q", `{"rate_limit":{"per_second":5,"burst":-2}}`, "rate_limit.burst"},
+		{"PUT", "/v1/queues/q", `{"max_concurrent":-5}`, "max_concurrent"},
+		{"PUT", "/v1/queues/q", `{"speed":1}`, "speed"},
+		{"POST", "/v1/queues/q/lease", `{"max":0.5}`, "max"},
+		{"POST", "/v1/queues/q/lease", `{"max":5000}`, "max"},
+		{"POST", "/v1/queues/q/lease", `{"wait":"2m"}`, "wait"},
+		{"POST", "/v1/queues/q/lease", `{"lease":"10ms"}`, "lease"},
+		{"POST", "/v1/tasks/x/ack", `{}`, "attempt"},
+		{"POST", "/v1/tasks/x/ack", `{"attempt":1,"result":"` + strings.Repeat("r", 5000) + `"}`, "result"},
+		{"POST", "/v1/tasks/x/nack", `{"attempt":1,"retry_in":"-1s"}`, "retry_in"},
+		{"POST", "/v1/tasks/x/extend", `{"attempt":1}`, "lease"},
+		{"POST", "/v1/tasks/x/extend", `{"attempt":1,"lease":"forever"}`, "lease"},
+		{"POST", "/v1/queues/q/shift", `{}`, "by"},
+		{"POST", "/v1/queues/q/shift", `{"by":"0s"}`, "by"},
+		{"POST", "/v1/queues/q/cancel", `{"by":"1h"}`, "by"},
+		{"POST", "/v1/queues/q/cancel", `{"from":"yesterday"}`, "from"},
+		{"POST", "/v1/queues/q/cancel", `{"from":"2030-01-02T00:00:00Z","to":"2030-01-01T00:00:00Z"}`, "to"},
+		{"POST", "/v1/queues/q/redrive", `{"id":"a b"}`, "id"},
+		{"POST", "/v1/tasks", `{"delay":"1s","max_lateness":"soon"}`, "max_lateness"},
+	} {
+		r := s.do(t, c.method, c.path, c.body)
+		if r.status != http.StatusBadRequest {
+			t.Errorf("%s %s %s: %d %s, want 400", c.method, c.path, c.body, r.status, r.body)
+			continue
+		}
+		if e := r.errorBody(t); !strings.HasPrefix(e.Message, c.field+":") {
+			t.Errorf("%s %s %s: message %q does not start with %q", c.method, c.path, c.body, e.Message, c.field+":")
+		}
+	}
+	if workers.calls != 0 || s.taskCount(t) != 0 {
+		t.Fatalf("bad input reached the scheduler (%d calls) or the state (%d tasks)", workers.calls, s.taskCount(t))
+	}
+	if r := s.do(t, "GET", "/v1/queues/q", ""); r.status != http.StatusNotFound {
+		t.Fatalf("a refused PUT created the queue: %d %s", r.status, r.body)
+	}
+}
+
+func TestBulkCancelShiftAndRedrive(t *testing.T) {
+	s := newTestServer(t, nil)
+	at := time.Now().Add(time.Hour).UTC()
+	for i, name := range []string{"a", "a", "b", "a"} {
+		body := `{"queue":"bulk","name":"` + name + `","execute_at":"` + at.Add(time.Duration(i)*time.Minute).Format(time.RFC3339Nano) + `"}`
+		if r := s.do(t, "POST", "/v1/tasks", body); r.status != http.StatusCreated {
+			t.Fatalf("create: %d %s", r.status, r.body)
+		}
+	}
+	var out client.BulkResponse
+	decode := func(r response) client.BulkResponse {
+		t.Helper()
+		var b client.BulkResponse
+		if r.status != http.StatusOK || json.Unmarshal(r.body, &b) != nil {
+			t.Fatalf("bulk: %d %s", r.status, r.body)
+		}
+		return b
+	}
+	out = decode(s.do(t, "POST", "/v1/queues/bulk/cancel", `{"name":"a","dry_run":true}`))
+	if out.Matched != 3 || out.Changed != 0 {
+		t.Fatalf("dry run %+v", out)
+	}
+	// Shift the a's due in the first two minutes by a day.
+	out = decode(s.do(t, "POST", "/v1/queues/bulk/shift", `{"name":"a","to":"`+at.Add(2*time.Minute).Format(time.RFC3339Nano)+`","by":"24h"}`))
+	if out.Matched != 2 || out.Changed != 2 {
+		t.Fatalf("shift %+v", out)
+	}
+	out = decode(s.do(t, "POST", "/v1/queues/bulk/cancel", `{}`))
+	if out.Matched != 4 || out.Changed != 4 {
+		t.Fatalf("cancel all %+v", out)
+	}
+	var q client.Queue
+	json.Unmarshal(s.do(t, "GET", "/v1/queues/bulk", "").body, &q)
+	if q.Tasks["cancelled"] != 4 || q.Tasks["scheduled"] != 0 {
+		t.Fatalf("queue after cancel: %+v", q.Tasks)
+	}
+	// Only dead tasks can be redriven.
+	var list client.ListResponse
+	json.Unmarshal(s.do(t, "GET", "/v1/tasks?queue=bulk", "").body, &list)
+	r := s.do(t, "POST", "/v1/queues/bulk/redrive", `{"id":"`+list.Tasks[0].ID+`"}`)
+	if r.status != http.StatusConflict {
+		t.Fatalf("redrive of a cancelled task: %d %s", r.status, r.body)
+	}
+	if r := s.do(t, "POST", "/v1/queues/bulk/redrive", ""); r.status != http.StatusOK || !strings.Contains(string(r.body), `"redriven":0`) {
+		t.Fatalf("redrive all with none dead: %d %s", r.status, r.body)
+	}
+}

@@ -1,0 +1,244 @@
+package scheduler
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hourglass-scheduler/hourglass/fsm"
+	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
+)
+
+func (h *harness) putQueue(q *fsmpb.Queue) {
+	h.t.Helper()
+	res, err := h.node.Propose(context.Background(), &fsmpb.Command{Kind: &fsmpb.Command_PutQueue{PutQueue: &fsmpb.PutQueue{Queue: q, At: time.Now().UnixNano()}}})
+	if err != nil || res.(*fsm.QueueResult).Err != nil {
+		h.t.Fatalf("put queue: %v %v", err, res)
+	}
+}
+
+// queueTasks makes n tasks of queue for url, due at due.
+func (h *harness) queueTasks(queue, url string, n int, due time.Time) []*fsmpb.Task {
+	var tasks []*fsmpb.Task
+	for i := 0; i < n; i++ {
+		task := h.task(fmt.Sprintf("%s-%04d", queue, i), url, due)
+		task.Queue = queue
+		tasks = append(tasks, task)
+	}
+	h.create(tasks...)
+	return tasks
+}
+
+// arrivals are the receiver's delivery times of tasks whose id starts
+// with prefix, in order.
+func (r *receiver) arrivals(prefix string) []time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []time.Time
+	for _, d := range r.got {
+		if len(d.id) >= len(prefix) && d.id[:len(prefix)] == prefix {
+			out = append(out, d.at)
+		}
+	}
+	return out
+}
+
+func (h *harness) waitAll(tasks []*fsmpb.Task, within time.Duration) {
+	h.t.Helper()
+	for _, task := range tasks {
+		h.waitState(task.Id, fsmpb.State_SUCCEEDED, within)
+	}
+}
+
+// TestQueueRateLimit: a queue limited to 100/s delivers at 100/s ± 10 %,
+// measured at the receiver, while a queue without a limit is unaffected.
+func TestQueueRateLimit(t *testing.T) {
+	h := start(t, t.TempDir(), Config{})
+	recv := newReceiver(t)
+	h.putQueue(&fsmpb.Queue{Name: "limited", Rate: 100, Burst: 10})
+	due := time.Now().Add(200 * time.Millisecond)
+	limited := h.queueTasks("limited", recv.URL+"/ok", 310, due)
+	free := h.queueTasks("free", recv.URL+"/ok", 300, due)
+	h.waitAll(free, 5*time.Second)
+	freeDone := time.Now()
+	h.waitAll(limited, 10*time.Second)
+
+	got := recv.arrivals("limited-")
+	if len(got) != len(limited) {
+		t.Fatalf("%d deliveries of %d tasks", len(got), len(limited))
+	}
+	// The first burst goes at once; the rate shows after it.
+	steady := got[10:]
+	rate := float64(len(steady)-1) / steady[len(steady)-1].Sub(steady[0]).Seconds()
+	if rate < 90 || rate > 110 {
+		t.Fatalf("limited queue delivered at %.1f/s, want 100/s ± 10%%", rate)
+	}
+	if took := freeDone.Sub(due); took > 2*time.Second {
+		t.Fatalf("the unlimited queue took %v to deliver 300 tasks: held up by the limited one", took)
+	}
+	t.Logf("limited queue: %.1f/s; unlimited queue: 300 tasks in %v", rate, freeDone.Sub(due).Round(time.Millisecond))
+}
+
+// TestPausedQueueDeliversNothingThenResumes: tasks of a paused queue fall
+// due and stay scheduled; after resume each is delivered once.
+func TestPausedQueueDeliversNothingThenResumes(t *testing.T) {
+	h := start(t, t.TempDir(), Config{})
+	recv := newReceiver(t)
+	h.putQueue(&fsmpb.Queue{Name: "held", Paused: true})
+	due := time.Now().Add(100 * time.Millisecond)
+	held := h.queueTasks("held", recv.URL+"/ok", 50, due)
+	other := h.queueTasks("other", recv.URL+"/ok", 5, due.Add(300*time.Millisecond))
+	h.waitAll(other, 5*time.Second) // the scheduler is working, and well past the held ones' time
+	if n := len(recv.arrivals("held-")); n != 0 {
+		t.Fatalf("a paused queue delivered %d tasks", n)
+	}
+	for _, task := range held {
+		if got, _ := h.node.FSM().Get(task.Id); got.State != fsmpb.State_SCHEDULED {
+			t.Fatalf("task %s of a paused queue is %v", task.Id, got.State)
+		}
+	}
+	h.putQueue(&fsmpb.Queue{Name: "held"})
+	h.waitAll(held, 5*time.Second)
+	seen := map[string]int{}
+	for _, d := range recv.deliveries("") {
+		seen[d.id]++
+	}
+	for _, task := range held {
+		if seen[task.Id] != 1 {
+			t.Fatalf("task %s delivered %d times after resume", task.Id, seen[task.Id])
+		}
+	}
+}
+
+// TestSlowTargetDoesNotDelayOthers: a target that takes 10 s to answer
+// holds at most TargetConcurrency deliveries; the tasks of other targets
+// keep their lateness.
+func TestSlowTargetDoesNotDelayOthers(t *testing.T) {
+	h := start(t, t.TempDir(), Config{Workers: 16, TargetConcurrency: 4})
+	var mu sync.Mutex
+	inFlight, most := 0, 0
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		inFlight++
+		most = max(most, inFlight)
+		mu.Unlock()
+		select {
+		case <-time.After(10 * time.Second):
+		case <-release:
+		case <-r.Context().Done():
+		}
+		mu.Lock()
+		inFlight--
+		mu.Unlock()
+	}))
+	t.Cleanup(func() { close(release); slow.Close() })
+	fast := newReceiver(t)
+
+	now := time.Now()
+	var slowTasks []*fsmpb.Task
+	for i := 0; i < 100; i++ {
+		task := h.task(fmt.Sprintf("slow-%03d", i), slow.URL+"/", now)
+		task.Target.Timeout = int64(30 * time.Second)
+		slowTasks = append(slowTasks, task)
+	}
+	h.create(slowTasks...)
+	var fastTasks []*fsmpb.Task
+	for i := 0; i < 200; i++ {
+		fastTasks = append(fastTasks, h.task(fmt.Sprintf("fast-%03d", i), fast.URL+"/ok", now.Add(300*time.Millisecond+time.Duration(i)*5*time.Millisecond)))
+	}
+	h.create(fastTasks...)
+	h.waitAll(fastTasks, 10*time.Second)
+
+	var lateness []time.Duration
+	for _, task := range fastTasks {
+		d := fast.deliveries(task.Id)
+		lateness = append(lateness, d[0].at.Sub(time.Unix(0, task.ExecuteAt)))
+	}
+	sort.Slice(lateness, func(i, j int) bool { return lateness[i] < lateness[j] })
+	p99 := lateness[len(lateness)*99/100]
+	mu.Lock()
+	peak := most
+	mu.Unlock()
+	if peak > 4 {
+		t.Fatalf("the slow target had %d deliveries in flight, over the cap of 4", peak)
+	}
+	if p99 > time.Second {
+		t.Fatalf("other targets' lateness p99 %v with a slow target taking the workers", p99)
+	}
+	t.Logf("slow target: %d in flight at most; other target lateness p50 %v p99 %v", peak, lateness[len(lateness)/2], p99)
+}
+
+// TestMaxLatenessExpiresAfterOutage: tasks fall due while the node is
+// down; when it comes back, those whose max_lateness has passed end
+// expired and are not delivered, the others are delivered.
+func TestMaxLatenessExpiresAfterOutage(t *testing.T) {
+	dir := t.TempDir()
+	recv := newReceiver(t)
+	h := start(t, dir, Config{})
+	due := time.Now().Add(time.Hour)
+	strict := h.task("strict", recv.URL+"/ok", due)
+	strict.MaxLateness = int64(time.Minute)
+	lenient := h.task("lenient", recv.URL+"/ok", due)
+	lenient.MaxLateness = int64(3 * time.Hour)
+	plain := h.task("plain", recv.URL+"/ok", due)
+	h.create(strict, lenient, plain)
+	if err := h.node.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Two hours of outage: the restarted scheduler's clock says so.
+	h = start(t, dir, Config{Clock: offsetClock(2*time.Hour + time.Minute)})
+	h.waitState("lenient", fsmpb.State_SUCCEEDED, 5*time.Second)
+	h.waitState("plain", fsmpb.State_SUCCEEDED, 5*time.Second)
+	expired := h.waitState("strict", fsmpb.State_EXPIRED, 5*time.Second)
+	if n := len(recv.deliveries("strict")); n != 0 || expired.Attempts != 0 || expired.CompletedAt == 0 {
+		t.Fatalf("expired task: %d deliveries, %+v", n, expired)
+	}
+}
+
+// TestRetryAfterHoldsTheHostBack: a target answering 429 with
+// Retry-After: 1 gets nothing more for a second, and the task's retry
+// comes no earlier.
+func TestRetryAfterHoldsTheHostBack(t *testing.T) {
+	h := start(t, t.TempDir(), Config{})
+	var mu sync.Mutex
+	var arrivals []time.Time
+	busy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		arrivals = append(arrivals, time.Now())
+		first := len(arrivals) == 1
+		mu.Unlock()
+		if first {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(busy.Close)
+	now := time.Now()
+	first := h.task("first", busy.URL+"/", now.Add(100*time.Millisecond))
+	first.Backoff = &fsmpb.Backoff{Initial: int64(time.Millisecond), Max: int64(time.Millisecond)}
+	h.create(first)
+	h.create(h.task("second", busy.URL+"/", now.Add(300*time.Millisecond)))
+	h.waitState("first", fsmpb.State_SUCCEEDED, 5*time.Second)
+	h.waitState("second", fsmpb.State_SUCCEEDED, 5*time.Second)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(arrivals) != 3 {
+		t.Fatalf("%d requests, want 3 (429, then both tasks)", len(arrivals))
+	}
+	for _, at := range arrivals[1:] {
+		if gap := at.Sub(arrivals[0]); gap < time.Second {
+			t.Fatalf("a request came %v after Retry-After: 1", gap)
+		}
+	}
+	if task, _ := h.node.FSM().Get("first"); task.Attempts != 2 {
+		t.Fatalf("first task took %d attempts", task.Attempts)
+	}
+}
