@@ -9,6 +9,18 @@
 //		Target:  &client.Target{URL: "http://billing.internal/expire"},
 //	})
 //
+// A task without a Target is leased by pull workers of its queue. A
+// Worker runs a handler per task name, N at a time, extends each lease
+// while its handler runs, acks or nacks from the handler's error, and
+// shuts down gracefully when its context ends:
+//
+//	mux := client.NewServeMux()
+//	mux.HandleFunc("email:send", func(ctx context.Context, t *client.LeasedTask) error {
+//		return sendEmail(ctx, t.Payload) // nil: ack; an error: retried by the queue's policy
+//	})
+//	w := client.NewWorker(c, client.WorkerConfig{Queue: "emails", Concurrency: 20})
+//	err := w.Run(ctx, mux)
+//
 // Errors from the server are *Error values carrying the HTTP status and the
 // API's error code; errors.Is matches them against ErrNotFound,
 // ErrConflict and the other sentinels.

@@ -274,7 +274,7 @@ func (l *loop) recycle(e *wheel.Entry[item]) {
 // a pull worker (the lease hands it out at once). A moment already passed
 // releases it at once.
 func (l *loop) add(key string, due int64, route uint32) {
-	e := l.entry(item{key: key, due: due, route: route})
+	e := l.entry(item{key: key, due: due, route: route, kind: itemDue})
 	l.entries[key] = e
 	at := time.Unix(0, due)
 	if !l.routes[route].pull {
