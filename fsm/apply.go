@@ -237,7 +237,7 @@ func (a *applier) finish(t *fsmpb.Task, state fsmpb.State, at, retainUntil int64
 func (a *applier) create(c *fsmpb.CreateTasks) (*CreateResult, error) {
 	res := &CreateResult{Items: make([]CreateItem, len(c.Tasks))}
 	for i, t := range c.Tasks {
-		if !validID(t.Id) || len(t.Queue) > maxQueueLen || strings.IndexByte(t.Queue, 0) >= 0 {
+		if !validID(t.Id) || !validQueue(t.Queue) {
 			res.Items[i] = CreateItem{Err: errorf(ErrInvalid, "task id or queue is empty or too long")}
 			continue
 		}

@@ -445,6 +445,16 @@ func FuzzApplyEntry(f *testing.F) {
 	seed(create(newTask("a", 100)), cancel("a", 1))
 	seed(fire(1, &fsmpb.FireItem{Id: "a", DueAt: 100}))
 	seed(outcome(&fsmpb.Outcome{Id: "a", Attempt: 1, Kind: fsmpb.Outcome_RETRY, RetryAt: 5}))
+	pull := newTask("p", 100)
+	pull.Target, pull.MaxLateness = nil, 10
+	seed(create(pull), &fsmpb.Command{Kind: &fsmpb.Command_Fire{Fire: &fsmpb.FireTasks{Term: 1, At: 100, LeaseUntil: 200, Items: []*fsmpb.FireItem{{Id: "p", DueAt: 100}}}}},
+		&fsmpb.Command{Kind: &fsmpb.Command_Extend{Extend: &fsmpb.ExtendLease{Id: "p", Attempt: 1, At: 150, Until: 300}}},
+		&fsmpb.Command{Kind: &fsmpb.Command_Outcomes{Outcomes: &fsmpb.RecordOutcomes{At: 300, Outcomes: []*fsmpb.Outcome{{Id: "p", Attempt: 1, Kind: fsmpb.Outcome_FAILED, LeaseExpired: true, Jitter: 0.5}}}}})
+	seed(&fsmpb.Command{Kind: &fsmpb.Command_PutQueue{PutQueue: &fsmpb.PutQueue{At: 1, Queue: &fsmpb.Queue{Name: "default", MaxAttempts: 1, Rate: 5}}}},
+		&fsmpb.Command{Kind: &fsmpb.Command_DeleteQueue{DeleteQueue: &fsmpb.DeleteQueue{Name: "default"}}})
+	seed(create(newTask("a", 100)), &fsmpb.Command{Kind: &fsmpb.Command_Shift{Shift: &fsmpb.ShiftTasks{Ids: []string{"a"}, By: 5}}},
+		&fsmpb.Command{Kind: &fsmpb.Command_CancelMany{CancelMany: &fsmpb.CancelTasks{Ids: []string{"a"}, At: 7}}},
+		&fsmpb.Command{Kind: &fsmpb.Command_Redrive{Redrive: &fsmpb.RedriveTasks{Queue: "default", At: 9, Limit: 10}}})
 	h := newHarness(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		entry, err := DecodeEntry(data)

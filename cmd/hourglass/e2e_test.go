@@ -423,6 +423,28 @@ func TestCLI(t *testing.T) {
 	if err == nil || err.(*exec.ExitError).ExitCode() != 2 {
 		t.Fatalf("unknown subcommand: %v\n%s", err, out)
 	}
+	// A task without --url is a pull task; its queue shows up, and can be
+	// paused and resumed.
+	out, err = hg("task", "create", "--queue", "jobs", "--delay", "1h", "--max-lateness", "5m")
+	if err != nil || !strings.Contains(out, "pull workers of queue jobs") {
+		t.Fatalf("pull create: %v\n%s", err, out)
+	}
+	out, err = hg("queue", "pause", "jobs")
+	if err != nil || !strings.Contains(out, "PAUSED") || !strings.Contains(out, "scheduled=1") {
+		t.Fatalf("queue pause: %v\n%s", err, out)
+	}
+	out, err = hg("queue", "list")
+	if err != nil || !strings.Contains(out, "jobs") || !strings.Contains(out, "PAUSED") {
+		t.Fatalf("queue list: %v\n%s", err, out)
+	}
+	out, err = hg("queue", "redrive", "jobs")
+	if err != nil || !strings.Contains(out, "redriven: 0") {
+		t.Fatalf("queue redrive: %v\n%s", err, out)
+	}
+	out, err = hg("queue", "get", "nosuch")
+	if err == nil || !strings.Contains(out, "no queue") {
+		t.Fatalf("queue get of an unknown queue: %v\n%s", err, out)
+	}
 }
 
 // TestWalkthrough follows the README: a receiver from "hourglass receive",

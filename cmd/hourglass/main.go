@@ -33,6 +33,8 @@ Usage:
   hourglass task get ID               show a task
   hourglass task cancel ID            cancel a scheduled task
   hourglass task list [flags]         list tasks
+  hourglass queue list|get|pause|resume|redrive
+                                      see and steer queues
   hourglass snapshot save FILE        back up the whole cluster into FILE
   hourglass snapshot inspect FILE     check a backup offline, show what it holds
   hourglass snapshot restore FILE     replace the whole cluster's state with a
@@ -73,6 +75,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runServer(ctx, args[1:], stderr)
 	case "task":
 		err = runTask(ctx, args[1:], stdout, stderr)
+	case "queue":
+		err = runQueue(ctx, args[1:], stdout, stderr)
 	case "cluster":
 		err = runCluster(ctx, args[1:], stdout, stderr)
 	case "snapshot":

@@ -14,7 +14,7 @@ import (
 )
 
 const taskUsage = `Usage:
-  hourglass task create --url URL (--delay D | --at TIME) [flags]
+  hourglass task create [--url URL] (--delay D | --at TIME) [flags]
   hourglass task get ID
   hourglass task cancel ID
   hourglass task list [--queue Q] [--state S] [--limit N]
@@ -59,11 +59,12 @@ func runTask(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fs.StringVar(&req.Name, "name", "", "a name for people to read")
 		fs.StringVar(&req.Delay, "delay", "", "deliver after this long, e.g. 90s or 1h30m")
 		fs.StringVar(&req.ExecuteAt, "at", "", "deliver at this RFC 3339 time, e.g. 2030-01-02T15:04:05Z")
-		fs.StringVar(&req.Target.URL, "url", "", "webhook URL the task is delivered to")
+		fs.StringVar(&req.Target.URL, "url", "", "webhook URL the task is delivered to (none: pull workers of its queue lease it)")
 		fs.StringVar(&req.Target.Method, "method", "", "HTTP method (default POST)")
 		fs.StringVar(&req.Target.Timeout, "timeout", "", "per-attempt timeout (default 10s)")
 		fs.Var(headers, "header", "header sent with the delivery, NAME=VALUE (repeatable)")
-		fs.IntVar(&req.MaxAttempts, "max-attempts", 0, "attempts before the task is dead (default 5)")
+		fs.IntVar(&req.MaxAttempts, "max-attempts", 0, "attempts before the task is dead (default: the queue's, 5 unless set)")
+		fs.StringVar(&req.MaxLateness, "max-lateness", "", "no attempt starts later than this after its time, e.g. 5m (else it expires)")
 		if rest, err := parseFlags(fs, args[1:]); err != nil {
 			return err
 		} else if len(rest) > 0 {
@@ -74,6 +75,9 @@ func runTask(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		if len(headers) > 0 {
 			req.Target.Headers = headers
+		}
+		if req.Target.URL == "" && req.Target.Method == "" && req.Target.Timeout == "" && len(headers) == 0 {
+			req.Target = nil // a pull task
 		}
 		task, err := client.New(*addr, *token).CreateTask(ctx, req)
 		if err != nil {
@@ -102,7 +106,7 @@ func runTask(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	case "list":
 		var opt client.ListOptions
 		fs.StringVar(&opt.Queue, "queue", "", "only this queue")
-		fs.StringVar(&opt.State, "state", "", "only this state: scheduled, running, succeeded, dead or cancelled")
+		fs.StringVar(&opt.State, "state", "", "only this state: scheduled, running, succeeded, dead, cancelled or expired")
 		fs.IntVar(&opt.Limit, "limit", 50, "most tasks to show")
 		fs.StringVar(&opt.PageToken, "page-token", "", "continue from a previous list")
 		if rest, err := parseFlags(fs, args[1:]); err != nil {
@@ -139,10 +143,19 @@ func printTask(w io.Writer, t *client.Task, asJSON bool) error {
 	if asJSON {
 		return writeJSON(w, t)
 	}
-	fmt.Fprintf(w, "id:          %s\nqueue:       %s\nstate:       %s\nexecute_at:  %s\nattempts:    %d/%d\n",
-		t.ID, t.Queue, t.State, t.ExecuteAt.Format(time.RFC3339Nano), t.Attempts, t.MaxAttempts)
+	limit := "the queue's limit"
+	if t.MaxAttempts > 0 {
+		limit = fmt.Sprint(t.MaxAttempts)
+	}
+	fmt.Fprintf(w, "id:          %s\nqueue:       %s\nstate:       %s\nexecute_at:  %s\nattempts:    %d of %s\n",
+		t.ID, t.Queue, t.State, t.ExecuteAt.Format(time.RFC3339Nano), t.Attempts, limit)
 	if t.Target != nil {
 		fmt.Fprintf(w, "target:      %s %s\n", t.Target.Method, t.Target.URL)
+	} else {
+		fmt.Fprintf(w, "target:      none (pull workers of queue %s lease it)\n", t.Queue)
+	}
+	if t.LeaseExpiresAt != nil {
+		fmt.Fprintf(w, "leased till: %s\n", t.LeaseExpiresAt.Format(time.RFC3339Nano))
 	}
 	if t.LastError != "" {
 		fmt.Fprintf(w, "last_error:  %s\n", t.LastError)
