@@ -16,6 +16,7 @@ func FuzzDecodeCreate(f *testing.F) {
 		`{"delay":"90s","target":{"url":"http://127.0.0.1/x"}}`,
 		`{"id":"a.b:c-1","queue":"q","execute_at":"2030-01-01T00:00:00Z","payload":{"k":[1,2]},"target":{"url":"https://h/p","method":"put","headers":{"X-A":"b"},"timeout":"3s"},"max_attempts":3,"backoff":{"initial":"1s","max":"1m","multiplier":2}}`,
 		`{"delay":"-1s"}`, `{"payload":"\u0000"}`, `[]`, `{"target":{"url":"ftp://x"}}`,
+		`{"queue":"work","name":"job","delay":"0s","max_lateness":"5m"}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -36,22 +37,53 @@ func FuzzDecodeCreate(f *testing.F) {
 		if checkName("id", task.Id, 128) != nil || checkName("queue", task.Queue, maxQueueLen) != nil {
 			t.Fatalf("accepted id %q queue %q", task.Id, task.Queue)
 		}
-		if task.ExecuteAt < 0 || len(task.Payload) > 4096 || task.MaxAttempts < 1 || len(task.Fingerprint) != 32 {
+		if task.ExecuteAt < 0 || len(task.Payload) > 4096 || task.MaxAttempts > maxAttempts || task.MaxLateness < 0 || len(task.Fingerprint) != 32 {
 			t.Fatalf("accepted task %+v", task)
 		}
-		u, err := url.Parse(task.Target.Url)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			t.Fatalf("accepted target %q", task.Target.Url)
-		}
-		for k, v := range task.Target.Headers {
-			if !validHeaderName(k) || !validHeaderValue(v) {
-				t.Fatalf("accepted header %q: %q", k, v)
+		if task.Target != nil { // else a pull task
+			u, err := url.Parse(task.Target.Url)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				t.Fatalf("accepted target %q", task.Target.Url)
+			}
+			for k, v := range task.Target.Headers {
+				if !validHeaderName(k) || !validHeaderValue(v) {
+					t.Fatalf("accepted header %q: %q", k, v)
+				}
 			}
 		}
 		// The same request decodes to the same fingerprint.
 		again, err := (&taskBuilder{limits: b.limits, now: now.Add(time.Second)}).build(&req, "")
 		if err != nil || (req.ID != "" && !bytes.Equal(again.Fingerprint, task.Fingerprint)) {
 			t.Fatalf("fingerprint not stable: %v", err)
+		}
+	})
+}
+
+// FuzzDecodeQueue feeds arbitrary bodies to the queue settings decoder:
+// it must never panic, and what it accepts must be within the limits.
+func FuzzDecodeQueue(f *testing.F) {
+	for _, seed := range []string{
+		`{"max_attempts":3,"min_backoff":"2s","max_backoff":"1m","max_retry_duration":"1h","rate_limit":{"per_second":50,"burst":5},"max_concurrent":7,"paused":true}`,
+		`{"rate_limit":{"per_second":1e308}}`, `{"min_backoff":"-1s"}`, `{}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var req client.QueueSettings
+		if err := decodeJSON(bytes.NewReader(body), &req); err != nil {
+			return
+		}
+		q, err := buildQueue("q", &req)
+		if err != nil {
+			if _, ok := err.(*apiError); !ok {
+				t.Fatalf("buildQueue returned %T, not an API error: %v", err, err)
+			}
+			return
+		}
+		if q.MaxAttempts > maxAttempts || q.MinBackoff < 0 || q.MaxBackoff < 0 || q.MaxRetryDuration < 0 ||
+			q.Rate < 0 || q.Rate > maxRate || q.Rate != q.Rate || q.Burst > maxBurst ||
+			q.MinBackoff > 0 && q.MaxBackoff > 0 && q.MaxBackoff < q.MinBackoff {
+			t.Fatalf("accepted queue %+v", q)
 		}
 	})
 }

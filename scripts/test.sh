@@ -41,6 +41,7 @@ fi
 step "fuzz (${FUZZTIME} each)"
 go test -run '^$' -fuzz '^FuzzApplyEntry$' -fuzztime "$FUZZTIME" ./fsm
 go test -run '^$' -fuzz '^FuzzDecodeCreate$' -fuzztime "$FUZZTIME" ./httpapi
+go test -run '^$' -fuzz '^FuzzDecodeQueue$' -fuzztime "$FUZZTIME" ./httpapi
 go test -run '^$' -fuzz '^FuzzRead$' -fuzztime "$FUZZTIME" ./fsm/archive
 
 step "go test -race (packages)"
