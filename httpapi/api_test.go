@@ -182,7 +182,6 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		{"bad queue", "POST", "/v1/tasks", `{"queue":"a b","delay":"1s",` + validTarget + `}`, 400, "queue"},
 		{"payload over limit", "POST", "/v1/tasks", `{"delay":"1s","payload":` + big + `,` + validTarget + `}`, 413, "payload"},
 		{"body over limit", "POST", "/v1/tasks", `{"delay":"1s","name":"` + strings.Repeat("n", 70<<10) + `",` + validTarget + `}`, 413, "request body"},
-		{"no target", "POST", "/v1/tasks", `{"delay":"1s"}`, 400, "target"},
 		{"target not http", "POST", "/v1/tasks", `{"delay":"1s","target":{"url":"ftp://example.com/x"}}`, 400, "target.url"},
 		{"target without host", "POST", "/v1/tasks", `{"delay":"1s","target":{"url":"http:///x"}}`, 400, "target.url"},
 		{"bad method", "POST", "/v1/tasks", `{"delay":"1s","target":{"url":"http://a/","method":"BREW"}}`, 400, "target.method"},

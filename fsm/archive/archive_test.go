@@ -37,7 +37,7 @@ func newState(t testing.TB) *fsm.FSM {
 	}
 	var tasks []*fsmpb.Task
 	for _, id := range []string{"a", "b", "c", "d"} {
-		tasks = append(tasks, &fsmpb.Task{Id: id, Queue: "q", ExecuteAt: 100, Fingerprint: []byte(id), Payload: []byte(`{"x":1}`)})
+		tasks = append(tasks, &fsmpb.Task{Id: id, Queue: "q", ExecuteAt: 100, Fingerprint: []byte(id), Payload: []byte(`{"x":1}`), Target: &fsmpb.Target{Url: "http://127.0.0.1:9/"}})
 	}
 	apply(1, &fsmpb.Command{Kind: &fsmpb.Command_Create{Create: &fsmpb.CreateTasks{Tasks: tasks}}})
 	apply(2, &fsmpb.Command{Kind: &fsmpb.Command_Fire{Fire: &fsmpb.FireTasks{Term: 2, At: 5, Items: []*fsmpb.FireItem{{Id: "a", DueAt: 100}}}}})
@@ -170,7 +170,7 @@ func TestForeignAndDamagedArchivesAreRefused(t *testing.T) {
 	mustRefuse(t, "a newer format", newer, "format version 2 is newer than this build reads (1): use the Hourglass version that wrote it (v9)")
 	schema, _, _ := writeArchive(t, f, func(m *Meta) { m.SchemaVersion = 99 })
 	mustRefuse(t, "another schema", schema, "schema version 99")
-	mustRefuse(t, "no state size", gzipTar(t, Format, "meta.json", `{"format":"hourglass-snapshot","format_version":1,"schema_version":1,"tasks":{}}`), "state_size 0")
+	mustRefuse(t, "no state size", gzipTar(t, Format, "meta.json", `{"format":"hourglass-snapshot","format_version":1,"schema_version":2,"tasks":{}}`), "state_size 0")
 
 	// A meta.json that lies about the state passes the stream checks (its
 	// digest is right) but not Extract's.
