@@ -333,6 +333,14 @@ func (c *Client) AckTask(ctx context.Context, id string, attempt int, result str
 	return &t, c.do(ctx, http.MethodPost, "/v1/tasks/"+url.PathEscape(id)+"/ack", nil, AckRequest{Attempt: attempt, Result: result}, &t)
 }
 
+// AckTasks acknowledges many leased attempts in one request (and one
+// raft entry): a result per ack, in order, with the error of each that
+// did not apply.
+func (c *Client) AckTasks(ctx context.Context, acks []AckItem) ([]AckResult, error) {
+	var out AcksResponse
+	return out.Results, c.do(ctx, http.MethodPost, "/v1/tasks/ack", nil, AcksRequest{Acks: acks}, &out)
+}
+
 // NackTask fails a leased attempt: the task is retried (after req.RetryIn,
 // or its backoff) or dead when its attempts are used up.
 func (c *Client) NackTask(ctx context.Context, id string, req NackRequest) (*Task, error) {

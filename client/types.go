@@ -147,6 +147,30 @@ type AckRequest struct {
 	Result  string `json:"result,omitempty"`
 }
 
+// AckItem is one acknowledgement in POST /v1/tasks/ack.
+type AckItem struct {
+	ID      string `json:"id"`
+	Attempt int    `json:"attempt"`
+	Result  string `json:"result,omitempty"`
+}
+
+// AcksRequest is the body of POST /v1/tasks/ack: up to 1,000 acks, one
+// raft entry.
+type AcksRequest struct {
+	Acks []AckItem `json:"acks"`
+}
+
+// AcksResponse answers AcksRequest, one result per ack in order: empty
+// when it applied, else the error (a stale attempt is a conflict).
+type AcksResponse struct {
+	Results []AckResult `json:"results"`
+}
+
+// AckResult is one ack's result.
+type AckResult struct {
+	Error *ErrorBody `json:"error,omitempty"`
+}
+
 // NackRequest is the body of POST /v1/tasks/{id}/nack. The task is retried
 // after RetryIn if given, else after its backoff; or it is dead when its
 // attempts are used up.

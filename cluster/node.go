@@ -534,6 +534,13 @@ func (n *Node) close() error {
 		}
 		errs = append(errs, n.gossip.list.Shutdown())
 	}
+	// Heartbeats are handled on the transport's goroutines, not raft's: one
+	// arriving during Shutdown can write the term after the stores closed,
+	// and raft panics (hashicorp/raft#717). Route them through raft's main
+	// loop from here on, which stops with Shutdown.
+	if n.transport != nil {
+		n.transport.SetHeartbeatHandler(nil)
+	}
 	if err := n.raft.Shutdown().Error(); err != nil {
 		errs = append(errs, fmt.Errorf("shut down raft: %w", err))
 	}

@@ -24,6 +24,10 @@ func (s *stubWorkers) Ack(context.Context, string, uint32, string) (*fsmpb.Task,
 	s.calls++
 	return &fsmpb.Task{}, nil
 }
+func (s *stubWorkers) AckMany(context.Context, []scheduler.AckItem) ([]error, error) {
+	s.calls++
+	return nil, nil
+}
 func (s *stubWorkers) Nack(context.Context, string, uint32, string, *time.Duration) (*fsmpb.Task, error) {
 	s.calls++
 	return &fsmpb.Task{}, nil
@@ -93,6 +97,8 @@ func TestQueueAndWorkerInputIsRefused(t *testing.T) {
 		{"POST", "/v1/tasks/x/ack", `{}`, "attempt"},
 		{"POST", "/v1/tasks/x/ack", `{"attempt":1,"result":"` + strings.Repeat("r", 5000) + `"}`, "result"},
 		{"POST", "/v1/tasks/x/nack", `{"attempt":1,"retry_in":"-1s"}`, "retry_in"},
+		{"POST", "/v1/tasks/ack", `{"acks":[]}`, "acks"},
+		{"POST", "/v1/tasks/ack", `{"acks":[{"id":"a","attempt":1},{"id":"b"}]}`, "acks[1].attempt"},
 		{"POST", "/v1/tasks/x/extend", `{"attempt":1}`, "lease"},
 		{"POST", "/v1/tasks/x/extend", `{"attempt":1,"lease":"forever"}`, "lease"},
 		{"POST", "/v1/queues/q/shift", `{}`, "by"},

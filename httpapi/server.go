@@ -113,6 +113,7 @@ func New(cfg Config) *API {
 	if cfg.Workers != nil {
 		a.mux.HandleFunc("POST /v1/queues/{queue}/lease", a.lease)
 		a.mux.HandleFunc("POST /v1/tasks/{id}/ack", a.ack)
+		a.mux.HandleFunc("POST /v1/tasks/ack", a.ackMany)
 		a.mux.HandleFunc("POST /v1/tasks/{id}/nack", a.nack)
 		a.mux.HandleFunc("POST /v1/tasks/{id}/extend", a.extend)
 	}

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"net/http"
 	"time"
@@ -15,6 +16,7 @@ import (
 type Workers interface {
 	Lease(ctx context.Context, req scheduler.LeaseRequest) ([]*fsmpb.Task, error)
 	Ack(ctx context.Context, id string, attempt uint32, result string) (*fsmpb.Task, error)
+	AckMany(ctx context.Context, acks []scheduler.AckItem) ([]error, error)
 	Nack(ctx context.Context, id string, attempt uint32, msg string, retryIn *time.Duration) (*fsmpb.Task, error)
 	Extend(ctx context.Context, id string, attempt uint32, lease time.Duration) (*fsmpb.Task, error)
 }
@@ -27,6 +29,7 @@ const (
 	maxLease      = 24 * time.Hour
 	defaultLease  = 30 * time.Second
 	maxWorkerText = 4 << 10 // bytes of an ack's result or a nack's error
+	maxAcks       = 1000    // acks in one POST /v1/tasks/ack
 )
 
 func (a *API) lease(w http.ResponseWriter, r *http.Request) {
@@ -146,4 +149,50 @@ func (a *API) extend(w http.ResponseWriter, r *http.Request) {
 		}
 		return a.cfg.Workers.Extend(ctx, id, attempt, d)
 	})
+}
+
+// ackMany acknowledges up to maxAcks leased attempts in one raft entry.
+func (a *API) ackMany(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxAcks*(maxWorkerText+256))
+	var req client.AcksRequest
+	if err := decodeJSON(r.Body, &req); err != nil {
+		a.writeError(w, err)
+		return
+	}
+	if n := len(req.Acks); n == 0 || n > maxAcks {
+		a.writeError(w, invalid("acks: want 1 to %d acks, got %d", maxAcks, n))
+		return
+	}
+	acks := make([]scheduler.AckItem, len(req.Acks))
+	for i, ack := range req.Acks {
+		field := fmt.Sprintf("acks[%d].", i)
+		if err := checkName(field+"id", ack.ID, 128); err != nil {
+			a.writeError(w, err)
+			return
+		}
+		if ack.Attempt < 1 {
+			a.writeError(w, invalid("%sattempt: required: the attempt number the lease gave (1 or more)", field))
+			return
+		}
+		if len(ack.Result) > maxWorkerText {
+			a.writeError(w, invalid("%sresult: longer than %d bytes", field, maxWorkerText))
+			return
+		}
+		acks[i] = scheduler.AckItem{ID: ack.ID, Attempt: uint32(min(ack.Attempt, math.MaxUint32)), Result: ack.Result}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.ProposeTimeout)
+	defer cancel()
+	errs, err := a.cfg.Workers.AckMany(ctx, acks)
+	if err != nil {
+		a.writeError(w, err)
+		return
+	}
+	out := client.AcksResponse{Results: make([]client.AckResult, len(errs))}
+	for i, e := range errs {
+		if e != nil {
+			_, body := a.classify(e)
+			out.Results[i].Error = &body
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }

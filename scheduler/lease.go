@@ -251,6 +251,33 @@ func (s *Scheduler) Ack(ctx context.Context, id string, attempt uint32, result s
 	})
 }
 
+// AckItem names one attempt to acknowledge.
+type AckItem struct {
+	ID      string
+	Attempt uint32
+	Result  string
+}
+
+// AckMany acknowledges many leased attempts in one raft entry, and
+// returns for each the error that kept it from applying (nil: applied).
+func (s *Scheduler) AckMany(ctx context.Context, acks []AckItem) ([]error, error) {
+	now := s.cfg.Clock.Now()
+	retain := now.Add(s.cfg.Retention).UnixNano()
+	outcomes := make([]*fsmpb.Outcome, len(acks))
+	for i, a := range acks {
+		outcomes[i] = &fsmpb.Outcome{
+			Id: a.ID, Attempt: a.Attempt, Kind: fsmpb.Outcome_SUCCEEDED, Worker: true, Result: a.Result, RetainUntil: retain,
+		}
+	}
+	res, err := s.proposer.Propose(ctx, &fsmpb.Command{Kind: &fsmpb.Command_Outcomes{Outcomes: &fsmpb.RecordOutcomes{
+		At: now.UnixNano(), Outcomes: outcomes,
+	}}})
+	if err != nil {
+		return nil, err
+	}
+	return res.(*fsm.OutcomeResult).Errs, nil
+}
+
 // Nack fails attempt `attempt` of a leased task: it is retried after its
 // backoff, or after retryIn when that is not nil, or dead once its
 // attempts are used up.

@@ -24,15 +24,17 @@ import (
 const benchUsage = `Usage: hourglass bench [flags]
 
 Creates --tasks tasks against a running server or cluster, receives their
-deliveries on a built-in webhook receiver, and reports create throughput
-and ack latency, delivery lateness and throughput, the leader's fire
-lateness, and the checker's verdict: tasks lost, delivered early or
-delivered twice. Exits 1 when a task was lost or delivered early.
+deliveries on a built-in webhook receiver (or, with --pull, leases them with
+built-in pull workers), and reports create throughput and ack latency,
+delivery lateness and throughput, the leader's fire lateness, and the
+checker's verdict: tasks lost, delivered early or delivered twice. Exits 1
+when a task was lost or delivered early.
 
 Examples:
   hourglass bench --tasks 100000 --concurrency 64
   hourglass bench --tasks 100000 --batch 100 --spread 1s --due 20s
   hourglass bench --pending 1000000 --tasks 300000 --batch 100 --due 20s --spread 3s
+  hourglass bench --pull --tasks 100000 --batch 100 --spread 1s --due 20s
 
 Flags:
 `
@@ -51,6 +53,11 @@ type benchConfig struct {
 	receiverURL   string
 	wait          time.Duration
 	asJSON        bool
+	// pull: tasks without a target, leased by pullers workers, up to
+	// leaseMax at a time each, and acknowledged in batches.
+	pull     bool
+	pullers  int
+	leaseMax int
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -73,6 +80,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&cfg.receiverURL, "receiver-url", "", "the receiver's URL as the servers reach it (default: http://RECEIVER-ADDR)")
 	fs.DurationVar(&cfg.wait, "wait", time.Minute, "how long after the last due time to wait for deliveries before counting the rest lost")
 	fs.BoolVar(&cfg.asJSON, "json", false, "print the report as JSON")
+	fs.BoolVar(&cfg.pull, "pull", false, "create tasks without a target and lease them with built-in pull workers (lateness: when a worker got the task)")
+	fs.IntVar(&cfg.pullers, "pullers", 8, "with --pull: concurrent lease requests (workers)")
+	fs.IntVar(&cfg.leaseMax, "lease-max", 1000, "with --pull: most tasks one lease request takes")
 	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -123,26 +133,32 @@ func (c *benchConfig) check() error {
 		return fmt.Errorf("%w: --pending-spread %v: want a positive duration", errUsage, c.pendingSpread)
 	case c.wait <= 0:
 		return fmt.Errorf("%w: --wait %v: want a positive duration", errUsage, c.wait)
+	case c.pullers < 1:
+		return fmt.Errorf("%w: --pullers %d: want at least 1", errUsage, c.pullers)
+	case c.leaseMax < 1 || c.leaseMax > 1000:
+		return fmt.Errorf("%w: --lease-max %d: want 1 to 1000", errUsage, c.leaseMax)
 	}
 	return nil
 }
 
 // bench runs the whole benchmark: background load, creates, deliveries.
 func bench(ctx context.Context, cfg benchConfig, progress io.Writer) (*benchReport, error) {
-	ln, err := net.Listen("tcp", cfg.receiverAddr)
-	if err != nil {
-		return nil, fmt.Errorf("receiver: listen on %s: %w", cfg.receiverAddr, err)
-	}
-	if cfg.receiverURL == "" {
-		cfg.receiverURL = "http://" + ln.Addr().String()
-	}
 	runID := make([]byte, 4)
 	rand.Read(runID)
 	due := make([]int64, cfg.tasks)
 	chk := newChecker(hex.EncodeToString(runID), due)
-	srv := httpapi.NewServer(ln.Addr().String(), chk)
-	go srv.Serve(ln)
-	defer srv.Close()
+	if !cfg.pull {
+		ln, err := net.Listen("tcp", cfg.receiverAddr)
+		if err != nil {
+			return nil, fmt.Errorf("receiver: listen on %s: %w", cfg.receiverAddr, err)
+		}
+		if cfg.receiverURL == "" {
+			cfg.receiverURL = "http://" + ln.Addr().String()
+		}
+		srv := httpapi.NewServer(ln.Addr().String(), chk)
+		go srv.Serve(ln)
+		defer srv.Close()
+	}
 
 	clients := make([]*client.Client, len(cfg.addrs))
 	for i, a := range cfg.addrs {
@@ -154,11 +170,13 @@ func bench(ctx context.Context, cfg benchConfig, progress io.Writer) (*benchRepo
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.MaxIdleConnsPerHost = cfg.concurrency + 4
 	b := &benchRun{cfg: cfg, clients: clients, chk: chk, progress: progress,
-		http: &http.Client{Transport: transport, Timeout: time.Minute}}
+		http:  &http.Client{Transport: transport, Timeout: time.Minute},
+		queue: "bench-" + hex.EncodeToString(runID)}
 	if err := b.ready(ctx); err != nil {
 		return nil, err
 	}
 	rep := &benchReport{Config: cfg.describe(), Verdict: verdict{}}
+	var err error
 	if cfg.pending > 0 {
 		if rep.Pending, err = b.createPending(ctx); err != nil {
 			return nil, err
@@ -171,12 +189,17 @@ func bench(ctx context.Context, cfg benchConfig, progress io.Writer) (*benchRepo
 	for i := range due {
 		due[i] = first.Add(time.Duration(float64(cfg.spread) * float64(i) / float64(cfg.tasks))).UnixNano()
 	}
+	stopPulling := func() {}
+	if cfg.pull {
+		stopPulling = b.pull(ctx)
+	}
 	rep.Create = b.create(ctx, start)
 	var afterCreate *metricsSample
 	if time.Now().Before(first) {
 		afterCreate = b.scrape(ctx)
 	}
 	rep.Delivery = b.waitDelivered(ctx, time.Unix(0, due[len(due)-1]).Add(cfg.wait))
+	stopPulling()
 	rep.Verdict = chk.verdict()
 	rep.Server = b.serverReport(ctx, before, afterCreate)
 	return rep, nil
@@ -189,6 +212,7 @@ type benchRun struct {
 	http     *http.Client     // for the creates
 	chk      *checker
 	progress io.Writer
+	queue    string // with --pull: this run's tasks' queue
 }
 
 // ready waits (a while) for some node to answer /readyz.
@@ -215,15 +239,21 @@ func (b *benchRun) ready(ctx context.Context) error {
 // the status and the per-task errors of a response are read.
 
 // appendTask appends task i's JSON: due at (unix ns), its payload of the
-// given size, and a target whose URL is given already JSON-quoted. It
-// returns the payload's length too.
-func appendTask(dst []byte, i int, at int64, size int, quotedURL []byte) ([]byte, int) {
+// given size, and where it goes: to a target whose URL is given already
+// JSON-quoted, or (quotedURL nil) to the pull workers of the queue
+// quotedQueue. It returns the payload's length too.
+func appendTask(dst []byte, i int, at int64, size int, quotedURL, quotedQueue []byte) ([]byte, int) {
 	dst = append(dst, `{"execute_at":"`...)
 	dst = time.Unix(0, at).UTC().AppendFormat(dst, time.RFC3339Nano)
 	dst = append(dst, `","payload":`...)
 	n := len(dst)
 	dst = appendPayload(dst, i, size)
 	n = len(dst) - n
+	if quotedURL == nil {
+		dst = append(dst, `,"queue":`...)
+		dst = append(dst, quotedQueue...)
+		return append(dst, '}'), n
+	}
 	dst = append(dst, `,"target":{"url":`...)
 	dst = append(dst, quotedURL...)
 	return append(dst, `}}`...), n
@@ -298,8 +328,9 @@ type request struct {
 	payloadBytes int // of the tasks in body
 }
 
-// build makes the body creating tasks lo..hi-1, each due at(i).
-func (r *request) build(lo, hi, payload int, url []byte, at func(int) int64) {
+// build makes the body creating tasks lo..hi-1, each due at(i), for the
+// target url (or the pull workers of queue, when url is nil).
+func (r *request) build(lo, hi, payload int, url, queue []byte, at func(int) int64) {
 	r.body, r.payloadBytes = r.body[:0], 0
 	if hi-lo > 1 {
 		r.body = append(r.body, `{"tasks":[`...)
@@ -309,7 +340,7 @@ func (r *request) build(lo, hi, payload int, url []byte, at func(int) int64) {
 			r.body = append(r.body, ',')
 		}
 		var n int
-		r.body, n = appendTask(r.body, i, at(i), payload, url)
+		r.body, n = appendTask(r.body, i, at(i), payload, url, queue)
 		r.payloadBytes += n
 	}
 	if hi-lo > 1 {
@@ -321,7 +352,10 @@ func (r *request) build(lo, hi, payload int, url []byte, at func(int) int64) {
 // later, spread over --pending-spread, in batches.
 func (b *benchRun) createPending(ctx context.Context) (*createReport, error) {
 	const batch, clients = 1000, 4
-	url := quote(b.cfg.receiverURL + "/pending")
+	url, queue := quote(b.cfg.receiverURL+"/pending"), []byte(nil)
+	if b.cfg.pull {
+		url, queue = nil, quote("bench-pending") // nobody leases these within the run
+	}
 	from := time.Now().Add(time.Hour).UnixNano()
 	at := func(i int) int64 {
 		return from + int64(float64(b.cfg.pendingSpread)*float64(i)/float64(b.cfg.pending))
@@ -340,7 +374,7 @@ func (b *benchRun) createPending(ctx context.Context) (*createReport, error) {
 					return
 				}
 				hi := min(lo+batch, b.cfg.pending)
-				req.build(lo, hi, b.cfg.payload, url, at)
+				req.build(lo, hi, b.cfg.payload, url, queue, at)
 				created, err := b.send(ctx, req.body, hi-lo)
 				if err != nil {
 					err = fmt.Errorf("create background tasks: %w", err)
@@ -373,7 +407,10 @@ func (b *benchRun) createPending(ctx context.Context) (*createReport, error) {
 // create runs the measured create phase.
 func (b *benchRun) create(ctx context.Context, start time.Time) *createReport {
 	cfg := b.cfg
-	url := quote(cfg.receiverURL + b.chk.path)
+	url, queue := quote(cfg.receiverURL+b.chk.path), []byte(nil)
+	if cfg.pull {
+		url, queue = nil, quote(b.queue)
+	}
 	at := func(i int) int64 { return b.chk.due[i] }
 	var next, done, requests, failures, late, bodyBytes atomic.Int64
 	var firstErr atomic.Pointer[error]
@@ -389,7 +426,7 @@ func (b *benchRun) create(ctx context.Context, start time.Time) *createReport {
 					return
 				}
 				hi := min(lo+cfg.batch, cfg.tasks)
-				req.build(lo, hi, cfg.payload, url, at)
+				req.build(lo, hi, cfg.payload, url, queue, at)
 				sent := time.Now()
 				created, err := b.send(ctx, req.body, hi-lo)
 				acked := time.Now()
@@ -481,7 +518,7 @@ func (b *benchRun) waitDelivered(ctx context.Context, deadline time.Time) *deliv
 	late, at := b.chk.deliveries()
 	slices.Sort(late)
 	slices.Sort(at)
-	r := &deliveryReport{Delivered: len(late)}
+	r := &deliveryReport{Delivered: len(late), PullErrors: b.chk.pullErrors.Load()}
 	if len(late) == 0 {
 		return r
 	}

@@ -24,6 +24,8 @@ type checker struct {
 	early     atomic.Int64 // deliveries received before their due time
 	malformed atomic.Int64 // deliveries of this run naming no task of it
 	foreign   atomic.Int64 // deliveries to another path (an earlier run's tasks)
+	// pullErrors counts failed lease and ack requests (--pull).
+	pullErrors atomic.Int64
 
 	bufs sync.Pool
 }
@@ -84,6 +86,12 @@ func (c *checker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
+	c.observe(i, now)
+	w.WriteHeader(http.StatusOK)
+}
+
+// observe counts task i as delivered (or leased) at now (unix ns).
+func (c *checker) observe(i int, now int64) {
 	c.received.Add(1)
 	if now < c.due[i] {
 		c.early.Add(1)
@@ -91,7 +99,6 @@ func (c *checker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if c.count[i].Add(1) == 1 {
 		c.first[i].Store(now)
 	}
-	w.WriteHeader(http.StatusOK)
 }
 
 // verdict is what the checker saw of the tasks whose creates were

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/hourglass-scheduler/hourglass/client"
 )
 
 // runBenchJSON runs hourglass bench with --json and decodes its report;
@@ -66,4 +69,40 @@ func TestBenchCountsLost(t *testing.T) {
 	if v := rep.Verdict; v.Acknowledged != 50 || v.Lost != 50 || v.Delivered != 0 {
 		t.Fatalf("verdict %+v, want 50 lost", v)
 	}
+}
+
+// TestBenchPull runs the load generator's pull mode: tasks without a
+// target, leased by its workers and acknowledged in batches; every one is
+// leased once, none before its time, and the queue ends with all of them
+// succeeded.
+func TestBenchPull(t *testing.T) {
+	srv := startServer(t, t.TempDir(), freeAddr(t))
+	rep, err := runBenchJSON(t, "--addr", srv.addr, "--pull", "--pullers", "3", "--lease-max", "50", "--tasks", "2000",
+		"--concurrency", "8", "--batch", "10", "--due", "3s", "--spread", "500ms", "--pending", "500")
+	if err != nil {
+		t.Fatalf("bench --pull failed: %v", err)
+	}
+	if v := rep.Verdict; v.Acknowledged != 2000 || v.Delivered != 2000 || v.Duplicates != 0 || v.Lost != 0 || v.Early != 0 {
+		t.Fatalf("verdict %+v", v)
+	}
+	if s := rep.Server; s == nil || s.Fired != 2000 {
+		t.Fatalf("server report %+v: the leases should count as fired", s)
+	}
+	queues, err := client.New(srv.addr, "").ListQueues(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var succeeded, pending uint64
+	for _, q := range queues {
+		if strings.HasPrefix(q.Name, "bench-") && q.Name != "bench-pending" {
+			succeeded += q.Tasks["succeeded"]
+		}
+		if q.Name == "bench-pending" {
+			pending = q.Tasks["scheduled"]
+		}
+	}
+	if succeeded != 2000 || pending != 500 {
+		t.Fatalf("queues after the run: %d succeeded (want 2000), %d background scheduled (want 500)", succeeded, pending)
+	}
+	t.Logf("bench --pull: lateness p99 %.1fms at %.0f/s", rep.Delivery.LatenessP99, rep.Delivery.PerSecond)
 }

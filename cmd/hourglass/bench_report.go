@@ -55,6 +55,8 @@ type deliveryReport struct {
 	// due steadily, the outage a leader failover caused.
 	LongestPause     float64   `json:"longest_pause_ms"`
 	LongestPauseFrom time.Time `json:"longest_pause_from"`
+	// PullErrors counts lease and ack requests that failed (--pull).
+	PullErrors int64 `json:"pull_errors,omitempty"`
 }
 
 // serverReport is what the leader's /metrics said about the run.
@@ -92,6 +94,7 @@ func (c benchConfig) describe() map[string]any {
 		"addrs": c.addrs, "tasks": c.tasks, "concurrency": c.concurrency, "batch": c.batch,
 		"payload_bytes": c.payload, "due": c.due.String(), "spread": c.spread.String(),
 		"pending": c.pending, "pending_spread": c.pendingSpread.String(),
+		"pull": c.pull, "pullers": c.pullers, "lease_max": c.leaseMax,
 	}
 }
 
@@ -104,6 +107,9 @@ func (r *benchReport) print(w io.Writer, asJSON bool) error {
 	c := r.Config
 	fmt.Fprintf(w, "hourglass bench: %d tasks, %d clients, batch %d, %d-byte payloads, due from +%s over %s",
 		c["tasks"], c["concurrency"], c["batch"], c["payload_bytes"], c["due"], c["spread"])
+	if c["pull"] == true {
+		fmt.Fprintf(w, ", pulled by %d workers (up to %d tasks a lease)", c["pullers"], c["lease_max"])
+	}
 	if p := r.Pending; p != nil {
 		fmt.Fprintf(w, ", %d background tasks", p.Tasks)
 	}
@@ -121,8 +127,15 @@ func (r *benchReport) print(w io.Writer, asJSON bool) error {
 		fmt.Fprintf(w, "            warning: %d tasks were acknowledged after their due time (raise --due)\n", cr.CreatedAfterDue)
 	}
 	d := r.Delivery
-	fmt.Fprintf(w, "deliver     %d tasks in %.2fs: %.0f/s; lateness p50 %.2fms p99 %.2fms p99.9 %.2fms max %.2fms; longest pause %.0fms (from %s)\n",
-		d.Delivered, d.Seconds, d.PerSecond, d.LatenessP50, d.LatenessP99, d.LatenessP999, d.LatenessMax, d.LongestPause, d.LongestPauseFrom.Format("15:04:05.000"))
+	verb := "deliver"
+	if c["pull"] == true {
+		verb = "leased" // the lateness is when a worker had the task
+	}
+	fmt.Fprintf(w, "%-11s %d tasks in %.2fs: %.0f/s; lateness p50 %.2fms p99 %.2fms p99.9 %.2fms max %.2fms; longest pause %.0fms (from %s)\n",
+		verb, d.Delivered, d.Seconds, d.PerSecond, d.LatenessP50, d.LatenessP99, d.LatenessP999, d.LatenessMax, d.LongestPause, d.LongestPauseFrom.Format("15:04:05.000"))
+	if d.PullErrors > 0 {
+		fmt.Fprintf(w, "            %d lease or ack requests failed\n", d.PullErrors)
+	}
 	if s := r.Server; s != nil {
 		fmt.Fprintf(w, "leader      %s: fire lateness p50 ≤ %s p99 ≤ %s p99.9 ≤ %s (%.0f fired)\n",
 			s.Leader, bound(s.FireLatenessP50), bound(s.FireLatenessP99), bound(s.FireLatenessP999), s.Fired)

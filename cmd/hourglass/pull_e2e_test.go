@@ -69,14 +69,31 @@ func TestClusterLeaseSurvivesLeaderKill(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		var acks []client.AckItem
 		for _, task := range got {
 			if _, seen := attempts[task.ID]; seen {
 				t.Fatalf("task %s offered twice after the failover", task.ID)
 			}
 			attempts[task.ID] = task.Attempt
-			if _, err := c.AckTask(ctx, task.ID, task.Attempt, ""); err != nil {
-				t.Fatalf("ack %s: %v", task.ID, err)
+			acks = append(acks, client.AckItem{ID: task.ID, Attempt: task.Attempt})
+		}
+		if len(acks) == 0 {
+			continue
+		}
+		// All in one request, with a stale ack of an attempt already
+		// answered: that one alone is refused.
+		acks = append(acks, client.AckItem{ID: leased[0].ID, Attempt: leased[0].Attempt})
+		results, err := c.AckTasks(ctx, acks)
+		if err != nil || len(results) != len(acks) {
+			t.Fatalf("batch ack: %d results, %v", len(results), err)
+		}
+		for i, r := range results[:len(acks)-1] {
+			if r.Error != nil {
+				t.Fatalf("ack of %s: %+v", acks[i].ID, r.Error)
 			}
+		}
+		if e := results[len(acks)-1].Error; e == nil || e.Code != client.CodeConflict {
+			t.Fatalf("stale ack in a batch: %+v", e)
 		}
 	}
 	for _, task := range leased[:5] {
