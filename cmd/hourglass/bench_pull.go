@@ -26,6 +26,11 @@ func (b *benchRun) pull(ctx context.Context) (stop func()) {
 func (b *benchRun) puller(ctx context.Context, w int) {
 	node := w % len(b.clients)
 	req := client.LeaseRequest{Max: b.cfg.leaseMax, Wait: "1s", Lease: "10m"}
+	// Acks go out beside the next lease request, a few at a time, as a
+	// worker that processes tasks asynchronously would send them.
+	var acking sync.WaitGroup
+	defer acking.Wait()
+	slots := make(chan struct{}, 4)
 	for ctx.Err() == nil {
 		c := b.clients[node]
 		tasks, err := c.LeaseTasks(ctx, b.queue, req)
@@ -51,13 +56,19 @@ func (b *benchRun) puller(ctx context.Context, w int) {
 			}
 			acks = append(acks, client.AckItem{ID: t.ID, Attempt: t.Attempt})
 		}
-		if len(acks) > 0 {
+		if len(acks) == 0 {
+			continue
+		}
+		slots <- struct{}{}
+		acking.Add(1)
+		go func() {
+			defer func() { <-slots; acking.Done() }()
 			if _, err := c.AckTasks(context.WithoutCancel(ctx), acks); err != nil {
 				// Unacknowledged leases run out and are offered again:
 				// they would show up as duplicates.
 				b.chk.pullErrors.Add(1)
 				fmt.Fprintf(b.progress, "puller %d: ack %d tasks: %v\n", w, len(acks), err)
 			}
-		}
+		}()
 	}
 }
