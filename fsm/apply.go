@@ -64,7 +64,7 @@ type applier struct {
 	index, term                                          uint64 // of the entry being applied
 	changes                                              []Change
 	// countDeltas are the changes to counts, written once per batch.
-	countDeltas map[string]int64
+	countDeltas map[queueState]int64
 	// queueCache holds the queues read or written in this transaction
 	// (nil: known not to exist).
 	queueCache map[string]*fsmpb.Queue
@@ -91,7 +91,7 @@ func newApplier(tx *bolt.Tx) *applier {
 		queues:  tx.Bucket(bucketQueues),
 		counts:  tx.Bucket(bucketCounts),
 
-		countDeltas: map[string]int64{},
+		countDeltas: map[queueState]int64{},
 		queueCache:  map[string]*fsmpb.Queue{},
 	}
 	if tx.Writable() {
@@ -175,29 +175,30 @@ func (a *applier) setState(t *fsmpb.Task, state fsmpb.State) error {
 		if err := a.byState.Delete(stateKey(t.State, t.Queue, t.Id)); err != nil {
 			return err
 		}
-		a.countDeltas[countKey(t.Queue, t.State)]--
+		a.countDeltas[queueState{t.Queue, t.State}]--
 	}
 	t.State = state
-	a.countDeltas[countKey(t.Queue, state)]++
+	a.countDeltas[queueState{t.Queue, state}]++
 	return a.byState.Put(stateKey(state, t.Queue, t.Id), nil)
 }
 
 // flushCounts writes the batch's count changes.
 func (a *applier) flushCounts() error {
-	for k, d := range a.countDeltas {
+	for c, d := range a.countDeltas {
 		if d == 0 {
 			continue
 		}
+		k := c.key()
 		var n uint64
-		if v := a.counts.Get([]byte(k)); len(v) == 8 {
+		if v := a.counts.Get(k); len(v) == 8 {
 			n = binary.BigEndian.Uint64(v)
 		}
 		n = uint64(int64(n) + d)
 		var err error
 		if n == 0 {
-			err = a.counts.Delete([]byte(k))
+			err = a.counts.Delete(k)
 		} else {
-			err = a.counts.Put([]byte(k), u64(n))
+			err = a.counts.Put(k, u64(n))
 		}
 		if err != nil {
 			return fmt.Errorf("write counts: %w", err)
@@ -579,12 +580,12 @@ func (a *applier) deleteQueue(c *fsmpb.DeleteQueue) (*QueueResult, error) {
 
 // count is how many tasks of queue are in state, this batch included.
 func (a *applier) count(queue string, state fsmpb.State) uint64 {
-	k := countKey(queue, state)
+	c := queueState{queue, state}
 	var n uint64
-	if v := a.counts.Get([]byte(k)); len(v) == 8 {
+	if v := a.counts.Get(c.key()); len(v) == 8 {
 		n = binary.BigEndian.Uint64(v)
 	}
-	return uint64(int64(n) + a.countDeltas[k])
+	return uint64(int64(n) + a.countDeltas[c])
 }
 
 // redrive moves dead tasks back to scheduled, due at c.At.
@@ -691,7 +692,7 @@ func (a *applier) purge(c *fsmpb.PurgeTasks) (*PurgeResult, error) {
 			return nil, err
 		}
 		if t != nil {
-			a.countDeltas[countKey(t.Queue, t.State)]--
+			a.countDeltas[queueState{t.Queue, t.State}]--
 			if err := a.byState.Delete(stateKey(t.State, t.Queue, t.Id)); err != nil {
 				return nil, err
 			}

@@ -182,7 +182,7 @@ func checkRecords(tx *bolt.Tx) (Counts, error) {
 		if byState.Get(stateKey(t.State, t.Queue, t.Id)) == nil {
 			return fmt.Errorf("task %q (%s) is missing from the state index", k, StateName(t.State))
 		}
-		perQueue[countKey(t.Queue, t.State)]++
+		perQueue[string(queueState{t.Queue, t.State}.key())]++
 		tasks++
 		return nil
 	})

@@ -131,7 +131,13 @@ func decodeRoute(v []byte) (r Route, ok bool) {
 	return Route{Pull: v[0]&1 != 0, Queue: string(rest[:n]), Host: string(rest[n:])}, true
 }
 
-// countKey is the counts bucket key of a queue and a state.
-func countKey(queue string, state fsmpb.State) string {
-	return queue + "\x00" + string([]byte{byte(state)})
+// queueState names a count: the tasks of a queue in a state.
+type queueState struct {
+	queue string
+	state fsmpb.State
+}
+
+// key is the counts bucket key of the count.
+func (c queueState) key() []byte {
+	return append(append([]byte(c.queue), 0), byte(c.state))
 }

@@ -24,7 +24,7 @@ func migrate(tx *bolt.Tx, from uint64) error {
 		if err := proto.Unmarshal(v, t); err != nil {
 			return fmt.Errorf("decode task %q: %w", k, err)
 		}
-		a.countDeltas[countKey(t.Queue, t.State)]++
+		a.countDeltas[queueState{t.Queue, t.State}]++
 		if err := a.ensureQueue(t.Queue, t.CreatedAt); err != nil {
 			return err
 		}

@@ -32,20 +32,35 @@ const (
 	HeaderScheduledAt  = "Hourglass-Scheduled-At"
 )
 
-// deliver is one dispatch worker: it sends tasks and reports outcomes.
-func (s *Scheduler) deliver(ctx context.Context, term uint64, in <-chan *fsmpb.Task, out chan<- *fsmpb.Outcome) {
+// deliver is one dispatch worker: it sends tasks, reports outcomes, and
+// tells the dispatcher when each delivery ended.
+func (s *Scheduler) deliver(ctx context.Context, term uint64, in <-chan *fsmpb.Task, out chan<- *fsmpb.Outcome, done chan<- sent) {
 	for t := range in {
+		host := fsm.RouteOf(t).Host
+		finished := sent{host: host}
+		report := func() {
+			select {
+			case done <- finished:
+			case <-ctx.Done():
+			}
+		}
 		if ctx.Err() != nil {
 			return // leadership ended: the next leader fires it again
 		}
 		if !s.stillLeading(term, t) {
+			report()
 			continue // the next leader fires it again, as a later attempt
 		}
 		err := s.send(ctx, t)
 		var busy *busyError
 		if errors.As(err, &busy) {
-			s.blockHost(fsm.RouteOf(t).Host, busy.until, s.cfg.Clock.Now())
+			finished.until = busy.until
+			if finished.until.IsZero() {
+				finished.until = s.cfg.Clock.Now().Add(busyPause)
+			}
+			s.blockHost(host, finished.until)
 		}
+		report()
 		o := s.decide(t, err)
 		select {
 		case out <- o:
@@ -151,12 +166,9 @@ func retryAfter(v string, now time.Time) time.Time {
 	return now.Add(min(max(d, 0), maxRetryAfter))
 }
 
-// blockHost holds deliveries to host back until until (or busyPause from
-// now when that is zero).
-func (s *Scheduler) blockHost(host string, until, now time.Time) {
-	if until.IsZero() {
-		until = now.Add(busyPause)
-	}
+// blockHost tells the wheel loop to fire nothing more for host until
+// until.
+func (s *Scheduler) blockHost(host string, until time.Time) {
 	s.mu.Lock()
 	if s.active {
 		s.inbox.hostBlocks = append(s.inbox.hostBlocks, hostBlock{host: host, until: until})

@@ -80,8 +80,9 @@ func (q *queueGate) spend() {
 	q.running++
 }
 
-// hostGate caps the deliveries in flight to one target host, and holds
-// them back while the host asked to be left alone (429/503, Retry-After).
+// hostGate caps the deliveries fired and not finished of one target host
+// (the dispatcher caps its requests in flight), and holds them back while
+// the host asked to be left alone (429/503, Retry-After).
 type hostGate struct {
 	name         string
 	running      int
@@ -99,6 +100,7 @@ type gates struct {
 	// stopped to its route; inFlight counts the push ones.
 	reserved map[string]uint32
 	inFlight int
+	capped   bool // see full
 }
 
 func newGates(s *Scheduler) gates {
@@ -203,7 +205,7 @@ func (l *loop) dispatch(now time.Time) time.Time {
 				l.recycle(r.pop())
 				continue
 			}
-			if l.inFlight >= l.s.cfg.MaxInFlight || r.host.running >= l.s.cfg.TargetConcurrency {
+			if l.full(r.host) {
 				break
 			}
 			if now.Before(r.host.blockedUntil) {
@@ -225,6 +227,20 @@ func (l *loop) dispatch(now time.Time) time.Time {
 		later(l.serveWaiters(queue, ws, now))
 	}
 	return wake
+}
+
+// full reports whether no more webhook deliveries may be fired for now,
+// in all or to host h. Once the cap on all is reached, firing resumes only
+// when an eighth of it is free again: it goes out in large Fire entries,
+// not one task per delivery that finished.
+func (l *loop) full(h *hostGate) bool {
+	cap := l.s.cfg.MaxInFlight
+	if l.inFlight >= cap {
+		l.capped = true
+	} else if l.capped && l.inFlight <= cap-cap/8 {
+		l.capped = false
+	}
+	return l.capped || h.running >= max(cap/4, 1)
 }
 
 // hand reserves a ready entry's task, which leaves the loop's keeping.

@@ -53,11 +53,13 @@ type Config struct {
 	CatchUpRate int
 	// Workers is the number of concurrent webhook deliveries (128).
 	Workers int
-	// TargetConcurrency caps the deliveries in flight to one target host
-	// (64), so that a slow receiver cannot take every worker.
+	// TargetConcurrency caps the requests in flight to one target host
+	// (64), so that a slow receiver cannot take every worker; the host's
+	// other fired tasks wait without a worker.
 	TargetConcurrency int
 	// MaxInFlight caps the webhook deliveries fired and not yet finished
-	// (16,384): beyond it, due tasks wait, still scheduled.
+	// (16,384), and a quarter of it those of one host: beyond it, due
+	// tasks wait, still scheduled.
 	MaxInFlight int
 	// Retention is how long finished tasks are kept (7 days).
 	Retention time.Duration
@@ -281,10 +283,13 @@ func (s *Scheduler) Run(ctx context.Context, term uint64) {
 	spawn(func() { s.fire(ctx, term, fires, accepted) })
 	spawn(func() { s.pace(ctx, accepted, deliveries) })
 	spawn(func() { s.expire(ctx, expiries) })
+	work := make(chan *fsmpb.Task)
+	done := make(chan sent, s.cfg.Workers)
+	spawn(func() { s.dispatch(ctx, deliveries, work, done) })
 	var workers sync.WaitGroup
 	for i := 0; i < s.cfg.Workers; i++ {
 		workers.Add(1)
-		go func() { defer workers.Done(); s.deliver(ctx, term, deliveries, outcomes) }()
+		go func() { defer workers.Done(); s.deliver(ctx, term, work, outcomes, done) }()
 	}
 	spawn(func() { workers.Wait(); close(outcomes) })
 	spawn(func() { s.record(ctx, outcomes) })
