@@ -75,12 +75,19 @@ func (s *Scheduler) Lease(ctx context.Context, req LeaseRequest) ([]*fsmpb.Task,
 	}
 	now := s.cfg.Clock.Now()
 	items := make([]*fsmpb.FireItem, len(w.items))
+	due := now
 	for i, it := range w.items {
 		items[i] = it.fire
+		if at := time.Unix(0, it.fire.DueAt); at.After(due) {
+			due = at
+		}
 	}
+	// Tasks are handed out up to FireLead early, so that the lease is
+	// committed by their time; the answer waits for it. The lease runs
+	// from then.
 	cmd := &fsmpb.Command{Kind: &fsmpb.Command_Fire{Fire: &fsmpb.FireTasks{
 		Term: w.term, At: now.UnixNano(), Items: items,
-		LeaseUntil:  now.Add(req.Lease).UnixNano(),
+		LeaseUntil:  due.Add(req.Lease).UnixNano(),
 		RetainUntil: now.Add(s.cfg.Retention).UnixNano(),
 	}}}
 	// Not the request's context: a worker that hangs up must not leave a
@@ -100,8 +107,18 @@ func (s *Scheduler) Lease(ctx context.Context, req LeaseRequest) ([]*fsmpb.Task,
 	fired := res.(*fsm.FireResult)
 	s.notAccepted(w.items, fired)
 	s.metrics.observeFired(s.cfg.Clock.Now(), fired.Accepted)
+	if wait := due.Sub(s.cfg.Clock.Now()); wait > 0 && len(fired.Accepted) > 0 {
+		timer := time.NewTimer(wait) // never hand a task out before its time
+		defer timer.Stop()
+		<-timer.C
+		// Not ctx: a worker that hung up meanwhile lets the lease run out.
+	}
 	return fired.Accepted, nil
 }
+
+// leaseGrouping bounds how far apart the due times of the tasks one lease
+// answer carries are: the answer goes out at the last one's time.
+const leaseGrouping = time.Millisecond
 
 // notAccepted tells the loop which handed-out tasks a fire or lease did
 // not take (cancelled or changed meanwhile, expired): they no longer count
@@ -150,18 +167,28 @@ func (l *loop) serveWaiters(queue string, ws []*waiter, now time.Time) time.Time
 			continue
 		}
 		var items []leaseItem
+		var first int64 // due time of the first item
 		for r := q.pull; r != nil && r.waiting() > 0 && len(items) < w.max; {
-			if e := r.ready[r.head]; e.Value.gone {
+			e := r.ready[r.head]
+			if e.Value.gone {
 				l.recycle(r.pop())
 				continue
+			}
+			// The answer waits for the last item's due time: take only
+			// items due within leaseGrouping of the first.
+			if len(items) > 0 && e.Value.due > max(first, now.UnixNano())+int64(leaseGrouping) {
+				break
 			}
 			ok, at := q.allow(now)
 			if !ok {
 				retry = at
 				break
 			}
-			e := r.pop()
+			e = r.pop()
 			l.hand(e)
+			if len(items) == 0 {
+				first = e.Value.due
+			}
 			items = append(items, leaseItem{
 				fire: &fsmpb.FireItem{Id: unpackID(e.Value.key), DueAt: e.Value.due},
 				key:  e.Value.key, route: e.Value.route,

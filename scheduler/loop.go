@@ -268,19 +268,14 @@ func (l *loop) recycle(e *wheel.Entry[item]) {
 	l.free = append(l.free, e)
 }
 
-// add puts a scheduled task in the wheel, to be released when it may be
-// dispatched: FireLead before it is due for push delivery (the Fire is
-// committed by then; the send waits for the due time), at the due time for
-// a pull worker (the lease hands it out at once). A moment already passed
-// releases it at once.
+// add puts a scheduled task in the wheel, to be released FireLead before
+// it is due: its Fire (or lease) is committed by then, and the send (or
+// the answer to the worker) waits for the due time. A moment already
+// passed releases it at once.
 func (l *loop) add(key string, due int64, route uint32) {
 	e := l.entry(item{key: key, due: due, route: route, kind: itemDue})
 	l.entries[key] = e
-	at := time.Unix(0, due)
-	if !l.routes[route].pull {
-		at = at.Add(-l.s.cfg.FireLead)
-	}
-	if !l.wheel.Add(e, at) {
+	if !l.wheel.Add(e, time.Unix(0, due).Add(-l.s.cfg.FireLead)) {
 		l.routes[route].push(e)
 	}
 }
