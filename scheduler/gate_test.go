@@ -72,14 +72,24 @@ func TestQueueRateLimit(t *testing.T) {
 	if len(got) != len(limited) {
 		t.Fatalf("%d deliveries of %d tasks", len(got), len(limited))
 	}
-	// The first burst goes at once; the rate shows after it.
-	steady := got[10:]
-	rate := float64(len(steady)-1) / steady[len(steady)-1].Sub(steady[0]).Seconds()
+	// The burst of 10 goes at once; the bucket lets the other 300 through
+	// at 100/s from then. Measured from first to last arrival, so that a
+	// stall in the delivery pipeline (the first connections) only shifts
+	// arrivals within the run.
+	sort.Slice(got, func(i, j int) bool { return got[i].Before(got[j]) })
+	rate := float64(len(got)-10) / got[len(got)-1].Sub(got[0]).Seconds()
 	if rate < 90 || rate > 110 {
-		t.Fatalf("limited queue delivered at %.1f/s, want 100/s ± 10%%", rate)
+		var gaps []string
+		for i := 1; i < len(got); i++ {
+			if d := got[i].Sub(got[i-1]); d > 30*time.Millisecond || d < 0 {
+				gaps = append(gaps, fmt.Sprintf("%d:%v", i, d.Round(time.Millisecond)))
+			}
+		}
+		t.Fatalf("limited queue delivered at %.1f/s, want 100/s ± 10%%; first at %v after due, unusual gaps %v",
+			rate, got[0].Sub(due).Round(time.Millisecond), gaps)
 	}
-	if took := freeDone.Sub(due); took > 2*time.Second {
-		t.Fatalf("the unlimited queue took %v to deliver 300 tasks: held up by the limited one", took)
+	if half := got[len(got)/2]; freeDone.After(half) {
+		t.Fatalf("the unlimited queue took %v to deliver 300 tasks, longer than the limited one took for half of its tasks: held up by it", freeDone.Sub(due))
 	}
 	t.Logf("limited queue: %.1f/s; unlimited queue: 300 tasks in %v", rate, freeDone.Sub(due).Round(time.Millisecond))
 }
