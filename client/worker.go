@@ -137,7 +137,10 @@ func (w *Worker) Run(ctx context.Context, h Handler) error {
 	defer cancelHandlers()
 	slots := make(chan struct{}, w.cfg.Concurrency)
 	var running sync.WaitGroup
-	err := w.poll(ctx, hctx, h, slots, &running)
+	acks := make(chan *LeasedTask, 4*w.cfg.Concurrency)
+	acked := make(chan struct{})
+	go func() { defer close(acked); w.acker(acks) }()
+	err := w.poll(ctx, hctx, h, slots, &running, acks)
 
 	done := make(chan struct{})
 	go func() { running.Wait(); close(done) }()
@@ -148,12 +151,70 @@ func (w *Worker) Run(ctx context.Context, h Handler) error {
 		cancelHandlers()
 		<-done
 	}
+	close(acks)
+	<-acked
 	return err
+}
+
+// acker acknowledges finished tasks: whatever finished while the previous
+// acknowledgement was under way goes in one request (and one raft entry).
+func (w *Worker) acker(in <-chan *LeasedTask) {
+	for t := range in {
+		batch := []*LeasedTask{t}
+	more:
+		for len(batch) < 1000 {
+			select {
+			case next, ok := <-in:
+				if !ok {
+					break more
+				}
+				batch = append(batch, next)
+			default:
+				break more
+			}
+		}
+		w.ackBatch(batch)
+	}
+}
+
+// ackBatch acknowledges tasks in one request, retrying while the server
+// is unavailable, until their leases would have run out anyway.
+func (w *Worker) ackBatch(tasks []*LeasedTask) {
+	items := make([]AckItem, len(tasks))
+	for i, t := range tasks {
+		items[i] = AckItem{ID: t.ID, Attempt: t.Attempt}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.Lease)
+	defer cancel()
+	for pause := 100 * time.Millisecond; ; pause = min(2*pause, 2*time.Second) {
+		results, err := w.c.AckTasks(ctx, items)
+		var e *Error
+		switch {
+		case err == nil:
+			for i, r := range results {
+				if r.Error != nil {
+					// Stale (the lease ran out and the task went to
+					// another worker) or gone: nothing to report any more.
+					w.log.Warn("ack refused", "task", items[i].ID, "attempt", items[i].Attempt, "err", r.Error.Message)
+				}
+			}
+			return
+		case errors.As(err, &e) && e.Status < 500:
+			w.log.Warn("acks refused", "tasks", len(items), "err", err)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			w.log.Warn("could not acknowledge before the leases ran out; the tasks will be offered again", "tasks", len(items), "err", err)
+			return
+		case <-time.After(pause):
+		}
+	}
 }
 
 // poll leases as many tasks as there are free slots and starts a handler
 // for each, until ctx ends.
-func (w *Worker) poll(ctx, hctx context.Context, h Handler, slots chan struct{}, running *sync.WaitGroup) error {
+func (w *Worker) poll(ctx, hctx context.Context, h Handler, slots chan struct{}, running *sync.WaitGroup, acks chan<- *LeasedTask) error {
 	failures := 0
 	for ctx.Err() == nil {
 		// Wait for one free slot, then take all that are free.
@@ -199,7 +260,7 @@ func (w *Worker) poll(ctx, hctx context.Context, h Handler, slots chan struct{},
 			running.Add(1)
 			go func(t *LeasedTask) {
 				defer func() { <-slots; running.Done() }()
-				w.process(hctx, h, t)
+				w.process(hctx, h, t, acks)
 			}(&tasks[i])
 		}
 	}
@@ -208,7 +269,7 @@ func (w *Worker) poll(ctx, hctx context.Context, h Handler, slots chan struct{},
 
 // process runs the handler on t, extending its lease meanwhile, and
 // reports the outcome.
-func (w *Worker) process(ctx context.Context, h Handler, t *LeasedTask) {
+func (w *Worker) process(ctx context.Context, h Handler, t *LeasedTask, acks chan<- *LeasedTask) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stopExtending := make(chan struct{})
@@ -220,7 +281,11 @@ func (w *Worker) process(ctx context.Context, h Handler, t *LeasedTask) {
 	err := w.call(ctx, h, t)
 	close(stopExtending)
 	<-extended
-	w.report(t, err)
+	if err == nil {
+		acks <- t // acknowledged with others that finish meanwhile
+		return
+	}
+	w.nack(t, err)
 }
 
 // call runs the handler, turning a panic into an error.
@@ -259,24 +324,18 @@ func (w *Worker) extend(ctx context.Context, t *LeasedTask, stop <-chan struct{}
 	}
 }
 
-// report acks or nacks t, retrying while the server is unavailable, until
-// the lease would have run out anyway.
-func (w *Worker) report(t *LeasedTask, handlerErr error) {
-	deadline := time.Now().Add(w.cfg.Lease)
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+// nack fails t's attempt, retrying while the server is unavailable,
+// until the lease would have run out anyway.
+func (w *Worker) nack(t *LeasedTask, handlerErr error) {
+	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.Lease)
 	defer cancel()
+	req := NackRequest{Attempt: t.Attempt, Error: handlerErr.Error()}
+	var retry *retryError
+	if errors.As(handlerErr, &retry) {
+		req.RetryIn = retry.after.String()
+	}
 	for pause := 100 * time.Millisecond; ; pause = min(2*pause, 2*time.Second) {
-		var err error
-		if handlerErr == nil {
-			_, err = w.c.AckTask(ctx, t.ID, t.Attempt, "")
-		} else {
-			req := NackRequest{Attempt: t.Attempt, Error: handlerErr.Error()}
-			var retry *retryError
-			if errors.As(handlerErr, &retry) {
-				req.RetryIn = retry.after.String()
-			}
-			_, err = w.c.NackTask(ctx, t.ID, req)
-		}
+		_, err := w.c.NackTask(ctx, t.ID, req)
 		var e *Error
 		switch {
 		case err == nil:
@@ -284,12 +343,12 @@ func (w *Worker) report(t *LeasedTask, handlerErr error) {
 		case errors.As(err, &e) && e.Status < 500:
 			// Stale (the lease ran out and the task went to another
 			// worker) or gone: nothing to report any more.
-			w.log.Warn("outcome refused", "task", t.ID, "attempt", t.Attempt, "err", err)
+			w.log.Warn("nack refused", "task", t.ID, "attempt", t.Attempt, "err", err)
 			return
 		}
 		select {
 		case <-ctx.Done():
-			w.log.Warn("could not report the outcome before the lease ran out; the task will be offered again", "task", t.ID, "err", err)
+			w.log.Warn("could not nack before the lease ran out; the task will be offered again", "task", t.ID, "err", err)
 			return
 		case <-time.After(pause):
 		}

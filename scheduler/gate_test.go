@@ -88,8 +88,11 @@ func TestQueueRateLimit(t *testing.T) {
 		t.Fatalf("limited queue delivered at %.1f/s, want 100/s ± 10%%; first at %v after due, unusual gaps %v",
 			rate, got[0].Sub(due).Round(time.Millisecond), gaps)
 	}
-	if half := got[len(got)/2]; freeDone.After(half) {
-		t.Fatalf("the unlimited queue took %v to deliver 300 tasks, longer than the limited one took for half of its tasks: held up by it", freeDone.Sub(due))
+	// Held up behind the limited queue, the unlimited one would finish
+	// after it (3 s); on its own it takes well under a second, unless the
+	// machine is very busy.
+	if last := got[len(got)-1]; freeDone.After(last) {
+		t.Fatalf("the unlimited queue took %v to deliver 300 tasks, longer than the limited one: held up by it", freeDone.Sub(due))
 	}
 	t.Logf("limited queue: %.1f/s; unlimited queue: 300 tasks in %v", rate, freeDone.Sub(due).Round(time.Millisecond))
 }
