@@ -375,7 +375,9 @@ func TestRestoredOverdueTasksCatchUpAtTheRate(t *testing.T) {
 	srv := startServer(t, t.TempDir(), freeAddr(t), "--catch-up-rate", fmt.Sprint(rate))
 	c := client.New(srv.addr, "")
 	recv := newCheckedReceiver(t)
-	due := createSpread(t, c, "overdue", n, time.Now().Add(3*time.Second), 0, recv.URL)
+	// Due far enough out that the save and the cancels below are done
+	// before they fire, on a busy machine too.
+	due := createSpread(t, c, "overdue", n, time.Now().Add(8*time.Second), 0, recv.URL)
 	file := filepath.Join(t.TempDir(), "overdue.snap")
 	if out, err := hg(t, srv.addr, "snapshot", "save", file); err != nil {
 		t.Fatalf("save: %v\n%s", err, out)
