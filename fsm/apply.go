@@ -598,74 +598,56 @@ func (a *applier) redrive(c *fsmpb.RedriveTasks) (*CountResult, error) {
 			ids = append(ids, string(k[len(prefix):]))
 		}
 	}
+	return a.eachTask(ids, func(t *fsmpb.Task) bool {
+		return t.State == fsmpb.State_DEAD && t.Queue == c.Queue
+	}, func(t *fsmpb.Task) error {
+		if err := a.expire.Delete(timeKey(t.RetainUntil, t.Id)); err != nil {
+			return err
+		}
+		if err := a.setState(t, fsmpb.State_SCHEDULED); err != nil {
+			return err
+		}
+		t.Attempts, t.DueAt, t.UpdatedAt, t.CompletedAt, t.RetainUntil = 0, c.At, c.At, 0, 0
+		return a.addDue(t)
+	})
+}
+
+func scheduled(t *fsmpb.Task) bool { return t.State == fsmpb.State_SCHEDULED }
+
+func (a *applier) cancelMany(c *fsmpb.CancelTasks) (*CountResult, error) {
+	return a.eachTask(c.Ids, scheduled, func(t *fsmpb.Task) error {
+		if err := a.removeDue(t); err != nil {
+			return err
+		}
+		return a.finish(t, fsmpb.State_CANCELLED, c.At, c.RetainUntil)
+	})
+}
+
+func (a *applier) shift(c *fsmpb.ShiftTasks) (*CountResult, error) {
+	return a.eachTask(c.Ids, scheduled, func(t *fsmpb.Task) error {
+		if err := a.removeDue(t); err != nil {
+			return err
+		}
+		t.ExecuteAt += c.By
+		t.DueAt += c.By
+		t.UpdatedAt = c.At
+		return a.addDue(t)
+	})
+}
+
+// eachTask applies change to every task of ids that exists and that want
+// accepts, stores it, and counts them.
+func (a *applier) eachTask(ids []string, want func(*fsmpb.Task) bool, change func(*fsmpb.Task) error) (*CountResult, error) {
 	res := &CountResult{}
 	for _, id := range ids {
 		t, err := a.get(id)
 		if err != nil {
 			return nil, err
 		}
-		if t == nil || t.State != fsmpb.State_DEAD || t.Queue != c.Queue {
+		if t == nil || !want(t) {
 			continue
 		}
-		if err := a.expire.Delete(timeKey(t.RetainUntil, t.Id)); err != nil {
-			return nil, err
-		}
-		if err := a.setState(t, fsmpb.State_SCHEDULED); err != nil {
-			return nil, err
-		}
-		t.Attempts, t.DueAt, t.UpdatedAt, t.CompletedAt, t.RetainUntil = 0, c.At, c.At, 0, 0
-		if err := a.addDue(t); err != nil {
-			return nil, err
-		}
-		if err := a.put(t); err != nil {
-			return nil, err
-		}
-		res.Changed++
-	}
-	return res, nil
-}
-
-func (a *applier) cancelMany(c *fsmpb.CancelTasks) (*CountResult, error) {
-	res := &CountResult{}
-	for _, id := range c.Ids {
-		t, err := a.get(id)
-		if err != nil {
-			return nil, err
-		}
-		if t == nil || t.State != fsmpb.State_SCHEDULED {
-			continue
-		}
-		if err := a.removeDue(t); err != nil {
-			return nil, err
-		}
-		if err := a.finish(t, fsmpb.State_CANCELLED, c.At, c.RetainUntil); err != nil {
-			return nil, err
-		}
-		if err := a.put(t); err != nil {
-			return nil, err
-		}
-		res.Changed++
-	}
-	return res, nil
-}
-
-func (a *applier) shift(c *fsmpb.ShiftTasks) (*CountResult, error) {
-	res := &CountResult{}
-	for _, id := range c.Ids {
-		t, err := a.get(id)
-		if err != nil {
-			return nil, err
-		}
-		if t == nil || t.State != fsmpb.State_SCHEDULED {
-			continue
-		}
-		if err := a.removeDue(t); err != nil {
-			return nil, err
-		}
-		t.ExecuteAt += c.By
-		t.DueAt += c.By
-		t.UpdatedAt = c.At
-		if err := a.addDue(t); err != nil {
+		if err := change(t); err != nil {
 			return nil, err
 		}
 		if err := a.put(t); err != nil {
