@@ -77,7 +77,11 @@ func createPull(t *testing.T, c *client.Client, queue, name string, n int) {
 // the killed ones held are offered again after their lease ran out, and
 // only those.
 func TestWorkersSurviveKilledWorkers(t *testing.T) {
-	const tasks, live, killed = 50_000, 18, 2
+	const live, killed = 18, 2
+	tasks := 50_000
+	if raceEnabled {
+		tasks = 5_000 // scripts/test.sh runs the 50,000 without -race
+	}
 	const lease = 5 * time.Second
 	c := startServer(t)
 	createPull(t, c, "work", "job", tasks)
@@ -121,17 +125,30 @@ func TestWorkersSurviveKilledWorkers(t *testing.T) {
 					}
 					return
 				}
-				if round == 5 {
+				if round == 2 {
 					for _, task := range leased {
 						abandoned.Store(task.ID, true)
 					}
 					abandonedN.Add(int64(len(leased)))
 					return // killed
 				}
-				for _, task := range leased {
-					if _, err := c.AckTask(ctx, task.ID, task.Attempt, ""); err != nil {
+				if len(leased) == 0 {
+					continue
+				}
+				acks := make([]client.AckItem, len(leased))
+				for k, task := range leased {
+					acks[k] = client.AckItem{ID: task.ID, Attempt: task.Attempt}
+				}
+				results, err := c.AckTasks(ctx, acks)
+				if err != nil {
+					if ctx.Err() == nil {
 						t.Errorf("ack: %v", err)
-						return
+					}
+					return
+				}
+				for k, r := range results {
+					if r.Error != nil { // its lease ran out first (a loaded machine): it is offered again
+						abandoned.Store(acks[k].ID, true)
 					}
 				}
 			}
@@ -140,14 +157,14 @@ func TestWorkersSurviveKilledWorkers(t *testing.T) {
 	start := time.Now()
 	waitFor(t, 5*time.Minute, "every task to succeed", func() bool {
 		q, err := c.GetQueue(context.Background(), "work")
-		return err == nil && q.Tasks["succeeded"] == tasks
+		return err == nil && q.Tasks["succeeded"] == uint64(tasks)
 	})
 	took := time.Since(start)
 	stop()
 	wg.Wait()
 
 	if abandonedN.Load() == 0 {
-		t.Fatal("the killed workers held no leases: the test tested nothing")
+		t.Fatal("the killed workers held no leases when they died: the test tested nothing")
 	}
 	mu.Lock()
 	defer mu.Unlock()

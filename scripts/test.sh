@@ -47,6 +47,11 @@ go test -run '^$' -fuzz '^FuzzRead$' -fuzztime "$FUZZTIME" ./fsm/archive
 step "go test -race (packages)"
 go test -race -count=1 -timeout 15m $(go list ./... | grep -v '/cmd/hourglass$')
 
+# The pull-worker test at full size (50,000 tasks) runs without -race and
+# alone: under -race it runs 5,000, beside the other packages.
+step "pull workers at full size"
+go test -count=1 -v -run '^TestWorkersSurviveKilledWorkers$' ./client | grep -E '^(--- |ok|FAIL)|tasks,|_test\.go:'
+
 # The end-to-end and fault tests build the real binary (with -race) and run
 # it as processes, clusters of three, and containers where Docker is
 # available. Each scenario logs what it saw; show those lines, or the whole
