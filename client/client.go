@@ -353,3 +353,24 @@ func (c *Client) ExtendLease(ctx context.Context, id string, attempt int, lease 
 	var t Task
 	return &t, c.do(ctx, http.MethodPost, "/v1/tasks/"+url.PathEscape(id)+"/extend", nil, ExtendRequest{Attempt: attempt, Lease: lease.String()}, &t)
 }
+
+// DueStats counts the scheduled tasks falling due per step of [from, to)
+// (zero values: the server's defaults, the next hour by minute).
+func (c *Client) DueStats(ctx context.Context, from, to time.Time, step time.Duration) (*DueStats, error) {
+	q := url.Values{}
+	if !from.IsZero() {
+		q.Set("from", from.Format(time.RFC3339Nano))
+	}
+	if !to.IsZero() {
+		q.Set("to", to.Format(time.RFC3339Nano))
+	}
+	if step > 0 {
+		q.Set("step", step.String())
+	}
+	path := "/v1/stats/due"
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	var out DueStats
+	return &out, c.do(ctx, http.MethodGet, path, nil, nil, &out)
+}

@@ -308,3 +308,20 @@ type Snapshot struct {
 type RestoreResponse struct {
 	Restored Snapshot `json:"restored"`
 }
+
+// DueStats is GET /v1/stats/due: how many scheduled tasks fall due in
+// each step of a time range (their next attempt), to see a thundering
+// herd coming.
+type DueStats struct {
+	From    time.Time   `json:"from"`
+	To      time.Time   `json:"to"`
+	Step    string      `json:"step"`
+	Total   uint64      `json:"total"`
+	Buckets []DueBucket `json:"buckets"`
+}
+
+// DueBucket is one step of DueStats.
+type DueBucket struct {
+	Start time.Time `json:"start"`
+	Count uint64    `json:"count"`
+}

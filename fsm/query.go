@@ -295,3 +295,25 @@ func (f *FSM) SelectScheduled(sel Selector, after string, limit int) ([]string, 
 	})
 	return ids, more, err
 }
+
+// DueCounts counts the scheduled tasks whose next attempt is due in
+// [from, to), in buckets of step nanoseconds from from. It reads every
+// entry of the due index in the range.
+func (f *FSM) DueCounts(from, to, step int64) ([]uint64, error) {
+	if step <= 0 || to <= from {
+		return nil, fmt.Errorf("due counts: want step > 0 and to after from")
+	}
+	counts := make([]uint64, (to-from+step-1)/step)
+	err := f.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketDue).Cursor()
+		for k, _ := c.Seek(timeKey(from, "")); k != nil; k, _ = c.Next() {
+			at, _ := splitTimeKey(k)
+			if at >= to {
+				break
+			}
+			counts[(at-from)/step]++
+		}
+		return nil
+	})
+	return counts, err
+}

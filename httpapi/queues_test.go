@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -171,5 +172,41 @@ func TestBulkCancelShiftAndRedrive(t *testing.T) {
 	}
 	if r := s.do(t, "POST", "/v1/queues/bulk/redrive", ""); r.status != http.StatusOK || !strings.Contains(string(r.body), `"redriven":0`) {
 		t.Fatalf("redrive all with none dead: %d %s", r.status, r.body)
+	}
+}
+
+func TestDueStats(t *testing.T) {
+	s := newTestServer(t, nil)
+	base := time.Date(2031, 1, 1, 12, 0, 0, 0, time.UTC)
+	for i, offset := range []time.Duration{0, 30 * time.Second, 59 * time.Second, 2 * time.Minute, 2*time.Minute + time.Second, 10 * time.Minute} {
+		body := fmt.Sprintf(`{"id":"d%d","queue":"q","execute_at":%q}`, i, base.Add(offset).Format(time.RFC3339Nano))
+		if r := s.do(t, "POST", "/v1/tasks", body); r.status != http.StatusCreated {
+			t.Fatalf("create: %d %s", r.status, r.body)
+		}
+	}
+	s.do(t, "DELETE", "/v1/tasks/d1", "") // cancelled: not due any more
+	r := s.do(t, "GET", "/v1/stats/due?from="+base.Format(time.RFC3339)+"&to="+base.Add(5*time.Minute).Format(time.RFC3339)+"&step=1m", "")
+	var st client.DueStats
+	if r.status != http.StatusOK || json.Unmarshal(r.body, &st) != nil {
+		t.Fatalf("due stats: %d %s", r.status, r.body)
+	}
+	var got []uint64
+	for _, b := range st.Buckets {
+		got = append(got, b.Count)
+	}
+	if fmt.Sprint(got) != "[2 0 2 0 0]" || st.Total != 4 || !st.Buckets[2].Start.Equal(base.Add(2*time.Minute)) {
+		t.Fatalf("due stats %+v, counts %v; want [2 0 2 0 0]", st, got)
+	}
+	for _, c := range []struct{ query, field string }{
+		{"from=yesterday", "from"},
+		{"from=2031-01-01T12:00:00Z&to=2031-01-01T11:00:00Z", "to"},
+		{"step=0s", "step"},
+		{"from=2031-01-01T00:00:00Z&to=2032-01-01T00:00:00Z&step=1s", "step"},
+		{"bucket=1m", "bucket"},
+	} {
+		r := s.do(t, "GET", "/v1/stats/due?"+c.query, "")
+		if r.status != http.StatusBadRequest || !strings.HasPrefix(r.errorBody(t).Message, c.field+":") {
+			t.Errorf("%s: %d %s, want 400 naming %s", c.query, r.status, r.body, c.field)
+		}
 	}
 }

@@ -33,6 +33,7 @@ type Store interface {
 	Queue(name string) (*fsm.QueueInfo, error)
 	Queues() ([]*fsm.QueueInfo, error)
 	SelectScheduled(sel fsm.Selector, after string, limit int) ([]string, bool, error)
+	DueCounts(from, to, step int64) ([]uint64, error)
 }
 
 // Health reports readiness: nil when this node can serve, else why not.
@@ -117,6 +118,7 @@ func New(cfg Config) *API {
 		a.mux.HandleFunc("POST /v1/tasks/{id}/nack", a.nack)
 		a.mux.HandleFunc("POST /v1/tasks/{id}/extend", a.extend)
 	}
+	a.mux.HandleFunc("GET /v1/stats/due", a.dueStats)
 	a.mux.HandleFunc("GET /v1/cluster", a.getCluster)
 	a.mux.HandleFunc("DELETE /v1/cluster/nodes/{id}", a.removeNode)
 	if cfg.Backups != nil {
