@@ -51,7 +51,14 @@ func (s *Scheduler) deliver(ctx context.Context, term uint64, in <-chan *fsmpb.T
 			report()
 			continue // the next leader fires it again, as a later attempt
 		}
+		began := s.cfg.Clock.Now()
 		err := s.send(ctx, t)
+		s.metrics.sendDuration.Observe(s.cfg.Clock.Now().Sub(began).Seconds())
+		if err == nil {
+			s.metrics.attempt(t.Queue, "succeeded")
+		} else {
+			s.metrics.attempt(t.Queue, "failed")
+		}
 		var busy *busyError
 		if errors.As(err, &busy) {
 			finished.until = busy.until

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -258,16 +259,22 @@ func (s *Scheduler) expire(ctx context.Context, in <-chan []string) {
 			}
 			batch = append(batch, &fsmpb.Outcome{
 				Id: t.Id, Attempt: t.Attempts, Kind: fsmpb.Outcome_FAILED, LeaseExpired: true,
-				Error:       fmt.Sprintf("lease expired at %s: the worker did not ack, nack or extend it in time", time.Unix(0, t.LeaseExpiresAt).UTC().Format(time.RFC3339Nano)),
+				Error:       fmt.Sprintf("%s %s: the worker did not ack, nack or extend it in time", leaseExpiredPrefix, time.Unix(0, t.LeaseExpiresAt).UTC().Format(time.RFC3339Nano)),
 				Jitter:      rand.Float64(),
 				RetainUntil: now.Add(s.cfg.Retention).UnixNano(),
 			})
 		}
 		if len(batch) > 0 {
-			s.proposeOutcomes(ctx, batch)
+			if r := s.proposeOutcomes(ctx, batch); r != nil {
+				s.countWorkerOutcomes(r)
+			}
 		}
 	}
 }
+
+// leaseExpiredPrefix starts the last_error of an attempt whose lease ran
+// out.
+const leaseExpiredPrefix = "lease expired at"
 
 // Ack finishes attempt `attempt` of a leased task as succeeded.
 func (s *Scheduler) Ack(ctx context.Context, id string, attempt uint32, result string) (*fsmpb.Task, error) {
@@ -302,7 +309,9 @@ func (s *Scheduler) AckMany(ctx context.Context, acks []AckItem) ([]error, error
 	if err != nil {
 		return nil, err
 	}
-	return res.(*fsm.OutcomeResult).Errs, nil
+	r := res.(*fsm.OutcomeResult)
+	s.countWorkerOutcomes(r)
+	return r.Errs, nil
 }
 
 // Nack fails attempt `attempt` of a leased task: it is retried after its
@@ -331,7 +340,24 @@ func (s *Scheduler) workerOutcome(ctx context.Context, now time.Time, o *fsmpb.O
 	if r.Errs[0] != nil {
 		return nil, r.Errs[0]
 	}
+	s.countWorkerOutcomes(r)
 	return r.Tasks[0], nil
+}
+
+// countWorkerOutcomes counts the attempts workers ended (or whose lease
+// ran out) that the state machine took.
+func (s *Scheduler) countWorkerOutcomes(r *fsm.OutcomeResult) {
+	for _, t := range r.Tasks {
+		switch {
+		case t == nil:
+		case t.State == fsmpb.State_SUCCEEDED:
+			s.metrics.attempt(t.Queue, "succeeded")
+		case strings.HasPrefix(t.LastError, leaseExpiredPrefix):
+			s.metrics.attempt(t.Queue, "lease_expired")
+		default:
+			s.metrics.attempt(t.Queue, "failed")
+		}
+	}
 }
 
 // Extend moves the end of attempt `attempt`'s live lease to lease from

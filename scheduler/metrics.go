@@ -11,6 +11,11 @@ import (
 type metrics struct {
 	fireLateness prometheus.Histogram
 	fired        prometheus.Counter
+	// attempts counts ended attempts by queue and outcome: succeeded,
+	// failed (a webhook's error or a worker's nack), lease_expired.
+	attempts *prometheus.CounterVec
+	// sendDuration is how long webhook requests took.
+	sendDuration prometheus.Histogram
 }
 
 func newMetrics(s *Scheduler, reg prometheus.Registerer) *metrics {
@@ -26,8 +31,18 @@ func newMetrics(s *Scheduler, reg prometheus.Registerer) *metrics {
 			Name: "hourglass_tasks_fired_total",
 			Help: "Delivery attempts this node fired as leader.",
 		}),
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hourglass_attempts_total",
+			Help: "Delivery attempts this node ended as leader, by queue and outcome (succeeded, failed, lease_expired).",
+		}, []string{"queue", "outcome"}),
+		sendDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "hourglass_delivery_duration_seconds",
+			Help:    "How long webhook deliveries took, from request to response (or error).",
+			Buckets: []float64{.001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
+		}),
 	}
 	if reg != nil {
+		reg.MustRegister(m.attempts, m.sendDuration)
 		reg.MustRegister(m.fireLateness, m.fired, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "hourglass_wheel_tasks",
 			Help: "Tasks held in memory, in the leader's timing wheel (0 on a follower).",
@@ -43,4 +58,9 @@ func (m *metrics) observeFired(now time.Time, tasks []*fsmpb.Task) {
 		m.fireLateness.Observe(time.Duration(max(0, at-t.DueAt)).Seconds())
 	}
 	m.fired.Add(float64(len(tasks)))
+}
+
+// attempt counts an ended attempt of a task of queue.
+func (m *metrics) attempt(queue, outcome string) {
+	m.attempts.WithLabelValues(queue, outcome).Inc()
 }

@@ -57,14 +57,18 @@ func (s *Scheduler) record(ctx context.Context, in <-chan *fsmpb.Outcome) {
 // proposeOutcomes records a batch of outcomes, retrying while this node
 // leads; after that, the tasks are still running in the fsm and the next
 // leader takes care of them.
-func (s *Scheduler) proposeOutcomes(ctx context.Context, batch []*fsmpb.Outcome) {
+func (s *Scheduler) proposeOutcomes(ctx context.Context, batch []*fsmpb.Outcome) *fsm.OutcomeResult {
 	for {
 		cmd := &fsmpb.Command{Kind: &fsmpb.Command_Outcomes{Outcomes: &fsmpb.RecordOutcomes{
 			At: s.cfg.Clock.Now().UnixNano(), Outcomes: batch,
 		}}}
-		_, err := s.proposer.Propose(ctx, cmd)
-		if err == nil || ctx.Err() != nil {
-			return
+		res, err := s.proposer.Propose(ctx, cmd)
+		if err == nil {
+			r, _ := res.(*fsm.OutcomeResult)
+			return r
+		}
+		if ctx.Err() != nil {
+			return nil
 		}
 		s.log.Warn("record outcomes failed; retrying", "outcomes", len(batch), "err", err)
 		select {

@@ -16,6 +16,8 @@ import (
 	"github.com/hourglass-scheduler/hourglass/cluster"
 	"github.com/hourglass-scheduler/hourglass/fsm"
 	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // delivery is one request the receiver saw.
@@ -197,7 +199,7 @@ func TestCancelledTaskIsNotDelivered(t *testing.T) {
 }
 
 func TestRetriesThenDead(t *testing.T) {
-	h := start(t, t.TempDir(), Config{})
+	h, s := startScheduler(t, t.TempDir(), Config{Metrics: prometheus.NewRegistry()}, func(n *cluster.Node) Proposer { return n })
 	recv := newReceiver(t)
 	task := h.task("f", recv.URL+"/fail", time.Now().Add(50*time.Millisecond))
 	task.MaxAttempts = 4
@@ -215,6 +217,10 @@ func TestRetriesThenDead(t *testing.T) {
 	}
 	if final.LastError != "HTTP 500: receiver says no" {
 		t.Fatalf("last_error %q", final.LastError)
+	}
+	var m dto.Metric
+	if err := s.metrics.attempts.WithLabelValues("default", "failed").Write(&m); err != nil || m.GetCounter().GetValue() != 4 {
+		t.Fatalf("hourglass_attempts_total{outcome=failed} %v (%v), want 4", m.GetCounter().GetValue(), err)
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
 	"os/exec"
 	"strings"
 	"testing"
@@ -103,6 +105,22 @@ func TestBenchPull(t *testing.T) {
 	}
 	if succeeded != 2000 || pending != 500 {
 		t.Fatalf("queues after the run: %d succeeded (want 2000), %d background scheduled (want 500)", succeeded, pending)
+	}
+	// /metrics shows the same counts, the raft view and the acks.
+	resp, err := http.Get(srv.addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`hourglass_tasks{queue="bench-pending",state="scheduled"} 500`,
+		"hourglass_raft_leader 1",
+		`hourglass_attempts_total{outcome="succeeded",queue="bench-`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
 	}
 	t.Logf("bench --pull: lateness p99 %.1fms at %.0f/s", rep.Delivery.LatenessP99, rep.Delivery.PerSecond)
 }
