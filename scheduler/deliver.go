@@ -36,45 +36,50 @@ const (
 // tells the dispatcher when each delivery ended.
 func (s *Scheduler) deliver(ctx context.Context, term uint64, in <-chan *fsmpb.Task, out chan<- *fsmpb.Outcome, done chan<- sent) {
 	for t := range in {
-		host := fsm.RouteOf(t).Host
-		finished := sent{host: host}
-		report := func() {
-			select {
-			case done <- finished:
-			case <-ctx.Done():
-			}
-		}
 		if ctx.Err() != nil {
 			return // leadership ended: the next leader fires it again
 		}
-		if !s.stillLeading(term, t) {
-			report()
-			continue // the next leader fires it again, as a later attempt
+		finished := sent{host: fsm.RouteOf(t).Host}
+		var o *fsmpb.Outcome
+		if s.stillLeading(term, t) {
+			o = s.attempt(ctx, t, &finished)
+		} // else the next leader fires it again, as a later attempt
+		select {
+		case done <- finished:
+		case <-ctx.Done():
+			return
 		}
-		began := s.cfg.Clock.Now()
-		err := s.send(ctx, t)
-		s.metrics.sendDuration.Observe(s.cfg.Clock.Now().Sub(began).Seconds())
-		if err == nil {
-			s.metrics.attempt(t.Queue, "succeeded")
-		} else {
-			s.metrics.attempt(t.Queue, "failed")
+		if o == nil {
+			continue
 		}
-		var busy *busyError
-		if errors.As(err, &busy) {
-			finished.until = busy.until
-			if finished.until.IsZero() {
-				finished.until = s.cfg.Clock.Now().Add(busyPause)
-			}
-			s.blockHost(host, finished.until)
-		}
-		report()
-		o := s.decide(t, err)
 		select {
 		case out <- o:
 		case <-ctx.Done():
 			return
 		}
 	}
+}
+
+// attempt sends t once and returns its outcome; a target that is busy
+// (429/503) sets until in finished, and holds its host back.
+func (s *Scheduler) attempt(ctx context.Context, t *fsmpb.Task, finished *sent) *fsmpb.Outcome {
+	began := s.cfg.Clock.Now()
+	err := s.send(ctx, t)
+	s.metrics.sendDuration.Observe(s.cfg.Clock.Now().Sub(began).Seconds())
+	if err == nil {
+		s.metrics.attempt(t.Queue, "succeeded")
+	} else {
+		s.metrics.attempt(t.Queue, "failed")
+	}
+	var busy *busyError
+	if errors.As(err, &busy) {
+		finished.until = busy.until
+		if finished.until.IsZero() {
+			finished.until = s.cfg.Clock.Now().Add(busyPause)
+		}
+		s.blockHost(finished.host, finished.until)
+	}
+	return s.decide(t, err)
 }
 
 // send makes one delivery attempt of t.

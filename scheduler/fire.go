@@ -117,19 +117,7 @@ func (s *Scheduler) fireOnce(ctx context.Context, term uint64, items []*fsmpb.Fi
 		return nil
 	}
 	fired := res.(*fsm.FireResult)
-	if len(fired.Accepted) < len(items) {
-		took := make(map[string]bool, len(fired.Accepted))
-		for _, t := range fired.Accepted {
-			took[t.Id] = true
-		}
-		var keys []string
-		for _, it := range items {
-			if !took[it.Id] {
-				keys = append(keys, packID(it.Id))
-			}
-		}
-		s.unreserve(keys)
-	}
+	s.notAccepted(items, fired)
 	s.metrics.observeFired(s.cfg.Clock.Now(), fired.Accepted)
 	return fired.Accepted
 }

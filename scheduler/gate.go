@@ -44,7 +44,6 @@ func (r *route) pop() *wheel.Entry[item] {
 
 // queueGate applies a queue's settings.
 type queueGate struct {
-	name     string
 	settings *fsmpb.Queue
 	running  int
 	tokens   float64
@@ -52,8 +51,8 @@ type queueGate struct {
 	pull     *route // the queue's pull route, if any
 }
 
-// take reports whether one more task of the queue may start at now,
-// and if so spends a token. When it may not, retry says when to look
+// allow reports whether one more task of the queue may start at now
+// (spend then takes its token). When it may not, retry says when to look
 // again (zero: when a running task stops or the settings change).
 func (q *queueGate) allow(now time.Time) (ok bool, retry time.Time) {
 	s := q.settings
@@ -84,7 +83,6 @@ func (q *queueGate) spend() {
 // (the dispatcher caps its requests in flight), and holds them back while
 // the host asked to be left alone (429/503, Retry-After).
 type hostGate struct {
-	name         string
 	running      int
 	blockedUntil time.Time
 }
@@ -122,7 +120,7 @@ func (g *gates) routeOf(r fsm.Route) uint32 {
 	} else {
 		h := g.hosts[r.Host]
 		if h == nil {
-			h = &hostGate{name: r.Host}
+			h = &hostGate{}
 			g.hosts[r.Host] = h
 		}
 		rt.host = h
@@ -136,7 +134,7 @@ func (g *gates) routeOf(r fsm.Route) uint32 {
 func (g *gates) queue(name string) *queueGate {
 	q := g.queues[name]
 	if q == nil {
-		q = &queueGate{name: name, settings: g.s.queueSettings(name), refilled: g.s.cfg.Clock.Now()}
+		q = &queueGate{settings: g.s.queueSettings(name), refilled: g.s.cfg.Clock.Now()}
 		q.tokens = fsm.Burst(q.settings)
 		g.queues[name] = q
 	}

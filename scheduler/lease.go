@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"strings"
 	"sync"
 	"time"
 
@@ -106,7 +105,7 @@ func (s *Scheduler) Lease(ctx context.Context, req LeaseRequest) ([]*fsmpb.Task,
 		return nil, fmt.Errorf("lease: %w", err)
 	}
 	fired := res.(*fsm.FireResult)
-	s.notAccepted(w.items, fired)
+	s.notAccepted(items, fired)
 	s.metrics.observeFired(s.cfg.Clock.Now(), fired.Accepted)
 	if wait := due.Sub(s.cfg.Clock.Now()); wait > 0 && len(fired.Accepted) > 0 {
 		timer := time.NewTimer(wait) // never hand a task out before its time
@@ -124,7 +123,7 @@ const leaseGrouping = time.Millisecond
 // notAccepted tells the loop which handed-out tasks a fire or lease did
 // not take (cancelled or changed meanwhile, expired): they no longer count
 // against their queue and host.
-func (s *Scheduler) notAccepted(items []leaseItem, res *fsm.FireResult) {
+func (s *Scheduler) notAccepted(items []*fsmpb.FireItem, res *fsm.FireResult) {
 	if len(res.Accepted) == len(items) {
 		return
 	}
@@ -134,8 +133,8 @@ func (s *Scheduler) notAccepted(items []leaseItem, res *fsm.FireResult) {
 	}
 	var keys []string
 	for _, it := range items {
-		if !took[it.fire.Id] {
-			keys = append(keys, it.key)
+		if !took[it.Id] {
+			keys = append(keys, packID(it.Id))
 		}
 	}
 	s.unreserve(keys)
@@ -259,22 +258,18 @@ func (s *Scheduler) expire(ctx context.Context, in <-chan []string) {
 			}
 			batch = append(batch, &fsmpb.Outcome{
 				Id: t.Id, Attempt: t.Attempts, Kind: fsmpb.Outcome_FAILED, LeaseExpired: true,
-				Error:       fmt.Sprintf("%s %s: the worker did not ack, nack or extend it in time", leaseExpiredPrefix, time.Unix(0, t.LeaseExpiresAt).UTC().Format(time.RFC3339Nano)),
+				Error:       fmt.Sprintf("lease expired at %s: the worker did not ack, nack or extend it in time", time.Unix(0, t.LeaseExpiresAt).UTC().Format(time.RFC3339Nano)),
 				Jitter:      rand.Float64(),
 				RetainUntil: now.Add(s.cfg.Retention).UnixNano(),
 			})
 		}
 		if len(batch) > 0 {
 			if r := s.proposeOutcomes(ctx, batch); r != nil {
-				s.countWorkerOutcomes(r)
+				s.countApplied(r, "lease_expired")
 			}
 		}
 	}
 }
-
-// leaseExpiredPrefix starts the last_error of an attempt whose lease ran
-// out.
-const leaseExpiredPrefix = "lease expired at"
 
 // Ack finishes attempt `attempt` of a leased task as succeeded.
 func (s *Scheduler) Ack(ctx context.Context, id string, attempt uint32, result string) (*fsmpb.Task, error) {
@@ -303,14 +298,10 @@ func (s *Scheduler) AckMany(ctx context.Context, acks []AckItem) ([]error, error
 			Id: a.ID, Attempt: a.Attempt, Kind: fsmpb.Outcome_SUCCEEDED, Worker: true, Result: a.Result, RetainUntil: retain,
 		}
 	}
-	res, err := s.proposer.Propose(ctx, &fsmpb.Command{Kind: &fsmpb.Command_Outcomes{Outcomes: &fsmpb.RecordOutcomes{
-		At: now.UnixNano(), Outcomes: outcomes,
-	}}})
+	r, err := s.recordWorker(ctx, now, outcomes, "succeeded")
 	if err != nil {
 		return nil, err
 	}
-	r := res.(*fsm.OutcomeResult)
-	s.countWorkerOutcomes(r)
 	return r.Errs, nil
 }
 
@@ -330,32 +321,39 @@ func (s *Scheduler) Nack(ctx context.Context, id string, attempt uint32, msg str
 }
 
 func (s *Scheduler) workerOutcome(ctx context.Context, now time.Time, o *fsmpb.Outcome) (*fsmpb.Task, error) {
+	outcome := "succeeded"
+	if o.Kind == fsmpb.Outcome_FAILED {
+		outcome = "failed"
+	}
+	r, err := s.recordWorker(ctx, now, []*fsmpb.Outcome{o}, outcome)
+	if err != nil {
+		return nil, err
+	}
+	if r.Errs[0] != nil {
+		return nil, r.Errs[0]
+	}
+	return r.Tasks[0], nil
+}
+
+// recordWorker commits outcomes that workers reported, and counts those
+// that applied as outcome (succeeded or failed).
+func (s *Scheduler) recordWorker(ctx context.Context, now time.Time, outcomes []*fsmpb.Outcome, outcome string) (*fsm.OutcomeResult, error) {
 	res, err := s.proposer.Propose(ctx, &fsmpb.Command{Kind: &fsmpb.Command_Outcomes{Outcomes: &fsmpb.RecordOutcomes{
-		At: now.UnixNano(), Outcomes: []*fsmpb.Outcome{o},
+		At: now.UnixNano(), Outcomes: outcomes,
 	}}})
 	if err != nil {
 		return nil, err
 	}
 	r := res.(*fsm.OutcomeResult)
-	if r.Errs[0] != nil {
-		return nil, r.Errs[0]
-	}
-	s.countWorkerOutcomes(r)
-	return r.Tasks[0], nil
+	s.countApplied(r, outcome)
+	return r, nil
 }
 
-// countWorkerOutcomes counts the attempts workers ended (or whose lease
-// ran out) that the state machine took.
-func (s *Scheduler) countWorkerOutcomes(r *fsm.OutcomeResult) {
+// countApplied counts the attempts a RecordOutcomes ended, as outcome.
+func (s *Scheduler) countApplied(r *fsm.OutcomeResult, outcome string) {
 	for _, t := range r.Tasks {
-		switch {
-		case t == nil:
-		case t.State == fsmpb.State_SUCCEEDED:
-			s.metrics.attempt(t.Queue, "succeeded")
-		case strings.HasPrefix(t.LastError, leaseExpiredPrefix):
-			s.metrics.attempt(t.Queue, "lease_expired")
-		default:
-			s.metrics.attempt(t.Queue, "failed")
+		if t != nil {
+			s.metrics.attempt(t.Queue, outcome)
 		}
 	}
 }

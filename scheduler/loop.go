@@ -73,7 +73,8 @@ const (
 // loop owns the wheel and the dispatch gates. Everything in it runs on the
 // scheduler's Run goroutine.
 type loop struct {
-	s       *Scheduler
+	gates // its s is the scheduler
+
 	run     uint64
 	term    uint64
 	wheel   *wheel.Wheel[item]
@@ -90,8 +91,6 @@ type loop struct {
 	tokens     float64 // catch-up budget: overdue tasks that may load now
 	lastRefill time.Time
 
-	gates
-
 	released []*fsmpb.FireItem    // push tasks to fire
 	expired  []string             // packed keys of leases that ran out
 	waiters  map[string][]*waiter // lease requests, by queue, oldest first
@@ -103,8 +102,8 @@ func (s *Scheduler) newLoop(run, term uint64, now time.Time) *loop {
 		panic(err) // constant, valid parameters
 	}
 	return &loop{
-		s: s, run: run, term: term, wheel: w, entries: map[string]*wheel.Entry[item]{}, lastRefill: now,
-		gates:   newGates(s),
+		gates: newGates(s),
+		run:   run, term: term, wheel: w, entries: map[string]*wheel.Entry[item]{}, lastRefill: now,
 		waiters: map[string][]*waiter{},
 	}
 }

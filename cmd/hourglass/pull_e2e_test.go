@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -109,6 +112,22 @@ func TestClusterLeaseSurvivesLeaderKill(t *testing.T) {
 	q, err := c.GetQueue(ctx, "jobs")
 	if err != nil || q.Tasks["succeeded"] != n {
 		t.Fatalf("queue after the failover: %+v %v", q, err)
+	}
+	// The new leader counted the five leases that ran out.
+	var survivors []*clusterNode
+	for _, n := range nodes {
+		if n != leader {
+			survivors = append(survivors, n)
+		}
+	}
+	resp, err := http.Get("http://" + strings.TrimPrefix(leaderOf(t, survivors, follower).addr(), "http://") + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := `hourglass_attempts_total{outcome="lease_expired",queue="jobs"} 5`; !strings.Contains(string(body), want) {
+		t.Fatalf("the new leader's /metrics lacks %q", want)
 	}
 	t.Logf("leases survived the leader kill: 5 acked on the new leader, 5 re-offered at attempt 2, %d offered once", n-10)
 }
