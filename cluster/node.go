@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.etcd.io/bbolt"
 
 	"github.com/hourglass-scheduler/hourglass/fsm"
@@ -88,6 +89,10 @@ type Config struct {
 	MaxInflightEntries int
 	MaxEntryCommands   int
 	MaxEntryBytes      int
+
+	// Metrics, when set, registers the node's metrics (apply latency,
+	// leader changes).
+	Metrics prometheus.Registerer
 }
 
 // Default raft timing (see Config): a leader kill -9 is survived in
@@ -145,6 +150,7 @@ type Node struct {
 	notifyCh  chan bool
 	gossip    *gossip           // nil when gossip is off
 	exclusive chan exclusiveRun // work that needs leader duties stopped
+	metrics   *nodeMetrics
 
 	stopBackground context.CancelFunc
 	background     sync.WaitGroup
@@ -171,7 +177,8 @@ func Open(cfg Config) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("component", "cluster"), notifyCh: make(chan bool, 16), exclusive: make(chan exclusiveRun)}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("component", "cluster"), notifyCh: make(chan bool, 16), exclusive: make(chan exclusiveRun),
+		metrics: newNodeMetrics(cfg.Metrics)}
 	ok := false
 	defer func() {
 		if !ok {
@@ -249,10 +256,11 @@ func Open(cfg Config) (*Node, error) {
 		}
 	}
 
-	n.proposer = newProposer(n.raft, cfg.MaxInflightEntries, cfg.MaxEntryCommands, cfg.MaxEntryBytes)
+	n.proposer = newProposer(n.raft, cfg.MaxInflightEntries, cfg.MaxEntryCommands, cfg.MaxEntryBytes, n.metrics.applyDuration)
 	ctx, cancel := context.WithCancel(context.Background())
 	n.stopBackground, n.stopWatching = cancel, func() {}
 	n.goBackground(func() { n.snapshotBySize(ctx) })
+	n.goBackground(func() { n.countLeaderChanges(ctx) })
 	if n.gossip != nil {
 		n.goBackground(func() { n.reconcile(ctx) })
 		n.goBackground(func() { n.publishFormed(ctx) })

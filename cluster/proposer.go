@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
@@ -27,6 +28,8 @@ type proposer struct {
 	maxBytes int
 	stop     chan struct{}
 	wg       sync.WaitGroup
+	// applied observes how long each entry took to apply, in seconds.
+	applied prometheus.Observer
 }
 
 type proposal struct {
@@ -40,6 +43,7 @@ type proposalResult struct {
 }
 
 type pendingEntry struct {
+	submitted time.Time
 	future    raft.ApplyFuture
 	proposals []*proposal
 }
@@ -47,7 +51,7 @@ type pendingEntry struct {
 // entryField is the tag of Entry.commands (field 1, bytes).
 var entryField = protowire.AppendTag(nil, 1, protowire.BytesType)
 
-func newProposer(r *raft.Raft, maxInflight, maxCmds, maxBytes int) *proposer {
+func newProposer(r *raft.Raft, maxInflight, maxCmds, maxBytes int, applied prometheus.Observer) *proposer {
 	p := &proposer{
 		raft:     r,
 		in:       make(chan *proposal, maxCmds),
@@ -55,6 +59,7 @@ func newProposer(r *raft.Raft, maxInflight, maxCmds, maxBytes int) *proposer {
 		maxCmds:  maxCmds,
 		maxBytes: maxBytes,
 		stop:     make(chan struct{}),
+		applied:  applied,
 	}
 	p.wg.Add(2)
 	go p.collect()
@@ -129,10 +134,11 @@ func (p *proposer) submit(batch []*proposal, size int) {
 		data = append(data, entryField...)
 		data = protowire.AppendBytes(data, prop.cmd)
 	}
+	submitted := time.Now()
 	f := p.raft.Apply(data, 10*time.Second)
 	// Blocks while maxInflight entries are outstanding: meanwhile more
 	// proposals queue up and the next entry carries them all.
-	p.inflight <- &pendingEntry{future: f, proposals: batch}
+	p.inflight <- &pendingEntry{submitted: submitted, future: f, proposals: batch}
 }
 
 func (p *proposer) failQueued() {
@@ -150,6 +156,9 @@ func (p *proposer) await() {
 	defer p.wg.Done()
 	for e := range p.inflight {
 		err := translate(e.future.Error())
+		if err == nil {
+			p.applied.Observe(time.Since(e.submitted).Seconds())
+		}
 		var results []any
 		if err == nil {
 			results, _ = e.future.Response().([]any)

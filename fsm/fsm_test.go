@@ -480,3 +480,19 @@ func TestOpenLockedFileSaysSo(t *testing.T) {
 		t.Fatalf("second open: %v", err)
 	}
 }
+
+func TestDueBacklogCountsDueTasksNotFired(t *testing.T) {
+	h := newHarness(t)
+	h.apply(create(newTask("a", 10), newTask("b", 20), newTask("c", 30), newTask("later", 100)))
+	count, oldest, err := h.f.DueBacklog(30)
+	if err != nil || count != 3 || oldest != 10 {
+		t.Fatalf("backlog at 30 = %d oldest %d (%v), want 3 oldest 10", count, oldest, err)
+	}
+	h.apply(fire(1, &fsmpb.FireItem{Id: "a", DueAt: 10}))
+	if count, oldest, _ = h.f.DueBacklog(30); count != 2 || oldest != 20 {
+		t.Fatalf("after firing a: backlog %d oldest %d, want 2 oldest 20", count, oldest)
+	}
+	if count, oldest, _ = h.f.DueBacklog(5); count != 0 || oldest != 0 {
+		t.Fatalf("backlog at 5 = %d oldest %d, want none", count, oldest)
+	}
+}

@@ -317,3 +317,25 @@ func (f *FSM) DueCounts(from, to, step int64) ([]uint64, error) {
 	})
 	return counts, err
 }
+
+// DueBacklog counts the scheduled tasks due at or before now (due, not
+// yet fired) and returns the earliest due time among them (0 when none).
+// It reads every such entry of the due index: the cost grows with the
+// backlog, not with the tasks held.
+func (f *FSM) DueBacklog(now int64) (count uint64, oldest int64, err error) {
+	err = f.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketDue).Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			at, _ := splitTimeKey(k)
+			if at > now {
+				break
+			}
+			if count == 0 {
+				oldest = at
+			}
+			count++
+		}
+		return nil
+	})
+	return count, oldest, err
+}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/hourglass-scheduler/hourglass/fsm/archive"
 	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
 	"github.com/hourglass-scheduler/hourglass/scheduler"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Proposer replicates a command and returns the state machine's result.
@@ -52,7 +54,10 @@ type Config struct {
 	Workers Workers
 	// Metrics, when set, serves GET /metrics (Prometheus).
 	Metrics http.Handler
-	Limits  Limits
+	// Registry, when set, registers the API's own metrics (requests,
+	// tasks created).
+	Registry prometheus.Registerer
+	Limits   Limits
 	// AuthToken, when set, is required as "Authorization: Bearer <token>"
 	// on every /v1 request.
 	AuthToken string
@@ -72,6 +77,8 @@ type API struct {
 	cfg              Config
 	log              *slog.Logger
 	mux              *http.ServeMux
+	routes           []string // the patterns handled, in order
+	metrics          *apiMetrics
 	forwardTransport http.RoundTripper
 }
 
@@ -95,46 +102,56 @@ func New(cfg Config) *API {
 	}
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.MaxIdleConnsPerHost = 256
-	a := &API{cfg: cfg, log: cfg.Logger.With("component", "httpapi"), mux: http.NewServeMux(), forwardTransport: transport}
-	a.mux.HandleFunc("POST /v1/tasks", a.createTask)
-	a.mux.HandleFunc("POST /v1/tasks/batch", a.createBatch)
-	a.mux.HandleFunc("GET /v1/tasks", a.listTasks)
-	a.mux.HandleFunc("GET /v1/tasks/{id}", a.getTask)
-	a.mux.HandleFunc("DELETE /v1/tasks/{id}", a.cancelTask)
-	a.mux.HandleFunc("PATCH /v1/tasks/{id}", a.updateTask)
-	a.mux.HandleFunc("GET /v1/queues", a.listQueues)
-	a.mux.HandleFunc("GET /v1/queues/{queue}", a.getQueue)
-	a.mux.HandleFunc("PUT /v1/queues/{queue}", a.putQueue)
-	a.mux.HandleFunc("DELETE /v1/queues/{queue}", a.deleteQueue)
-	a.mux.HandleFunc("POST /v1/queues/{queue}/pause", a.setPaused(true))
-	a.mux.HandleFunc("POST /v1/queues/{queue}/resume", a.setPaused(false))
-	a.mux.HandleFunc("POST /v1/queues/{queue}/redrive", a.redrive)
-	a.mux.HandleFunc("POST /v1/queues/{queue}/cancel", a.bulk(false))
-	a.mux.HandleFunc("POST /v1/queues/{queue}/shift", a.bulk(true))
+	a := &API{cfg: cfg, log: cfg.Logger.With("component", "httpapi"), mux: http.NewServeMux(),
+		metrics: newAPIMetrics(cfg.Registry), forwardTransport: transport}
+	a.handle("POST /v1/tasks", a.createTask)
+	a.handle("POST /v1/tasks/batch", a.createBatch)
+	a.handle("GET /v1/tasks", a.listTasks)
+	a.handle("GET /v1/tasks/{id}", a.getTask)
+	a.handle("DELETE /v1/tasks/{id}", a.cancelTask)
+	a.handle("PATCH /v1/tasks/{id}", a.updateTask)
+	a.handle("GET /v1/queues", a.listQueues)
+	a.handle("GET /v1/queues/{queue}", a.getQueue)
+	a.handle("PUT /v1/queues/{queue}", a.putQueue)
+	a.handle("DELETE /v1/queues/{queue}", a.deleteQueue)
+	a.handle("POST /v1/queues/{queue}/pause", a.setPaused(true))
+	a.handle("POST /v1/queues/{queue}/resume", a.setPaused(false))
+	a.handle("POST /v1/queues/{queue}/redrive", a.redrive)
+	a.handle("POST /v1/queues/{queue}/cancel", a.bulk(false))
+	a.handle("POST /v1/queues/{queue}/shift", a.bulk(true))
 	if cfg.Workers != nil {
-		a.mux.HandleFunc("POST /v1/queues/{queue}/lease", a.lease)
-		a.mux.HandleFunc("POST /v1/tasks/{id}/ack", a.ack)
-		a.mux.HandleFunc("POST /v1/tasks/ack", a.ackMany)
-		a.mux.HandleFunc("POST /v1/tasks/{id}/nack", a.nack)
-		a.mux.HandleFunc("POST /v1/tasks/{id}/extend", a.extend)
+		a.handle("POST /v1/queues/{queue}/lease", a.lease)
+		a.handle("POST /v1/tasks/{id}/ack", a.ack)
+		a.handle("POST /v1/tasks/ack", a.ackMany)
+		a.handle("POST /v1/tasks/{id}/nack", a.nack)
+		a.handle("POST /v1/tasks/{id}/extend", a.extend)
 	}
-	a.mux.HandleFunc("GET /v1/stats/due", a.dueStats)
-	a.mux.HandleFunc("GET /v1/cluster", a.getCluster)
-	a.mux.HandleFunc("DELETE /v1/cluster/nodes/{id}", a.removeNode)
+	a.handle("GET /v1/stats/due", a.dueStats)
+	a.handle("GET /v1/cluster", a.getCluster)
+	a.handle("DELETE /v1/cluster/nodes/{id}", a.removeNode)
 	if cfg.Backups != nil {
-		a.mux.HandleFunc("GET "+snapshotPath, a.getSnapshot)
-		a.mux.HandleFunc("POST "+snapshotPath, a.restoreSnapshot)
+		a.handle("GET "+snapshotPath, a.getSnapshot)
+		a.handle("POST "+snapshotPath, a.restoreSnapshot)
 	}
 	if cfg.Metrics != nil {
-		a.mux.Handle("GET /metrics", cfg.Metrics)
+		a.handle("GET /metrics", cfg.Metrics.ServeHTTP)
 	}
-	a.mux.HandleFunc("GET /healthz", a.healthz)
-	a.mux.HandleFunc("GET /readyz", a.readyz)
+	a.handle("GET /healthz", a.healthz)
+	a.handle("GET /readyz", a.readyz)
 	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, &apiError{http.StatusNotFound, client.CodeNotFound, fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path)})
 	})
 	return a
 }
+
+// handle routes pattern ("METHOD /path") to h.
+func (a *API) handle(pattern string, h http.HandlerFunc) {
+	a.mux.HandleFunc(pattern, h)
+	a.routes = append(a.routes, pattern)
+}
+
+// Routes lists the patterns the API serves ("METHOD /path/{param}").
+func (a *API) Routes() []string { return slices.Clone(a.routes) }
 
 // NewServer returns an http.Server for handler with timeouts set, so a
 // slow or idle client cannot hold a connection forever.
@@ -151,10 +168,18 @@ func NewServer(addr string, handler http.Handler) *http.Server {
 }
 
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	began := time.Now()
+	rec := &statusRecorder{ResponseWriter: w}
+	route := a.serve(rec, r)
+	a.observe(rec, r, route, began)
+}
+
+// serve answers r and returns the route label it is counted under.
+func (a *API) serve(w http.ResponseWriter, r *http.Request) (route string) {
 	if a.cfg.AuthToken != "" && strings.HasPrefix(r.URL.Path, "/v1/") && !a.authorized(r) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="hourglass"`)
 		a.writeError(w, &apiError{http.StatusUnauthorized, client.CodeUnauthenticated, "Authorization: a valid bearer token is required"})
-		return
+		return routeUnauthenticated
 	}
 	if r.URL.Path == snapshotPath {
 		liftDeadlines(w) // here too when it is forwarded
@@ -163,14 +188,15 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		id, addr, self, err := a.leader(r)
 		if err != nil {
 			a.writeError(w, err)
-			return
+			return routeForwarded
 		}
 		if !self {
 			a.forward(w, r, id, addr)
-			return
+			return routeForwarded
 		}
 	}
 	a.mux.ServeHTTP(w, r)
+	return r.Pattern // set by the mux
 }
 
 func (a *API) authorized(r *http.Request) bool {
@@ -212,6 +238,7 @@ func (a *API) createTask(w http.ResponseWriter, r *http.Request) {
 	case item.Existed:
 		writeJSON(w, http.StatusOK, TaskView(item.Task))
 	default:
+		a.metrics.created.WithLabelValues(item.Task.Queue).Inc()
 		writeJSON(w, http.StatusCreated, TaskView(item.Task))
 	}
 }
@@ -256,6 +283,9 @@ func (a *API) createBatch(w http.ResponseWriter, r *http.Request) {
 			_, body := a.classify(item.Err)
 			out.Results[i].Error = &body
 			continue
+		}
+		if !item.Existed {
+			a.metrics.created.WithLabelValues(item.Task.Queue).Inc()
 		}
 		v := TaskView(item.Task)
 		out.Results[i].Task = &v

@@ -10,7 +10,7 @@ import (
 // metrics are the scheduler's Prometheus metrics.
 type metrics struct {
 	fireLateness prometheus.Histogram
-	fired        prometheus.Counter
+	fired        *prometheus.CounterVec
 	// attempts counts ended attempts by queue and outcome: succeeded,
 	// failed (a webhook's error or a worker's nack), lease_expired.
 	attempts *prometheus.CounterVec
@@ -27,10 +27,10 @@ func newMetrics(s *Scheduler, reg prometheus.Registerer) *metrics {
 			// 1 ms to 1 h.
 			Buckets: []float64{.001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600},
 		}),
-		fired: prometheus.NewCounter(prometheus.CounterOpts{
+		fired: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hourglass_tasks_fired_total",
-			Help: "Delivery attempts this node fired as leader.",
-		}),
+			Help: "Delivery attempts this node fired (webhook sends and worker leases) as leader, by queue.",
+		}, []string{"queue"}),
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hourglass_attempts_total",
 			Help: "Delivery attempts this node ended as leader, by queue and outcome (succeeded, failed, lease_expired).",
@@ -54,10 +54,15 @@ func newMetrics(s *Scheduler, reg prometheus.Registerer) *metrics {
 // observeFired records tasks whose Fire committed at now.
 func (m *metrics) observeFired(now time.Time, tasks []*fsmpb.Task) {
 	at := now.UnixNano()
+	var queue string
+	var counter prometheus.Counter
 	for _, t := range tasks {
 		m.fireLateness.Observe(time.Duration(max(0, at-t.DueAt)).Seconds())
+		if counter == nil || t.Queue != queue {
+			queue, counter = t.Queue, m.fired.WithLabelValues(t.Queue)
+		}
+		counter.Inc()
 	}
-	m.fired.Add(float64(len(tasks)))
 }
 
 // attempt counts an ended attempt of a task of queue.

@@ -4,7 +4,8 @@
 # test with the race detector, and the end-to-end and fault tests, which
 # build the real binary and run it as processes, three-node clusters and
 # Docker containers (where Docker is available). It installs what it needs
-# (staticcheck) by itself.
+# (staticcheck; Debian's prometheus and chromium for the monitoring and
+# console tests) by itself.
 #
 #   scripts/test.sh                 everything
 #   FUZZTIME=500000x scripts/test.sh   longer fuzzing
@@ -22,6 +23,22 @@ gobin="$(go env GOPATH)/bin"
 
 step() { printf '\n== %s\n' "$*"; }
 
+step "tools"
+# promtool and prometheus (monitoring tests), chromium (console test).
+missing=()
+command -v promtool >/dev/null && command -v prometheus >/dev/null || missing+=(prometheus)
+command -v chromium >/dev/null || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "installing ${missing[*]} from Debian's packages"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# The tests that drive them fail, rather than skip, when they are missing.
+export HOURGLASS_REQUIRE_TOOLS=1
+promtool --version | head -1
+chromium --version
+
 step "gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then
@@ -37,6 +54,11 @@ if ! "$gobin/staticcheck" -version 2>/dev/null | grep -q "(${STATICCHECK_VERSION
   GOBIN="$gobin" go install "honnef.co/go/tools/cmd/staticcheck@${STATICCHECK_VERSION}"
 fi
 "$gobin/staticcheck" ./...
+
+step "prometheus rules and config"
+promtool check rules deploy/prometheus/alerts.yml
+promtool test rules deploy/prometheus/alerts_test.yml
+promtool check config deploy/prometheus/prometheus.yml
 
 step "fuzz (${FUZZTIME} each)"
 go test -run '^$' -fuzz '^FuzzApplyEntry$' -fuzztime "$FUZZTIME" ./fsm

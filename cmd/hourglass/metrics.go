@@ -2,47 +2,77 @@ package main
 
 import (
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hourglass-scheduler/hourglass/cluster"
 )
 
-// nodeCollector reports, at scrape time, this node's raft view and the
-// tasks its state machine holds by queue and state.
+// nodeCollector reports, at scrape time, this node's raft view, the tasks
+// its state machine holds by queue and state, the due backlog, and the
+// space left where the data directory is.
 type nodeCollector struct {
-	node *cluster.Node
+	node    *cluster.Node
+	dataDir string
+	now     func() time.Time
 
-	term, commit, applied, leader, tasks *prometheus.Desc
+	term, commit, applied, leader, hasLeader, tasks *prometheus.Desc
+	backlog, backlogAge, diskFree, diskSize         *prometheus.Desc
 }
 
-func newNodeCollector(node *cluster.Node) *nodeCollector {
+func newNodeCollector(node *cluster.Node, dataDir string) *nodeCollector {
 	return &nodeCollector{
-		node:    node,
-		term:    prometheus.NewDesc("hourglass_raft_term", "The raft term this node is in.", nil, nil),
-		commit:  prometheus.NewDesc("hourglass_raft_commit_index", "The highest raft log index this node knows committed.", nil, nil),
-		applied: prometheus.NewDesc("hourglass_raft_applied_index", "The highest raft log index this node applied.", nil, nil),
-		leader:  prometheus.NewDesc("hourglass_raft_leader", "1 while this node is the raft leader, else 0.", nil, nil),
-		tasks:   prometheus.NewDesc("hourglass_tasks", "Tasks in this node's state machine, by queue and state.", []string{"queue", "state"}, nil),
+		node: node, dataDir: dataDir, now: time.Now,
+		term:      prometheus.NewDesc("hourglass_raft_term", "The raft term this node is in.", nil, nil),
+		commit:    prometheus.NewDesc("hourglass_raft_commit_index", "The highest raft log index this node knows committed.", nil, nil),
+		applied:   prometheus.NewDesc("hourglass_raft_applied_index", "The highest raft log index this node applied.", nil, nil),
+		leader:    prometheus.NewDesc("hourglass_raft_leader", "1 while this node is the raft leader, else 0.", nil, nil),
+		hasLeader: prometheus.NewDesc("hourglass_raft_has_leader", "1 while this node knows a raft leader (itself or another), else 0.", nil, nil),
+		tasks:     prometheus.NewDesc("hourglass_tasks", "Tasks in this node's state machine, by queue and state.", []string{"queue", "state"}, nil),
+		backlog: prometheus.NewDesc("hourglass_due_backlog_tasks",
+			"Scheduled tasks whose due time has passed but that are not fired yet (held by a paused queue, a rate limit, a busy target, or a scheduler falling behind).", nil, nil),
+		backlogAge: prometheus.NewDesc("hourglass_due_backlog_oldest_seconds",
+			"How long ago the oldest task of the due backlog fell due (0 when there is none).", nil, nil),
+		diskFree: prometheus.NewDesc("hourglass_data_dir_free_bytes", "Bytes available to Hourglass on the file system of its data directory.", nil, nil),
+		diskSize: prometheus.NewDesc("hourglass_data_dir_size_bytes", "Size in bytes of the file system of the data directory.", nil, nil),
 	}
 }
 
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.term, c.commit, c.applied, c.leader, c.tasks} {
+	for _, d := range []*prometheus.Desc{c.term, c.commit, c.applied, c.leader, c.hasLeader, c.tasks, c.backlog, c.backlogAge, c.diskFree, c.diskSize} {
 		ch <- d
 	}
 }
 
 func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
-	st := c.node.Status()
-	leader := 0.0
-	if strings.EqualFold(st.State, "leader") {
-		leader = 1
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
-	ch <- prometheus.MustNewConstMetric(c.term, prometheus.GaugeValue, float64(st.Term))
-	ch <- prometheus.MustNewConstMetric(c.commit, prometheus.GaugeValue, float64(st.CommitIndex))
-	ch <- prometheus.MustNewConstMetric(c.applied, prometheus.GaugeValue, float64(st.AppliedIndex))
-	ch <- prometheus.MustNewConstMetric(c.leader, prometheus.GaugeValue, leader)
+	st := c.node.Status()
+	gauge(c.term, float64(st.Term))
+	gauge(c.commit, float64(st.CommitIndex))
+	gauge(c.applied, float64(st.AppliedIndex))
+	gauge(c.leader, boolGauge(strings.EqualFold(st.State, "leader")))
+	gauge(c.hasLeader, boolGauge(st.LeaderID != ""))
+
+	now := c.now()
+	if n, oldest, err := c.node.FSM().DueBacklog(now.UnixNano()); err != nil {
+		ch <- prometheus.NewInvalidMetric(c.backlog, err)
+	} else {
+		gauge(c.backlog, float64(n))
+		age := 0.0
+		if n > 0 {
+			age = now.Sub(time.Unix(0, oldest)).Seconds()
+		}
+		gauge(c.backlogAge, age)
+	}
+	if free, size, err := diskSpace(c.dataDir); err != nil {
+		ch <- prometheus.NewInvalidMetric(c.diskFree, err)
+	} else {
+		gauge(c.diskFree, float64(free))
+		gauge(c.diskSize, float64(size))
+	}
 	queues, err := c.node.FSM().Queues()
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(c.tasks, err)
@@ -50,7 +80,14 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, q := range queues {
 		for state, n := range q.Counts {
-			ch <- prometheus.MustNewConstMetric(c.tasks, prometheus.GaugeValue, float64(n), q.Name, state)
+			gauge(c.tasks, float64(n), q.Name, state)
 		}
 	}
+}
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

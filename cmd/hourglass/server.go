@@ -166,6 +166,7 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger, raftLog io.W
 		return err
 	}
 
+	metrics := prometheus.NewRegistry()
 	// 1. The raft node and its state machine; gossip finds the others.
 	node, err := cluster.Open(cluster.Config{
 		NodeID: f.nodeID, Version: version, DataDir: dataDir,
@@ -175,7 +176,7 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger, raftLog io.W
 		SnapshotThreshold: f.snapshotThreshold, SnapshotInterval: f.snapshotInterval, TrailingLogs: f.trailingLogs,
 		SnapshotBytes:    f.snapshotBytes,
 		HeartbeatTimeout: f.heartbeatTimeout, ElectionTimeout: f.electionTimeout, LeaderLeaseTimeout: f.leaseTimeout,
-		Logger: logger, LogOutput: raftLog,
+		Logger: logger, LogOutput: raftLog, Metrics: metrics,
 	})
 	if err != nil {
 		return err
@@ -186,12 +187,11 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger, raftLog io.W
 		}
 	}()
 
-	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(
 		// The live heap after the last GC, next to the memstats.
 		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/gc/heap/live:bytes$`)})),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		newNodeCollector(node))
+		newNodeCollector(node, dataDir))
 
 	// 2. The scheduler hears of due-index changes and runs while leading.
 	sched := scheduler.New(node.FSM(), node, scheduler.Config{
@@ -205,6 +205,7 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger, raftLog io.W
 	// 3. The HTTP API.
 	api := httpapi.New(httpapi.Config{
 		Proposer: node, Store: node.FSM(), Health: node, Cluster: node, Backups: node, Workers: sched,
+		Registry:  metrics,
 		Metrics:   promhttp.HandlerFor(metrics, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError)}),
 		Limits:    httpapi.Limits{MaxPayload: f.maxPayload, MaxBatch: f.maxBatch},
 		AuthToken: f.authToken, Retention: f.retention, Logger: logger,

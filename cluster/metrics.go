@@ -1,0 +1,55 @@
+package cluster
+
+import (
+	"context"
+
+	"github.com/hashicorp/raft"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// nodeMetrics are the node's Prometheus metrics (registered only when
+// Config.Metrics is set).
+type nodeMetrics struct {
+	// applyDuration is how long a proposal took from its raft entry's
+	// submission on the leader to its result from the state machine.
+	applyDuration prometheus.Histogram
+	// leaderChanges counts the leaders this node saw elected (or lost).
+	leaderChanges prometheus.Counter
+}
+
+func newNodeMetrics(reg prometheus.Registerer) *nodeMetrics {
+	m := &nodeMetrics{
+		applyDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "hourglass_raft_apply_duration_seconds",
+			Help:    "How long raft entries written on this node (as leader) took from submission to their result from the state machine: replication, fsync and apply.",
+			Buckets: []float64{.0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}),
+		leaderChanges: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hourglass_raft_leader_changes_total",
+			Help: "Changes of the raft leader this node observed (a new leader, or none).",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.applyDuration, m.leaderChanges)
+	}
+	return m
+}
+
+// countLeaderChanges counts raft's leader observations until ctx ends.
+func (n *Node) countLeaderChanges(ctx context.Context) {
+	ch := make(chan raft.Observation, 16)
+	obs := raft.NewObserver(ch, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.LeaderObservation)
+		return ok
+	})
+	n.raft.RegisterObserver(obs)
+	defer n.raft.DeregisterObserver(obs)
+	for {
+		select {
+		case <-ch:
+			n.metrics.leaderChanges.Inc()
+		case <-ctx.Done():
+			return
+		}
+	}
+}
