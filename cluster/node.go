@@ -193,6 +193,7 @@ func Open(cfg Config) (*Node, error) {
 	if n.fsm, err = fsm.Open(filepath.Join(cfg.DataDir, "state.db")); err != nil {
 		return nil, err
 	}
+	n.fsm.SetLogger(cfg.Logger.With("component", "fsm"))
 	// The raft log's freelist is rebuilt on open rather than written with
 	// every commit (as etcd does): the log is small, compacted behind
 	// snapshots, and every commit is two fdatasyncs already.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -68,6 +69,8 @@ type applier struct {
 	// queueCache holds the queues read or written in this transaction
 	// (nil: known not to exist).
 	queueCache map[string]*fsmpb.Queue
+	// log, when set, receives each state change (debug level).
+	log *slog.Logger
 }
 
 // fillPercent is how full bbolt fills a page when it splits one. Its
@@ -176,6 +179,13 @@ func (a *applier) setState(t *fsmpb.Task, state fsmpb.State) error {
 			return err
 		}
 		a.countDeltas[queueState{t.Queue, t.State}]--
+	}
+	if a.log != nil {
+		from := StateName(t.State)
+		if from == "" {
+			from = "new"
+		}
+		a.log.Debug("task state", "id", t.Id, "queue", t.Queue, "from", from, "to", StateName(state), "raft_index", a.index)
 	}
 	t.State = state
 	a.countDeltas[queueState{t.Queue, state}]++

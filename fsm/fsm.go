@@ -1,10 +1,12 @@
 package fsm
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -58,6 +60,8 @@ type Notifier interface {
 type FSM struct {
 	path     string
 	notifier atomic.Pointer[Notifier]
+	// logger receives each task's state changes at debug level.
+	logger atomic.Pointer[slog.Logger]
 	// appliedBytes counts the raft entry bytes applied since Open.
 	appliedBytes atomic.Uint64
 
@@ -163,6 +167,13 @@ func (f *FSM) SetNotifier(n Notifier) {
 	f.notifier.Store(&n)
 }
 
+// SetLogger makes the FSM log every task state change, with the task's id
+// and queue and the raft index that made it, when l is enabled at debug
+// level (nil: no logging). Payloads and targets are never logged.
+func (f *FSM) SetLogger(l *slog.Logger) {
+	f.logger.Store(l)
+}
+
 // Close syncs and closes the file.
 func (f *FSM) Close() error {
 	f.closeOnce.Do(func() { close(f.stopWriteback) })
@@ -222,6 +233,9 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	f.mu.RLock()
 	err := f.db.Update(func(tx *bolt.Tx) error {
 		a := newApplier(tx)
+		if l := f.logger.Load(); l != nil && l.Enabled(context.Background(), slog.LevelDebug) {
+			a.log = l
+		}
 		applied := appliedIndex(tx)
 		last, lastTerm := applied, uint64(0)
 		for i, l := range logs {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -494,5 +495,34 @@ func TestDueBacklogCountsDueTasksNotFired(t *testing.T) {
 	}
 	if count, oldest, _ = h.f.DueBacklog(5); count != 0 || oldest != 0 {
 		t.Fatalf("backlog at 5 = %d oldest %d, want none", count, oldest)
+	}
+}
+
+func TestStateChangesAreLoggedAtDebug(t *testing.T) {
+	h := newHarness(t)
+	var logs bytes.Buffer
+	h.f.SetLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	task := newTask("a", 10)
+	task.Payload = []byte(`"secret-payload"`)
+	h.apply(create(task))
+	h.apply(fire(1, &fsmpb.FireItem{Id: "a", DueAt: 10}))
+	h.apply(cancel("a", 20)) // running: refused, no change
+	for _, want := range []string{
+		"task state\" id=a queue=default from=new to=scheduled raft_index=1",
+		"task state\" id=a queue=default from=scheduled to=running raft_index=2",
+	} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, logs.String())
+		}
+	}
+	if strings.Count(logs.String(), "task state") != 2 || strings.Contains(logs.String(), "secret") {
+		t.Errorf("want exactly the two changes, without the payload:\n%s", logs.String())
+	}
+	// Above debug level nothing is logged.
+	logs.Reset()
+	h.f.SetLogger(slog.New(slog.NewTextHandler(&logs, nil)))
+	h.apply(create(newTask("b", 10)))
+	if logs.Len() != 0 {
+		t.Errorf("logged at info level:\n%s", logs.String())
 	}
 }
