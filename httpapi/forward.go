@@ -25,9 +25,10 @@ type Cluster interface {
 const headerForwarded = "Hourglass-Forwarded-By"
 
 // servedLocally reports whether r is answered by whichever node gets it:
-// stale reads, the cluster view, and health.
+// stale reads, the cluster view, the API's description, health, metrics
+// and the console.
 func servedLocally(r *http.Request) bool {
-	if r.Method == http.MethodGet && (r.URL.Path == "/v1/cluster" || r.URL.Query().Get("stale") == "true") {
+	if r.Method == http.MethodGet && (r.URL.Path == "/v1/cluster" || r.URL.Path == "/v1/openapi.json" || r.URL.Query().Get("stale") == "true") {
 		return true
 	}
 	return len(r.URL.Path) < 4 || r.URL.Path[:4] != "/v1/"

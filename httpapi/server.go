@@ -19,6 +19,7 @@ import (
 	"github.com/hourglass-scheduler/hourglass/fsm"
 	"github.com/hourglass-scheduler/hourglass/fsm/archive"
 	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
+	"github.com/hourglass-scheduler/hourglass/httpapi/console"
 	"github.com/hourglass-scheduler/hourglass/scheduler"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -138,6 +139,9 @@ func New(cfg Config) *API {
 	}
 	a.handle("GET /healthz", a.healthz)
 	a.handle("GET /readyz", a.readyz)
+	a.handle("GET /v1/openapi.json", a.openAPI)
+	a.handle("GET /{$}", console.Index)
+	a.handle("GET /ui/{file...}", console.Assets().ServeHTTP)
 	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, &apiError{http.StatusNotFound, client.CodeNotFound, fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path)})
 	})

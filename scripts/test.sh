@@ -36,6 +36,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # The tests that drive them fail, rather than skip, when they are missing.
 export HOURGLASS_REQUIRE_TOOLS=1
+# Files tests leave for people to look at (the console's screenshot).
+export HOURGLASS_ARTIFACTS="$PWD/artifacts"
 promtool --version | head -1
 chromium --version
 
@@ -85,7 +87,7 @@ if ! go test -race -count=1 -timeout 20m -v ./cmd/hourglass >"$log" 2>&1; then
   cat "$log"
   exit 1
 fi
-grep -E '^(--- |ok|PASS)|lateness|acknowledged|skipped' "$log"
+grep -E '^(--- |ok|PASS)|lateness|acknowledged|skipped|saved|console:' "$log"
 
 # The race detector slows the server ~10x, so the lateness the end-to-end
 # test reports above is not the product's. Run it once more without.
