@@ -62,15 +62,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	})
 	waitFor(t, 30*time.Second, "the due tasks delivered", func() bool { ids, _ := rcv.count(); return ids >= 30 })
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.WindowSize(1400, 1000),
-		chromedp.UserDataDir(t.TempDir()))
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	browser, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
-	browser, cancelTimeout := context.WithTimeout(browser, 90*time.Second)
-	defer cancelTimeout()
+	browser := newBrowser(t, chromium)
 
 	// Script errors and alerts fail the test (an alert would mean the
 	// payload's HTML ran).
@@ -211,4 +203,42 @@ func saveArtifact(t *testing.T, name string, data []byte) {
 		t.Fatal(err)
 	}
 	t.Logf("saved %s", path)
+}
+
+// With --auth-token the console asks for the token, then works with it.
+func TestConsoleSignsIn(t *testing.T) {
+	chromium := requireTool(t, "chromium", "chromium-browser", "google-chrome")
+	srv := startServer(t, t.TempDir(), freeAddr(t), "--auth-token", "console-secret")
+	c := client.New(srv.addr, "console-secret")
+	if _, err := c.CreateTask(context.Background(), client.CreateTaskRequest{ID: "behind-auth", Queue: "private", Delay: "1h", Target: &client.Target{URL: "http://127.0.0.1:9/"}}); err != nil {
+		t.Fatal(err)
+	}
+	browser := newBrowser(t, chromium)
+	var queues string
+	if err := chromedp.Run(browser,
+		chromedp.Navigate(srv.addr+"/"),
+		chromedp.WaitVisible("#token", chromedp.ByQuery),
+		chromedp.SendKeys("#token", "console-secret", chromedp.ByQuery),
+		chromedp.Click(`main form button[type="submit"]`, chromedp.ByQuery),
+		chromedp.WaitVisible("#queue-states", chromedp.ByQuery),
+		chromedp.Text("#queue-states", &queues, chromedp.ByQuery),
+	); err != nil {
+		t.Fatalf("sign in: %v", err)
+	}
+	if !strings.Contains(queues, "private") {
+		t.Errorf("after signing in the overview lacks the queue: %q", queues)
+	}
+}
+
+// newBrowser starts headless Chromium for one test.
+func newBrowser(t *testing.T, chromium string) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.WindowSize(1400, 1000),
+		chromedp.UserDataDir(t.TempDir()))
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	browser, cancelBrowser := chromedp.NewContext(allocCtx)
+	browser, cancelTimeout := context.WithTimeout(browser, 90*time.Second)
+	t.Cleanup(func() { cancelTimeout(); cancelBrowser(); cancelAlloc() })
+	return browser
 }

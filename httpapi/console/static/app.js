@@ -161,12 +161,13 @@ async function overview() {
       drawFiring(firing, metrics, info);
       drawTasks(tasks, queues.queues);
       await drawForecast(forecast);
+      return true;
     } catch (e) {
       showError(e);
+      return false;
     }
   };
-  await refresh();
-  refreshTimer = setInterval(refresh, 3000);
+  if (await refresh()) refreshTimer = setInterval(refresh, 3000);
 }
 
 function drawCluster(box, info) {
