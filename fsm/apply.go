@@ -66,6 +66,8 @@ type applier struct {
 	changes                                              []Change
 	// countDeltas are the changes to counts, written once per batch.
 	countDeltas map[queueState]int64
+	// finished counts the tasks that reached a final state in this batch.
+	finished map[queueState]uint64
 	// queueCache holds the queues read or written in this transaction
 	// (nil: known not to exist).
 	queueCache map[string]*fsmpb.Queue
@@ -95,6 +97,7 @@ func newApplier(tx *bolt.Tx) *applier {
 		counts:  tx.Bucket(bucketCounts),
 
 		countDeltas: map[queueState]int64{},
+		finished:    map[queueState]uint64{},
 		queueCache:  map[string]*fsmpb.Queue{},
 	}
 	if tx.Writable() {
@@ -189,6 +192,9 @@ func (a *applier) setState(t *fsmpb.Task, state fsmpb.State) error {
 	}
 	t.State = state
 	a.countDeltas[queueState{t.Queue, state}]++
+	if state != fsmpb.State_SCHEDULED && state != fsmpb.State_RUNNING {
+		a.finished[queueState{t.Queue, state}]++
+	}
 	return a.byState.Put(stateKey(state, t.Queue, t.Id), nil)
 }
 

@@ -60,6 +60,10 @@ type Notifier interface {
 type FSM struct {
 	path     string
 	notifier atomic.Pointer[Notifier]
+	// finished counts the tasks that reached each final state, by queue,
+	// as this FSM applied the log since Open.
+	finishedMu sync.Mutex
+	finished   map[queueState]uint64
 	// logger receives each task's state changes at debug level.
 	logger atomic.Pointer[slog.Logger]
 	// appliedBytes counts the raft entry bytes applied since Open.
@@ -167,6 +171,17 @@ func (f *FSM) SetNotifier(n Notifier) {
 	f.notifier.Store(&n)
 }
 
+// Finished calls fn with how many tasks of each queue reached each final
+// state (succeeded, dead, cancelled, expired) as this FSM applied the log
+// since it was opened.
+func (f *FSM) Finished(fn func(queue, state string, n uint64)) {
+	f.finishedMu.Lock()
+	defer f.finishedMu.Unlock()
+	for k, n := range f.finished {
+		fn(k.queue, StateName(k.state), n)
+	}
+}
+
 // SetLogger makes the FSM log every task state change, with the task's id
 // and queue and the raft index that made it, when l is enabled at debug
 // level (nil: no logging). Payloads and targets are never logged.
@@ -229,6 +244,7 @@ func (f *FSM) Apply(l *raft.Log) any {
 func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	results := make([]any, len(logs))
 	var changes []Change
+	var finished map[queueState]uint64
 	var size uint64
 	f.mu.RLock()
 	err := f.db.Update(func(tx *bolt.Tx) error {
@@ -265,7 +281,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 		if last == applied {
 			return nil
 		}
-		changes = a.changes
+		changes, finished = a.changes, a.finished
 		if err := a.flushCounts(); err != nil {
 			return err
 		}
@@ -280,6 +296,16 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 		panic(fmt.Sprintf("fsm: apply batch: %v", err))
 	}
 	f.appliedBytes.Add(size)
+	if len(finished) > 0 {
+		f.finishedMu.Lock()
+		if f.finished == nil {
+			f.finished = map[queueState]uint64{}
+		}
+		for k, n := range finished {
+			f.finished[k] += n
+		}
+		f.finishedMu.Unlock()
+	}
 	if n := f.notifier.Load(); n != nil && len(changes) > 0 {
 		(*n).DueChanged(changes)
 	}

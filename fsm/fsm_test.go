@@ -526,3 +526,16 @@ func TestStateChangesAreLoggedAtDebug(t *testing.T) {
 		t.Errorf("logged at info level:\n%s", logs.String())
 	}
 }
+
+func TestFinishedCountsFinalStates(t *testing.T) {
+	h := newHarness(t)
+	h.apply(create(newTask("a", 10), newTask("b", 10), newTask("c", 10)))
+	h.apply(cancel("a", 20))
+	h.apply(fire(1, &fsmpb.FireItem{Id: "b", DueAt: 10}))
+	h.apply(outcome(&fsmpb.Outcome{Id: "b", Attempt: 1, Kind: fsmpb.Outcome_SUCCEEDED}))
+	got := map[string]uint64{}
+	h.f.Finished(func(queue, state string, n uint64) { got[queue+"/"+state] = n })
+	if len(got) != 2 || got["default/cancelled"] != 1 || got["default/succeeded"] != 1 {
+		t.Fatalf("finished = %v, want one cancelled and one succeeded", got)
+	}
+}

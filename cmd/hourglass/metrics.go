@@ -17,8 +17,8 @@ type nodeCollector struct {
 	dataDir string
 	now     func() time.Time
 
-	term, commit, applied, leader, hasLeader, tasks *prometheus.Desc
-	backlog, backlogAge, diskFree, diskSize         *prometheus.Desc
+	term, commit, applied, leader, hasLeader, tasks   *prometheus.Desc
+	backlog, backlogAge, diskFree, diskSize, finished *prometheus.Desc
 }
 
 func newNodeCollector(node *cluster.Node, dataDir string) *nodeCollector {
@@ -30,6 +30,8 @@ func newNodeCollector(node *cluster.Node, dataDir string) *nodeCollector {
 		leader:    prometheus.NewDesc("hourglass_raft_leader", "1 while this node is the raft leader, else 0.", nil, nil),
 		hasLeader: prometheus.NewDesc("hourglass_raft_has_leader", "1 while this node knows a raft leader (itself or another), else 0.", nil, nil),
 		tasks:     prometheus.NewDesc("hourglass_tasks", "Tasks in this node's state machine, by queue and state.", []string{"queue", "state"}, nil),
+		finished: prometheus.NewDesc("hourglass_tasks_finished_total",
+			"Tasks that reached a final state (succeeded, dead, cancelled, expired), by queue, as this node applied the raft log since it started.", []string{"queue", "state"}, nil),
 		backlog: prometheus.NewDesc("hourglass_due_backlog_tasks",
 			"Scheduled tasks whose due time has passed but that are not fired yet (held by a paused queue, a rate limit, a busy target, or a scheduler falling behind).", nil, nil),
 		backlogAge: prometheus.NewDesc("hourglass_due_backlog_oldest_seconds",
@@ -40,7 +42,7 @@ func newNodeCollector(node *cluster.Node, dataDir string) *nodeCollector {
 }
 
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.term, c.commit, c.applied, c.leader, c.hasLeader, c.tasks, c.backlog, c.backlogAge, c.diskFree, c.diskSize} {
+	for _, d := range []*prometheus.Desc{c.term, c.commit, c.applied, c.leader, c.hasLeader, c.tasks, c.backlog, c.backlogAge, c.diskFree, c.diskSize, c.finished} {
 		ch <- d
 	}
 }
@@ -73,6 +75,9 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.diskFree, float64(free))
 		gauge(c.diskSize, float64(size))
 	}
+	c.node.FSM().Finished(func(queue, state string, n uint64) {
+		ch <- prometheus.MustNewConstMetric(c.finished, prometheus.CounterValue, float64(n), queue, state)
+	})
 	queues, err := c.node.FSM().Queues()
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(c.tasks, err)
