@@ -259,6 +259,7 @@ const (
 	CodeConflict           = "conflict"
 	CodeFailedPrecondition = "failed_precondition"
 	CodeUnauthenticated    = "unauthenticated"
+	CodePermissionDenied   = "permission_denied"
 	CodePayloadTooLarge    = "payload_too_large"
 	CodeUnavailable        = "unavailable"
 	CodeInternal           = "internal"

@@ -54,6 +54,7 @@ func newTestServerWith(t testing.TB, nc cluster.Config, mutate func(*Config)) *t
 
 type response struct {
 	status int
+	header http.Header
 	body   []byte
 }
 
@@ -72,7 +73,7 @@ func (s *testServer) do(t testing.TB, method, path, body string, headers ...stri
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
-	return response{resp.StatusCode, data}
+	return response{resp.StatusCode, resp.Header, data}
 }
 
 func (r response) task(t testing.TB) client.Task {
@@ -286,7 +287,7 @@ func TestListPagination(t *testing.T) {
 }
 
 func TestAuthToken(t *testing.T) {
-	s := newTestServer(t, func(c *Config) { c.AuthToken = "s3cret" })
+	s := newTestServer(t, func(c *Config) { c.Tokens = tokensFor(t, "admin", "s3cret", ScopeAdmin) })
 	body := `{"delay":"1h",` + validTarget + `}`
 	if r := s.do(t, "POST", "/v1/tasks", body); r.status != http.StatusUnauthorized || r.errorBody(t).Code != "unauthenticated" {
 		t.Fatalf("no token: %d %s", r.status, r.body)

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -59,9 +58,11 @@ type Config struct {
 	// tasks created).
 	Registry prometheus.Registerer
 	Limits   Limits
-	// AuthToken, when set, is required as "Authorization: Bearer <token>"
-	// on every /v1 request.
-	AuthToken string
+	// Tokens, when it holds any, are required as "Authorization: Bearer
+	// <token>" on every request but the public ones (health, metrics, the
+	// console's files, the API description), each with the scope its route
+	// needs. Nil or empty: no authentication.
+	Tokens *Tokens
 	// Retention is how long cancelled tasks are kept (7 days).
 	Retention time.Duration
 	// ProposeTimeout bounds how long a write waits for its commit (10s).
@@ -78,7 +79,8 @@ type API struct {
 	cfg              Config
 	log              *slog.Logger
 	mux              *http.ServeMux
-	routes           []string // the patterns handled, in order
+	routes           []string         // the patterns handled, in order
+	scopes           map[string]Scope // by pattern
 	metrics          *apiMetrics
 	forwardTransport http.RoundTripper
 }
@@ -104,55 +106,59 @@ func New(cfg Config) *API {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.MaxIdleConnsPerHost = 256
 	a := &API{cfg: cfg, log: cfg.Logger.With("component", "httpapi"), mux: http.NewServeMux(),
-		metrics: newAPIMetrics(cfg.Registry), forwardTransport: transport}
-	a.handle("POST /v1/tasks", a.createTask)
-	a.handle("POST /v1/tasks/batch", a.createBatch)
-	a.handle("GET /v1/tasks", a.listTasks)
-	a.handle("GET /v1/tasks/{id}", a.getTask)
-	a.handle("DELETE /v1/tasks/{id}", a.cancelTask)
-	a.handle("PATCH /v1/tasks/{id}", a.updateTask)
-	a.handle("GET /v1/queues", a.listQueues)
-	a.handle("GET /v1/queues/{queue}", a.getQueue)
-	a.handle("PUT /v1/queues/{queue}", a.putQueue)
-	a.handle("DELETE /v1/queues/{queue}", a.deleteQueue)
-	a.handle("POST /v1/queues/{queue}/pause", a.setPaused(true))
-	a.handle("POST /v1/queues/{queue}/resume", a.setPaused(false))
-	a.handle("POST /v1/queues/{queue}/redrive", a.redrive)
-	a.handle("POST /v1/queues/{queue}/cancel", a.bulk(false))
-	a.handle("POST /v1/queues/{queue}/shift", a.bulk(true))
+		metrics: newAPIMetrics(cfg.Registry), forwardTransport: transport, scopes: map[string]Scope{}}
+	a.handle("POST /v1/tasks", ScopeTasksWrite, a.createTask)
+	a.handle("POST /v1/tasks/batch", ScopeTasksWrite, a.createBatch)
+	a.handle("GET /v1/tasks", ScopeTasksRead, a.listTasks)
+	a.handle("GET /v1/tasks/{id}", ScopeTasksRead, a.getTask)
+	a.handle("DELETE /v1/tasks/{id}", ScopeTasksWrite, a.cancelTask)
+	a.handle("PATCH /v1/tasks/{id}", ScopeTasksWrite, a.updateTask)
+	a.handle("GET /v1/queues", ScopeTasksRead, a.listQueues)
+	a.handle("GET /v1/queues/{queue}", ScopeTasksRead, a.getQueue)
+	a.handle("PUT /v1/queues/{queue}", ScopeTasksWrite, a.putQueue)
+	a.handle("DELETE /v1/queues/{queue}", ScopeTasksWrite, a.deleteQueue)
+	a.handle("POST /v1/queues/{queue}/pause", ScopeTasksWrite, a.setPaused(true))
+	a.handle("POST /v1/queues/{queue}/resume", ScopeTasksWrite, a.setPaused(false))
+	a.handle("POST /v1/queues/{queue}/redrive", ScopeTasksWrite, a.redrive)
+	a.handle("POST /v1/queues/{queue}/cancel", ScopeTasksWrite, a.bulk(false))
+	a.handle("POST /v1/queues/{queue}/shift", ScopeTasksWrite, a.bulk(true))
 	if cfg.Workers != nil {
-		a.handle("POST /v1/queues/{queue}/lease", a.lease)
-		a.handle("POST /v1/tasks/{id}/ack", a.ack)
-		a.handle("POST /v1/tasks/ack", a.ackMany)
-		a.handle("POST /v1/tasks/{id}/nack", a.nack)
-		a.handle("POST /v1/tasks/{id}/extend", a.extend)
+		a.handle("POST /v1/queues/{queue}/lease", ScopeWorker, a.lease)
+		a.handle("POST /v1/tasks/{id}/ack", ScopeWorker, a.ack)
+		a.handle("POST /v1/tasks/ack", ScopeWorker, a.ackMany)
+		a.handle("POST /v1/tasks/{id}/nack", ScopeWorker, a.nack)
+		a.handle("POST /v1/tasks/{id}/extend", ScopeWorker, a.extend)
 	}
-	a.handle("GET /v1/stats/due", a.dueStats)
-	a.handle("GET /v1/cluster", a.getCluster)
-	a.handle("DELETE /v1/cluster/nodes/{id}", a.removeNode)
+	a.handle("GET /v1/stats/due", ScopeTasksRead, a.dueStats)
+	a.handle("GET /v1/cluster", ScopeTasksRead, a.getCluster)
+	a.handle("DELETE /v1/cluster/nodes/{id}", ScopeAdmin, a.removeNode)
 	if cfg.Backups != nil {
-		a.handle("GET "+snapshotPath, a.getSnapshot)
-		a.handle("POST "+snapshotPath, a.restoreSnapshot)
+		a.handle("GET "+snapshotPath, ScopeAdmin, a.getSnapshot)
+		a.handle("POST "+snapshotPath, ScopeAdmin, a.restoreSnapshot)
 	}
 	if cfg.Metrics != nil {
-		a.handle("GET /metrics", cfg.Metrics.ServeHTTP)
+		a.handle("GET /metrics", scopePublic, cfg.Metrics.ServeHTTP)
 	}
-	a.handle("GET /healthz", a.healthz)
-	a.handle("GET /readyz", a.readyz)
-	a.handle("GET /v1/openapi.json", a.openAPI)
-	a.handle("GET /{$}", console.Index)
-	a.handle("GET /ui/{file...}", console.Assets().ServeHTTP)
+	a.handle("GET /healthz", scopePublic, a.healthz)
+	a.handle("GET /readyz", scopePublic, a.readyz)
+	a.handle("GET /v1/openapi.json", scopePublic, a.openAPI)
+	a.handle("GET /{$}", scopePublic, console.Index)
+	a.handle("GET /ui/{file...}", scopePublic, console.Assets().ServeHTTP)
 	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, &apiError{http.StatusNotFound, client.CodeNotFound, fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path)})
 	})
 	return a
 }
 
-// handle routes pattern ("METHOD /path") to h.
-func (a *API) handle(pattern string, h http.HandlerFunc) {
+// handle routes pattern ("METHOD /path") to h, for tokens with scope.
+func (a *API) handle(pattern string, scope Scope, h http.HandlerFunc) {
 	a.mux.HandleFunc(pattern, h)
 	a.routes = append(a.routes, pattern)
+	a.scopes[pattern] = scope
 }
+
+// Scope is the scope a route pattern needs ("" for a public one).
+func (a *API) Scope(pattern string) Scope { return a.scopes[pattern] }
 
 // Routes lists the patterns the API serves ("METHOD /path/{param}").
 func (a *API) Routes() []string { return slices.Clone(a.routes) }
@@ -180,10 +186,18 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // serve answers r and returns the route label it is counted under.
 func (a *API) serve(w http.ResponseWriter, r *http.Request) (route string) {
-	if a.cfg.AuthToken != "" && strings.HasPrefix(r.URL.Path, "/v1/") && !a.authorized(r) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="hourglass"`)
-		a.writeError(w, &apiError{http.StatusUnauthorized, client.CodeUnauthenticated, "Authorization: a valid bearer token is required"})
-		return routeUnauthenticated
+	if a.cfg.Tokens.Len() > 0 {
+		// The route's scope; a path the router does not know is answered
+		// 404 (or 405) alike with or without a token.
+		if _, pattern := a.mux.Handler(r); a.scopes[pattern] != scopePublic {
+			if err := a.authorize(r, a.scopes[pattern]); err != nil {
+				if err.status == http.StatusUnauthorized {
+					w.Header().Set("WWW-Authenticate", `Bearer realm="hourglass"`)
+				}
+				a.writeError(w, err)
+				return routeUnauthenticated
+			}
+		}
 	}
 	if r.URL.Path == snapshotPath {
 		liftDeadlines(w) // here too when it is forwarded
@@ -201,11 +215,6 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request) (route string) {
 	}
 	a.mux.ServeHTTP(w, r)
 	return r.Pattern // set by the mux
-}
-
-func (a *API) authorized(r *http.Request) bool {
-	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return ok && subtle.ConstantTimeCompare([]byte(token), []byte(a.cfg.AuthToken)) == 1
 }
 
 func (a *API) propose(r *http.Request, cmd *fsmpb.Command) (any, error) {

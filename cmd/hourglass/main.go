@@ -5,6 +5,7 @@
 //	hourglass task create|get|cancel|list
 //	hourglass snapshot save|inspect|restore FILE
 //	hourglass cluster members|remove
+//	hourglass token create
 //	hourglass receive                 print deliveries (a webhook target for trying it out)
 //	hourglass bench                   load generator with a checker
 //
@@ -39,6 +40,7 @@ Usage:
   hourglass snapshot inspect FILE     check a backup offline, show what it holds
   hourglass snapshot restore FILE     replace the whole cluster's state with a
                                       backup
+  hourglass token create [flags]      make an API token for --tokens-file
   hourglass cluster members           list the cluster's nodes
   hourglass cluster remove ID         take a node out of the cluster
   hourglass receive [flags]           a webhook receiver that prints what
@@ -81,6 +83,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runCluster(ctx, args[1:], stdout, stderr)
 	case "snapshot":
 		err = runSnapshot(ctx, args[1:], stdout, stderr)
+	case "token":
+		err = runToken(ctx, args[1:], stdout, stderr)
 	case "receive":
 		err = runReceive(ctx, args[1:], stdout, stderr)
 	case "bench":

@@ -34,7 +34,7 @@ type serverFlags struct {
 	join                                               listFlag
 	bootstrapExpect                                    int
 	leaveOnStop, pprof                                 bool
-	authToken, logLevel, logFormat                     string
+	authToken, tokensFile, logLevel, logFormat         string
 	maxPayload, maxBatch, workers, catchUpRate         int
 	targetConcurrency                                  int
 	horizon, fireLead, retention                       time.Duration
@@ -72,7 +72,8 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.Var(&f.join, "join", "gossip address (host:port) of a member to join; repeatable, or comma-separated")
 	fs.IntVar(&f.bootstrapExpect, "bootstrap-expect", 0, "form a new cluster once this many nodes see each other (the same value on each)")
 	fs.BoolVar(&f.leaveOnStop, "leave-on-stop", false, "on stop, leave the cluster for good (default: a stopped node stays a member and is expected back)")
-	fs.StringVar(&f.authToken, "auth-token", "", "require this bearer token on every /v1 request")
+	fs.StringVar(&f.authToken, "auth-token", "", "accept this bearer token with every scope (admin); see also --tokens-file")
+	fs.StringVar(&f.tokensFile, "tokens-file", "", "file of API tokens with their scopes, one \"NAME SCOPES SHA256\" per line (hourglass token create makes them)")
 	fs.IntVar(&f.maxPayload, "max-payload", 1<<20, "largest task payload in bytes")
 	fs.IntVar(&f.maxBatch, "max-batch", 1000, "most tasks in one batch create")
 	fs.IntVar(&f.workers, "workers", 128, "concurrent webhook deliveries")
@@ -203,12 +204,19 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger, raftLog io.W
 	node.Start(sched.Run)
 
 	// 3. The HTTP API.
+	tokens, err := loadTokens(f)
+	if err != nil {
+		return err
+	}
+	if tokens.Len() == 0 {
+		logger.Warn("authentication is off: no --auth-token or --tokens-file, so anyone who reaches the HTTP API can use all of it; keep it on a private listener")
+	}
 	api := httpapi.New(httpapi.Config{
 		Proposer: node, Store: node.FSM(), Health: node, Cluster: node, Backups: node, Workers: sched,
-		Registry:  metrics,
-		Metrics:   promhttp.HandlerFor(metrics, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError)}),
-		Limits:    httpapi.Limits{MaxPayload: f.maxPayload, MaxBatch: f.maxBatch},
-		AuthToken: f.authToken, Retention: f.retention, Logger: logger,
+		Registry: metrics,
+		Metrics:  promhttp.HandlerFor(metrics, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError)}),
+		Limits:   httpapi.Limits{MaxPayload: f.maxPayload, MaxBatch: f.maxBatch},
+		Tokens:   tokens, Retention: f.retention, Logger: logger,
 	})
 	var handler http.Handler = api
 	if f.pprof {
@@ -219,7 +227,7 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger, raftLog io.W
 	go func() { serveErr <- srv.Serve(ln) }()
 	st := node.Status()
 	logger.Info("hourglass ready", "node_id", f.nodeID, "http_addr", ln.Addr().String(),
-		"raft_addr", st.RaftAddr, "gossip_addr", st.GossipAddr, "data_dir", dataDir, "auth", f.authToken != "")
+		"raft_addr", st.RaftAddr, "gossip_addr", st.GossipAddr, "data_dir", dataDir, "tokens", tokens.Len())
 
 	select {
 	case <-ctx.Done():
@@ -233,6 +241,28 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger, raftLog io.W
 		logger.Warn("http shutdown", "err", err)
 	}
 	return nil
+}
+
+// loadTokens reads --tokens-file and adds --auth-token (as an admin
+// token).
+func loadTokens(f serverFlags) (*httpapi.Tokens, error) {
+	var tokens httpapi.Tokens
+	if f.tokensFile != "" {
+		file, err := os.Open(f.tokensFile)
+		if err != nil {
+			return nil, fmt.Errorf("--tokens-file: %w", err)
+		}
+		defer file.Close()
+		if err := tokens.ReadTokens(file); err != nil {
+			return nil, fmt.Errorf("--tokens-file %s: %w", f.tokensFile, err)
+		}
+	}
+	if f.authToken != "" {
+		if err := tokens.Add("auth-token", f.authToken, httpapi.ScopeAdmin); err != nil {
+			return nil, fmt.Errorf("--auth-token: %w", err)
+		}
+	}
+	return &tokens, nil
 }
 
 // advertisedHTTP is the HTTP address other nodes forward requests to:

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/hourglass-scheduler/hourglass/httpapi"
+)
+
+const tokenUsage = `Usage:
+  hourglass token create --name NAME --scopes SCOPE[,SCOPE...]
+      make a new API token: prints the token (give it to the client) and
+      the line to add to the server's --tokens-file (which holds only its
+      hash). Scopes: tasks:read, tasks:write, worker, admin.
+`
+
+func runToken(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, err := subcommand("token", tokenUsage, args, stderr)
+	if err != nil {
+		return err
+	}
+	if args[0] != "create" {
+		fmt.Fprint(stderr, tokenUsage)
+		return fmt.Errorf("%w: unknown token command %q", errUsage, args[0])
+	}
+	name := fs.String("name", "", "the token's name, shown in logs and errors (letters, digits, - _ .)")
+	scopes := fs.String("scopes", "", "what the token may do: tasks:read, tasks:write, worker, admin (comma-separated)")
+	rest, err := parseFlags(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return fmt.Errorf("%w: token create takes no arguments, got %q", errUsage, rest)
+	}
+	if err := checkTokenName(*name); err != nil {
+		return err
+	}
+	if *scopes == "" {
+		return fmt.Errorf("%w: --scopes is required: tasks:read, tasks:write, worker or admin", errUsage)
+	}
+	list, err := httpapi.ParseScopes(*scopes)
+	if err != nil {
+		return fmt.Errorf("%w: --scopes: %v", errUsage, err)
+	}
+	secret, err := httpapi.NewToken()
+	if err != nil {
+		return err
+	}
+	names := make([]string, len(list))
+	for i, s := range list {
+		names[i] = string(s)
+	}
+	fmt.Fprintf(stdout, "token (give it to the client; it is not stored anywhere):\n  %s\nline for the server's --tokens-file:\n  %s %s %s\n",
+		secret, *name, strings.Join(names, ","), httpapi.HashToken(secret))
+	return nil
+}
+
+func checkTokenName(name string) error {
+	if name == "" {
+		return fmt.Errorf("%w: --name is required", errUsage)
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return fmt.Errorf("%w: --name %q: only letters, digits, - _ and . are allowed", errUsage, name)
+		}
+	}
+	return nil
+}
