@@ -66,9 +66,11 @@ type Config struct {
 	// PurgeInterval is how often finished tasks past retention are purged
 	// (1m).
 	PurgeInterval time.Duration
-	// HTTPClient delivers webhooks; nil means a pooled keep-alive client
-	// that does not follow redirects.
+	// HTTPClient delivers webhooks; nil means NewHTTPClient with Targets.
 	HTTPClient *http.Client
+	// Targets is the policy of the default HTTPClient (nil: only the
+	// addresses always refused).
+	Targets *TargetPolicy
 	// Leadership, when set, is asked before a delivery whose Fire is
 	// older than FireLead plus StaleAfter: a leader that was paused (or
 	// starved) may have been replaced meanwhile without knowing it yet.
@@ -110,7 +112,7 @@ func (c *Config) setDefaults() {
 		c.PurgeInterval = time.Minute
 	}
 	if c.HTTPClient == nil {
-		c.HTTPClient = NewHTTPClient(c.Workers)
+		c.HTTPClient = NewHTTPClient(c.Workers, c.Targets, nil)
 	}
 	if c.StaleAfter <= 0 {
 		c.StaleAfter = 250 * time.Millisecond
@@ -120,21 +122,6 @@ func (c *Config) setDefaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
-	}
-}
-
-// NewHTTPClient returns the delivery client: keep-alive connections pooled
-// per target host, no redirects followed (a 3xx is a failed attempt).
-func NewHTTPClient(maxConnsPerHost int) *http.Client {
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.MaxIdleConns = 4 * maxConnsPerHost
-	transport.MaxIdleConnsPerHost = maxConnsPerHost
-	transport.ResponseHeaderTimeout = 0 // the per-attempt context bounds it
-	return &http.Client{
-		Transport: transport,
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		},
 	}
 }
 

@@ -31,7 +31,8 @@ const serverGCPercent = 200
 type serverFlags struct {
 	nodeID, dataDir, httpAddr, raftAddr, raftAdvertise string
 	gossipAddr, gossipAdvertise, httpAdvertise         string
-	join                                               listFlag
+	join, targetAllow, targetDeny                      listFlag
+	targetProxy                                        string
 	bootstrapExpect                                    int
 	leaveOnStop, pprof                                 bool
 	authToken, tokensFile, logLevel, logFormat         string
@@ -74,6 +75,9 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.BoolVar(&f.leaveOnStop, "leave-on-stop", false, "on stop, leave the cluster for good (default: a stopped node stays a member and is expected back)")
 	fs.StringVar(&f.authToken, "auth-token", "", "accept this bearer token with every scope (admin); see also --tokens-file")
 	fs.StringVar(&f.tokensFile, "tokens-file", "", "file of API tokens with their scopes, one \"NAME SCOPES SHA256\" per line (hourglass token create makes them)")
+	fs.Var(&f.targetAllow, "target-allow", "webhook targets may only be at these addresses (CIDRs, repeatable or comma-separated); default: any not refused")
+	fs.Var(&f.targetDeny, "target-deny", "webhook targets may not be at these addresses (CIDRs, like 10.0.0.0/8); link-local and the cluster's own listeners are always refused")
+	fs.StringVar(&f.targetProxy, "target-proxy", "", "send webhooks through this HTTP proxy (the environment's proxy settings are never used)")
 	fs.IntVar(&f.maxPayload, "max-payload", 1<<20, "largest task payload in bytes")
 	fs.IntVar(&f.maxBatch, "max-batch", 1000, "most tasks in one batch create")
 	fs.IntVar(&f.workers, "workers", 128, "concurrent webhook deliveries")
@@ -168,8 +172,13 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger, raftLog io.W
 	}
 
 	metrics := prometheus.NewRegistry()
+	var node *cluster.Node // the policy asks it for the cluster's listeners
+	policy, proxy, err := targetPolicy(f, func() *cluster.Node { return node }, ln.Addr())
+	if err != nil {
+		return err
+	}
 	// 1. The raft node and its state machine; gossip finds the others.
-	node, err := cluster.Open(cluster.Config{
+	node, err = cluster.Open(cluster.Config{
 		NodeID: f.nodeID, Version: version, DataDir: dataDir,
 		RaftAddr: f.raftAddr, RaftAdvertise: f.raftAdvertise,
 		GossipAddr: f.gossipAddr, GossipAdvertise: f.gossipAdvertise,
@@ -199,6 +208,7 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger, raftLog io.W
 		Horizon: f.horizon, FireLead: f.fireLead, CatchUpRate: f.catchUpRate,
 		Workers: f.workers, TargetConcurrency: f.targetConcurrency, Retention: f.retention, Logger: logger,
 		Leadership: node, StaleAfter: f.leaseTimeout, Metrics: metrics,
+		HTTPClient: scheduler.NewHTTPClient(f.workers, policy, proxy),
 	})
 	node.FSM().SetNotifier(sched)
 	node.Start(sched.Run)
