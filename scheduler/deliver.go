@@ -8,8 +8,10 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/hourglass-scheduler/hourglass/client"
 	"github.com/hourglass-scheduler/hourglass/fsm"
 	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
 )
@@ -114,6 +116,15 @@ func (s *Scheduler) send(ctx context.Context, t *fsmpb.Task) error {
 	req.Header.Set(HeaderAttempt, strconv.FormatUint(uint64(t.Attempts), 10))
 	req.Header.Set(HeaderFencingToken, fmt.Sprintf("%d.%d", t.FireTerm, t.FireIndex))
 	req.Header.Set(HeaderScheduledAt, time.Unix(0, t.DueAt).UTC().Format(time.RFC3339Nano))
+	if len(s.cfg.SigningKeys) > 0 {
+		ts := s.cfg.Clock.Now().Unix()
+		sigs := make([]string, len(s.cfg.SigningKeys))
+		for i, key := range s.cfg.SigningKeys {
+			sigs[i] = client.SignWebhook(key, t.Id, ts, t.Payload)
+		}
+		req.Header.Set(client.HeaderTimestamp, strconv.FormatInt(ts, 10))
+		req.Header.Set(client.HeaderSignature, strings.Join(sigs, " "))
+	}
 
 	resp, err := s.cfg.HTTPClient.Do(req)
 	if err != nil {

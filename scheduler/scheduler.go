@@ -68,6 +68,9 @@ type Config struct {
 	PurgeInterval time.Duration
 	// HTTPClient delivers webhooks; nil means NewHTTPClient with Targets.
 	HTTPClient *http.Client
+	// SigningKeys, when set, sign every delivery with each key
+	// (client.SignWebhook): more than one while keys are rotated.
+	SigningKeys [][]byte
 	// Targets is the policy of the default HTTPClient (nil: only the
 	// addresses always refused).
 	Targets *TargetPolicy

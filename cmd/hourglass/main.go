@@ -41,6 +41,7 @@ Usage:
   hourglass snapshot restore FILE     replace the whole cluster's state with a
                                       backup
   hourglass token create [flags]      make an API token for --tokens-file
+  hourglass signing-key create        make a webhook signing key
   hourglass cluster members           list the cluster's nodes
   hourglass cluster remove ID         take a node out of the cluster
   hourglass receive [flags]           a webhook receiver that prints what
@@ -85,6 +86,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runSnapshot(ctx, args[1:], stdout, stderr)
 	case "token":
 		err = runToken(ctx, args[1:], stdout, stderr)
+	case "signing-key":
+		err = runSigningKey(args[1:], stdout, stderr)
 	case "receive":
 		err = runReceive(ctx, args[1:], stdout, stderr)
 	case "bench":

@@ -32,7 +32,7 @@ type serverFlags struct {
 	nodeID, dataDir, httpAddr, raftAddr, raftAdvertise string
 	gossipAddr, gossipAdvertise, httpAdvertise         string
 	join, targetAllow, targetDeny                      listFlag
-	targetProxy                                        string
+	targetProxy, signingKeysFile                       string
 	bootstrapExpect                                    int
 	leaveOnStop, pprof                                 bool
 	authToken, tokensFile, logLevel, logFormat         string
@@ -77,6 +77,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&f.tokensFile, "tokens-file", "", "file of API tokens with their scopes, one \"NAME SCOPES SHA256\" per line (hourglass token create makes them)")
 	fs.Var(&f.targetAllow, "target-allow", "webhook targets may only be at these addresses (CIDRs, repeatable or comma-separated); default: any not refused")
 	fs.Var(&f.targetDeny, "target-deny", "webhook targets may not be at these addresses (CIDRs, like 10.0.0.0/8); link-local and the cluster's own listeners are always refused")
+	fs.StringVar(&f.signingKeysFile, "signing-keys-file", "", "sign every webhook with each key in this file (one whsec_ key a line; hourglass signing-key create makes one)")
 	fs.StringVar(&f.targetProxy, "target-proxy", "", "send webhooks through this HTTP proxy (the environment's proxy settings are never used)")
 	fs.IntVar(&f.maxPayload, "max-payload", 1<<20, "largest task payload in bytes")
 	fs.IntVar(&f.maxBatch, "max-batch", 1000, "most tasks in one batch create")
@@ -172,6 +173,10 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger, raftLog io.W
 	}
 
 	metrics := prometheus.NewRegistry()
+	signingKeys, err := readSigningKeys(f.signingKeysFile)
+	if err != nil {
+		return err
+	}
 	var node *cluster.Node // the policy asks it for the cluster's listeners
 	policy, proxy, err := targetPolicy(f, func() *cluster.Node { return node }, ln.Addr())
 	if err != nil {
@@ -208,7 +213,7 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger, raftLog io.W
 		Horizon: f.horizon, FireLead: f.fireLead, CatchUpRate: f.catchUpRate,
 		Workers: f.workers, TargetConcurrency: f.targetConcurrency, Retention: f.retention, Logger: logger,
 		Leadership: node, StaleAfter: f.leaseTimeout, Metrics: metrics,
-		HTTPClient: scheduler.NewHTTPClient(f.workers, policy, proxy),
+		HTTPClient: scheduler.NewHTTPClient(f.workers, policy, proxy), SigningKeys: signingKeys,
 	})
 	node.FSM().SetNotifier(sched)
 	node.Start(sched.Run)

@@ -2,10 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
+	"github.com/hourglass-scheduler/hourglass/client"
 	"github.com/hourglass-scheduler/hourglass/httpapi"
 )
 
@@ -67,4 +71,52 @@ func checkTokenName(name string) error {
 		}
 	}
 	return nil
+}
+
+const signingKeyUsage = `Usage:
+  hourglass signing-key create
+      print a new webhook signing key (whsec_ and 32 random bytes in
+      base64): add it to the server's --signing-keys-file and to the
+      receivers' verification keys.
+`
+
+func runSigningKey(args []string, stdout, stderr io.Writer) error {
+	if len(args) != 1 || args[0] != "create" {
+		fmt.Fprint(stderr, signingKeyUsage)
+		return fmt.Errorf("%w: want signing-key create", errUsage)
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return fmt.Errorf("new signing key: %w", err)
+	}
+	fmt.Fprintln(stdout, client.SigningKeyPrefix+base64.StdEncoding.EncodeToString(key))
+	return nil
+}
+
+// readSigningKeys reads --signing-keys-file: one whsec_ key a line, blank
+// lines and # comments ignored. Every key signs every delivery.
+func readSigningKeys(path string) ([][]byte, error) {
+	if path == "" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--signing-keys-file: %w", err)
+	}
+	var keys [][]byte
+	for i, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		key, err := client.ParseSigningKey(line)
+		if err != nil {
+			return nil, fmt.Errorf("--signing-keys-file %s line %d: %w", path, i+1, err)
+		}
+		keys = append(keys, key)
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("--signing-keys-file %s: no keys in it", path)
+	}
+	return keys, nil
 }
