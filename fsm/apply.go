@@ -66,7 +66,8 @@ type applier struct {
 	changes                                              []Change
 	// countDeltas are the changes to counts, written once per batch.
 	countDeltas map[queueState]int64
-	// finished counts the tasks that reached a final state in this batch.
+	// finished counts the tasks that reached a final state in this batch
+	// (nil until one does).
 	finished map[queueState]uint64
 	// queueCache holds the queues read or written in this transaction
 	// (nil: known not to exist).
@@ -97,7 +98,6 @@ func newApplier(tx *bolt.Tx) *applier {
 		counts:  tx.Bucket(bucketCounts),
 
 		countDeltas: map[queueState]int64{},
-		finished:    map[queueState]uint64{},
 		queueCache:  map[string]*fsmpb.Queue{},
 	}
 	if tx.Writable() {
@@ -193,6 +193,9 @@ func (a *applier) setState(t *fsmpb.Task, state fsmpb.State) error {
 	t.State = state
 	a.countDeltas[queueState{t.Queue, state}]++
 	if state != fsmpb.State_SCHEDULED && state != fsmpb.State_RUNNING {
+		if a.finished == nil {
+			a.finished = map[queueState]uint64{}
+		}
 		a.finished[queueState{t.Queue, state}]++
 	}
 	return a.byState.Put(stateKey(state, t.Queue, t.Id), nil)

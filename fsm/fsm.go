@@ -171,15 +171,23 @@ func (f *FSM) SetNotifier(n Notifier) {
 	f.notifier.Store(&n)
 }
 
-// Finished calls fn with how many tasks of each queue reached each final
-// state (succeeded, dead, cancelled, expired) as this FSM applied the log
-// since it was opened.
-func (f *FSM) Finished(fn func(queue, state string, n uint64)) {
+// FinishedCount is how many tasks of a queue reached a final state.
+type FinishedCount struct {
+	Queue, State string
+	N            uint64
+}
+
+// Finished counts the tasks of each queue that reached each final state
+// (succeeded, dead, cancelled, expired) as this FSM applied the log since
+// it was opened.
+func (f *FSM) Finished() []FinishedCount {
 	f.finishedMu.Lock()
 	defer f.finishedMu.Unlock()
+	out := make([]FinishedCount, 0, len(f.finished))
 	for k, n := range f.finished {
-		fn(k.queue, StateName(k.state), n)
+		out = append(out, FinishedCount{Queue: k.queue, State: StateName(k.state), N: n})
 	}
+	return out
 }
 
 // SetLogger makes the FSM log every task state change, with the task's id

@@ -534,7 +534,9 @@ func TestFinishedCountsFinalStates(t *testing.T) {
 	h.apply(fire(1, &fsmpb.FireItem{Id: "b", DueAt: 10}))
 	h.apply(outcome(&fsmpb.Outcome{Id: "b", Attempt: 1, Kind: fsmpb.Outcome_SUCCEEDED}))
 	got := map[string]uint64{}
-	h.f.Finished(func(queue, state string, n uint64) { got[queue+"/"+state] = n })
+	for _, c := range h.f.Finished() {
+		got[c.Queue+"/"+c.State] = c.N
+	}
 	if len(got) != 2 || got["default/cancelled"] != 1 || got["default/succeeded"] != 1 {
 		t.Fatalf("finished = %v, want one cancelled and one succeeded", got)
 	}

@@ -112,14 +112,11 @@ func (t *Tokens) ReadTokens(r io.Reader) error {
 		if len(fields) != 3 {
 			return fmt.Errorf("line %d: want NAME SCOPES SHA256, got %d fields", line, len(fields))
 		}
-		tok := Token{Name: fields[0]}
-		for _, s := range strings.Split(fields[1], ",") {
-			scope := Scope(s)
-			if !slices.Contains(knownScopes, scope) {
-				return fmt.Errorf("line %d: unknown scope %q; want %s", line, s, scopeList())
-			}
-			tok.Scopes = append(tok.Scopes, scope)
+		scopes, err := ParseScopes(fields[1])
+		if err != nil {
+			return fmt.Errorf("line %d: %w", line, err)
 		}
+		tok := Token{Name: fields[0], Scopes: scopes}
 		sum, err := hex.DecodeString(fields[2])
 		if err != nil || len(sum) != sha256.Size {
 			return fmt.Errorf("line %d: %q is not a SHA-256 in hex (64 characters); store the token's hash, never the token", line, fields[2])

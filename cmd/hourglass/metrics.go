@@ -15,7 +15,6 @@ import (
 type nodeCollector struct {
 	node    *cluster.Node
 	dataDir string
-	now     func() time.Time
 
 	term, commit, applied, leader, hasLeader, tasks   *prometheus.Desc
 	backlog, backlogAge, diskFree, diskSize, finished *prometheus.Desc
@@ -23,7 +22,7 @@ type nodeCollector struct {
 
 func newNodeCollector(node *cluster.Node, dataDir string) *nodeCollector {
 	return &nodeCollector{
-		node: node, dataDir: dataDir, now: time.Now,
+		node: node, dataDir: dataDir,
 		term:      prometheus.NewDesc("hourglass_raft_term", "The raft term this node is in.", nil, nil),
 		commit:    prometheus.NewDesc("hourglass_raft_commit_index", "The highest raft log index this node knows committed.", nil, nil),
 		applied:   prometheus.NewDesc("hourglass_raft_applied_index", "The highest raft log index this node applied.", nil, nil),
@@ -58,7 +57,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.leader, boolGauge(strings.EqualFold(st.State, "leader")))
 	gauge(c.hasLeader, boolGauge(st.LeaderID != ""))
 
-	now := c.now()
+	now := time.Now()
 	if n, oldest, err := c.node.FSM().DueBacklog(now.UnixNano()); err != nil {
 		ch <- prometheus.NewInvalidMetric(c.backlog, err)
 	} else {
@@ -75,9 +74,9 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.diskFree, float64(free))
 		gauge(c.diskSize, float64(size))
 	}
-	c.node.FSM().Finished(func(queue, state string, n uint64) {
-		ch <- prometheus.MustNewConstMetric(c.finished, prometheus.CounterValue, float64(n), queue, state)
-	})
+	for _, f := range c.node.FSM().Finished() {
+		ch <- prometheus.MustNewConstMetric(c.finished, prometheus.CounterValue, float64(f.N), f.Queue, f.State)
+	}
 	queues, err := c.node.FSM().Queues()
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(c.tasks, err)

@@ -183,7 +183,9 @@ type promSample struct {
 	value  float64
 }
 
-func (p *promAPI) get(path string, v any) error {
+// get calls a Prometheus API path and decodes the answer's data into data
+// (nil: only checks that it succeeded), or returns Prometheus's error.
+func (p *promAPI) get(path string, data any) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.base+path, nil)
@@ -192,27 +194,36 @@ func (p *promAPI) get(path string, v any) error {
 		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s", path, resp.Status)
+	var out struct {
+		Status string          `json:"status"`
+		Error  string          `json:"error"`
+		Data   json.RawMessage `json:"data"`
 	}
-	return json.NewDecoder(resp.Body).Decode(v)
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return fmt.Errorf("%s: %w", resp.Status, err)
+	}
+	if out.Status != "success" {
+		return fmt.Errorf("%s: %s", resp.Status, out.Error)
+	}
+	if data == nil {
+		return nil
+	}
+	return json.Unmarshal(out.Data, data)
 }
 
 // query runs an instant query; nil while Prometheus is not answering.
 func (p *promAPI) query(q string) []promSample {
-	var out struct {
-		Data struct {
-			Result []struct {
-				Metric map[string]string `json:"metric"`
-				Value  [2]any            `json:"value"`
-			} `json:"result"`
-		} `json:"data"`
+	var data struct {
+		Result []struct {
+			Metric map[string]string `json:"metric"`
+			Value  [2]any            `json:"value"`
+		} `json:"result"`
 	}
-	if err := p.get("/api/v1/query?query="+url.QueryEscape(q), &out); err != nil {
+	if err := p.get("/api/v1/query?query="+url.QueryEscape(q), &data); err != nil {
 		return nil
 	}
 	var samples []promSample
-	for _, r := range out.Data.Result {
+	for _, r := range data.Result {
 		s, _ := r.Value[1].(string)
 		v, err := strconv.ParseFloat(s, 64)
 		if err != nil {
@@ -225,46 +236,26 @@ func (p *promAPI) query(q string) []promSample {
 
 // check runs an instant query and returns Prometheus's error, if any.
 func (p *promAPI) check(q string) error {
-	var out struct {
-		Status string `json:"status"`
-		Error  string `json:"error"`
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, p.base+"/api/v1/query?query="+url.QueryEscape(q), nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		return fmt.Errorf("%s: %w", resp.Status, err)
-	}
-	if out.Status != "success" {
-		return fmt.Errorf("%s: %s", resp.Status, out.Error)
-	}
-	return nil
+	return p.get("/api/v1/query?query="+url.QueryEscape(q), nil)
 }
 
 // ruleHealth maps each loaded rule's name to its health ("ok" once it
 // evaluated without error).
 func (p *promAPI) ruleHealth() map[string]string {
-	var out struct {
-		Data struct {
-			Groups []struct {
-				Rules []struct {
-					Name      string `json:"name"`
-					Health    string `json:"health"`
-					LastError string `json:"lastError"`
-				} `json:"rules"`
-			} `json:"groups"`
-		} `json:"data"`
+	var data struct {
+		Groups []struct {
+			Rules []struct {
+				Name      string `json:"name"`
+				Health    string `json:"health"`
+				LastError string `json:"lastError"`
+			} `json:"rules"`
+		} `json:"groups"`
 	}
-	if err := p.get("/api/v1/rules", &out); err != nil {
+	if err := p.get("/api/v1/rules", &data); err != nil {
 		return nil
 	}
 	health := map[string]string{}
-	for _, g := range out.Data.Groups {
+	for _, g := range data.Groups {
 		for _, r := range g.Rules {
 			health[r.Name] = r.Health
 			if r.LastError != "" {

@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"sync"
+	"time"
 
 	"github.com/hourglass-scheduler/hourglass/cluster"
 	"github.com/hourglass-scheduler/hourglass/scheduler"
@@ -31,7 +33,7 @@ func targetPolicy(f serverFlags, node func() *cluster.Node, httpListener net.Add
 			*l.out = append(*l.out, prefix.Masked())
 		}
 	}
-	p.Own = func() []netip.AddrPort {
+	own := &ownListeners{compute: func() []netip.AddrPort {
 		addrs := []string{httpListener.String(), f.raftAddr, f.gossipAddr}
 		if n := node(); n != nil {
 			st := n.Status()
@@ -42,18 +44,19 @@ func targetPolicy(f serverFlags, node func() *cluster.Node, httpListener net.Add
 				}
 			}
 		}
-		var own []netip.AddrPort
+		var out []netip.AddrPort
 		for _, a := range addrs {
 			if ap, err := netip.ParseAddrPort(a); err == nil {
-				own = append(own, ap)
+				out = append(out, ap)
 			} else if host, port, err := net.SplitHostPort(a); err == nil && host == "" {
 				if ap, err := netip.ParseAddrPort("0.0.0.0:" + port); err == nil {
-					own = append(own, ap)
+					out = append(out, ap)
 				}
 			}
 		}
-		return own
-	}
+		return out
+	}}
+	p.Own = own.get
 	var proxy *url.URL
 	if f.targetProxy != "" {
 		u, err := url.Parse(f.targetProxy)
@@ -63,4 +66,24 @@ func targetPolicy(f serverFlags, node func() *cluster.Node, httpListener net.Add
 		proxy = u
 	}
 	return p, proxy, nil
+}
+
+// ownListeners caches the cluster's listener addresses for a second: they
+// are asked for on every new webhook connection, and reading the members
+// is a round trip through raft's main loop.
+type ownListeners struct {
+	compute func() []netip.AddrPort
+
+	mu    sync.Mutex
+	at    time.Time
+	addrs []netip.AddrPort
+}
+
+func (o *ownListeners) get() []netip.AddrPort {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if now := time.Now(); now.Sub(o.at) > time.Second {
+		o.addrs, o.at = o.compute(), now
+	}
+	return o.addrs
 }
