@@ -94,6 +94,11 @@ func newGossip(cfg Config, raftAddr string, formed bool) (*gossip, error) {
 		}
 		mc.AdvertiseAddr, mc.AdvertisePort = addr.IP.String(), addr.Port
 	}
+	if len(cfg.GossipKeys) > 0 {
+		if mc.Keyring, err = memberlist.NewKeyring(cfg.GossipKeys, cfg.GossipKeys[0]); err != nil {
+			return nil, fmt.Errorf("gossip keys: %w", err)
+		}
+	}
 	mc.Delegate = g
 	mc.Events = g
 	mc.Logger = log.New(cfg.LogOutput, "", log.LstdFlags)
@@ -196,10 +201,14 @@ func (g *gossip) NotifyJoin(n *memberlist.Node) { g.saw(n) }
 func (g *gossip) NotifyUpdate(n *memberlist.Node) { g.saw(n) }
 
 // saw records an alive member (memberlist holds its lock during events,
-// so n is safe to read here, and only here).
+// so n is safe to read here, and only here). Metadata naming another id
+// than the member's gossip name is ignored: one member cannot speak for
+// another.
 func (g *gossip) saw(n *memberlist.Node) {
 	var m nodeMeta
-	_ = json.Unmarshal(n.Meta, &m)
+	if json.Unmarshal(n.Meta, &m) != nil || m.ID != n.Name {
+		m = nodeMeta{}
+	}
 	addr := net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
 	g.mu.Lock()
 	g.peers[n.Name] = peer{meta: m, addr: addr}
@@ -304,20 +313,31 @@ func (n *Node) awaitBootstrap(ctx context.Context) {
 				ids = append(ids, id)
 			}
 			slices.Sort(ids)
-			ids = ids[:expect]
 			if ids[0] != n.cfg.NodeID {
 				n.log.Info("members seen; another node bootstraps", "bootstrapper", ids[0])
 				return
 			}
+			// The first expect members that pass the TLS check.
 			var servers []raft.Server
+			var voters []string
 			for _, id := range ids {
+				if err := n.checkMemberTLS(alive[id].Raft); err != nil {
+					n.log.Warn("not bootstrapping with a member: its raft address failed the cluster's TLS check", "id", id, "raft_addr", alive[id].Raft, "err", err)
+					continue
+				}
 				servers = append(servers, raft.Server{ID: raft.ServerID(id), Address: raft.ServerAddress(alive[id].Raft), Suffrage: raft.Voter})
+				voters = append(voters, id)
+				if len(servers) == expect {
+					break
+				}
 			}
-			n.log.Info("bootstrapping the cluster", "voters", ids)
-			if err := n.raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error(); err != nil {
-				n.log.Error("bootstrap failed", "err", err)
+			if len(servers) == expect {
+				n.log.Info("bootstrapping the cluster", "voters", voters)
+				if err := n.raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error(); err != nil {
+					n.log.Error("bootstrap failed", "err", err)
+				}
+				return
 			}
-			return
 		}
 		select {
 		case <-ctx.Done():
@@ -380,6 +400,7 @@ func (n *Node) reconcileOnce() error {
 			continue
 		}
 		current := false
+		var stale []raft.Server
 		for _, s := range servers {
 			sameID, sameAddr := string(s.ID) == id, string(s.Address) == m.Raft
 			switch {
@@ -388,13 +409,24 @@ func (n *Node) reconcileOnce() error {
 			case sameID || sameAddr:
 				// A stale entry: the id moved to a new address, or the
 				// address now belongs to a new id (a wiped node).
-				n.log.Info("removing a stale raft member", "id", s.ID, "addr", s.Address, "for", id)
-				if err := n.raft.RemoveServer(s.ID, 0, 0).Error(); err != nil {
-					return fmt.Errorf("remove stale %s: %w", s.ID, err)
-				}
-				if s.Suffrage == raft.Voter {
-					voters--
-				}
+				stale = append(stale, s)
+			}
+		}
+		if current && len(stale) == 0 {
+			continue
+		}
+		// Nothing changes for a member that fails the TLS check.
+		if err := n.checkMemberTLS(m.Raft); err != nil {
+			n.log.Warn("not adding a member: its raft address failed the cluster's TLS check", "id", id, "raft_addr", m.Raft, "err", err)
+			continue
+		}
+		for _, s := range stale {
+			n.log.Info("removing a stale raft member", "id", s.ID, "addr", s.Address, "for", id)
+			if err := n.raft.RemoveServer(s.ID, 0, 0).Error(); err != nil {
+				return fmt.Errorf("remove stale %s: %w", s.ID, err)
+			}
+			if s.Suffrage == raft.Voter {
+				voters--
 			}
 		}
 		if current {
