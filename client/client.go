@@ -3,12 +3,15 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -50,23 +53,75 @@ type Client struct {
 }
 
 // New returns a client for the server at addr (DefaultAddr when empty;
-// "host:port" means http://host:port), sending token as a bearer token
-// when it is not empty.
-func New(addr, token string) *Client {
+// "host:port" means http://host:port, or https:// with WithTLS), sending
+// token as a bearer token when it is not empty.
+func New(addr, token string, opts ...Option) *Client {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if addr == "" {
 		addr = DefaultAddr
 	}
 	if !strings.Contains(addr, "://") {
-		addr = "http://" + addr
+		scheme := "http://"
+		if o.tls != nil {
+			scheme = "https://"
+		}
+		addr = scheme + addr
 	}
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.MaxIdleConnsPerHost = 256
+	if o.tls != nil {
+		transport.TLSClientConfig = o.tls.Clone()
+	}
 	return &Client{
 		addr:   strings.TrimRight(addr, "/"),
 		token:  token,
 		http:   &http.Client{Transport: transport, Timeout: time.Minute},
 		stream: &http.Client{Transport: transport},
 	}
+}
+
+// Option configures a Client.
+type Option func(*options)
+
+type options struct {
+	tls *tls.Config
+}
+
+// WithTLS sets the TLS configuration for an https server: the CA to trust
+// if not the system's, a client certificate if the server asks for one
+// (LoadTLS reads them from files).
+func WithTLS(cfg *tls.Config) Option { return func(o *options) { o.tls = cfg } }
+
+// LoadTLS reads a TLS configuration for WithTLS from PEM files: caFile, if
+// not empty, is the CA that signed the server's certificate (instead of the
+// system's roots); certFile and keyFile, if not empty, are a client
+// certificate for a server that requires one.
+func LoadTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("read CA certificate: %w", err)
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("CA certificate %s: no PEM certificate in it", caFile)
+		}
+	}
+	if (certFile == "") != (keyFile == "") {
+		return nil, errors.New("a client certificate needs both its certificate and its key")
+	}
+	if certFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("load client certificate: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
 }
 
 // CreateTask creates a task. An existing task with the same id and body is

@@ -154,3 +154,20 @@ func TestNoTokensNoAuth(t *testing.T) {
 		t.Fatalf("without tokens: %d %s", rec.Code, rec.Body)
 	}
 }
+
+// With RequireClientCert, a request without a verified client certificate
+// is refused, naming what is missing, but for the health checks.
+func TestRequireClientCert(t *testing.T) {
+	s := newTestServer(t, func(c *Config) { c.RequireClientCert = true })
+	for _, path := range []string{"/v1/tasks", "/metrics", "/", "/v1/openapi.json"} {
+		r := s.do(t, http.MethodGet, path, "")
+		if r.status != http.StatusUnauthorized || !strings.Contains(r.errorBody(t).Message, "client certificate") {
+			t.Errorf("GET %s without a client certificate: %d %s", path, r.status, r.body)
+		}
+	}
+	for _, path := range []string{"/healthz", "/readyz"} {
+		if r := s.do(t, http.MethodGet, path, ""); r.status != http.StatusOK {
+			t.Errorf("GET %s without a client certificate: %d %s", path, r.status, r.body)
+		}
+	}
+}

@@ -68,7 +68,7 @@ func (a *API) forward(w http.ResponseWriter, r *http.Request, leaderID, addr str
 		a.writeError(w, unavailable("forwarded by %s, but this node is not the leader either (leadership is changing); retry", by))
 		return
 	}
-	target, err := url.Parse("http://" + addr)
+	target, err := url.Parse(a.forwardScheme + addr)
 	if err != nil {
 		a.writeError(w, unavailable("the leader %s publishes a bad HTTP address %q", leaderID, addr))
 		return

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -70,6 +71,14 @@ type Config struct {
 	// LeaderWait bounds how long a request waits for a leader to be
 	// elected before it is answered 503 (3s).
 	LeaderWait time.Duration
+	// RequireClientCert: every request but the health checks must come
+	// over TLS with a client certificate the TLS server verified (it
+	// verifies any that is given); without one it is answered 401.
+	RequireClientCert bool
+	// ForwardTLS, when set, is how requests are forwarded to the leader:
+	// over https with this configuration (the nodes' API serves TLS).
+	// Nil: over plain http.
+	ForwardTLS *tls.Config
 	Now        func() time.Time
 	Logger     *slog.Logger
 }
@@ -83,6 +92,7 @@ type API struct {
 	scopes           map[string]Scope // by pattern
 	metrics          *apiMetrics
 	forwardTransport http.RoundTripper
+	forwardScheme    string // http:// or https://
 }
 
 // New returns the API handler.
@@ -105,7 +115,14 @@ func New(cfg Config) *API {
 	}
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.MaxIdleConnsPerHost = 256
-	a := &API{cfg: cfg, log: cfg.Logger.With("component", "httpapi"), mux: http.NewServeMux(),
+	// Never a proxy from the environment between the nodes.
+	transport.Proxy = nil
+	scheme := "http://"
+	if cfg.ForwardTLS != nil {
+		transport.TLSClientConfig = cfg.ForwardTLS.Clone()
+		scheme = "https://"
+	}
+	a := &API{forwardScheme: scheme, cfg: cfg, log: cfg.Logger.With("component", "httpapi"), mux: http.NewServeMux(),
 		metrics: newAPIMetrics(cfg.Registry), forwardTransport: transport, scopes: map[string]Scope{}}
 	a.handle("POST /v1/tasks", ScopeTasksWrite, a.createTask)
 	a.handle("POST /v1/tasks/batch", ScopeTasksWrite, a.createBatch)
@@ -186,6 +203,11 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // serve answers r and returns the route label it is counted under.
 func (a *API) serve(w http.ResponseWriter, r *http.Request) (route string) {
+	if a.cfg.RequireClientCert && (r.TLS == nil || len(r.TLS.VerifiedChains) == 0) && r.URL.Path != "/healthz" && r.URL.Path != "/readyz" {
+		a.writeError(w, &apiError{http.StatusUnauthorized, client.CodeUnauthenticated,
+			"client certificate: this server requires one, signed by its client CA (hourglass CLI: --client-cert and --client-key)"})
+		return routeUnauthenticated
+	}
 	if a.cfg.Tokens.Len() > 0 {
 		// The route's scope; a path the router does not know is answered
 		// 404 (or 405) alike with or without a token.

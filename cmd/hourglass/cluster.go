@@ -6,8 +6,6 @@ import (
 	"io"
 	"text/tabwriter"
 	"time"
-
-	"github.com/hourglass-scheduler/hourglass/client"
 )
 
 const clusterUsage = `Usage:
@@ -20,7 +18,7 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	addr, token := clientFlags(fs)
+	server := addClientFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON rather than a table")
 	rest, err := parseFlags(fs, args[1:])
 	if err != nil {
@@ -28,7 +26,10 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	c := client.New(*addr, *token)
+	c, err := server.connect()
+	if err != nil {
+		return err
+	}
 	switch args[0] {
 	case "members":
 		if len(rest) > 0 {
@@ -49,7 +50,7 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if err := tw.Flush(); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "term %d, commit index %d, applied index %d (as %s sees it)\n", info.Term, info.CommitIndex, info.AppliedIndex, *addr)
+		fmt.Fprintf(stdout, "term %d, commit index %d, applied index %d (as %s sees it)\n", info.Term, info.CommitIndex, info.AppliedIndex, server.addr)
 		return nil
 	case "remove":
 		if len(rest) != 1 {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -21,6 +22,7 @@ import (
 type clusterNode struct {
 	id, dataDir, raftAddr, gossipAddr string
 	extra                             []string
+	clientTLS                         *tls.Config
 	srv                               *server
 
 	mu       sync.Mutex // guards httpAddr, which changes on a restart
@@ -39,10 +41,18 @@ func (n *clusterNode) addr() string {
 // extra flags, and waits until all three are ready.
 func startCluster(t *testing.T, extra ...string) []*clusterNode {
 	t.Helper()
+	return startClusterWith(t, nil, func(string) []string { return extra })
+}
+
+// startClusterWith starts three nodes like startCluster, with the flags
+// flagsOf gives each node id, reaching them with clientTLS.
+func startClusterWith(t *testing.T, clientTLS *tls.Config, flagsOf func(id string) []string) []*clusterNode {
+	t.Helper()
 	nodes := make([]*clusterNode, 3)
 	var gossip []string
 	for i := range nodes {
-		nodes[i] = &clusterNode{id: fmt.Sprintf("n%d", i+1), dataDir: t.TempDir(), raftAddr: freeAddr(t), gossipAddr: freeAddr(t), extra: extra}
+		id := fmt.Sprintf("n%d", i+1)
+		nodes[i] = &clusterNode{id: id, dataDir: t.TempDir(), raftAddr: freeAddr(t), gossipAddr: freeAddr(t), extra: flagsOf(id), clientTLS: clientTLS}
 		gossip = append(gossip, nodes[i].gossipAddr)
 	}
 	for _, n := range nodes {
@@ -58,6 +68,7 @@ func (n *clusterNode) launch(t *testing.T, join []string) {
 	t.Helper()
 	n.srv = launchServer(t, n.dataDir, n.raftAddr, append([]string{"--node-id", n.id, "--gossip-addr", n.gossipAddr,
 		"--join", strings.Join(join, ","), "--bootstrap-expect", "3"}, n.extra...)...)
+	n.srv.clientTLS = n.clientTLS
 	n.mu.Lock()
 	n.httpAddr = n.srv.addr
 	n.mu.Unlock()
@@ -112,7 +123,7 @@ func leaderOf(t *testing.T, nodes []*clusterNode, ask *clusterNode) *clusterNode
 	t.Helper()
 	var leader *clusterNode
 	waitFor(t, 15*time.Second, "a leader", func() bool {
-		info, err := client.New(ask.srv.addr, "").Cluster(context.Background())
+		info, err := ask.srv.client("").Cluster(context.Background())
 		if err != nil || info.Leader == nil {
 			return false
 		}

@@ -6,6 +6,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -58,8 +59,18 @@ type server struct {
 	dataDir  string
 	raftAddr string
 	logPath  string
-	addr     string // http://host:port
+	addr     string // http://host:port or https://host:port
 	exited   chan struct{}
+	// clientTLS is how tests reach a server with --tls-cert.
+	clientTLS *tls.Config
+}
+
+// client returns a client for the server's API.
+func (s *server) client(token string) *client.Client {
+	if s.clientTLS != nil {
+		return client.New(s.addr, token, client.WithTLS(s.clientTLS))
+	}
+	return client.New(s.addr, token)
 }
 
 // freeAddr returns a loopback address with a port nobody listens on now.
@@ -73,7 +84,7 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-var readyLine = regexp.MustCompile(`msg="hourglass ready".* http_addr=(\S+)`)
+var readyLine = regexp.MustCompile(`msg="hourglass ready".* url=(\S+)`)
 
 // startServer runs the binary on dataDir and waits until /readyz says so.
 func startServer(t *testing.T, dataDir, raftAddr string, extra ...string) *server {
@@ -120,7 +131,7 @@ func launchServer(t *testing.T, dataDir, raftAddr string, extra ...string) *serv
 	t.Cleanup(s.kill)
 	select {
 	case a := <-addr:
-		s.addr = "http://" + a
+		s.addr = a
 	case <-s.exited:
 		t.Fatalf("server exited before it was ready:\n%s", s.logTail())
 	case <-time.After(20 * time.Second):
@@ -131,7 +142,7 @@ func launchServer(t *testing.T, dataDir, raftAddr string, extra ...string) *serv
 
 func (s *server) waitReady() {
 	s.t.Helper()
-	c := client.New(s.addr, "")
+	c := s.client("")
 	deadline := time.Now().Add(30 * time.Second)
 	for c.Ready(context.Background()) != nil {
 		select {

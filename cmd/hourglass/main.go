@@ -6,6 +6,8 @@
 //	hourglass snapshot save|inspect|restore FILE
 //	hourglass cluster members|remove
 //	hourglass token create
+//	hourglass signing-key|gossip-key create
+//	hourglass tls ca|cert
 //	hourglass receive                 print deliveries (a webhook target for trying it out)
 //	hourglass bench                   load generator with a checker
 //
@@ -42,6 +44,9 @@ Usage:
                                       backup
   hourglass token create [flags]      make an API token for --tokens-file
   hourglass signing-key create        make a webhook signing key
+  hourglass gossip-key create         make a gossip encryption key
+  hourglass tls ca|cert               make a cluster CA, and certificates
+                                      for nodes and clients
   hourglass cluster members           list the cluster's nodes
   hourglass cluster remove ID         take a node out of the cluster
   hourglass receive [flags]           a webhook receiver that prints what
@@ -88,6 +93,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runToken(ctx, args[1:], stdout, stderr)
 	case "signing-key":
 		err = runSigningKey(args[1:], stdout, stderr)
+	case "gossip-key":
+		err = runGossipKey(args[1:], stdout, stderr)
+	case "tls":
+		err = runTLS(args[1:], stdout, stderr)
 	case "receive":
 		err = runReceive(ctx, args[1:], stdout, stderr)
 	case "bench":

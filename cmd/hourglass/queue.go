@@ -26,7 +26,7 @@ func runQueue(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	addr, token := clientFlags(fs)
+	server := addClientFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON rather than a summary")
 	id := fs.String("id", "", "redrive: only this dead task")
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
@@ -38,7 +38,10 @@ func runQueue(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *id != "" && args[0] != "redrive" {
 		return fmt.Errorf("%w: --id is for queue redrive", errUsage)
 	}
-	c := client.New(*addr, *token)
+	c, err := server.connect()
+	if err != nil {
+		return err
+	}
 	if args[0] == "list" {
 		if len(rest) > 0 {
 			return fmt.Errorf("%w: queue list takes no arguments, got %q", errUsage, rest)

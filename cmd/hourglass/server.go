@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -33,6 +34,9 @@ type serverFlags struct {
 	gossipAddr, gossipAdvertise, httpAdvertise         string
 	join, targetAllow, targetDeny                      listFlag
 	targetProxy, signingKeysFile                       string
+	tlsCert, tlsKey, tlsClientCA                       string
+	clusterCA, clusterCert, clusterKey                 string
+	gossipKeys                                         listFlag
 	bootstrapExpect                                    int
 	leaveOnStop, pprof                                 bool
 	authToken, tokensFile, logLevel, logFormat         string
@@ -78,6 +82,13 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.Var(&f.targetAllow, "target-allow", "webhook targets may only be at these addresses (CIDRs, repeatable or comma-separated); default: any not refused")
 	fs.Var(&f.targetDeny, "target-deny", "webhook targets may not be at these addresses (CIDRs, like 10.0.0.0/8); link-local and the cluster's own listeners are always refused")
 	fs.StringVar(&f.signingKeysFile, "signing-keys-file", "", "sign every webhook with each key in this file (one whsec_ key a line; hourglass signing-key create makes one)")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "serve the HTTP API over TLS with this certificate (PEM; hourglass tls cert makes one)")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "the --tls-cert certificate's key (PEM)")
+	fs.StringVar(&f.tlsClientCA, "tls-client-ca", "", "require API clients to present a certificate signed by this CA (PEM)")
+	fs.StringVar(&f.clusterCA, "cluster-ca", "", "mutual TLS for raft: the cluster's CA certificate (PEM; hourglass tls ca makes one); members accept only peers it signed")
+	fs.StringVar(&f.clusterCert, "cluster-cert", "", "mutual TLS for raft: this node's certificate, signed by --cluster-ca")
+	fs.StringVar(&f.clusterKey, "cluster-key", "", "mutual TLS for raft: the --cluster-cert certificate's key")
+	fs.Var(&f.gossipKeys, "gossip-key", "encrypt gossip with this key (base64, 16, 24 or 32 bytes; hourglass gossip-key create makes one); repeatable for rotation: the first encrypts, any decrypts")
 	fs.StringVar(&f.targetProxy, "target-proxy", "", "send webhooks through this HTTP proxy (the environment's proxy settings are never used)")
 	fs.IntVar(&f.maxPayload, "max-payload", 1<<20, "largest task payload in bytes")
 	fs.IntVar(&f.maxBatch, "max-batch", 1000, "most tasks in one batch create")
@@ -172,6 +183,14 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger, raftLog io.W
 		return err
 	}
 
+	secure, err := loadServerTLS(f)
+	if err != nil {
+		return err
+	}
+	if f.clustered() && (secure.member == nil || len(secure.gossipKeys) == 0) {
+		logger.Warn("cluster traffic is not authenticated: anyone who reaches the raft and gossip ports can join or disrupt the cluster; set --cluster-ca, --cluster-cert, --cluster-key and --gossip-key",
+			"raft_tls", secure.member != nil, "gossip_encrypted", len(secure.gossipKeys) > 0)
+	}
 	metrics := prometheus.NewRegistry()
 	signingKeys, err := readSigningKeys(f.signingKeysFile)
 	if err != nil {
@@ -192,6 +211,7 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger, raftLog io.W
 		SnapshotBytes:    f.snapshotBytes,
 		HeartbeatTimeout: f.heartbeatTimeout, ElectionTimeout: f.electionTimeout, LeaderLeaseTimeout: f.leaseTimeout,
 		Logger: logger, LogOutput: raftLog, Metrics: metrics,
+		TLS: secure.member, GossipKeys: secure.gossipKeys,
 	})
 	if err != nil {
 		return err
@@ -232,16 +252,25 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger, raftLog io.W
 		Metrics:  promhttp.HandlerFor(metrics, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError)}),
 		Limits:   httpapi.Limits{MaxPayload: f.maxPayload, MaxBatch: f.maxBatch},
 		Tokens:   tokens, Retention: f.retention, Logger: logger,
+		ForwardTLS: secure.forward, RequireClientCert: f.tlsClientCA != "",
 	})
 	var handler http.Handler = api
 	if f.pprof {
 		handler = withProfiler(api)
 	}
 	srv := httpapi.NewServer(f.httpAddr, handler)
+	srv.ErrorLog = log.New(httpErrorLog{logger}, "", 0)
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	scheme := "http"
+	if secure.api != nil {
+		scheme = "https"
+		srv.TLSConfig = secure.api
+		go func() { serveErr <- srv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { serveErr <- srv.Serve(ln) }()
+	}
 	st := node.Status()
-	logger.Info("hourglass ready", "node_id", f.nodeID, "http_addr", ln.Addr().String(),
+	logger.Info("hourglass ready", "node_id", f.nodeID, "url", scheme+"://"+ln.Addr().String(), "http_addr", ln.Addr().String(),
 		"raft_addr", st.RaftAddr, "gossip_addr", st.GossipAddr, "data_dir", dataDir, "tokens", tokens.Len())
 
 	select {
@@ -280,6 +309,10 @@ func loadTokens(f serverFlags) (*httpapi.Tokens, error) {
 	return &tokens, nil
 }
 
+// clustered reports whether the flags start or join a cluster of more
+// than one node.
+func (f *serverFlags) clustered() bool { return f.bootstrapExpect > 1 || len(f.join) > 0 }
+
 // advertisedHTTP is the HTTP address other nodes forward requests to:
 // --http-advertise, or the listener's own address when that names a host.
 func advertisedHTTP(f serverFlags, listener *net.TCPAddr) (string, error) {
@@ -294,10 +327,26 @@ func advertisedHTTP(f serverFlags, listener *net.TCPAddr) (string, error) {
 			return net.JoinHostPort(host, fmt.Sprint(listener.Port)), nil
 		}
 	}
-	if f.bootstrapExpect > 1 || len(f.join) > 0 {
+	if f.clustered() {
 		return "", fmt.Errorf("%w: --http-addr %s listens on every interface: set --http-advertise to the address other nodes should use", errUsage, f.httpAddr)
 	}
 	return listener.String(), nil // a single node forwards to nobody
+}
+
+// httpErrorLog takes the HTTP server's own error lines (panics, accept
+// errors, failed TLS handshakes) into the log: handshake failures at debug
+// (a load balancer's TCP check makes one every few seconds), the rest as
+// warnings.
+type httpErrorLog struct{ log *slog.Logger }
+
+func (l httpErrorLog) Write(p []byte) (int, error) {
+	msg := strings.TrimSpace(string(p))
+	level := slog.LevelWarn
+	if strings.Contains(msg, "TLS handshake error") {
+		level = slog.LevelDebug
+	}
+	l.log.Log(context.Background(), level, msg, "component", "http")
+	return len(p), nil
 }
 
 // withProfiler serves Go's profiler under /debug/pprof/ next to the API

@@ -27,9 +27,9 @@ func runSnapshot(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	var addr, token *string
+	var server *clientFlags
 	if args[0] != "inspect" {
-		addr, token = clientFlags(fs)
+		server = addClientFlags(fs)
 	}
 	tmpDir := fs.String("tmp-dir", "", "where to unpack the state while checking it (default: the system's temporary directory)")
 	asJSON := fs.Bool("json", false, "print JSON rather than a summary")
@@ -44,7 +44,11 @@ func runSnapshot(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	file := rest[0]
 	switch args[0] {
 	case "save":
-		return saveSnapshot(ctx, client.New(*addr, *token), file, *tmpDir, *asJSON, stdout, stderr)
+		c, err := server.connect()
+		if err != nil {
+			return err
+		}
+		return saveSnapshot(ctx, c, file, *tmpDir, *asJSON, stdout, stderr)
 	case "inspect":
 		start := time.Now()
 		meta, err := archive.Verify(file, *tmpDir)
@@ -54,7 +58,11 @@ func runSnapshot(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return printSnapshot(stdout, *asJSON, file+" is a whole backup", file, meta,
 			fmt.Sprintf("checked in %v", time.Since(start).Round(time.Millisecond)))
 	case "restore":
-		return restoreSnapshot(ctx, client.New(*addr, *token), file, *asJSON, stdout, stderr)
+		c, err := server.connect()
+		if err != nil {
+			return err
+		}
+		return restoreSnapshot(ctx, c, file, *asJSON, stdout, stderr)
 	default:
 		fmt.Fprint(stderr, snapshotUsage)
 		return fmt.Errorf("%w: unknown snapshot subcommand %q", errUsage, args[0])

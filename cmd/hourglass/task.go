@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -33,17 +32,12 @@ func (h headerFlags) Set(v string) error {
 	return nil
 }
 
-func clientFlags(fs *flag.FlagSet) (addr, token *string) {
-	return fs.String("addr", client.DefaultAddr, "the server's HTTP address"),
-		fs.String("token", "", "bearer token, if the server requires one")
-}
-
 func runTask(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, err := subcommand("task", taskUsage, args, stderr)
 	if err != nil {
 		return err
 	}
-	addr, token := clientFlags(fs)
+	server := addClientFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON rather than a summary")
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
@@ -79,7 +73,11 @@ func runTask(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if req.Target.URL == "" && req.Target.Method == "" && req.Target.Timeout == "" && len(headers) == 0 {
 			req.Target = nil // a pull task
 		}
-		task, err := client.New(*addr, *token).CreateTask(ctx, req)
+		c, err := server.connect()
+		if err != nil {
+			return err
+		}
+		task, err := c.CreateTask(ctx, req)
 		if err != nil {
 			return err
 		}
@@ -92,7 +90,10 @@ func runTask(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if len(rest) != 1 {
 			return fmt.Errorf("%w: task %s takes one task id", errUsage, args[0])
 		}
-		c := client.New(*addr, *token)
+		c, err := server.connect()
+		if err != nil {
+			return err
+		}
 		var task *client.Task
 		if args[0] == "get" {
 			task, err = c.GetTask(ctx, rest[0])
@@ -114,7 +115,11 @@ func runTask(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		} else if len(rest) > 0 {
 			return fmt.Errorf("%w: task list takes no arguments, got %q", errUsage, rest)
 		}
-		page, err := client.New(*addr, *token).ListTasks(ctx, opt)
+		c, err := server.connect()
+		if err != nil {
+			return err
+		}
+		page, err := c.ListTasks(ctx, opt)
 		if err != nil {
 			return err
 		}
