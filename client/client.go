@@ -26,7 +26,10 @@ var (
 	ErrNotFound        = errors.New(CodeNotFound)
 	ErrConflict        = errors.New(CodeConflict)
 	ErrUnavailable     = errors.New(CodeUnavailable)
-	ErrUnauthenticated = errors.New(CodeUnauthenticated)
+	// ErrResourceExhausted: the server had too many requests at once (429);
+	// retry after a moment.
+	ErrResourceExhausted = errors.New(CodeResourceExhausted)
+	ErrUnauthenticated   = errors.New(CodeUnauthenticated)
 )
 
 // Error is an error answered by the server.

@@ -261,6 +261,7 @@ const (
 	CodeUnauthenticated    = "unauthenticated"
 	CodePermissionDenied   = "permission_denied"
 	CodePayloadTooLarge    = "payload_too_large"
+	CodeResourceExhausted  = "resource_exhausted" // 429: too many requests at once
 	CodeUnavailable        = "unavailable"
 	CodeInternal           = "internal"
 )

@@ -357,3 +357,53 @@ func TestUnavailableWrites(t *testing.T) {
 		}
 	}
 }
+
+// blockingProposer holds every proposal until released, telling entered
+// of each.
+type blockingProposer struct {
+	Proposer
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (p blockingProposer) Propose(ctx context.Context, cmd *fsmpb.Command) (any, error) {
+	p.entered <- struct{}{}
+	<-p.release
+	return p.Proposer.Propose(ctx, cmd)
+}
+
+// Beyond MaxConcurrent requests in progress, one more is answered 429 with
+// Retry-After; health checks still answer; the slots come back after.
+func TestConcurrencyLimit(t *testing.T) {
+	block := blockingProposer{entered: make(chan struct{}, 2), release: make(chan struct{})}
+	s := newTestServer(t, func(c *Config) {
+		block.Proposer = c.Proposer
+		c.Proposer = block
+		c.Limits.MaxConcurrent = 2
+	})
+	create := func(id string) response {
+		return s.do(t, http.MethodPost, "/v1/tasks", `{"id":"`+id+`","delay":"1h",`+validTarget+`}`)
+	}
+	done := make(chan response, 2)
+	for _, id := range []string{"a", "b"} {
+		go func() { done <- create(id) }()
+	}
+	<-block.entered
+	<-block.entered
+	r := create("c")
+	if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") != "1" || r.errorBody(t).Code != client.CodeResourceExhausted {
+		t.Fatalf("a third request at once: %d %v %s", r.status, r.header, r.body)
+	}
+	if r := s.do(t, http.MethodGet, "/healthz", ""); r.status != http.StatusOK {
+		t.Fatalf("healthz at the limit: %d", r.status)
+	}
+	close(block.release)
+	for range 2 {
+		if r := <-done; r.status != http.StatusCreated {
+			t.Fatalf("a held request: %d %s", r.status, r.body)
+		}
+	}
+	if r := create("c"); r.status != http.StatusCreated {
+		t.Fatalf("after the others finished: %d %s", r.status, r.body)
+	}
+}

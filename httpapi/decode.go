@@ -25,6 +25,10 @@ type Limits struct {
 	MaxPayload  int // bytes of one task's payload (default 1 MiB)
 	MaxBatch    int // tasks in one batch (default 1,000)
 	MaxBodySize int // bytes of a batch request body (default 32 MiB)
+	// MaxConcurrent caps the requests in progress (default 1,024): one
+	// more is answered 429 with Retry-After. Health checks and metrics
+	// are not counted; a worker's lease waiting for tasks is.
+	MaxConcurrent int
 }
 
 func (l *Limits) setDefaults() {
@@ -36,6 +40,9 @@ func (l *Limits) setDefaults() {
 	}
 	if l.MaxBodySize <= 0 {
 		l.MaxBodySize = 32 << 20
+	}
+	if l.MaxConcurrent <= 0 {
+		l.MaxConcurrent = 1024
 	}
 }
 

@@ -14,7 +14,8 @@ type apiMetrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	// created counts tasks this node committed as new, by queue.
-	created *prometheus.CounterVec
+	created  *prometheus.CounterVec
+	inFlight prometheus.Gauge
 }
 
 func newAPIMetrics(reg prometheus.Registerer) *apiMetrics {
@@ -32,9 +33,13 @@ func newAPIMetrics(reg prometheus.Registerer) *apiMetrics {
 			Name: "hourglass_tasks_created_total",
 			Help: "Tasks created through this node while it was the leader, by queue (an idempotent repeat of a create is not counted).",
 		}, []string{"queue"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hourglass_http_requests_in_flight",
+			Help: "HTTP requests in progress that count against the concurrency limit (health checks and metrics do not).",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.duration, m.created)
+		reg.MustRegister(m.requests, m.duration, m.created, m.inFlight)
 	}
 	return m
 }
@@ -43,6 +48,7 @@ func newAPIMetrics(reg prometheus.Registerer) *apiMetrics {
 const (
 	routeForwarded       = "forwarded"
 	routeUnauthenticated = "unauthenticated"
+	routeThrottled       = "throttled"
 )
 
 // statusRecorder remembers the status code written through it.

@@ -92,7 +92,8 @@ type API struct {
 	scopes           map[string]Scope // by pattern
 	metrics          *apiMetrics
 	forwardTransport http.RoundTripper
-	forwardScheme    string // http:// or https://
+	forwardScheme    string        // http:// or https://
+	inFlight         chan struct{} // a slot per request in progress
 }
 
 // New returns the API handler.
@@ -122,7 +123,7 @@ func New(cfg Config) *API {
 		transport.TLSClientConfig = cfg.ForwardTLS.Clone()
 		scheme = "https://"
 	}
-	a := &API{forwardScheme: scheme, cfg: cfg, log: cfg.Logger.With("component", "httpapi"), mux: http.NewServeMux(),
+	a := &API{forwardScheme: scheme, inFlight: make(chan struct{}, cfg.Limits.MaxConcurrent), cfg: cfg, log: cfg.Logger.With("component", "httpapi"), mux: http.NewServeMux(),
 		metrics: newAPIMetrics(cfg.Registry), forwardTransport: transport, scopes: map[string]Scope{}}
 	a.handle("POST /v1/tasks", ScopeTasksWrite, a.createTask)
 	a.handle("POST /v1/tasks/batch", ScopeTasksWrite, a.createBatch)
@@ -197,8 +198,33 @@ func NewServer(addr string, handler http.Handler) *http.Server {
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	began := time.Now()
 	rec := &statusRecorder{ResponseWriter: w}
-	route := a.serve(rec, r)
+	var route string
+	switch r.URL.Path {
+	case "/healthz", "/readyz", "/metrics":
+		route = a.serve(rec, r)
+	default:
+		route = a.serveLimited(rec, r)
+	}
 	a.observe(rec, r, route, began)
+}
+
+// serveLimited serves r if fewer than Limits.MaxConcurrent requests are in
+// progress, and answers 429 with Retry-After otherwise.
+func (a *API) serveLimited(w http.ResponseWriter, r *http.Request) (route string) {
+	select {
+	case a.inFlight <- struct{}{}:
+	default:
+		w.Header().Set("Retry-After", "1")
+		a.writeError(w, &apiError{http.StatusTooManyRequests, client.CodeResourceExhausted,
+			fmt.Sprintf("the server is handling its limit of %d requests at once (--max-concurrent-requests); retry after a second", cap(a.inFlight))})
+		return routeThrottled
+	}
+	a.metrics.inFlight.Inc()
+	defer func() {
+		a.metrics.inFlight.Dec()
+		<-a.inFlight
+	}()
+	return a.serve(w, r)
 }
 
 // serve answers r and returns the route label it is counted under.

@@ -41,6 +41,7 @@ type serverFlags struct {
 	leaveOnStop, pprof                                 bool
 	authToken, tokensFile, logLevel, logFormat         string
 	maxPayload, maxBatch, workers, catchUpRate         int
+	maxConcurrent                                      int
 	targetConcurrency                                  int
 	horizon, fireLead, retention                       time.Duration
 	snapshotThreshold, trailingLogs, snapshotBytes     uint64
@@ -92,6 +93,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&f.targetProxy, "target-proxy", "", "send webhooks through this HTTP proxy (the environment's proxy settings are never used)")
 	fs.IntVar(&f.maxPayload, "max-payload", 1<<20, "largest task payload in bytes")
 	fs.IntVar(&f.maxBatch, "max-batch", 1000, "most tasks in one batch create")
+	fs.IntVar(&f.maxConcurrent, "max-concurrent-requests", 1024, "most API requests in progress at once (workers' waiting leases count; health checks and metrics do not); more are answered 429 with Retry-After")
 	fs.IntVar(&f.workers, "workers", 128, "concurrent webhook deliveries")
 	fs.IntVar(&f.targetConcurrency, "target-concurrency", 64, "most concurrent webhook deliveries to one target host, so a slow one cannot take every worker")
 	fs.IntVar(&f.catchUpRate, "catch-up-rate", 5000, "overdue tasks fired per second after downtime or failover")
@@ -250,7 +252,7 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger, raftLog io.W
 		Proposer: node, Store: node.FSM(), Health: node, Cluster: node, Backups: node, Workers: sched,
 		Registry: metrics,
 		Metrics:  promhttp.HandlerFor(metrics, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError)}),
-		Limits:   httpapi.Limits{MaxPayload: f.maxPayload, MaxBatch: f.maxBatch},
+		Limits:   httpapi.Limits{MaxPayload: f.maxPayload, MaxBatch: f.maxBatch, MaxConcurrent: f.maxConcurrent},
 		Tokens:   tokens, Retention: f.retention, Logger: logger,
 		ForwardTLS: secure.forward, RequireClientCert: f.tlsClientCA != "",
 	})
