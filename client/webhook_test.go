@@ -3,7 +3,9 @@ package client
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -56,4 +58,37 @@ func TestVerifyWebhook(t *testing.T) {
 	if k, err := ParseSigningKey("whsec_MDEyMzQ1Njc4OWFiY2RlZg=="); err != nil || string(k) != "0123456789abcdef" {
 		t.Errorf("ParseSigningKey: %q %v", k, err)
 	}
+}
+
+// FuzzVerifyWebhook feeds arbitrary headers and bodies, as a receiver gets
+// them from the network, to VerifyWebhook: it never panics, and accepts a
+// delivery only when it carries the signature SignWebhook makes with the
+// key, within the tolerance.
+func FuzzVerifyWebhook(f *testing.F) {
+	key := []byte("fuzz-key-0123456789")
+	now := time.Unix(1_800_000_000, 0)
+	f.Add("task-1", "1800000000", SignWebhook(key, "task-1", 1_800_000_000, []byte("{}")), []byte("{}"))
+	f.Add("", "-9223372036854775808", "v1, v1,x", []byte(""))
+	f.Add("a", "9223372036854775807", "v2,AAAA v1,", []byte("\x00"))
+	f.Fuzz(func(t *testing.T, id, timestamp, signature string, body []byte) {
+		h := http.Header{}
+		h.Set(HeaderTaskID, id)
+		h.Set(HeaderTimestamp, timestamp)
+		h.Set(HeaderSignature, signature)
+		err := VerifyWebhook([][]byte{key}, h, body, time.Minute, now)
+		if err != nil {
+			if !errors.Is(err, ErrBadSignature) {
+				t.Fatalf("an error that is not ErrBadSignature: %v", err)
+			}
+			return
+		}
+		ts, perr := strconv.ParseInt(h.Get(HeaderTimestamp), 10, 64)
+		if perr != nil || ts < now.Add(-time.Minute).Unix() || ts > now.Add(time.Minute).Unix() {
+			t.Fatalf("accepted timestamp %q", timestamp)
+		}
+		want := SignWebhook(key, h.Get(HeaderTaskID), ts, body)
+		if !slices.Contains(strings.Fields(h.Get(HeaderSignature)), want) {
+			t.Fatalf("accepted signature %q for %q", signature, want)
+		}
+	})
 }

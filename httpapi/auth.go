@@ -119,7 +119,8 @@ func (t *Tokens) ReadTokens(r io.Reader) error {
 		tok := Token{Name: fields[0], Scopes: scopes}
 		sum, err := hex.DecodeString(fields[2])
 		if err != nil || len(sum) != sha256.Size {
-			return fmt.Errorf("line %d: %q is not a SHA-256 in hex (64 characters); store the token's hash, never the token", line, fields[2])
+			// The field is not repeated: it may be a token itself.
+			return fmt.Errorf("line %d: the third field is not a SHA-256 in hex (64 characters); store the token's hash, never the token", line)
 		}
 		copy(tok.hash[:], sum)
 		if err := t.add(tok); err != nil {

@@ -139,8 +139,39 @@ func TestReadTokens(t *testing.T) {
 		var tokens Tokens
 		if err := tokens.ReadTokens(strings.NewReader(bad)); err == nil || !strings.Contains(err.Error(), "line") {
 			t.Errorf("tokens file %q: %v, want an error naming the line", bad, err)
+		} else if strings.Contains(err.Error(), "plain-secret") {
+			t.Errorf("the error repeats what may be a token: %v", err)
 		}
 	}
+}
+
+// FuzzReadTokens: a tokens file never makes the reader panic, and what it
+// accepts is a token per line, each named, with scopes, found by its
+// secret's hash only.
+func FuzzReadTokens(f *testing.F) {
+	f.Add("# tokens\nci tasks:write,tasks:read " + HashToken("s") + "\n\nops admin " + HashToken("t") + "\n")
+	f.Add("a worker " + strings.Repeat("0", 64))
+	f.Add("a , zz")
+	f.Fuzz(func(t *testing.T, file string) {
+		var tokens Tokens
+		if err := tokens.ReadTokens(strings.NewReader(file)); err != nil {
+			return
+		}
+		lines := 0
+		for _, line := range strings.Split(file, "\n") {
+			if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+				lines++
+			}
+		}
+		if tokens.Len() != lines {
+			t.Fatalf("%d tokens from %d lines", tokens.Len(), lines)
+		}
+		for _, tok := range tokens.list {
+			if tok.Name == "" || len(tok.Scopes) == 0 {
+				t.Fatalf("accepted token %+v", tok)
+			}
+		}
+	})
 }
 
 // Without tokens (the quick start) every request is served.

@@ -66,6 +66,9 @@ step "fuzz (${FUZZTIME} each)"
 go test -run '^$' -fuzz '^FuzzApplyEntry$' -fuzztime "$FUZZTIME" ./fsm
 go test -run '^$' -fuzz '^FuzzDecodeCreate$' -fuzztime "$FUZZTIME" ./httpapi
 go test -run '^$' -fuzz '^FuzzDecodeQueue$' -fuzztime "$FUZZTIME" ./httpapi
+go test -run '^$' -fuzz '^FuzzAPI$' -fuzztime "$FUZZTIME" ./httpapi
+go test -run '^$' -fuzz '^FuzzReadTokens$' -fuzztime "$FUZZTIME" ./httpapi
+go test -run '^$' -fuzz '^FuzzVerifyWebhook$' -fuzztime "$FUZZTIME" ./client
 go test -run '^$' -fuzz '^FuzzRead$' -fuzztime "$FUZZTIME" ./fsm/archive
 
 step "go test -race (packages)"
