@@ -245,7 +245,10 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger, raftLog io.W
 	if err != nil {
 		return err
 	}
-	if tokens.Len() == 0 {
+	switch {
+	case tokens.Len() == 0 && f.tlsClientCA != "":
+		logger.Warn("no API tokens: any client with a certificate of --tls-client-ca can use all of the API; --tokens-file gives clients scopes")
+	case tokens.Len() == 0:
 		logger.Warn("authentication is off: no --auth-token or --tokens-file, so anyone who reaches the HTTP API can use all of it; keep it on a private listener")
 	}
 	api := httpapi.New(httpapi.Config{

@@ -58,6 +58,9 @@ func runTLS(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%w: --days %d: want a positive number", errUsage, *days)
 	}
 	validFor := time.Duration(*days) * 24 * time.Hour
+	if err := os.MkdirAll(*dir, 0o700); err != nil {
+		return fmt.Errorf("--dir: %w", err)
+	}
 	caCert, caKey := filepath.Join(*dir, "ca.pem"), filepath.Join(*dir, "ca-key.pem")
 	if args[0] == "ca" {
 		certPEM, keyPEM, err := cluster.NewCA("Hourglass cluster CA", validFor)
