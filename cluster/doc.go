@@ -1,6 +1,8 @@
 // Package cluster is one Hourglass node's replication layer: hashicorp/raft
 // with a raft-boltdb/v2 log and stable store, a file snapshot store and a
-// TCP transport, wrapped around the fsm package's state machine.
+// TCP transport (mutual TLS with Config.TLS), wrapped around the fsm
+// package's state machine, and memberlist gossip (encrypted with
+// Config.GossipKeys) through which nodes find each other.
 //
 // It bootstraps a new single-node cluster on an empty data directory and
 // resumes from an existing one; it coalesces concurrent writes into shared
@@ -8,6 +10,12 @@
 // node becomes leader (after a Barrier, so the state machine has applied
 // everything committed before) and when it stops being leader. It contains
 // no firing logic: the scheduler is the owner's business.
+//
+// With TLS, a member is a node holding a certificate of the cluster's CA:
+// members refuse other peers' connections, and the leader adds a node to
+// the raft configuration (or the bootstrapping node includes it) only after
+// its raft address passes the TLS handshake. NewCA and NewCert make such
+// certificates.
 //
 // Backup and Restore take and replace the whole state as a backup archive
 // (package fsm/archive): a backup is one read transaction after a barrier;
