@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"flag"
@@ -42,6 +43,7 @@ Flags:
 type benchConfig struct {
 	addrs         []string
 	token         string
+	tls           *tls.Config // for https servers
 	tasks         int
 	concurrency   int
 	batch         int
@@ -68,6 +70,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Usage = func() { fmt.Fprint(stderr, benchUsage); fs.PrintDefaults() }
 	fs.Var(&addrs, "addr", "HTTP address of a node to create tasks through; repeatable (the others are tried when it fails) (default "+client.DefaultAddr+")")
 	fs.StringVar(&cfg.token, "token", "", "bearer token, if the server requires one")
+	var caCert, clientCert, clientKey string
+	fs.StringVar(&caCert, "ca-cert", "", "CA certificate (PEM) that signed the servers', if not one the system trusts")
+	fs.StringVar(&clientCert, "client-cert", "", "client certificate (PEM), for servers started with --tls-client-ca")
+	fs.StringVar(&clientKey, "client-key", "", "the client certificate's key (PEM)")
 	fs.IntVar(&cfg.tasks, "tasks", 10000, "tasks to create and see delivered")
 	fs.IntVar(&cfg.concurrency, "concurrency", 64, "concurrent create requests (clients)")
 	fs.IntVar(&cfg.batch, "batch", 1, "tasks per create request (more than 1: the batch endpoint)")
@@ -89,6 +95,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if len(rest) > 0 {
 		return fmt.Errorf("%w: bench takes no arguments, got %q", errUsage, rest)
+	}
+	if caCert != "" || clientCert != "" || clientKey != "" {
+		if cfg.tls, err = client.LoadTLS(caCert, clientCert, clientKey); err != nil {
+			return fmt.Errorf("%w: --ca-cert, --client-cert, --client-key: %v", errUsage, err)
+		}
 	}
 	cfg.addrs = addrs
 	if len(cfg.addrs) == 0 {
@@ -163,11 +174,20 @@ func bench(ctx context.Context, cfg benchConfig, progress io.Writer) (*benchRepo
 	clients := make([]*client.Client, len(cfg.addrs))
 	for i, a := range cfg.addrs {
 		if !strings.Contains(a, "://") {
-			cfg.addrs[i] = "http://" + a
+			scheme := "http://"
+			if cfg.tls != nil {
+				scheme = "https://"
+			}
+			cfg.addrs[i] = scheme + a
 		}
-		clients[i] = client.New(cfg.addrs[i], cfg.token)
+		var opts []client.Option
+		if cfg.tls != nil {
+			opts = append(opts, client.WithTLS(cfg.tls))
+		}
+		clients[i] = client.New(cfg.addrs[i], cfg.token, opts...)
 	}
 	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.TLSClientConfig = cfg.tls
 	transport.MaxIdleConnsPerHost = cfg.concurrency + 4
 	b := &benchRun{cfg: cfg, clients: clients, chk: chk, progress: progress,
 		http:  &http.Client{Transport: transport, Timeout: time.Minute},
