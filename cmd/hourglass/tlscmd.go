@@ -1,8 +1,6 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -119,14 +117,5 @@ const gossipKeyUsage = `Usage:
 `
 
 func runGossipKey(args []string, stdout, stderr io.Writer) error {
-	if len(args) != 1 || args[0] != "create" {
-		fmt.Fprint(stderr, gossipKeyUsage)
-		return fmt.Errorf("%w: want gossip-key create", errUsage)
-	}
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		return fmt.Errorf("new gossip key: %w", err)
-	}
-	fmt.Fprintln(stdout, base64.StdEncoding.EncodeToString(key))
-	return nil
+	return createKey("gossip-key", gossipKeyUsage, "", args, stdout, stderr)
 }

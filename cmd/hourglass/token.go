@@ -81,15 +81,21 @@ const signingKeyUsage = `Usage:
 `
 
 func runSigningKey(args []string, stdout, stderr io.Writer) error {
+	return createKey("signing-key", signingKeyUsage, client.SigningKeyPrefix, args, stdout, stderr)
+}
+
+// createKey runs "hourglass GROUP create": it prints prefix and 32 random
+// bytes in base64.
+func createKey(group, usage, prefix string, args []string, stdout, stderr io.Writer) error {
 	if len(args) != 1 || args[0] != "create" {
-		fmt.Fprint(stderr, signingKeyUsage)
-		return fmt.Errorf("%w: want signing-key create", errUsage)
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("%w: want %s create", errUsage, group)
 	}
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
-		return fmt.Errorf("new signing key: %w", err)
+		return fmt.Errorf("new %s: %w", group, err)
 	}
-	fmt.Fprintln(stdout, client.SigningKeyPrefix+base64.StdEncoding.EncodeToString(key))
+	fmt.Fprintln(stdout, prefix+base64.StdEncoding.EncodeToString(key))
 	return nil
 }
 
