@@ -56,9 +56,6 @@ func runTLS(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%w: --days %d: want a positive number", errUsage, *days)
 	}
 	validFor := time.Duration(*days) * 24 * time.Hour
-	if err := os.MkdirAll(*dir, 0o700); err != nil {
-		return fmt.Errorf("--dir: %w", err)
-	}
 	caCert, caKey := filepath.Join(*dir, "ca.pem"), filepath.Join(*dir, "ca-key.pem")
 	if args[0] == "ca" {
 		certPEM, keyPEM, err := cluster.NewCA("Hourglass cluster CA", validFor)
@@ -95,8 +92,11 @@ func runTLS(args []string, stdout, stderr io.Writer) error {
 }
 
 // writeNew writes a certificate and its key (the key readable by its
-// owner only), refusing to replace either.
+// owner only; the directory made if need be), refusing to replace either.
 func writeNew(certFile, keyFile string, certPEM, keyPEM []byte) error {
+	if err := os.MkdirAll(filepath.Dir(certFile), 0o700); err != nil {
+		return err
+	}
 	for _, f := range []string{certFile, keyFile} {
 		if _, err := os.Stat(f); err == nil {
 			return fmt.Errorf("%s exists: not replacing it", f)
