@@ -177,21 +177,7 @@ func TestRaftListenerRefusesStrangers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer layer.Close()
-	go func() {
-		for {
-			conn, err := layer.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer conn.Close()
-				buf := make([]byte, 1)
-				if _, err := conn.Read(buf); err == nil {
-					conn.Write(buf) // echo: the handshake passed
-				}
-			}()
-		}
-	}()
+	go serveEcho(layer)
 	addr := layer.Addr().String()
 
 	// A member of the cluster gets through (the echo comes back).
@@ -219,6 +205,24 @@ func TestRaftListenerRefusesStrangers(t *testing.T) {
 	defer stranger.Close()
 	if _, err := stranger.Dial(raft.ServerAddress(addr), 5*time.Second); err == nil || !strings.Contains(err.Error(), "not the cluster's") {
 		t.Errorf("dialling a listener of another CA: %v, want the certificate refused", err)
+	}
+}
+
+// serveEcho accepts connections on l and echoes a byte on each whose
+// handshake passed, until l is closed.
+func serveEcho(l net.Listener) {
+	for {
+		conn, err := l.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer conn.Close()
+			buf := make([]byte, 1)
+			if _, err := conn.Read(buf); err == nil {
+				conn.Write(buf)
+			}
+		}()
 	}
 }
 
@@ -266,5 +270,43 @@ func TestGossipKeyRotation(t *testing.T) {
 	}
 	if joins(steps[0], steps[3]) {
 		t.Error("a node on the old key alone joined one on the new key alone")
+	}
+}
+
+// While a cluster moves to a new CA, a --cluster-ca file holding both
+// lets members with a certificate of either talk to each other.
+func TestMemberTLSWithTwoCAs(t *testing.T) {
+	oldCA, newCA := newTestCA(t), newTestCA(t)
+	bundle := append(append([]byte{}, oldCA.certPEM...), newCA.certPEM...)
+	member := func(ca *testCA, name string) *tls.Config {
+		cfg, err := MemberTLS(bundle, ca.keyPair(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	layer, err := newTLSStreamLayer("127.0.0.1:0", nil, member(oldCA, "old"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer layer.Close()
+	go serveEcho(layer)
+	peer, err := newTLSStreamLayer("127.0.0.1:0", nil, member(newCA, "new"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	go serveEcho(peer)
+	if err := echo(peer.Dial(raft.ServerAddress(layer.Addr().String()), 5*time.Second)); err != nil {
+		t.Fatalf("members of the old and the new CA, both trusted: %v", err)
+	}
+	// Without the new CA in the file, the old member refuses the new one.
+	oldOnly, err := newTLSStreamLayer("127.0.0.1:0", nil, oldCA.member("old-only"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer oldOnly.Close()
+	if _, err := oldOnly.Dial(raft.ServerAddress(peer.Addr().String()), 5*time.Second); err == nil || !strings.Contains(err.Error(), "not the cluster's") {
+		t.Fatalf("a member trusting only the old CA dialling one of the new: %v, want the certificate refused", err)
 	}
 }

@@ -68,7 +68,11 @@ func (a *API) forward(w http.ResponseWriter, r *http.Request, leaderID, addr str
 		a.writeError(w, unavailable("forwarded by %s, but this node is not the leader either (leadership is changing); retry", by))
 		return
 	}
-	target, err := url.Parse(a.forwardScheme + addr)
+	scheme := "http://"
+	if a.cfg.ForwardTLS != nil {
+		scheme = "https://"
+	}
+	target, err := url.Parse(scheme + addr)
 	if err != nil {
 		a.writeError(w, unavailable("the leader %s publishes a bad HTTP address %q", leaderID, addr))
 		return

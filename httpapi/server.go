@@ -92,7 +92,6 @@ type API struct {
 	scopes           map[string]Scope // by pattern
 	metrics          *apiMetrics
 	forwardTransport http.RoundTripper
-	forwardScheme    string        // http:// or https://
 	inFlight         chan struct{} // a slot per request in progress
 }
 
@@ -118,12 +117,10 @@ func New(cfg Config) *API {
 	transport.MaxIdleConnsPerHost = 256
 	// Never a proxy from the environment between the nodes.
 	transport.Proxy = nil
-	scheme := "http://"
 	if cfg.ForwardTLS != nil {
 		transport.TLSClientConfig = cfg.ForwardTLS.Clone()
-		scheme = "https://"
 	}
-	a := &API{forwardScheme: scheme, inFlight: make(chan struct{}, cfg.Limits.MaxConcurrent), cfg: cfg, log: cfg.Logger.With("component", "httpapi"), mux: http.NewServeMux(),
+	a := &API{inFlight: make(chan struct{}, cfg.Limits.MaxConcurrent), cfg: cfg, log: cfg.Logger.With("component", "httpapi"), mux: http.NewServeMux(),
 		metrics: newAPIMetrics(cfg.Registry), forwardTransport: transport, scopes: map[string]Scope{}}
 	a.handle("POST /v1/tasks", ScopeTasksWrite, a.createTask)
 	a.handle("POST /v1/tasks/batch", ScopeTasksWrite, a.createBatch)
@@ -199,13 +196,18 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	began := time.Now()
 	rec := &statusRecorder{ResponseWriter: w}
 	var route string
-	switch r.URL.Path {
-	case "/healthz", "/readyz", "/metrics":
-		route = a.serve(rec, r)
-	default:
+	if isHealthCheck(r) || r.URL.Path == "/metrics" {
+		route = a.serve(rec, r) // monitoring is never turned away
+	} else {
 		route = a.serveLimited(rec, r)
 	}
 	a.observe(rec, r, route, began)
+}
+
+// isHealthCheck: r asks for /healthz or /readyz, which a load balancer
+// calls without credentials.
+func isHealthCheck(r *http.Request) bool {
+	return r.URL.Path == "/healthz" || r.URL.Path == "/readyz"
 }
 
 // serveLimited serves r if fewer than Limits.MaxConcurrent requests are in
@@ -229,7 +231,7 @@ func (a *API) serveLimited(w http.ResponseWriter, r *http.Request) (route string
 
 // serve answers r and returns the route label it is counted under.
 func (a *API) serve(w http.ResponseWriter, r *http.Request) (route string) {
-	if a.cfg.RequireClientCert && (r.TLS == nil || len(r.TLS.VerifiedChains) == 0) && r.URL.Path != "/healthz" && r.URL.Path != "/readyz" {
+	if a.cfg.RequireClientCert && (r.TLS == nil || len(r.TLS.VerifiedChains) == 0) && !isHealthCheck(r) {
 		a.writeError(w, &apiError{http.StatusUnauthorized, client.CodeUnauthenticated,
 			"client certificate: this server requires one, signed by its client CA (hourglass CLI: --client-cert and --client-key)"})
 		return routeUnauthenticated
@@ -339,6 +341,7 @@ func (a *API) createBatch(w http.ResponseWriter, r *http.Request) {
 	}
 	items := res.(*fsm.CreateResult).Items
 	out := client.BatchResponse{Results: make([]client.BatchResult, len(items))}
+	created := map[string]int{} // by queue: counted once per batch
 	for i, item := range items {
 		if item.Err != nil {
 			_, body := a.classify(item.Err)
@@ -346,10 +349,13 @@ func (a *API) createBatch(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		if !item.Existed {
-			a.metrics.created.WithLabelValues(item.Task.Queue).Inc()
+			created[item.Task.Queue]++
 		}
 		v := TaskView(item.Task)
 		out.Results[i].Task = &v
+	}
+	for queue, n := range created {
+		a.metrics.created.WithLabelValues(queue).Add(float64(n))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
