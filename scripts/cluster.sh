@@ -75,5 +75,5 @@ case "${1:-}" in
   status) status ;;
   down) down ;;
   clean) down; rm -rf "$dir"; echo "removed $dir" ;;
-  *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"; exit 2 ;;
 esac

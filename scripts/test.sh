@@ -31,8 +31,17 @@ command -v chromium >/dev/null || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   echo "installing ${missing[*]} from Debian's packages"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Another apt-get (a machine that has just booted runs its own) holds
+  # dpkg's and the package lists' locks: wait for them rather than fail.
+  # DPkg::Lock::Timeout covers dpkg's lock; the retries cover the lists'.
+  apt_get() { DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 "$@"; }
+  for try in 1 2 3 4 5 6 7 8 9 10; do
+    apt_get update -qq && break
+    [ "$try" -lt 10 ] || { echo "apt-get update failed 10 times"; exit 1; }
+    echo "apt-get update failed (another apt may hold its lock); trying again in 15s"
+    sleep 15
+  done
+  apt_get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 # The tests that drive them fail, rather than skip, when they are missing.
 export HOURGLASS_REQUIRE_TOOLS=1

@@ -91,6 +91,24 @@ func dockerNet(t *testing.T) (string, func(int) string) {
 	}
 }
 
+// removeContainer removes a container with its anonymous volumes (the
+// image declares VOLUME /data, so every container gets one) and fails the
+// test if any of them is left behind.
+func removeContainer(t *testing.T, name string) {
+	t.Helper()
+	out, err := exec.Command("docker", "inspect", "-f", `{{range .Mounts}}{{if eq .Type "volume"}}{{.Name}} {{end}}{{end}}`, name).Output()
+	if err != nil {
+		return // never started
+	}
+	exec.Command("docker", "rm", "-f", "-v", name).Run()
+	for _, volume := range strings.Fields(string(out)) {
+		if exec.Command("docker", "volume", "inspect", volume).Run() == nil {
+			t.Errorf("container %s left its volume %s behind", name, volume)
+			exec.Command("docker", "volume", "rm", "-f", volume).Run()
+		}
+	}
+}
+
 var receivedLine = regexp.MustCompile(`^(\S+) \S+ \S+ Task-Id=(\S+) Attempt=(\d+) .*Fencing-Token=(\d+)\.`)
 
 // receivedByContainer parses what an "hourglass receive" container printed.
@@ -122,7 +140,7 @@ func TestDockerLeaderPartition(t *testing.T) {
 	network, ip := dockerNet(t)
 	run := func(name string, n int, args ...string) {
 		docker(t, append([]string{"run", "-d", "--name", name, "--network", network, "--ip", ip(n), "-p", "127.0.0.1::7070", image}, args...)...)
-		t.Cleanup(func() { exec.Command("docker", "rm", "-f", name).Run() })
+		t.Cleanup(func() { removeContainer(t, name) })
 	}
 	suffix := fmt.Sprint(rand.Uint32())
 	receiver := "hg-recv-" + suffix
