@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime/debug"
 	"sync"
 	"time"
 )
@@ -83,7 +84,10 @@ type WorkerConfig struct {
 	// ShutdownTimeout is how long Run waits, once its context ends, for
 	// running handlers before it cancels their contexts (30s).
 	ShutdownTimeout time.Duration
-	Logger          *slog.Logger
+	// Logger receives what goes wrong: a handler's panic (with its stack),
+	// refused acks, failed leases (slog.Default() if nil; a logger with a
+	// slog.DiscardHandler silences it).
+	Logger *slog.Logger
 }
 
 // Worker leases the due tasks of a queue and runs a Handler on each: it
@@ -120,7 +124,7 @@ func NewWorker(c *Client, cfg WorkerConfig) *Worker {
 		cfg.ShutdownTimeout = 30 * time.Second
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
+		cfg.Logger = slog.Default()
 	}
 	return &Worker{c: c, cfg: cfg, log: cfg.Logger.With("queue", cfg.Queue)}
 }
@@ -293,6 +297,8 @@ func (w *Worker) call(ctx context.Context, h Handler, t *LeasedTask) (err error)
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("handler panicked: %v", p)
+			w.log.Error("handler panicked; the attempt counts as failed", "task", t.ID, "name", t.Name, "attempt", t.Attempt,
+				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 		}
 	}()
 	return h.ProcessTask(ctx, t)

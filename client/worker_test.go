@@ -1,8 +1,11 @@
 package client_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -261,4 +264,63 @@ func TestWorkerExtendsLongHandlers(t *testing.T) {
 		task, err := c.GetTask(context.Background(), unknown.ID)
 		return err == nil && task.State == "dead" && strings.Contains(task.LastError, `no handler for task name "nobody"`)
 	})
+}
+
+// TestWorkerLogsPanics: a handler's panic is a failed attempt, retried,
+// and the worker logs it with the task and the handler's stack.
+func TestWorkerLogsPanics(t *testing.T) {
+	c := startServer(t)
+	createPull(t, c, "fragile", "job", 1)
+	var calls atomic.Int32
+	mux := client.NewServeMux()
+	mux.HandleFunc("job", func(ctx context.Context, task *client.LeasedTask) error {
+		if calls.Add(1) == 1 {
+			var m map[string]int
+			m["boom"]++ // a nil map: panics
+		}
+		return nil
+	})
+	var logs syncBuffer
+	logger := slog.New(slog.NewJSONHandler(&logs, nil))
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	go client.NewWorker(c, client.WorkerConfig{Queue: "fragile", Wait: time.Second, Logger: logger}).Run(ctx, mux)
+	waitFor(t, 10*time.Second, "the retry to succeed", func() bool {
+		task, err := c.GetTask(context.Background(), "fragile-000000")
+		return err == nil && task.State == "succeeded"
+	})
+	task, _ := c.GetTask(context.Background(), "fragile-000000")
+	if task.Attempts != 2 {
+		t.Fatalf("task after a panic and a success: attempts %d", task.Attempts)
+	}
+	var logged struct{ Level, Msg, Task, Panic, Stack string }
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, "panicked") {
+			if err := json.Unmarshal([]byte(line), &logged); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if logged.Level != "ERROR" || logged.Task != "fragile-000000" || !strings.Contains(logged.Panic, "nil map") ||
+		!strings.Contains(logged.Stack, "worker_test.go") {
+		t.Fatalf("the panic was not logged with its task and stack; the worker logged:\n%s", logs.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the worker's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log"
 	"math/rand/v2"
 	"net"
 	"slices"
@@ -101,7 +100,7 @@ func newGossip(cfg Config, raftAddr string, formed bool) (*gossip, error) {
 	}
 	mc.Delegate = g
 	mc.Events = g
-	mc.Logger = log.New(cfg.LogOutput, "", log.LstdFlags)
+	mc.Logger = newStdLog(cfg.Logger, "memberlist")
 	if g.list, err = memberlist.Create(mc); err != nil {
 		return nil, fmt.Errorf("start gossip on %s: %w", cfg.GossipAddr, err)
 	}

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -13,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,8 +40,6 @@ type Config struct {
 	// (which then must not be a wildcard address).
 	RaftAdvertise string
 	Logger        *slog.Logger
-	// LogOutput receives raft's and memberlist's own log lines.
-	LogOutput io.Writer
 
 	// GossipAddr is where memberlist listens (UDP and TCP); empty turns
 	// gossip off, which only suits a single node. GossipAdvertise is the
@@ -135,9 +131,6 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	if c.LogOutput == nil {
-		c.LogOutput = io.Discard
-	}
 	if c.MaxInflightEntries == 0 {
 		c.MaxInflightEntries = 4
 	}
@@ -213,7 +206,7 @@ func Open(cfg Config) (*Node, error) {
 	if n.store, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db"), BoltOptions: logOptions}); err != nil {
 		return nil, fmt.Errorf("open raft log %s: %w", filepath.Join(cfg.DataDir, "raft.db"), err)
 	}
-	snaps, err := newSnapshotStore(filepath.Join(cfg.DataDir, "snapshots"), 2, cfg.LogOutput)
+	snaps, err := newSnapshotStore(filepath.Join(cfg.DataDir, "snapshots"), 2, newHCLog(cfg.Logger, "raft"))
 	if err != nil {
 		return nil, fmt.Errorf("open snapshot store: %w", err)
 	}
@@ -226,7 +219,7 @@ func Open(cfg Config) (*Node, error) {
 
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(cfg.NodeID)
-	rc.Logger = hclog.New(&hclog.LoggerOptions{Name: "raft", Output: cfg.LogOutput, Level: hclog.Info})
+	rc.Logger = newHCLog(cfg.Logger, "raft")
 	rc.NotifyCh = n.notifyCh
 	// The FSM keeps its own state and applied index across restarts
 	// (fsm package): replaying the snapshot on every start would reload
@@ -282,7 +275,7 @@ func Open(cfg Config) (*Node, error) {
 		}
 		if !existing && cfg.BootstrapExpect > 1 {
 			n.goBackground(func() { n.awaitBootstrap(ctx) })
-		} else if !existing {
+		} else if !existing && !single {
 			n.log.Info("waiting to be added to the cluster by its leader", "join", cfg.Join)
 		}
 	}
@@ -322,7 +315,7 @@ func newTransport(cfg Config) (*raft.NetworkTransport, *tlsStreamLayer, error) {
 	}
 	const maxPool, timeout = 3, 10 * time.Second
 	if cfg.TLS == nil {
-		t, err := raft.NewTCPTransport(cfg.RaftAddr, addr, maxPool, timeout, cfg.LogOutput)
+		t, err := raft.NewTCPTransportWithLogger(cfg.RaftAddr, addr, maxPool, timeout, newHCLog(cfg.Logger, "raft-net"))
 		if err != nil {
 			return nil, nil, fmt.Errorf("listen for raft on %s: %w", cfg.RaftAddr, err)
 		}
@@ -332,7 +325,7 @@ func newTransport(cfg Config) (*raft.NetworkTransport, *tlsStreamLayer, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("listen for raft on %s: %w", cfg.RaftAddr, err)
 	}
-	return raft.NewNetworkTransport(layer, maxPool, timeout, cfg.LogOutput), layer, nil
+	return raft.NewNetworkTransportWithLogger(layer, maxPool, timeout, newHCLog(cfg.Logger, "raft-net")), layer, nil
 }
 
 // catchUpFromSnapshot restores the state machine from the newest snapshot
@@ -462,19 +455,28 @@ type Status struct {
 func (n *Node) Status() Status {
 	addr, id := n.raft.LeaderWithID()
 	st := Status{
-		NodeID:       n.cfg.NodeID,
-		RaftAddr:     string(n.transport.LocalAddr()),
-		State:        n.raft.State().String(),
-		LeaderID:     string(id),
-		LeaderAddr:   string(addr),
-		Term:         n.raft.CurrentTerm(),
-		CommitIndex:  n.raft.CommitIndex(),
-		AppliedIndex: n.raft.AppliedIndex(),
+		NodeID:     n.cfg.NodeID,
+		RaftAddr:   string(n.transport.LocalAddr()),
+		State:      n.raft.State().String(),
+		LeaderID:   string(id),
+		LeaderAddr: string(addr),
+		Term:       n.raft.CurrentTerm(),
 	}
+	st.CommitIndex, st.AppliedIndex = n.indexes()
 	if n.gossip != nil {
 		st.GossipAddr = n.gossip.Addr()
 	}
 	return st
+}
+
+// indexes are the node's commit and applied index. Raft starts both from
+// its last snapshot (or zero) and learns the commit index from the next
+// entry a leader sends, which on an idle cluster may be a long time; the
+// state machine remembers what it applied across restarts, and everything
+// it applied was committed.
+func (n *Node) indexes() (commit, applied uint64) {
+	applied = max(n.raft.AppliedIndex(), n.fsm.AppliedIndex())
+	return max(n.raft.CommitIndex(), applied), applied
 }
 
 // maxReadyLag is how many committed entries a node may not have applied
@@ -487,10 +489,25 @@ func (n *Node) Ready() error {
 	if addr, _ := n.raft.LeaderWithID(); addr == "" {
 		return errors.New("no raft leader is known yet")
 	}
-	if commit, applied := n.raft.CommitIndex(), n.raft.AppliedIndex(); commit > applied+maxReadyLag {
+	if commit, applied := n.indexes(); commit > applied+maxReadyLag {
 		return fmt.Errorf("catching up: applied %d of %d committed raft entries", applied, commit)
 	}
 	return nil
+}
+
+// WaitReady waits until Ready reports nil, or ctx ends.
+func (n *Node) WaitReady(ctx context.Context) error {
+	for {
+		err := n.Ready()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("not ready: %v: %w", err, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // WaitLeader waits until a leader is known (any node), or ctx ends.

@@ -70,12 +70,22 @@ func TestSingleNodeBootstrapsAndResumes(t *testing.T) {
 	if item := res.(*fsm.CreateResult).Items[0]; item.Err != nil || item.Task.State != fsmpb.State_SCHEDULED {
 		t.Fatalf("create result %+v", item)
 	}
+	written := n.Status()
 	if err := n.Close(); err != nil {
 		t.Fatal(err)
 	}
 
-	n = openNode(t, dir, l)
+	// Before any new entry (here: before the election's), the restarted
+	// node reports what it holds, not raft's zero.
+	n, err = Open(Config{NodeID: "n1", DataDir: dir, RaftAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer n.Close()
+	if st := n.Status(); st.AppliedIndex < written.AppliedIndex || st.CommitIndex < written.AppliedIndex {
+		t.Fatalf("restarted node reports commit index %d, applied %d; it had applied %d", st.CommitIndex, st.AppliedIndex, written.AppliedIndex)
+	}
+	n.Start(l.onLeader)
 	term2 := waitTerm(t, l)
 	if term2 <= term1 {
 		t.Fatalf("term after restart %d, before %d", term2, term1)

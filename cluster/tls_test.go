@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"crypto/tls"
-	"io"
 	"log/slog"
 	"net"
 	"slices"
@@ -249,12 +248,12 @@ func TestGossipKeyRotation(t *testing.T) {
 	steps := [][][]byte{{old}, {old, new}, {new, old}, {new}}
 	joins := func(a, b [][]byte) bool {
 		t.Helper()
-		first, err := newGossip(Config{NodeID: "a", GossipAddr: "127.0.0.1:0", GossipKeys: a, LogOutput: io.Discard}, "127.0.0.1:1", false)
+		first, err := newGossip(Config{NodeID: "a", GossipAddr: "127.0.0.1:0", GossipKeys: a}, "127.0.0.1:1", false)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer first.list.Shutdown()
-		second, err := newGossip(Config{NodeID: "b", GossipAddr: "127.0.0.1:0", GossipKeys: b, LogOutput: io.Discard}, "127.0.0.1:2", false)
+		second, err := newGossip(Config{NodeID: "b", GossipAddr: "127.0.0.1:0", GossipKeys: b}, "127.0.0.1:2", false)
 		if err != nil {
 			t.Fatal(err)
 		}

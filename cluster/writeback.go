@@ -1,10 +1,10 @@
 package cluster
 
 import (
-	"io"
 	"os"
 	"path/filepath"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 )
 
@@ -23,8 +23,8 @@ type writebackStore struct {
 	dir string // where the store keeps its snapshots
 }
 
-func newSnapshotStore(base string, retain int, logOutput io.Writer) (*writebackStore, error) {
-	s, err := raft.NewFileSnapshotStore(base, retain, logOutput)
+func newSnapshotStore(base string, retain int, logger hclog.Logger) (*writebackStore, error) {
+	s, err := raft.NewFileSnapshotStoreWithLogger(base, retain, logger)
 	if err != nil {
 		return nil, err
 	}

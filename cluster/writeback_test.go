@@ -5,13 +5,14 @@ import (
 	"io"
 	"testing"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 )
 
 // A snapshot written through the writeback store is found on disk while
 // it is written (so its writeback starts early), and reads back whole.
 func TestWritebackStore(t *testing.T) {
-	store, err := newSnapshotStore(t.TempDir(), 2, io.Discard)
+	store, err := newSnapshotStore(t.TempDir(), 2, hclog.NewNullLogger())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tag=${1:-hourglass:dev}
 echo "building a static binary"
-CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$(git describe --always --dirty 2>/dev/null || echo dev)" \
+CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.stampedVersion=$(git describe --always --dirty 2>/dev/null || echo dev)" \
   -o deploy/hourglass ./cmd/hourglass
 cp /etc/ssl/certs/ca-certificates.crt deploy/ca-certificates.crt
 docker build -q -t "$tag" deploy >/dev/null

@@ -84,7 +84,7 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-var readyLine = regexp.MustCompile(`msg="hourglass ready".* url=(\S+)`)
+var listeningLine = regexp.MustCompile(`msg="hourglass listening".* url=(\S+)`)
 
 // startServer runs the binary on dataDir and waits until /readyz says so.
 func startServer(t *testing.T, dataDir, raftAddr string, extra ...string) *server {
@@ -122,7 +122,7 @@ func launchServer(t *testing.T, dataDir, raftAddr string, extra ...string) *serv
 		for sc.Scan() {
 			line := sc.Text()
 			fmt.Fprintln(logFile, line)
-			if m := readyLine.FindStringSubmatch(line); m != nil {
+			if m := listeningLine.FindStringSubmatch(line); m != nil {
 				addr <- m[1]
 			}
 		}

@@ -60,9 +60,6 @@ Run "hourglass COMMAND -h" for a command's flags. Every flag can also be
 set through the environment: --http-addr as HOURGLASS_HTTP_ADDR, and so on.
 `
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -101,8 +98,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runReceive(ctx, args[1:], stdout, stderr)
 	case "bench":
 		err = runBench(ctx, args[1:], stdout, stderr)
-	case "version":
-		fmt.Fprintln(stdout, "hourglass", version)
+	case "version", "-version", "--version", "-v":
+		fmt.Fprintln(stdout, "hourglass", buildVersion())
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 	default:

@@ -130,7 +130,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	if _, set := os.LookupEnv("GOGC"); !set {
 		debug.SetGCPercent(serverGCPercent)
 	}
-	return serve(ctx, f, logger, stderr)
+	return serve(ctx, f, logger)
 }
 
 // checkRaftTiming rejects raft timings raft itself would refuse, naming
@@ -168,7 +168,7 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 
 // serve wires a node together and runs it until ctx ends:
 // raft node → scheduler (leader duties) → HTTP API.
-func serve(ctx context.Context, f serverFlags, logger *slog.Logger, raftLog io.Writer) error {
+func serve(ctx context.Context, f serverFlags, logger *slog.Logger) error {
 	dataDir, err := filepath.Abs(f.dataDir)
 	if err != nil {
 		return fmt.Errorf("data dir: %w", err)
@@ -205,14 +205,14 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger, raftLog io.W
 	}
 	// 1. The raft node and its state machine; gossip finds the others.
 	node, err = cluster.Open(cluster.Config{
-		NodeID: f.nodeID, Version: version, DataDir: dataDir,
+		NodeID: f.nodeID, Version: buildVersion(), DataDir: dataDir,
 		RaftAddr: f.raftAddr, RaftAdvertise: f.raftAdvertise,
 		GossipAddr: f.gossipAddr, GossipAdvertise: f.gossipAdvertise,
 		HTTPAdvertise: httpAdvertise, Join: f.join, BootstrapExpect: f.bootstrapExpect, LeaveOnStop: f.leaveOnStop,
 		SnapshotThreshold: f.snapshotThreshold, SnapshotInterval: f.snapshotInterval, TrailingLogs: f.trailingLogs,
 		SnapshotBytes:    f.snapshotBytes,
 		HeartbeatTimeout: f.heartbeatTimeout, ElectionTimeout: f.electionTimeout, LeaderLeaseTimeout: f.leaseTimeout,
-		Logger: logger, LogOutput: raftLog, Metrics: metrics,
+		Logger: logger, Metrics: metrics,
 		TLS: secure.member, GossipKeys: secure.gossipKeys,
 	})
 	if err != nil {
@@ -275,8 +275,17 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger, raftLog io.W
 		go func() { serveErr <- srv.Serve(ln) }()
 	}
 	st := node.Status()
-	logger.Info("hourglass ready", "node_id", f.nodeID, "url", scheme+"://"+ln.Addr().String(), "http_addr", ln.Addr().String(),
+	logger.Info("hourglass listening", "node_id", f.nodeID, "url", scheme+"://"+ln.Addr().String(), "http_addr", ln.Addr().String(),
 		"raft_addr", st.RaftAddr, "gossip_addr", st.GossipAddr, "data_dir", dataDir, "tokens", tokens.Len())
+	// "ready" is what /readyz says: a leader is known and this node has
+	// caught up. Until then the API answers, but writes wait or get 503.
+	go func() {
+		if node.WaitReady(ctx) == nil {
+			st := node.Status()
+			logger.Info("hourglass ready", "node_id", f.nodeID, "state", st.State, "leader_id", st.LeaderID, "term", st.Term,
+				"applied_index", st.AppliedIndex)
+		}
+	}()
 
 	select {
 	case <-ctx.Done():

@@ -17,7 +17,8 @@ import (
 )
 
 const snapshotUsage = `Usage:
-  hourglass snapshot save FILE      back up the whole cluster into FILE (verified)
+  hourglass snapshot save FILE      back up the whole cluster into FILE (verified;
+                                    an existing FILE only with --force)
   hourglass snapshot inspect FILE   check a backup offline and show what it holds
   hourglass snapshot restore FILE   replace the whole cluster's state with a backup
 `
@@ -33,6 +34,10 @@ func runSnapshot(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	tmpDir := fs.String("tmp-dir", "", "where to unpack the state while checking it (default: the system's temporary directory)")
 	asJSON := fs.Bool("json", false, "print JSON rather than a summary")
+	var force *bool
+	if args[0] == "save" {
+		force = fs.Bool("force", false, "replace FILE if it exists")
+	}
 	rest, err := parseFlags(fs, args[1:])
 	if err != nil {
 		return err
@@ -44,6 +49,9 @@ func runSnapshot(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	file := rest[0]
 	switch args[0] {
 	case "save":
+		if _, err := os.Lstat(file); err == nil && !*force {
+			return fmt.Errorf("%s exists; pass --force to replace it with a new backup", file)
+		}
 		c, err := server.connect()
 		if err != nil {
 			return err

@@ -133,6 +133,22 @@ func TestSnapshotSaveChangeRestore(t *testing.T) {
 	}
 	changed := listAll(t, c)
 
+	// A save never overwrites a backup unless told to.
+	before, _ := os.ReadFile(file)
+	if out, err := hg(t, srv.addr, "snapshot", "save", file); err == nil || !strings.Contains(out, "exists; pass --force") {
+		t.Fatalf("snapshot save over an existing backup: %v\n%s", err, out)
+	}
+	if after, _ := os.ReadFile(file); !bytes.Equal(before, after) {
+		t.Fatal("a refused save changed the existing backup")
+	}
+	other := filepath.Join(t.TempDir(), "other.snap")
+	if err := os.WriteFile(other, []byte("an old file"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := hg(t, srv.addr, "snapshot", "save", "--force", other); err != nil || !strings.Contains(out, "saved "+other) {
+		t.Fatalf("snapshot save --force: %v\n%s", err, out)
+	}
+
 	// Damaged archives are refused, by the CLI and by the API, and
 	// change nothing.
 	good, err := os.ReadFile(file)

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"sync"
 	"time"
 
@@ -44,17 +46,7 @@ func targetPolicy(f serverFlags, node func() *cluster.Node, httpListener net.Add
 				}
 			}
 		}
-		var out []netip.AddrPort
-		for _, a := range addrs {
-			if ap, err := netip.ParseAddrPort(a); err == nil {
-				out = append(out, ap)
-			} else if host, port, err := net.SplitHostPort(a); err == nil && host == "" {
-				if ap, err := netip.ParseAddrPort("0.0.0.0:" + port); err == nil {
-					out = append(out, ap)
-				}
-			}
-		}
-		return out
+		return listenerAddrs(addrs, lookupHost)
 	}}
 	p.Own = own.get
 	var proxy *url.URL
@@ -66,6 +58,50 @@ func targetPolicy(f serverFlags, node func() *cluster.Node, httpListener net.Add
 		proxy = u
 	}
 	return p, proxy, nil
+}
+
+// listenerAddrs turns listener addresses into the IP addresses and ports
+// they stand for: "host:port" with an IP as it is, ":port" as every local
+// address, and a host name (advertised addresses in Docker Compose or
+// Kubernetes are names) as every address it resolves to now, so that
+// http://hourglass-2:7070/ is known for the cluster's own API.
+func listenerAddrs(addrs []string, resolve func(host string) []netip.Addr) []netip.AddrPort {
+	var out []netip.AddrPort
+	for _, a := range addrs {
+		if ap, err := netip.ParseAddrPort(a); err == nil {
+			out = append(out, ap)
+			continue
+		}
+		host, portText, err := net.SplitHostPort(a)
+		if err != nil {
+			continue
+		}
+		port, err := strconv.ParseUint(portText, 10, 16)
+		if err != nil {
+			continue
+		}
+		if host == "" {
+			out = append(out, netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(port)))
+			continue
+		}
+		for _, ip := range resolve(host) {
+			out = append(out, netip.AddrPortFrom(ip.Unmap(), uint16(port)))
+		}
+	}
+	return out
+}
+
+// lookupHost resolves a member's host name, giving up after a second (the
+// policy then knows that member's listeners by their IP addresses only,
+// until the next try).
+func lookupHost(host string) []netip.Addr {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return nil
+	}
+	return ips
 }
 
 // ownListeners caches the cluster's listener addresses for a second: they

@@ -1,0 +1,43 @@
+package main
+
+import (
+	"errors"
+	"net/netip"
+	"slices"
+	"testing"
+
+	"github.com/hourglass-scheduler/hourglass/scheduler"
+)
+
+// TestListenerAddrsResolveHostNames: a member advertised by host name, as
+// in Docker Compose ("hourglass-2:7070"), is refused as a webhook target at
+// every address the name resolves to.
+func TestListenerAddrsResolveHostNames(t *testing.T) {
+	resolve := func(host string) []netip.Addr {
+		if host == "hourglass-2" {
+			return []netip.Addr{netip.MustParseAddr("172.20.0.3"), netip.MustParseAddr("::ffff:172.20.0.4")}
+		}
+		return nil
+	}
+	got := listenerAddrs([]string{"10.0.0.1:7071", ":7072", "hourglass-2:7070", "unknown-host:7070", "no port", "hourglass-2:99999"}, resolve)
+	want := []netip.AddrPort{
+		netip.MustParseAddrPort("10.0.0.1:7071"),
+		netip.MustParseAddrPort("0.0.0.0:7072"),
+		netip.MustParseAddrPort("172.20.0.3:7070"),
+		netip.MustParseAddrPort("172.20.0.4:7070"),
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("listenerAddrs = %v, want %v", got, want)
+	}
+	policy := &scheduler.TargetPolicy{Own: func() []netip.AddrPort { return got }}
+	if err := policy.Check(netip.MustParseAddrPort("172.20.0.3:7070")); !errors.Is(err, scheduler.ErrTargetRefused) {
+		t.Fatalf("a member's API, advertised by name, as a target: %v", err)
+	}
+	if err := policy.Check(netip.MustParseAddrPort("172.20.0.3:8080")); err != nil {
+		t.Fatalf("another port of the member's host: %v", err)
+	}
+	// The real resolver: localhost is a name too.
+	if addrs := listenerAddrs([]string{"localhost:7070"}, lookupHost); !slices.Contains(addrs, netip.MustParseAddrPort("127.0.0.1:7070")) {
+		t.Fatalf("localhost:7070 resolved to %v", addrs)
+	}
+}
