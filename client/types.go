@@ -114,6 +114,17 @@ type Queue struct {
 	UpdatedAt time.Time `json:"updated_at"`
 	// Tasks counts the queue's tasks by state.
 	Tasks map[string]uint64 `json:"tasks"`
+	// Effective is the retry policy in force for the queue's tasks that
+	// set none themselves: the queue's settings, else the server's
+	// defaults.
+	Effective RetryPolicy `json:"effective"`
+}
+
+// RetryPolicy is a queue's retry policy in force.
+type RetryPolicy struct {
+	MaxAttempts int    `json:"max_attempts"`
+	MinBackoff  string `json:"min_backoff"`
+	MaxBackoff  string `json:"max_backoff"`
 }
 
 // QueueList is GET /v1/queues.

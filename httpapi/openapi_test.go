@@ -114,7 +114,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		"BulkRequest": client.BulkRequest{}, "BulkResponse": client.BulkResponse{}, "ErrorBody": client.ErrorBody{},
 		"ErrorResponse": client.ErrorResponse{}, "ClusterInfo": client.ClusterInfo{}, "ClusterLeader": client.ClusterLeader{},
 		"ClusterNode": client.ClusterNode{}, "Snapshot": client.Snapshot{}, "RestoreResponse": client.RestoreResponse{},
-		"DueStats": client.DueStats{}, "DueBucket": client.DueBucket{},
+		"DueStats": client.DueStats{}, "DueBucket": client.DueBucket{}, "RetryPolicy": client.RetryPolicy{},
 	}
 	for name, v := range types {
 		schema, ok := doc.Components.Schemas[name]

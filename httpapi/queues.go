@@ -197,6 +197,8 @@ func QueueView(info *fsm.QueueInfo) client.Queue {
 		UpdatedAt: time.Unix(0, q.GetUpdatedAt()).UTC(),
 		Tasks:     info.Counts,
 	}
+	policy := fsm.PolicyFor(&fsmpb.Task{}, q)
+	v.Effective = client.RetryPolicy{MaxAttempts: int(policy.MaxAttempts), MinBackoff: policy.Initial.String(), MaxBackoff: policy.Max.String()}
 	if q.GetRate() > 0 {
 		v.RateLimit = &client.RateLimit{PerSecond: q.Rate, Burst: int(fsm.Burst(q))}
 	}

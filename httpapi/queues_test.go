@@ -66,6 +66,13 @@ func TestQueueSettingsRoundTrip(t *testing.T) {
 	if err := json.Unmarshal(s.do(t, "GET", "/v1/queues", "").body, &list); err != nil || len(list.Queues) != 2 || list.Queues[0].Name != "fresh" || list.Queues[0].Tasks["scheduled"] != 1 {
 		t.Fatalf("queues %+v %v", list, err)
 	}
+	// Effective: the queue's own policy, else the server's defaults.
+	if got, want := list.Queues[1].Effective, (client.RetryPolicy{MaxAttempts: 3, MinBackoff: "2s", MaxBackoff: "1m0s"}); got != want {
+		t.Fatalf("effective policy of mail %+v, want %+v", got, want)
+	}
+	if got, want := list.Queues[0].Effective, (client.RetryPolicy{MaxAttempts: 5, MinBackoff: "1s", MaxBackoff: "5m0s"}); got != want {
+		t.Fatalf("effective policy of a queue with no settings %+v, want %+v", got, want)
+	}
 	if r := s.do(t, "DELETE", "/v1/queues/fresh", ""); r.status != http.StatusConflict {
 		t.Fatalf("delete a queue with a scheduled task: %d %s", r.status, r.body)
 	}

@@ -91,7 +91,7 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	// Overview: cluster, tasks by queue and state, firing, forecast.
 	var leader, queueTable, firing string
-	var bars int
+	var bars, xTicks, yTicks, rateCharts, rateTicks int
 	run("load the overview",
 		chromedp.Navigate(srv.addr+"/"),
 		chromedp.WaitVisible("#nodes tbody tr", chromedp.ByQuery),
@@ -103,6 +103,12 @@ func TestConsoleInBrowser(t *testing.T) {
 		// The second refresh (3 s) has a fire rate.
 		chromedp.Poll(`document.querySelector("#firing-stats") && document.querySelector("#firing-stats").innerText.includes("/s")`, nil, chromedp.WithPollingTimeout(20*time.Second)),
 		chromedp.Text("#firing-stats", &firing, chromedp.ByQuery),
+		chromedp.Evaluate(`document.querySelectorAll("#forecast svg .x-tick").length`, &xTicks),
+		chromedp.Evaluate(`document.querySelectorAll("#forecast svg .y-tick").length`, &yTicks),
+		// The charts of the last minutes need three samples (two rates).
+		chromedp.Poll(`document.querySelectorAll("#rate-charts figure").length === 4`, nil, chromedp.WithPollingTimeout(30*time.Second)),
+		chromedp.Evaluate(`document.querySelectorAll("#rate-charts figure").length`, &rateCharts),
+		chromedp.Evaluate(`document.querySelectorAll("#rate-charts svg .y-tick").length`, &rateTicks),
 	)
 	if leader != "node-1" {
 		t.Errorf("overview leader = %q, want node-1", leader)
@@ -117,6 +123,12 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	if !strings.Contains(firing, "Fired since start") {
 		t.Errorf("firing stats: %q", firing)
+	}
+	if xTicks != 6 || yTicks != 3 {
+		t.Errorf("the forecast's axes have %d time labels and %d count labels, want 6 (every 10 minutes) and 3", xTicks, yTicks)
+	}
+	if rateCharts != 4 || rateTicks != 12 {
+		t.Errorf("the last minutes: %d charts with %d axis labels, want 4 charts of 3", rateCharts, rateTicks)
 	}
 	var shot []byte
 	run("screenshot the overview", chromedp.FullScreenshot(&shot, 100))
@@ -154,6 +166,23 @@ func TestConsoleInBrowser(t *testing.T) {
 	if task, err := c.GetTask(ctx, moveMe.ID); err != nil || task.ExecuteAt.Sub(moveMe.ExecuteAt) < 2*time.Hour {
 		t.Errorf("after rescheduling by 3h: execute_at %v, was %v (%v)", task.ExecuteAt, moveMe.ExecuteAt, err)
 	}
+	// A task's page leaves out what is not set.
+	var fields string
+	run("read a scheduled task's fields",
+		chromedp.Navigate(srv.addr+"/#/tasks/move-me"),
+		chromedp.WaitVisible("#task-fields", chromedp.ByQuery),
+		chromedp.Text("#task-fields", &fields, chromedp.ByQuery),
+	)
+	for _, unset := range []string{"Name", "Next attempt", "Last error", "Result", "Fired", "Completed", "Lease expires", "Max lateness"} {
+		if strings.Contains(fields, unset) {
+			t.Errorf("a scheduled task without a name or attempts shows %q:\n%s", unset, fields)
+		}
+	}
+	for _, set := range []string{"Id", "Queue", "State", "Due", "Attempts", "Target", "Created", "Version"} {
+		if !strings.Contains(fields, set) {
+			t.Errorf("a task's page lacks %q:\n%s", set, fields)
+		}
+	}
 
 	// Redrive the dead task from the state filter.
 	run("redrive a dead task",
@@ -168,15 +197,33 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("after redrive: %+v (%v)", task, err)
 	}
 
-	// Queues: pause one.
+	// Queues: the effective max attempts; pause one.
+	var maxAttempts string
 	run("pause a queue",
 		chromedp.Navigate(srv.addr+"/#/queues"),
+		chromedp.WaitVisible(`tr[data-queue="emails"] td.max-attempts`, chromedp.ByQuery),
+		chromedp.Text(`tr[data-queue="emails"] td.max-attempts`, &maxAttempts, chromedp.ByQuery),
 		chromedp.WaitVisible(`tr[data-queue="emails"] button.pause`, chromedp.ByQuery),
 		chromedp.Click(`tr[data-queue="emails"] button.pause`, chromedp.ByQuery),
 		chromedp.WaitVisible(`tr[data-queue="emails"] button.resume`, chromedp.ByQuery),
 	)
 	if q, err := c.GetQueue(ctx, "emails"); err != nil || !q.Paused {
 		t.Errorf("after pausing from the console the API says %+v (%v)", q, err)
+	}
+	if maxAttempts != "5 (default)" {
+		t.Errorf("max attempts of a queue that sets none: %q, want the default, 5", maxAttempts)
+	}
+
+	// Until the API answers, each card of the overview says it is loading
+	// (here the API never answers).
+	var loadingCards int
+	run("see the overview loading",
+		chromedp.Navigate(srv.addr+"/#/"),
+		chromedp.WaitVisible("#nodes tbody tr", chromedp.ByQuery),
+		chromedp.Evaluate(`window.api = () => new Promise(() => {}); route(); document.querySelectorAll("main section.card .loading").length`, &loadingCards),
+	)
+	if loadingCards != 5 {
+		t.Errorf("%d of the overview's 5 cards say they are loading before the API answers", loadingCards)
 	}
 
 	mu.Lock()
@@ -214,16 +261,20 @@ func TestConsoleSignsIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	browser := newBrowser(t, chromium)
-	var queues string
+	var queues, signIn string
 	if err := chromedp.Run(browser,
 		chromedp.Navigate(srv.addr+"/"),
 		chromedp.WaitVisible("#token", chromedp.ByQuery),
+		chromedp.Text("main", &signIn, chromedp.ByQuery),
 		chromedp.SendKeys("#token", "console-secret", chromedp.ByQuery),
 		chromedp.Click(`main form button[type="submit"]`, chromedp.ByQuery),
 		chromedp.WaitVisible("#queue-states", chromedp.ByQuery),
 		chromedp.Text("#queue-states", &queues, chromedp.ByQuery),
 	); err != nil {
 		t.Fatalf("sign in: %v", err)
+	}
+	if !strings.Contains(signIn, "--tokens-file") || !strings.Contains(signIn, "--auth-token") {
+		t.Errorf("the sign-in page does not say where tokens come from: %q", signIn)
 	}
 	if !strings.Contains(queues, "private") {
 		t.Errorf("after signing in the overview lacks the queue: %q", queues)

@@ -9,7 +9,11 @@ const noticeBox = document.getElementById("notice");
 let token = localStorage.getItem("hourglass-token") || "";
 let refreshTimer = null;
 let forecastRange = "1h";
-let lastFiring = null; // the previous metrics sample, for rates
+// history holds the overview's metrics samples (one per refresh, the
+// last HISTORY_SPAN) for rates and the charts of the last minutes. It is
+// kept while the page is open, across the console's pages.
+const HISTORY_SPAN = 15 * 60e3;
+const history = [];
 
 // h builds an element: h("a", {href: "#/", class: "x", onclick: fn}, "text", child...).
 function h(tag, attrs, ...children) {
@@ -136,7 +140,7 @@ function showLogin() {
   const input = h("input", { type: "password", id: "token", placeholder: "API token", autocomplete: "off" });
   render(h("section", { class: "card" },
     h("h2", {}, "Sign in"),
-    h("p", {}, "This server requires an API token (started with --auth-token)."),
+    h("p", {}, "This server requires an API token: one from its --tokens-file (with the tasks:read scope to look, tasks:write to change tasks and queues) or its --auth-token."),
     h("form", { onsubmit: (ev) => {
       ev.preventDefault();
       token = input.value.trim();
@@ -147,18 +151,25 @@ function showLogin() {
 
 // ---- overview -------------------------------------------------------------
 
+// loading is what a card shows until its first data arrives.
+function loading() { return h("p", { class: "muted loading" }, h("span", { class: "spinner" }), "Loading…"); }
+
 async function overview() {
-  const cluster = h("section", { class: "card wide", id: "cluster" }, h("h2", {}, "Cluster"));
-  const firing = h("section", { class: "card", id: "firing" }, h("h2", {}, "Firing"));
-  const tasks = h("section", { class: "card", id: "tasks-by-queue" }, h("h2", {}, "Tasks by queue and state"));
-  const forecast = h("section", { class: "card wide", id: "forecast" }, h("h2", {}, "Due forecast"));
-  render(h("div", { class: "grid" }, cluster, firing, tasks, forecast));
+  const card = (id, title, wide) => h("section", { class: wide ? "card wide" : "card", id }, h("h2", {}, title), loading());
+  const cluster = card("cluster", "Cluster", true);
+  const firing = card("firing", "Firing", false);
+  const tasks = card("tasks-by-queue", "Tasks by queue and state", false);
+  const rates = card("rates", "The last minutes", true);
+  const forecast = card("forecast", "Due forecast", true);
+  render(h("div", { class: "grid" }, cluster, firing, tasks, rates, forecast));
   const refresh = async () => {
     try {
       const [info, queues, metrics] = await Promise.all([
         api("GET", "/v1/cluster"), api("GET", "/v1/queues?stale=true"), fetchMetrics()]);
+      if (metrics) record(metrics);
       drawCluster(cluster, info);
       drawFiring(firing, metrics, info);
+      drawRates(rates, metrics);
       drawTasks(tasks, queues.queues);
       await drawForecast(forecast);
       return true;
@@ -232,27 +243,55 @@ function quantile(bs, q) {
   return prevLe;
 }
 
+function failedAttempts(metrics) {
+  return metrics.filter((m) => m.name === "hourglass_attempts_total" && m.labels.outcome !== "succeeded").reduce((a, m) => a + m.value, 0);
+}
+
+// record adds a metrics sample to the history.
+function record(metrics) {
+  const now = Date.now();
+  history.push({
+    at: now,
+    fired: sum(metrics, "hourglass_tasks_fired_total"),
+    failed: failedAttempts(metrics),
+    backlog: sum(metrics, "hourglass_due_backlog_tasks"),
+    lat: buckets(metrics, "hourglass_fire_lateness_seconds"),
+  });
+  while (history.length && history[0].at < now - HISTORY_SPAN) history.shift();
+}
+
+// between derives rates and the lateness p99 from two samples (null where
+// the counters went backwards: the node restarted).
+function between(a, b) {
+  const secs = (b.at - a.at) / 1000;
+  if (secs <= 0 || b.fired < a.fired || b.failed < a.failed) return null;
+  const delta = b.lat.map((x, i) => ({ le: x.le, count: x.count - ((a.lat[i] || {}).count || 0) }));
+  const fires = delta.length ? delta[delta.length - 1].count : 0;
+  return {
+    at: b.at,
+    fireRate: (b.fired - a.fired) / secs,
+    failRate: (b.failed - a.failed) / secs,
+    backlog: b.backlog,
+    p99: fires > 0 ? quantile(delta, 0.99) : null,
+  };
+}
+
 function drawFiring(box, metrics, info) {
   const rows = [];
   if (!metrics) {
     fill(box, h("h2", {}, "Firing"), h("p", { class: "muted" }, "/metrics is not available on this node."));
     return;
   }
-  const now = Date.now();
   const fired = sum(metrics, "hourglass_tasks_fired_total");
   const lat = buckets(metrics, "hourglass_fire_lateness_seconds");
-  let rate = null, recent = null;
-  if (lastFiring && now > lastFiring.at) {
-    rate = Math.max(0, fired - lastFiring.fired) / ((now - lastFiring.at) / 1000);
-    const delta = lat.map((b, i) => ({ le: b.le, count: b.count - ((lastFiring.lat[i] || {}).count || 0) }));
-    if (delta.length && delta[delta.length - 1].count > 0) recent = delta;
-  }
-  lastFiring = { at: now, fired, lat };
+  const last = history.length >= 2 ? between(history[history.length - 2], history[history.length - 1]) : null;
+  const rate = last ? last.fireRate : null;
+  const recentP99 = last ? last.p99 : null;
   const isLeader = sum(metrics, "hourglass_raft_leader") === 1;
   rows.push(["Fire rate", rate === null ? "measuring…" : rate.toFixed(1) + " /s"]);
   rows.push(["Fired since start", fmtCount(fired)]);
   rows.push(["Lateness p50 / p99 (since start)", `${fmtSeconds(quantile(lat, 0.5))} / ${fmtSeconds(quantile(lat, 0.99))}`]);
-  if (recent) rows.push(["Lateness p99 (last 3 s)", fmtSeconds(quantile(recent, 0.99))]);
+  if (recentP99 !== null) rows.push(["Lateness p99 (last 3 s)", fmtSeconds(recentP99)]);
   rows.push(["Due, not fired (backlog)", fmtCount(sum(metrics, "hourglass_due_backlog_tasks"))]);
   rows.push(["Tasks in the timing wheel", fmtCount(sum(metrics, "hourglass_wheel_tasks"))]);
   const attempts = metrics.filter((m) => m.name === "hourglass_attempts_total");
@@ -284,10 +323,81 @@ function drawTasks(box, queues) {
         h("tfoot", {}, h("tr", {}, h("th", {}, "All"), STATES.map((st) => h("th", { class: "num" }, fmtCount(total[st])))))));
 }
 
+// drawRates charts the history: fires and failed attempts per second, the
+// fire lateness p99 and the due backlog, each over the minutes the console
+// has been open (up to HISTORY_SPAN).
+function drawRates(box, metrics) {
+  const title = h("h2", {}, "The last minutes");
+  if (!metrics) {
+    fill(box, title, h("p", { class: "muted" }, "/metrics is not available on this node."));
+    return;
+  }
+  const points = [];
+  for (let i = 1; i < history.length; i++) {
+    const p = between(history[i - 1], history[i]);
+    if (p) points.push(p);
+  }
+  if (points.length < 2) {
+    fill(box, title, h("p", { class: "muted loading" }, h("span", { class: "spinner" }), "Measuring: the charts start after a few refreshes (every 3 s)."));
+    return;
+  }
+  const span = Math.min(HISTORY_SPAN, Date.now() - history[0].at);
+  const series = (key) => points.filter((p) => p[key] !== null).map((p) => ({ at: p.at, v: p[key] }));
+  fill(box, title,
+    h("p", { class: "muted" }, `This node's figures since the console was opened (up to ${HISTORY_SPAN / 60e3} minutes), one point per refresh.`),
+    h("div", { class: "charts", id: "rate-charts" },
+      lineChart("Fires per second", series("fireRate"), span, (v) => v.toFixed(v < 10 ? 1 : 0) + "/s"),
+      lineChart("Fire lateness p99", series("p99"), span, fmtSeconds),
+      lineChart("Due backlog (tasks)", series("backlog"), span, fmtCount, true),
+      lineChart("Failed attempts per second", series("failRate"), span, (v) => v.toFixed(v < 10 ? 1 : 0) + "/s")));
+}
+
+// niceCeil rounds v up to 1, 2 or 5 times a power of ten, for axis ends.
+function niceCeil(v) {
+  if (!(v > 0)) return 1;
+  const p = Math.pow(10, Math.floor(Math.log10(v)));
+  for (const m of [1, 2, 5, 10]) if (m * p >= v * (1 - 1e-9)) return m * p;
+  return 10 * p;
+}
+
+// axisMax is the top of a y axis from zero with a labelled middle: twice
+// a nice step (whole, for counts).
+function axisMax(v, whole) {
+  const step = niceCeil(v / 2);
+  return 2 * (whole ? Math.max(1, Math.ceil(step)) : step);
+}
+
+// lineChart draws one series over the last span ms, ending now: a y axis
+// from zero with three labelled grid lines, an x axis in minutes ago.
+function lineChart(label, pts, span, fmt, whole) {
+  const W = 460, H = 130, left = 64, right = 8, top = 8, bottom = 20;
+  const now = Date.now();
+  const yMax = axisMax(Math.max(0, ...pts.map((p) => p.v)), whole);
+  const x = (at) => left + (W - left - right) * (1 - (now - at) / span);
+  const y = (v) => top + (H - top - bottom) * (1 - v / yMax);
+  const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart line-chart", role: "img", "aria-label": label });
+  for (const f of [0, 0.5, 1]) {
+    svg.append(s("line", { x1: left, y1: y(f * yMax), x2: W - right, y2: y(f * yMax), class: f ? "grid" : "axis-line" }));
+    svg.append(s("text", { x: left - 6, y: y(f * yMax) + 4, class: "axis y-tick", "text-anchor": "end" }, fmt(f * yMax)));
+  }
+  const minutes = span / 60e3;
+  const ticks = minutes > 4 ? [minutes, minutes / 2, 0] : [minutes, 0];
+  for (const m of ticks) {
+    const label = m === 0 ? "now" : `−${m >= 1 ? Math.round(m) + " min" : Math.round(m * 60) + " s"}`;
+    svg.append(s("text", { x: x(now - m * 60e3), y: H - 4, class: "axis x-tick", "text-anchor": m === 0 ? "end" : m === minutes ? "start" : "middle" }, label));
+  }
+  if (pts.length) {
+    const d = pts.map((p, i) => `${i ? "L" : "M"}${x(p.at).toFixed(1)},${y(p.v).toFixed(1)}`).join(" ");
+    svg.append(s("path", { d, class: "line" }, s("title", {}, `${label}: now ${fmt(pts[pts.length - 1].v)}`)));
+  }
+  const current = pts.length ? fmt(pts[pts.length - 1].v) : "–";
+  return h("figure", { class: "rate" }, h("figcaption", {}, label, ": ", h("strong", {}, current)), svg);
+}
+
 const RANGES = {
-  "1h": { span: 3600e3, step: "1m", label: "next hour, per minute" },
-  "24h": { span: 24 * 3600e3, step: "1h", label: "next 24 hours, per hour" },
-  "7d": { span: 7 * 24 * 3600e3, step: "6h", label: "next 7 days, per 6 hours" },
+  "1h": { span: 3600e3, step: "1m", label: "next hour, per minute", unit: "minute", every: 10 },
+  "24h": { span: 24 * 3600e3, step: "1h", label: "next 24 hours, per hour", unit: "hour", every: 4 },
+  "7d": { span: 7 * 24 * 3600e3, step: "6h", label: "next 7 days, per 6 hours", unit: "6 hours", every: 4 },
 };
 
 async function drawForecast(box) {
@@ -299,26 +409,35 @@ async function drawForecast(box) {
     Object.entries(RANGES).map(([k, v]) => h("option", { value: k, selected: k === forecastRange }, v.label)));
   fill(box, h("h2", {}, "Due forecast"),
     h("p", {}, select, ` ${fmtCount(stats.total)} tasks fall due`),
-    barChart(stats.buckets));
+    barChart(stats.buckets, r));
 }
 
-function barChart(bs) {
-  const W = 900, H = 160, pad = 28;
-  const max = Math.max(1, ...bs.map((b) => b.count));
-  const bw = (W - pad) / Math.max(bs.length, 1);
-  const svg = s("svg", { viewBox: `0 0 ${W} ${H + 20}`, class: "chart", role: "img", "aria-label": "tasks due per step" });
-  svg.append(s("text", { x: 0, y: 12, class: "axis" }, fmtCount(max)));
-  svg.append(s("line", { x1: pad, y1: H, x2: W, y2: H, class: "axis-line" }));
-  bs.forEach((b, i) => {
-    const bh = (b.count / max) * (H - 16);
-    const rect = s("rect", { x: pad + i * bw + 0.5, y: H - bh, width: Math.max(bw - 1, 1), height: bh, class: "bar" },
-      s("title", {}, `${fmtTime(b.start)}: ${fmtCount(b.count)}`));
-    svg.append(rect);
-  });
-  if (bs.length) {
-    svg.append(s("text", { x: pad, y: H + 16, class: "axis" }, fmtTime(bs[0].start)));
-    svg.append(s("text", { x: W, y: H + 16, class: "axis", "text-anchor": "end" }, fmtTime(bs[bs.length - 1].start)));
+// barChart draws the forecast: tasks due per step, with a y axis of three
+// labelled grid lines and a time label every r.every bars (UTC).
+function barChart(bs, r) {
+  const W = 900, H = 200, left = 56, right = 8, top = 8, bottom = 34;
+  const yMax = axisMax(Math.max(1, ...bs.map((b) => b.count)), true);
+  const bw = (W - left - right) / Math.max(bs.length, 1);
+  const y = (v) => top + (H - top - bottom) * (1 - v / yMax);
+  const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img", "aria-label": `tasks due per ${r.unit}` });
+  for (const f of [0, 0.5, 1]) {
+    svg.append(s("line", { x1: left, y1: y(f * yMax), x2: W - right, y2: y(f * yMax), class: f ? "grid" : "axis-line" }));
+    svg.append(s("text", { x: left - 6, y: y(f * yMax) + 4, class: "axis y-tick", "text-anchor": "end" }, fmtCount(f * yMax)));
   }
+  svg.append(s("text", { x: 0, y: H - 2, class: "axis" }, `tasks per ${r.unit}`));
+  bs.forEach((b, i) => {
+    const bh = (b.count / yMax) * (H - top - bottom);
+    svg.append(s("rect", { x: left + i * bw + 0.5, y: y(0) - bh, width: Math.max(bw - 1, 1), height: bh, class: "bar" },
+      s("title", {}, `${fmtTime(b.start)}: ${fmtCount(b.count)}`)));
+    if (i % r.every === 0) {
+      const at = new Date(b.start);
+      const hm = at.toISOString().slice(11, 16);
+      const text = r.span > 24 * 3600e3 ? `${at.toISOString().slice(5, 10)} ${hm}` : hm;
+      svg.append(s("line", { x1: left + i * bw, y1: y(0), x2: left + i * bw, y2: y(0) + 4, class: "axis-line" }));
+      svg.append(s("text", { x: left + i * bw, y: y(0) + 16, class: "axis x-tick", "text-anchor": "middle" }, text));
+    }
+  });
+  svg.append(s("text", { x: W - right, y: H - 2, class: "axis", "text-anchor": "end" }, "UTC"));
   return svg;
 }
 
@@ -370,14 +489,14 @@ async function taskList(params) {
 async function taskDetail(id) {
   const t = await api("GET", "/v1/tasks/" + encodeURIComponent(id));
   const rows = [
-    ["Id", t.id], ["Queue", h("a", { href: "#/tasks?queue=" + encodeURIComponent(t.queue) }, t.queue)], ["Name", t.name || ""],
+    ["Id", t.id], ["Queue", h("a", { href: "#/tasks?queue=" + encodeURIComponent(t.queue) }, t.queue)], ["Name", t.name],
     ["State", stateBadge(t.state)], ["Due", fmtTime(t.execute_at)], ["Next attempt", fmtTime(t.next_attempt_at)],
-    ["Attempts", `${t.attempts}${t.max_attempts ? " of " + t.max_attempts : ""}`], ["Last error", h("span", { class: "error" }, t.last_error || "")],
-    ["Result", t.result || ""], ["Target", t.target ? `${t.target.method || "POST"} ${t.target.url}` : "pull (leased by workers)"],
+    ["Attempts", `${t.attempts}${t.max_attempts ? " of " + t.max_attempts : ""}`], ["Last error", t.last_error ? h("span", { class: "error" }, t.last_error) : null],
+    ["Result", t.result], ["Target", t.target ? `${t.target.method || "POST"} ${t.target.url}` : "pull (leased by workers)"],
     ["Created", fmtTime(t.created_at)], ["Updated", fmtTime(t.updated_at)], ["Fired", fmtTime(t.fired_at)],
-    ["Completed", fmtTime(t.completed_at)], ["Lease expires", fmtTime(t.lease_expires_at)], ["Max lateness", t.max_lateness || ""],
+    ["Completed", fmtTime(t.completed_at)], ["Lease expires", fmtTime(t.lease_expires_at)], ["Max lateness", t.max_lateness],
     ["Version", t.version],
-  ];
+  ].filter(([, v]) => v !== "" && v !== null && v !== undefined);
   const actions = h("div", { id: "actions", class: "actions" });
   const act = async (what, fn) => {
     try {
@@ -427,7 +546,7 @@ async function queueList() {
           return h("tr", { "data-queue": q.name },
             h("td", {}, h("a", { href: "#/tasks?queue=" + encodeURIComponent(q.name) }, q.name)),
             STATES.map((st) => h("td", { class: "num" }, fmtCount(q.tasks[st]))),
-            h("td", {}, rate(q)), h("td", { class: "num" }, q.max_concurrent || "∞"), h("td", { class: "num" }, q.max_attempts || ""),
+            h("td", {}, rate(q)), h("td", { class: "num" }, q.max_concurrent || "∞"), h("td", { class: "num max-attempts" }, q.max_attempts || h("span", { class: "muted", title: "the server's default: the queue sets none" }, `${q.effective.max_attempts} (default)`)),
             h("td", {}, q.paused ? h("span", { class: "bad" }, "paused") : "active"),
             h("td", { class: "actions" },
               q.paused ? h("button", { class: "resume", onclick: () => act(`Queue ${q.name} resumed.`, () => api("POST", path + "/resume")) }, "Resume")
