@@ -51,7 +51,9 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return err
 		}
 		fmt.Fprintf(stdout, "term %d, commit index %d, applied index %d (as %s sees it)\n", info.Term, info.CommitIndex, info.AppliedIndex, server.addr)
-		fmt.Fprintln(stdout, "ALIVE: the node answers gossip probes; one that stops shows false after 5-6 s (a probe a second, then 4 s of suspicion)")
+		if len(info.Nodes) > 1 {
+			fmt.Fprintln(stdout, "ALIVE: the node answers gossip probes; one that stops shows false after 5-6 s (a probe a second, then 4 s of suspicion)")
+		}
 		return nil
 	case "remove":
 		if len(rest) != 1 {
