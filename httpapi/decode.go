@@ -82,13 +82,20 @@ func tooLarge(format string, args ...any) *apiError {
 // decodeJSON reads one JSON value from r into v, strictly: unknown fields,
 // trailing data and type mismatches are errors that name the field.
 func decodeJSON(r io.Reader, v any) error {
-	dec := json.NewDecoder(r)
+	data, err := io.ReadAll(r) // bounded: every route caps its body
+	if err != nil {
+		return jsonError(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return jsonError(err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return invalid("request body: unexpected data after the JSON object")
+	}
+	if path, dup := duplicateKey(data); dup {
+		return invalid("%s: given twice in the request body", path)
 	}
 	return nil
 }
@@ -201,6 +208,12 @@ func (b *taskBuilder) build(req *client.CreateTaskRequest, field string) (*fsmpb
 	return t, nil
 }
 
+// afterEpoch reports whether t is after 1970-01-01T00:00:00Z, whatever
+// zone it was written in (1970-01-01T00:00:00+14:00 is not: it is a
+// negative Unix time, which would sort after every later time in the due
+// index).
+func afterEpoch(t time.Time) bool { return t.After(time.Unix(0, 0)) }
+
 // when resolves exactly one of an RFC 3339 time and a delay (either may be
 // absent when required is false: then it returns 0).
 func (b *taskBuilder) when(executeAt, delay, field string, required bool) (int64, error) {
@@ -212,8 +225,8 @@ func (b *taskBuilder) when(executeAt, delay, field string, required bool) (int64
 		if err != nil {
 			return 0, invalid("%sexecute_at: not an RFC 3339 time (like 2030-01-02T15:04:05Z): %q", field, executeAt)
 		}
-		if at.Year() < 1970 || at.After(b.now.Add(maxDelay)) {
-			return 0, invalid("%sexecute_at: must be after 1970 and within 10 years, got %s", field, executeAt)
+		if !afterEpoch(at) || at.After(b.now.Add(maxDelay)) {
+			return 0, invalid("%sexecute_at: must be after 1970-01-01T00:00:00Z and within 10 years, got %s", field, executeAt)
 		}
 		return at.UnixNano(), nil
 	case delay != "":

@@ -25,9 +25,13 @@ type Cluster interface {
 const headerForwarded = "Hourglass-Forwarded-By"
 
 // servedLocally reports whether r is answered by whichever node gets it:
-// stale reads, the cluster view, the API's description, health, metrics
-// and the console.
-func servedLocally(r *http.Request) bool {
+// stale reads, the cluster view, the API's description, health, metrics,
+// the console, and a path or method no route serves (404: nothing to
+// relay).
+func (a *API) servedLocally(r *http.Request) bool {
+	if _, pattern := a.mux.Handler(r); pattern == "" || pattern == "/" {
+		return true
+	}
 	if r.Method == http.MethodGet && (r.URL.Path == "/v1/cluster" || r.URL.Path == "/v1/openapi.json" || r.URL.Query().Get("stale") == "true") {
 		return true
 	}

@@ -101,6 +101,16 @@ func TestAnyNodeAcceptsAnyRequest(t *testing.T) {
 		t.Fatalf("twice-forwarded request: %d %s", r.status, r.body)
 	}
 
+	// A path or method no route serves is answered 404 by the follower
+	// itself (marked as forwarded once already, it would be a 503 if
+	// relayed).
+	if r := ts.do(t, "GET", "/v1/nothing/here", "", headerForwarded, "n9"); r.status != http.StatusNotFound {
+		t.Fatalf("unknown path through a follower: %d %s", r.status, r.body)
+	}
+	if r := ts.do(t, "PUT", "/v1/tasks/fwd", "{}", headerForwarded, "n9"); r.status != http.StatusNotFound {
+		t.Fatalf("unknown method through a follower: %d %s", r.status, r.body)
+	}
+
 	r := ts.do(t, "GET", "/v1/cluster", "")
 	var info client.ClusterInfo
 	if err := json.Unmarshal(r.body, &info); err != nil || info.Leader == nil || len(info.Nodes) != 3 {

@@ -326,7 +326,7 @@ func (a *API) selector(queue string, req *client.BulkRequest, shift bool) (fsm.S
 			continue
 		}
 		at, err := time.Parse(time.RFC3339Nano, f.in)
-		if err != nil || at.Year() < 1970 {
+		if err != nil || !afterEpoch(at) {
 			return sel, 0, invalid("%s: not an RFC 3339 time after 1970 (like 2030-01-02T15:04:05Z): %q", f.field, f.in)
 		}
 		*f.out = at.UnixNano()

@@ -252,7 +252,7 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request) (route string) {
 	if r.URL.Path == snapshotPath {
 		liftDeadlines(w) // here too when it is forwarded
 	}
-	if !servedLocally(r) {
+	if !a.servedLocally(r) {
 		id, addr, self, err := a.leader(r)
 		if err != nil {
 			a.writeError(w, err)

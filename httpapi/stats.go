@@ -26,7 +26,7 @@ func (a *API) dueStats(w http.ResponseWriter, r *http.Request) {
 	step := defaultDueStep
 	var err error
 	if v := q.Get("from"); v != "" {
-		if from, err = time.Parse(time.RFC3339Nano, v); err != nil || from.Year() < 1970 {
+		if from, err = time.Parse(time.RFC3339Nano, v); err != nil || !afterEpoch(from) {
 			a.writeError(w, invalid("from: not an RFC 3339 time after 1970 (like 2030-01-02T15:04:05Z): %q", v))
 			return
 		}

@@ -1,10 +1,11 @@
 package scheduler
 
 import (
-	"github.com/hourglass-scheduler/hourglass/fsm"
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/hourglass-scheduler/hourglass/fsm"
 
 	"github.com/google/uuid"
 )

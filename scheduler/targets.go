@@ -60,7 +60,7 @@ func (p *TargetPolicy) Check(addr netip.AddrPort) error {
 		}
 	}
 	for _, deny := range p.Deny {
-		if deny.Contains(ip) {
+		if contains(deny, ip) {
 			return refuse("in --target-deny " + deny.String())
 		}
 	}
@@ -68,11 +68,32 @@ func (p *TargetPolicy) Check(addr netip.AddrPort) error {
 		return nil
 	}
 	for _, allow := range p.Allow {
-		if allow.Contains(ip) {
+		if contains(allow, ip) {
 			return nil
 		}
 	}
 	return refuse("outside --target-allow")
+}
+
+var (
+	loopback4 = netip.MustParseAddr("127.0.0.1")
+	loopback6 = netip.IPv6Loopback()
+)
+
+// contains reports whether prefix covers ip, loopback counting as one
+// address whatever its family: a prefix that holds 127.0.0.1 holds ::1,
+// and one that holds ::1 holds 127.0.0.0/8, so that denying (or allowing)
+// loopback in one family does it in both.
+func contains(prefix netip.Prefix, ip netip.Addr) bool {
+	switch {
+	case prefix.Contains(ip):
+		return true
+	case ip == loopback6:
+		return prefix.Contains(loopback4)
+	case ip.Is4() && ip.IsLoopback():
+		return prefix.Contains(loopback6)
+	}
+	return false
 }
 
 // sameHost reports whether a connection to ip reaches a listener bound to

@@ -117,6 +117,23 @@ func TestTargetPolicyAllowList(t *testing.T) {
 			t.Errorf("%s: %v, want allowed=%v", addr, err, ok)
 		}
 	}
+	// Loopback is one class in both families.
+	v4 := &TargetPolicy{Deny: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
+	v6 := &TargetPolicy{Deny: []netip.Prefix{netip.MustParsePrefix("::1/128")}}
+	only4 := &TargetPolicy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}
+	for _, c := range []struct {
+		policy *TargetPolicy
+		addr   string
+		ok     bool
+	}{
+		{v4, "[::1]:80", false}, {v4, "127.0.0.5:80", false}, {v4, "[::ffff:127.0.0.1]:80", false}, {v4, "[::2]:80", true},
+		{v6, "127.0.0.1:80", false}, {v6, "127.1.2.3:80", false}, {v6, "[::1]:80", false}, {v6, "10.0.0.1:80", true},
+		{only4, "[::1]:80", true}, {only4, "127.0.0.1:80", true}, {only4, "10.0.0.1:80", false},
+	} {
+		if err := c.policy.Check(netip.MustParseAddrPort(c.addr)); (err == nil) != c.ok {
+			t.Errorf("deny %v allow %v, %s: %v, want allowed=%v", c.policy.Deny, c.policy.Allow, c.addr, err, c.ok)
+		}
+	}
 	// Without a policy only the always-refused addresses are refused.
 	var none *TargetPolicy
 	if none.Check(netip.MustParseAddrPort("127.0.0.1:80")) != nil || none.Check(netip.MustParseAddrPort("169.254.169.254:80")) == nil {

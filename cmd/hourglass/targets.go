@@ -14,6 +14,18 @@ import (
 	"github.com/hourglass-scheduler/hourglass/scheduler"
 )
 
+// addressClass gives the networks of a name --target-deny and
+// --target-allow take besides CIDRs, in both address families.
+func addressClass(name string) ([]string, bool) {
+	switch name {
+	case "loopback":
+		return []string{"127.0.0.0/8", "::1/128"}, true
+	case "private":
+		return []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"}, true
+	}
+	return nil, false
+}
+
 // targetPolicy builds the webhook target policy from the flags; the
 // node's and its members' listeners are refused as they are now.
 func targetPolicy(f serverFlags, node func() *cluster.Node, httpListener net.Addr) (*scheduler.TargetPolicy, *url.URL, error) {
@@ -24,11 +36,17 @@ func targetPolicy(f serverFlags, node func() *cluster.Node, httpListener net.Add
 		out  *[]netip.Prefix
 	}{{"--target-allow", f.targetAllow, &p.Allow}, {"--target-deny", f.targetDeny, &p.Deny}} {
 		for _, s := range l.in {
+			if class, ok := addressClass(s); ok {
+				for _, c := range class {
+					*l.out = append(*l.out, netip.MustParsePrefix(c))
+				}
+				continue
+			}
 			prefix, err := netip.ParsePrefix(s)
 			if err != nil {
 				addr, aerr := netip.ParseAddr(s)
 				if aerr != nil {
-					return nil, nil, fmt.Errorf("%w: %s %q: not a CIDR (like 10.0.0.0/8) or an IP address", errUsage, l.flag, s)
+					return nil, nil, fmt.Errorf("%w: %s %q: not a CIDR (like 10.0.0.0/8), an IP address, loopback or private", errUsage, l.flag, s)
 				}
 				prefix = netip.PrefixFrom(addr, addr.BitLen())
 			}

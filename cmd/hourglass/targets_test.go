@@ -2,10 +2,13 @@ package main
 
 import (
 	"errors"
+	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/hourglass-scheduler/hourglass/cluster"
 	"github.com/hourglass-scheduler/hourglass/scheduler"
 )
 
@@ -39,5 +42,22 @@ func TestListenerAddrsResolveHostNames(t *testing.T) {
 	// The real resolver: localhost is a name too.
 	if addrs := listenerAddrs([]string{"localhost:7070"}, lookupHost); !slices.Contains(addrs, netip.MustParseAddrPort("127.0.0.1:7070")) {
 		t.Fatalf("localhost:7070 resolved to %v", addrs)
+	}
+}
+
+func TestTargetFlagsTakeAddressClasses(t *testing.T) {
+	f := serverFlags{targetDeny: []string{"loopback", "10.1.0.0/16"}}
+	p, _, err := targetPolicy(f, func() *cluster.Node { return nil }, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for addr, ok := range map[string]bool{"[::1]:80": false, "127.0.0.2:80": false, "10.1.2.3:80": false, "10.2.0.1:80": true} {
+		if err := p.Check(netip.MustParseAddrPort(addr)); (err == nil) != ok {
+			t.Errorf("--target-deny loopback,10.1.0.0/16: %s: %v, want allowed=%v", addr, err, ok)
+		}
+	}
+	if _, _, err := targetPolicy(serverFlags{targetDeny: []string{"intranet"}}, func() *cluster.Node { return nil }, &net.TCPAddr{}); err == nil ||
+		!strings.Contains(err.Error(), "--target-deny") {
+		t.Errorf("an unknown class: %v", err)
 	}
 }
