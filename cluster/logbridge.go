@@ -27,6 +27,9 @@ type hclogBridge struct {
 }
 
 func newHCLog(l *slog.Logger, name string) hclog.Logger {
+	if l == nil {
+		l = slog.New(slog.DiscardHandler)
+	}
 	return &hclogBridge{log: l.With("component", name), name: name}
 }
 
@@ -138,6 +141,9 @@ func (b *hclogBridge) StandardWriter(*hclog.StandardLoggerOptions) io.Writer {
 type stdLogBridge struct{ log *slog.Logger }
 
 func newStdLog(l *slog.Logger, component string) *log.Logger {
+	if l == nil {
+		l = slog.New(slog.DiscardHandler)
+	}
 	return log.New(&stdLogBridge{log: l.With("component", component)}, "", 0)
 }
 

@@ -22,8 +22,8 @@ const (
 	// maxResponseBody is how much of a response body is read (then the
 	// connection is reused if the rest was small, dropped otherwise).
 	maxResponseBody = 64 << 10
-	// maxErrorBody is how much of a failed response is kept in last_error.
-	maxErrorBody = 256
+	// MaxErrorBodyBytes caps Config.ErrorBodyBytes.
+	MaxErrorBodyBytes = 1024
 )
 
 // Delivery headers.
@@ -138,12 +138,14 @@ func (s *Scheduler) send(ctx context.Context, t *fsmpb.Task) error {
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return nil
 	}
-	if len(head) > maxErrorBody {
-		head = head[:maxErrorBody]
-	}
-	msg := fmt.Sprintf("HTTP %d", resp.StatusCode)
-	if text := bytes.TrimSpace(head); len(text) > 0 {
-		msg += ": " + string(text)
+	msg := fmt.Sprintf("HTTP %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
+	if n := min(s.cfg.ErrorBodyBytes, MaxErrorBodyBytes); n > 0 {
+		if len(head) > n {
+			head = head[:n]
+		}
+		if text := bytes.TrimSpace(head); len(text) > 0 {
+			msg += ": " + strings.ToValidUTF8(string(text), "?")
+		}
 	}
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
 		until := retryAfter(resp.Header.Get("Retry-After"), s.cfg.Clock.Now())

@@ -71,6 +71,11 @@ type Config struct {
 	// SigningKeys, when set, sign every delivery with each key
 	// (client.SignWebhook): more than one while keys are rotated.
 	SigningKeys [][]byte
+	// ErrorBodyBytes is how much of a failed response's body goes into the
+	// task's last_error after its status line (0: none, the default; at
+	// most MaxErrorBodyBytes). A receiver's error body may hold what
+	// readers of the task (tasks:read) should not see.
+	ErrorBodyBytes int
 	// Targets is the policy of the default HTTPClient (nil: only the
 	// addresses always refused).
 	Targets *TargetPolicy

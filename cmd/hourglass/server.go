@@ -42,7 +42,7 @@ type serverFlags struct {
 	authToken, tokensFile, logLevel, logFormat         string
 	maxPayload, maxBatch, workers, catchUpRate         int
 	maxConcurrent                                      int
-	targetConcurrency                                  int
+	targetConcurrency, errorBodyBytes                  int
 	horizon, fireLead, retention                       time.Duration
 	snapshotThreshold, trailingLogs, snapshotBytes     uint64
 	snapshotInterval                                   time.Duration
@@ -95,6 +95,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.IntVar(&f.maxBatch, "max-batch", 1000, "most tasks in one batch create")
 	fs.IntVar(&f.maxConcurrent, "max-concurrent-requests", 1024, "most API requests in progress at once (workers' waiting leases count; health checks and metrics do not); more are answered 429 with Retry-After")
 	fs.IntVar(&f.workers, "workers", 128, "concurrent webhook deliveries")
+	fs.IntVar(&f.errorBodyBytes, "error-body-bytes", 0, fmt.Sprintf("keep up to this many bytes of a failed delivery's response body in the task's last_error (0: only the status line; at most %d)", scheduler.MaxErrorBodyBytes))
 	fs.IntVar(&f.targetConcurrency, "target-concurrency", 64, "most concurrent webhook deliveries to one target host, so a slow one cannot take every worker")
 	fs.IntVar(&f.catchUpRate, "catch-up-rate", 5000, "overdue tasks fired per second after downtime or failover")
 	fs.DurationVar(&f.horizon, "horizon", time.Minute, "how far ahead tasks are loaded into memory")
@@ -119,6 +120,9 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if err := f.checkRaftTiming(); err != nil {
 		return err
+	}
+	if f.errorBodyBytes < 0 || f.errorBodyBytes > scheduler.MaxErrorBodyBytes {
+		return fmt.Errorf("%w: --error-body-bytes %d: want 0 to %d", errUsage, f.errorBodyBytes, scheduler.MaxErrorBodyBytes)
 	}
 	logger, err := newLogger(stderr, f.logLevel, f.logFormat)
 	if err != nil {
@@ -235,7 +239,7 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger) error {
 		Horizon: f.horizon, FireLead: f.fireLead, CatchUpRate: f.catchUpRate,
 		Workers: f.workers, TargetConcurrency: f.targetConcurrency, Retention: f.retention, Logger: logger,
 		Leadership: node, StaleAfter: f.leaseTimeout, Metrics: metrics,
-		HTTPClient: scheduler.NewHTTPClient(f.workers, policy, proxy), SigningKeys: signingKeys,
+		HTTPClient: scheduler.NewHTTPClient(f.workers, policy, proxy), SigningKeys: signingKeys, ErrorBodyBytes: f.errorBodyBytes,
 	})
 	node.FSM().SetNotifier(sched)
 	node.Start(sched.Run)
