@@ -1,39 +1,19 @@
 package cluster
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
-
-// syncBuffer is a bytes.Buffer safe for the node's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestRaftAndGossipLogThroughSlog: with a JSON handler, every line a node
 // writes is JSON, raft's own lines included, at their own levels and with
 // hclog's formatted values rendered.
 func TestRaftAndGossipLogThroughSlog(t *testing.T) {
-	var out syncBuffer
+	var out logBuffer
 	logger := slog.New(slog.NewJSONHandler(&out, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	n, err := Open(Config{NodeID: "n1", DataDir: t.TempDir(), RaftAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0", Logger: logger})
 	if err != nil {
@@ -76,7 +56,7 @@ func TestRaftAndGossipLogThroughSlog(t *testing.T) {
 }
 
 func TestStdLogBridgeLevels(t *testing.T) {
-	var out syncBuffer
+	var out logBuffer
 	logger := slog.New(slog.NewJSONHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	l := newStdLog(logger, "memberlist")
 	l.Print("[DEBUG] memberlist: Stream connection from=127.0.0.1:4000")

@@ -91,6 +91,12 @@ func (b *logBuffer) has(s ...string) bool {
 	return false
 }
 
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 func (b *logBuffer) logger() *slog.Logger { return slog.New(slog.NewTextHandler(b, nil)) }
 
 // raftConfig is the leader's raft configuration and the index it was

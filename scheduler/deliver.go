@@ -26,14 +26,6 @@ const (
 	MaxErrorBodyBytes = 1024
 )
 
-// Delivery headers.
-const (
-	HeaderTaskID       = "Hourglass-Task-Id"
-	HeaderAttempt      = "Hourglass-Attempt"
-	HeaderFencingToken = "Hourglass-Fencing-Token"
-	HeaderScheduledAt  = "Hourglass-Scheduled-At"
-)
-
 // deliver is one dispatch worker: it sends tasks, reports outcomes, and
 // tells the dispatcher when each delivery ended.
 func (s *Scheduler) deliver(ctx context.Context, term uint64, in <-chan *fsmpb.Task, out chan<- *fsmpb.Outcome, done chan<- sent) {
@@ -112,17 +104,30 @@ func (s *Scheduler) send(ctx context.Context, t *fsmpb.Task) error {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("User-Agent", "Hourglass")
-	req.Header.Set(HeaderTaskID, t.Id)
-	req.Header.Set(HeaderAttempt, strconv.FormatUint(uint64(t.Attempts), 10))
-	req.Header.Set(HeaderFencingToken, fmt.Sprintf("%d.%d", t.FireTerm, t.FireIndex))
-	req.Header.Set(HeaderScheduledAt, time.Unix(0, t.DueAt).UTC().Format(time.RFC3339Nano))
+	d := client.SignedDelivery{
+		TaskID:       t.Id,
+		Attempt:      strconv.FormatUint(uint64(t.Attempts), 10),
+		FencingToken: fmt.Sprintf("%d.%d", t.FireTerm, t.FireIndex),
+		ScheduledAt:  time.Unix(0, t.DueAt).UTC().Format(time.RFC3339Nano),
+		Body:         t.Payload,
+	}
+	req.Header.Set(client.HeaderTaskID, d.TaskID)
+	req.Header.Set(client.HeaderAttempt, d.Attempt)
+	req.Header.Set(client.HeaderFencingToken, d.FencingToken)
+	req.Header.Set(client.HeaderScheduledAt, d.ScheduledAt)
 	if len(s.cfg.SigningKeys) > 0 {
 		ts := s.cfg.Clock.Now().Unix()
-		sigs := make([]string, len(s.cfg.SigningKeys))
-		for i, key := range s.cfg.SigningKeys {
-			sigs[i] = client.SignWebhook(key, t.Id, ts, t.Payload)
+		d.Timestamp = strconv.FormatInt(ts, 10)
+		// v2 for every key, then v1 (deprecated) for receivers not yet
+		// moved to v2.
+		sigs := make([]string, 0, 2*len(s.cfg.SigningKeys))
+		for _, key := range s.cfg.SigningKeys {
+			sigs = append(sigs, client.SignWebhook(key, d))
 		}
-		req.Header.Set(client.HeaderTimestamp, strconv.FormatInt(ts, 10))
+		for _, key := range s.cfg.SigningKeys {
+			sigs = append(sigs, client.SignWebhookV1(key, t.Id, ts, t.Payload))
+		}
+		req.Header.Set(client.HeaderTimestamp, d.Timestamp)
 		req.Header.Set(client.HeaderSignature, strings.Join(sigs, " "))
 	}
 

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hourglass-scheduler/hourglass/client"
 	"github.com/hourglass-scheduler/hourglass/cluster"
 	"github.com/hourglass-scheduler/hourglass/fsm"
 	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
@@ -47,11 +48,11 @@ func newReceiver(t *testing.T) *receiver {
 		now := time.Now()
 		body := make([]byte, 256)
 		n, _ := req.Body.Read(body)
-		attempt, _ := strconv.Atoi(req.Header.Get(HeaderAttempt))
+		attempt, _ := strconv.Atoi(req.Header.Get(client.HeaderAttempt))
 		r.mu.Lock()
 		r.got = append(r.got, delivery{
-			id: req.Header.Get(HeaderTaskID), attempt: attempt, at: now,
-			fencing: req.Header.Get(HeaderFencingToken), schedAt: req.Header.Get(HeaderScheduledAt),
+			id: req.Header.Get(client.HeaderTaskID), attempt: attempt, at: now,
+			fencing: req.Header.Get(client.HeaderFencingToken), schedAt: req.Header.Get(client.HeaderScheduledAt),
 			body: string(body[:n]), path: req.URL.Path, hdrValue: req.Header.Get("X-Custom"),
 		})
 		r.mu.Unlock()
