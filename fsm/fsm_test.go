@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/raft"
 	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
 )
@@ -262,6 +263,22 @@ func TestPurgeRemovesOnlyExpired(t *testing.T) {
 	}
 }
 
+func mustMarshal(t *fsmpb.Task) []byte {
+	b, err := proto.Marshal(t)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func pageBytes(tasks []*fsmpb.Task) int {
+	n := 0
+	for _, t := range tasks {
+		n += len(mustMarshal(t))
+	}
+	return n
+}
+
 func TestListPages(t *testing.T) {
 	h := newHarness(t)
 	var tasks []*fsmpb.Task
@@ -288,10 +305,11 @@ func TestListPages(t *testing.T) {
 		{ListQuery{Queue: "none"}, 0},
 	}
 	for _, c := range cases {
-		for _, limit := range []int{1, 4, 100} {
+		for _, pages := range []struct{ limit, maxBytes int }{{1, 0}, {4, 0}, {100, 0}, {100, 1}, {100, 150}} {
+			limit := pages.limit
 			seen := map[string]bool{}
 			q := c.q
-			q.Limit = limit
+			q.Limit, q.MaxBytes = limit, pages.maxBytes
 			for page := 0; ; page++ {
 				got, next, err := h.f.List(q)
 				if err != nil {
@@ -299,6 +317,13 @@ func TestListPages(t *testing.T) {
 				}
 				if len(got) > limit {
 					t.Fatalf("%+v: page of %d", c.q, len(got))
+				}
+				// A byte budget ends a page early, but never empty.
+				if next != nil && (len(got) == 0 || pages.maxBytes == 1 && len(got) != 1) {
+					t.Fatalf("%+v, %d bytes a page: a page of %d tasks with more to come", c.q, pages.maxBytes, len(got))
+				}
+				if size := pageBytes(got); pages.maxBytes > 0 && len(got) > 1 && size-len(mustMarshal(got[len(got)-1])) >= pages.maxBytes {
+					t.Fatalf("%+v: a page of %d bytes went on past its budget of %d", c.q, size, pages.maxBytes)
 				}
 				for _, task := range got {
 					if seen[task.Id] {
@@ -315,7 +340,7 @@ func TestListPages(t *testing.T) {
 				q.After = next
 			}
 			if len(seen) != c.want {
-				t.Errorf("%+v limit %d: listed %d, want %d", c.q, limit, len(seen), c.want)
+				t.Errorf("%+v limit %d, %d bytes: listed %d, want %d", c.q, limit, pages.maxBytes, len(seen), c.want)
 			}
 		}
 	}

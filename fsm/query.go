@@ -53,6 +53,10 @@ type ListQuery struct {
 	State fsmpb.State
 	After []byte
 	Limit int
+	// MaxBytes, when set, ends the page early once the records read add up
+	// to this many bytes (a page holds at least one task), so that a page
+	// of large payloads costs bounded memory.
+	MaxBytes int
 }
 
 // List returns up to q.Limit tasks and the cursor for the next page (nil
@@ -61,20 +65,24 @@ type ListQuery struct {
 func (f *FSM) List(q ListQuery) ([]*fsmpb.Task, []byte, error) {
 	var out []*fsmpb.Task
 	var next []byte
+	size := 0
+	full := func() bool { return len(out) >= q.Limit || q.MaxBytes > 0 && size >= q.MaxBytes }
 	err := f.view(func(tx *bolt.Tx) error {
 		tasks := tx.Bucket(bucketTasks)
 		load := func(id []byte) error {
+			raw := tasks.Get(id)
 			t := new(fsmpb.Task)
-			if err := proto.Unmarshal(tasks.Get(id), t); err != nil {
+			if err := proto.Unmarshal(raw, t); err != nil {
 				return fmt.Errorf("decode task %q: %w", id, err)
 			}
 			out = append(out, t)
+			size += len(raw)
 			return nil
 		}
 		if q.Queue == "" && q.State == 0 {
 			var k []byte
 			c := tasks.Cursor()
-			for k, _ = seekAfter(c, q.After); k != nil && len(out) < q.Limit; k, _ = c.Next() {
+			for k, _ = seekAfter(c, q.After); k != nil && !full(); k, _ = c.Next() {
 				if err := load(k); err != nil {
 					return err
 				}
@@ -104,7 +112,7 @@ func (f *FSM) List(q ListQuery) ([]*fsmpb.Task, []byte, error) {
 				k, _ = c.Seek(prefix)
 			}
 			for ; k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-				if len(out) == q.Limit {
+				if full() {
 					next = last
 					return nil
 				}

@@ -292,6 +292,36 @@ func TestListPagination(t *testing.T) {
 	}
 }
 
+// TestListPageByteBudget: a page of large payloads ends at the byte
+// budget, however high the limit, and the pages still cover every task.
+func TestListPageByteBudget(t *testing.T) {
+	s := newTestServer(t, func(c *Config) { c.Limits.MaxPayload, c.Limits.MaxListBytes = 10_000, 25_000 })
+	payload := `"` + strings.Repeat("p", 9_000) + `"`
+	for i := 0; i < 10; i++ {
+		if r := s.do(t, "POST", "/v1/tasks", fmt.Sprintf(`{"id":"big%d","queue":"big","delay":"1h","payload":%s,%s}`, i, payload, validTarget)); r.status != http.StatusCreated {
+			t.Fatalf("create: %d %s", r.status, r.body)
+		}
+	}
+	seen, pages, token := 0, 0, ""
+	for ; pages < 20; pages++ {
+		r := s.do(t, "GET", "/v1/tasks?queue=big&limit=1000&page_token="+token, "")
+		var out client.ListResponse
+		if err := json.Unmarshal(r.body, &out); err != nil {
+			t.Fatalf("%d %s", r.status, r.body)
+		}
+		if len(out.Tasks) > 3 {
+			t.Fatalf("a page of %d tasks of 9 KB each, over the 25,000-byte budget", len(out.Tasks))
+		}
+		seen += len(out.Tasks)
+		if token = out.NextPageToken; token == "" {
+			break
+		}
+	}
+	if seen != 10 || pages < 3 {
+		t.Fatalf("listed %d tasks in %d pages, want 10 in at least 4", seen, pages+1)
+	}
+}
+
 func TestAuthToken(t *testing.T) {
 	s := newTestServer(t, func(c *Config) { c.Tokens = tokensFor(t, "admin", "s3cret", ScopeAdmin) })
 	body := `{"delay":"1h",` + validTarget + `}`

@@ -29,9 +29,17 @@ type Limits struct {
 	// more is answered 429 with Retry-After. Health checks and metrics
 	// are not counted; a worker's lease waiting for tasks is.
 	MaxConcurrent int
+	// MaxListBytes ends a page of GET /v1/tasks early once its tasks'
+	// records add up to this many bytes (default 4 MiB; a page holds at
+	// least one task), so that a page of large payloads costs bounded
+	// memory. The answer's next_page_token goes on from there.
+	MaxListBytes int
 }
 
 func (l *Limits) setDefaults() {
+	if l.MaxListBytes <= 0 {
+		l.MaxListBytes = 4 << 20
+	}
 	if l.MaxPayload <= 0 {
 		l.MaxPayload = 1 << 20
 	}

@@ -474,7 +474,7 @@ func (a *API) listTasks(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	lq := fsm.ListQuery{Queue: q.Get("queue"), Limit: defaultListLimit}
+	lq := fsm.ListQuery{Queue: q.Get("queue"), Limit: defaultListLimit, MaxBytes: a.cfg.Limits.MaxListBytes}
 	if lq.Queue != "" {
 		if err := checkName("queue", lq.Queue, maxQueueLen); err != nil {
 			a.writeError(w, err)

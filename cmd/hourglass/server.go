@@ -41,7 +41,7 @@ type serverFlags struct {
 	leaveOnStop, pprof                                 bool
 	authToken, tokensFile, logLevel, logFormat         string
 	maxPayload, maxBatch, workers, catchUpRate         int
-	maxConcurrent                                      int
+	maxConcurrent, maxListBytes                        int
 	targetConcurrency, errorBodyBytes                  int
 	horizon, fireLead, retention                       time.Duration
 	snapshotThreshold, trailingLogs, snapshotBytes     uint64
@@ -92,6 +92,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.Var(&f.gossipKeys, "gossip-key", "encrypt gossip with this key (base64, 16, 24 or 32 bytes; hourglass gossip-key create makes one); repeatable for rotation: the first encrypts, any decrypts")
 	fs.StringVar(&f.targetProxy, "target-proxy", "", "send webhooks through this HTTP proxy (the environment's proxy settings are never used)")
 	fs.IntVar(&f.maxPayload, "max-payload", 1<<20, "largest task payload in bytes")
+	fs.IntVar(&f.maxListBytes, "max-list-bytes", 4<<20, "a page of a task list ends early once its tasks add up to this many bytes (payloads included)")
 	fs.IntVar(&f.maxBatch, "max-batch", 1000, "most tasks in one batch create")
 	fs.IntVar(&f.maxConcurrent, "max-concurrent-requests", 1024, "most API requests in progress at once (workers' waiting leases count; health checks and metrics do not); more are answered 429 with Retry-After")
 	fs.IntVar(&f.workers, "workers", 128, "concurrent webhook deliveries")
@@ -259,7 +260,7 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger) error {
 		Proposer: node, Store: node.FSM(), Health: node, Cluster: node, Backups: node, Workers: sched,
 		Registry: metrics,
 		Metrics:  promhttp.HandlerFor(metrics, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError)}),
-		Limits:   httpapi.Limits{MaxPayload: f.maxPayload, MaxBatch: f.maxBatch, MaxConcurrent: f.maxConcurrent},
+		Limits:   httpapi.Limits{MaxPayload: f.maxPayload, MaxBatch: f.maxBatch, MaxConcurrent: f.maxConcurrent, MaxListBytes: f.maxListBytes},
 		Tokens:   tokens, Retention: f.retention, Logger: logger,
 		ForwardTLS: secure.forward, RequireClientCert: f.tlsClientCA != "",
 	})
