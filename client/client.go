@@ -327,10 +327,24 @@ func (c *Client) GetQueue(ctx context.Context, name string) (*Queue, error) {
 	return &q, c.do(ctx, http.MethodGet, "/v1/queues/"+url.PathEscape(name), nil, nil, &q)
 }
 
-// ListQueues returns every queue.
+// ListQueues returns every queue, following the pages.
 func (c *Client) ListQueues(ctx context.Context) ([]Queue, error) {
-	var out QueueList
-	return out.Queues, c.do(ctx, http.MethodGet, "/v1/queues", nil, nil, &out)
+	var all []Queue
+	token := ""
+	for {
+		var out QueueList
+		path := "/v1/queues"
+		if token != "" {
+			path += "?page_token=" + url.QueryEscape(token)
+		}
+		if err := c.do(ctx, http.MethodGet, path, nil, nil, &out); err != nil {
+			return all, err
+		}
+		all = append(all, out.Queues...)
+		if token = out.NextPageToken; token == "" {
+			return all, nil
+		}
+	}
 }
 
 // DeleteQueue removes a queue's settings; ErrConflict while it holds

@@ -130,6 +130,8 @@ type RetryPolicy struct {
 // QueueList is GET /v1/queues.
 type QueueList struct {
 	Queues []Queue `json:"queues"`
+	// NextPageToken, when set, gets the next page (?page_token=).
+	NextPageToken string `json:"next_page_token,omitempty"`
 }
 
 // LeaseRequest is the body of POST /v1/queues/{name}/lease.

@@ -244,6 +244,52 @@ func (f *FSM) Queues() ([]*QueueInfo, error) {
 	return out, err
 }
 
+// QueuesPage returns up to limit queues by name, after the name after
+// (empty: from the first), and the name to go on from (empty: no more).
+func (f *FSM) QueuesPage(after string, limit int) ([]*QueueInfo, string, error) {
+	var out []*QueueInfo
+	var next string
+	err := f.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketQueues).Cursor()
+		k, v := c.Seek([]byte(after))
+		if after != "" && string(k) == after {
+			k, v = c.Next()
+		}
+		for ; k != nil; k, v = c.Next() {
+			if len(out) == limit {
+				next = out[len(out)-1].Name
+				return nil
+			}
+			q := new(fsmpb.Queue)
+			if err := proto.Unmarshal(v, q); err != nil {
+				return fmt.Errorf("decode queue %q: %w", k, err)
+			}
+			out = append(out, &QueueInfo{Name: string(k), Settings: q, Counts: queueCounts(tx, string(k))})
+		}
+		return nil
+	})
+	return out, next, err
+}
+
+// QueueRoom says which of names are not queues yet (a task or a setting
+// for one of them would create it) and, only when some are not, how many
+// queues exist (counting them reads the whole queue bucket).
+func (f *FSM) QueueRoom(names []string) (unknown []string, existing int, err error) {
+	err = f.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketQueues)
+		for _, name := range names {
+			if b.Get([]byte(name)) == nil {
+				unknown = append(unknown, name)
+			}
+		}
+		if len(unknown) > 0 {
+			existing = b.Stats().KeyN
+		}
+		return nil
+	})
+	return unknown, existing, err
+}
+
 func queueCounts(tx *bolt.Tx, queue string) Counts {
 	counts := newCounts()
 	prefix := []byte(queue + "\x00")

@@ -384,7 +384,7 @@ func (soleLeader) Leader() (id, httpAddr string, self bool) { return "n1", "127.
 // lost leadership, is answered 503 with Retry-After: retrying is safe.
 func TestUnavailableWrites(t *testing.T) {
 	for _, err := range []error{cluster.ErrRestoring, cluster.ErrNotLeader, fmt.Errorf("%w: leadership lost", cluster.ErrIndeterminate)} {
-		api := New(Config{Proposer: failingProposer{err}, Cluster: soleLeader{}})
+		api := New(Config{Proposer: failingProposer{err}, Cluster: soleLeader{}, Store: knownQueues{}})
 		w := httptest.NewRecorder()
 		api.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/v1/tasks",
 			strings.NewReader(`{"delay":"1m","target":{"url":"http://127.0.0.1:9/"}}`)))
@@ -393,6 +393,12 @@ func TestUnavailableWrites(t *testing.T) {
 		}
 	}
 }
+
+// knownQueues is a Store in which every queue exists (and nothing else
+// is there to read).
+type knownQueues struct{ Store }
+
+func (knownQueues) QueueRoom([]string) ([]string, int, error) { return nil, 0, nil }
 
 // blockingProposer holds every proposal until released, telling entered
 // of each.

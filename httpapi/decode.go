@@ -34,9 +34,16 @@ type Limits struct {
 	// least one task), so that a page of large payloads costs bounded
 	// memory. The answer's next_page_token goes on from there.
 	MaxListBytes int
+	// MaxQueues caps the number of queues (default 10,000): a task or a
+	// setting that would make one more is refused with 409. Concurrent
+	// requests may overshoot it by what they add at once.
+	MaxQueues int
 }
 
 func (l *Limits) setDefaults() {
+	if l.MaxQueues <= 0 {
+		l.MaxQueues = 10_000
+	}
 	if l.MaxListBytes <= 0 {
 		l.MaxListBytes = 4 << 20
 	}

@@ -1,8 +1,11 @@
 package httpapi
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net/http"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/hourglass-scheduler/hourglass/client"
@@ -29,11 +32,30 @@ func (a *API) pathQueue(w http.ResponseWriter, r *http.Request) (string, bool) {
 }
 
 func (a *API) listQueues(w http.ResponseWriter, r *http.Request) {
-	if err := checkQuery(r, "stale"); err != nil {
+	if err := checkQuery(r, "stale", "limit", "page_token"); err != nil {
 		a.writeError(w, err)
 		return
 	}
-	infos, err := a.cfg.Store.Queues()
+	q := r.URL.Query()
+	limit := maxListLimit
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > maxListLimit {
+			a.writeError(w, invalid("limit: must be a number from 1 to %d, got %q", maxListLimit, s))
+			return
+		}
+		limit = n
+	}
+	var after string
+	if s := q.Get("page_token"); s != "" {
+		token, err := base64.RawURLEncoding.DecodeString(s)
+		if err != nil || !validName(string(token)) {
+			a.writeError(w, invalid("page_token: not a token from a previous page"))
+			return
+		}
+		after = string(token)
+	}
+	infos, next, err := a.cfg.Store.QueuesPage(after, limit)
 	if err != nil {
 		a.writeError(w, err)
 		return
@@ -41,6 +63,9 @@ func (a *API) listQueues(w http.ResponseWriter, r *http.Request) {
 	out := client.QueueList{Queues: make([]client.Queue, len(infos))}
 	for i, info := range infos {
 		out.Queues[i] = QueueView(info)
+	}
+	if next != "" {
+		out.NextPageToken = base64.RawURLEncoding.EncodeToString([]byte(next))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -103,6 +128,10 @@ func (a *API) setPaused(paused bool) http.HandlerFunc {
 }
 
 func (a *API) writeQueue(w http.ResponseWriter, r *http.Request, q *fsmpb.Queue) {
+	if err := a.checkQueueRoom(map[string]string{q.Name: "queue"}); err != nil {
+		a.writeError(w, err)
+		return
+	}
 	res, err := a.propose(r, &fsmpb.Command{Kind: &fsmpb.Command_PutQueue{PutQueue: &fsmpb.PutQueue{Queue: q, At: a.cfg.Now().UnixNano()}}})
 	if err == nil {
 		err = res.(*fsm.QueueResult).Err
@@ -348,4 +377,22 @@ func (a *API) selector(queue string, req *client.BulkRequest, shift bool) (fsm.S
 		return sel, 0, invalid("by: a non-zero duration within 10 years either way (like \"1h\" or \"-10m\"), got %q", req.By)
 	}
 	return sel, by, nil
+}
+
+// checkQueueRoom refuses a request that would create queues beyond
+// Limits.MaxQueues. fields maps each queue the request names to the field
+// that names it first.
+func (a *API) checkQueueRoom(fields map[string]string) error {
+	names := make([]string, 0, len(fields))
+	for name := range fields {
+		names = append(names, name)
+	}
+	unknown, existing, err := a.cfg.Store.QueueRoom(names)
+	if err != nil || len(unknown) == 0 || existing+len(unknown) <= a.cfg.Limits.MaxQueues {
+		return err
+	}
+	slices.Sort(unknown)
+	return &apiError{http.StatusConflict, client.CodeResourceExhausted, fmt.Sprintf(
+		"%s: %q would be a new queue, and the cluster has %d of its limit of %d queues (--max-queues); use an existing queue, or delete queues no longer used",
+		fields[unknown[0]], unknown[0], existing, a.cfg.Limits.MaxQueues)}
 }

@@ -217,3 +217,70 @@ func TestDueStats(t *testing.T) {
 		}
 	}
 }
+
+// TestQueueLimit: a request that would make a queue beyond MaxQueues is a
+// 409 naming the field and changes nothing; queues that exist take tasks.
+func TestQueueLimit(t *testing.T) {
+	s := newTestServer(t, func(c *Config) { c.Limits.MaxQueues = 3 })
+	for _, q := range []string{"q1", "q2", "q3"} {
+		if r := s.do(t, "PUT", "/v1/queues/"+q, `{}`); r.status != http.StatusOK {
+			t.Fatalf("put %s: %d %s", q, r.status, r.body)
+		}
+	}
+	for _, c := range []struct{ method, path, body, field string }{
+		{"POST", "/v1/tasks", `{"queue":"q4","delay":"1h",` + validTarget + `}`, "queue"},
+		{"POST", "/v1/tasks/batch", `{"tasks":[{"queue":"q1","delay":"1h",` + validTarget + `},{"queue":"q5","delay":"1h",` + validTarget + `}]}`, "tasks[1].queue"},
+		{"PUT", "/v1/queues/q6", `{}`, "queue"},
+		{"POST", "/v1/queues/q7/pause", ``, "queue"},
+	} {
+		r := s.do(t, c.method, c.path, c.body)
+		if r.status != http.StatusConflict || r.errorBody(t).Code != client.CodeResourceExhausted ||
+			!strings.HasPrefix(r.errorBody(t).Message, c.field+": ") || !strings.Contains(r.errorBody(t).Message, "--max-queues") {
+			t.Errorf("%s %s beyond the queue limit: %d %s", c.method, c.path, r.status, r.body)
+		}
+	}
+	if n := s.taskCount(t); n != 0 {
+		t.Fatalf("refused creates stored %d tasks", n)
+	}
+	if r := s.do(t, "POST", "/v1/tasks", `{"queue":"q1","delay":"1h",`+validTarget+`}`); r.status != http.StatusCreated {
+		t.Fatalf("a task in an existing queue: %d %s", r.status, r.body)
+	}
+	if r := s.do(t, "DELETE", "/v1/queues/q3", ""); r.status != http.StatusOK {
+		t.Fatalf("delete q3: %d %s", r.status, r.body)
+	}
+	if r := s.do(t, "POST", "/v1/tasks", `{"queue":"q4","delay":"1h",`+validTarget+`}`); r.status != http.StatusCreated {
+		t.Fatalf("a new queue once there is room: %d %s", r.status, r.body)
+	}
+}
+
+// TestQueueListPages: GET /v1/queues pages by name; the client follows.
+func TestQueueListPages(t *testing.T) {
+	s := newTestServer(t, nil)
+	for i := 0; i < 5; i++ {
+		s.do(t, "PUT", fmt.Sprintf("/v1/queues/q%d", i), `{}`)
+	}
+	var names []string
+	token, pages := "", 0
+	for ; pages < 10; pages++ {
+		var out client.QueueList
+		if err := json.Unmarshal(s.do(t, "GET", "/v1/queues?limit=2&page_token="+token, "").body, &out); err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range out.Queues {
+			names = append(names, q.Name)
+		}
+		if token = out.NextPageToken; token == "" {
+			break
+		}
+	}
+	if strings.Join(names, ",") != "q0,q1,q2,q3,q4" || pages != 2 {
+		t.Fatalf("pages of 2 listed %v in %d pages, want q0..q4 in 3", names, pages+1)
+	}
+	all, err := client.New(s.URL, "").ListQueues(context.Background())
+	if err != nil || len(all) != 5 {
+		t.Fatalf("ListQueues: %d queues, %v", len(all), err)
+	}
+	if r := s.do(t, "GET", "/v1/queues?page_token=%2A%2A", ""); r.status != http.StatusBadRequest || !strings.Contains(r.errorBody(t).Message, "page_token") {
+		t.Fatalf("a bad page token: %d %s", r.status, r.body)
+	}
+}

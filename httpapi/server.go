@@ -20,6 +20,7 @@ import (
 	"github.com/hourglass-scheduler/hourglass/fsm/archive"
 	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
 	"github.com/hourglass-scheduler/hourglass/httpapi/console"
+	"github.com/hourglass-scheduler/hourglass/metrics/labels"
 	"github.com/hourglass-scheduler/hourglass/scheduler"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -35,6 +36,8 @@ type Store interface {
 	List(q fsm.ListQuery) ([]*fsmpb.Task, []byte, error)
 	Queue(name string) (*fsm.QueueInfo, error)
 	Queues() ([]*fsm.QueueInfo, error)
+	QueuesPage(after string, limit int) ([]*fsm.QueueInfo, string, error)
+	QueueRoom(names []string) (unknown []string, existing int, err error)
 	SelectScheduled(sel fsm.Selector, after string, limit int) ([]string, bool, error)
 	DueCounts(from, to, step int64) ([]uint64, error)
 }
@@ -58,7 +61,10 @@ type Config struct {
 	// Registry, when set, registers the API's own metrics (requests,
 	// tasks created).
 	Registry prometheus.Registerer
-	Limits   Limits
+	// QueueLabels bounds the queue label of the API's metrics (nil: every
+	// queue its own series).
+	QueueLabels *labels.Limiter
+	Limits      Limits
 	// Tokens, when it holds any, are required as "Authorization: Bearer
 	// <token>" on every request but the public ones (health, metrics, the
 	// console's files, the API description), each with the scope its route
@@ -152,7 +158,7 @@ func New(cfg Config) *API {
 		a.handle("POST "+snapshotPath, ScopeAdmin, a.restoreSnapshot)
 	}
 	if cfg.Metrics != nil {
-		a.handle("GET /metrics", scopePublic, cfg.Metrics.ServeHTTP)
+		a.handle("GET /metrics", scopePublic, newMetricsCache(cfg.Metrics, time.Second, cfg.Now).ServeHTTP)
 	}
 	a.handle("GET /healthz", scopePublic, a.healthz)
 	a.handle("GET /readyz", scopePublic, a.readyz)
@@ -289,6 +295,10 @@ func (a *API) createTask(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, err)
 		return
 	}
+	if err := a.checkQueueRoom(map[string]string{task.Queue: "queue"}); err != nil {
+		a.writeError(w, err)
+		return
+	}
 	res, err := a.propose(r, &fsmpb.Command{Kind: &fsmpb.Command_Create{Create: &fsmpb.CreateTasks{Tasks: []*fsmpb.Task{task}}}})
 	if err != nil {
 		a.writeError(w, err)
@@ -301,7 +311,7 @@ func (a *API) createTask(w http.ResponseWriter, r *http.Request) {
 	case item.Existed:
 		writeJSON(w, http.StatusOK, TaskView(item.Task))
 	default:
-		a.metrics.created.WithLabelValues(item.Task.Queue).Inc()
+		a.metrics.created.WithLabelValues(a.cfg.QueueLabels.Value(item.Task.Queue)).Inc()
 		writeJSON(w, http.StatusCreated, TaskView(item.Task))
 	}
 }
@@ -323,6 +333,7 @@ func (a *API) createBatch(w http.ResponseWriter, r *http.Request) {
 	}
 	b := a.builder()
 	tasks := make([]*fsmpb.Task, len(req.Tasks))
+	queues := map[string]string{} // queue → the field of its first task
 	for i := range req.Tasks {
 		t, err := b.build(&req.Tasks[i], fmt.Sprintf("tasks[%d].", i))
 		if err != nil {
@@ -330,6 +341,13 @@ func (a *API) createBatch(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		tasks[i] = t
+		if _, ok := queues[t.Queue]; !ok {
+			queues[t.Queue] = fmt.Sprintf("tasks[%d].queue", i)
+		}
+	}
+	if err := a.checkQueueRoom(queues); err != nil {
+		a.writeError(w, err)
+		return
 	}
 	res, err := a.propose(r, &fsmpb.Command{Kind: &fsmpb.Command_Create{Create: &fsmpb.CreateTasks{Tasks: tasks}}})
 	if errors.Is(err, cluster.ErrTooLarge) {
@@ -355,7 +373,7 @@ func (a *API) createBatch(w http.ResponseWriter, r *http.Request) {
 		out.Results[i].Task = &v
 	}
 	for queue, n := range created {
-		a.metrics.created.WithLabelValues(queue).Add(float64(n))
+		a.metrics.created.WithLabelValues(a.cfg.QueueLabels.Value(queue)).Add(float64(n))
 	}
 	writeJSON(w, http.StatusOK, out)
 }

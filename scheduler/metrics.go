@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
+	"github.com/hourglass-scheduler/hourglass/metrics/labels"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -16,10 +17,13 @@ type metrics struct {
 	attempts *prometheus.CounterVec
 	// sendDuration is how long webhook requests took.
 	sendDuration prometheus.Histogram
+	// queues bounds the queue label's values.
+	queues *labels.Limiter
 }
 
 func newMetrics(s *Scheduler, reg prometheus.Registerer) *metrics {
 	m := &metrics{
+		queues: s.cfg.QueueLabels,
 		fireLateness: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "hourglass_fire_lateness_seconds",
 			Help: "How long after its due time each task's firing was committed, " +
@@ -59,7 +63,7 @@ func (m *metrics) observeFired(now time.Time, tasks []*fsmpb.Task) {
 	for _, t := range tasks {
 		m.fireLateness.Observe(time.Duration(max(0, at-t.DueAt)).Seconds())
 		if counter == nil || t.Queue != queue {
-			queue, counter = t.Queue, m.fired.WithLabelValues(t.Queue)
+			queue, counter = t.Queue, m.fired.WithLabelValues(m.queues.Value(t.Queue))
 		}
 		counter.Inc()
 	}
@@ -67,5 +71,5 @@ func (m *metrics) observeFired(now time.Time, tasks []*fsmpb.Task) {
 
 // attempt counts an ended attempt of a task of queue.
 func (m *metrics) attempt(queue, outcome string) {
-	m.attempts.WithLabelValues(queue, outcome).Inc()
+	m.attempts.WithLabelValues(m.queues.Value(queue), outcome).Inc()
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hourglass-scheduler/hourglass/fsm"
 	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
+	"github.com/hourglass-scheduler/hourglass/metrics/labels"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -71,6 +72,9 @@ type Config struct {
 	// SigningKeys, when set, sign every delivery with each key
 	// (client.SignWebhook): more than one while keys are rotated.
 	SigningKeys [][]byte
+	// QueueLabels bounds the queue label of the scheduler's metrics (nil:
+	// every queue its own series).
+	QueueLabels *labels.Limiter
 	// ErrorBodyBytes is how much of a failed response's body goes into the
 	// task's last_error after its status line (0: none, the default; at
 	// most MaxErrorBodyBytes). A receiver's error body may hold what

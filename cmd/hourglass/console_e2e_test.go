@@ -284,12 +284,26 @@ func TestConsoleSignsIn(t *testing.T) {
 // newBrowser starts headless Chromium for one test.
 func newBrowser(t *testing.T, chromium string) context.Context {
 	t.Helper()
+	// Not t.TempDir: Chromium's helper processes may still write to their
+	// profile for a moment after the browser is gone, and t.TempDir's
+	// removal then fails the test. Removed here, retried, never failing.
+	profile, err := os.MkdirTemp("", "hourglass-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.WindowSize(1400, 1000),
-		chromedp.UserDataDir(t.TempDir()))
+		chromedp.UserDataDir(profile))
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	browser, cancelBrowser := chromedp.NewContext(allocCtx)
 	browser, cancelTimeout := context.WithTimeout(browser, 90*time.Second)
-	t.Cleanup(func() { cancelTimeout(); cancelBrowser(); cancelAlloc() })
+	t.Cleanup(func() {
+		cancelTimeout()
+		cancelBrowser()
+		cancelAlloc()
+		for try := 0; try < 50 && os.RemoveAll(profile) != nil; try++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
 	return browser
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hourglass-scheduler/hourglass/cluster"
+	"github.com/hourglass-scheduler/hourglass/metrics/labels"
 )
 
 // nodeCollector reports, at scrape time, this node's raft view, the tasks
@@ -15,14 +16,15 @@ import (
 type nodeCollector struct {
 	node    *cluster.Node
 	dataDir string
+	queues  *labels.Limiter // queues past it are summed as one
 
 	term, commit, applied, leader, hasLeader, tasks   *prometheus.Desc
 	backlog, backlogAge, diskFree, diskSize, finished *prometheus.Desc
 }
 
-func newNodeCollector(node *cluster.Node, dataDir string) *nodeCollector {
+func newNodeCollector(node *cluster.Node, dataDir string, queues *labels.Limiter) *nodeCollector {
 	return &nodeCollector{
-		node: node, dataDir: dataDir,
+		node: node, dataDir: dataDir, queues: queues,
 		term:      prometheus.NewDesc("hourglass_raft_term", "The raft term this node is in.", nil, nil),
 		commit:    prometheus.NewDesc("hourglass_raft_commit_index", "The highest raft log index this node knows committed.", nil, nil),
 		applied:   prometheus.NewDesc("hourglass_raft_applied_index", "The highest raft log index this node applied.", nil, nil),
@@ -74,18 +76,27 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.diskFree, float64(free))
 		gauge(c.diskSize, float64(size))
 	}
+	type series struct{ queue, state string }
+	finished := map[series]uint64{}
 	for _, f := range c.node.FSM().Finished() {
-		ch <- prometheus.MustNewConstMetric(c.finished, prometheus.CounterValue, float64(f.N), f.Queue, f.State)
+		finished[series{c.queues.Value(f.Queue), f.State}] += f.N
+	}
+	for s, n := range finished {
+		ch <- prometheus.MustNewConstMetric(c.finished, prometheus.CounterValue, float64(n), s.queue, s.state)
 	}
 	queues, err := c.node.FSM().Queues()
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(c.tasks, err)
 		return
 	}
+	tasks := map[series]uint64{}
 	for _, q := range queues {
 		for state, n := range q.Counts {
-			gauge(c.tasks, float64(n), q.Name, state)
+			tasks[series{c.queues.Value(q.Name), state}] += n
 		}
+	}
+	for s, n := range tasks {
+		gauge(c.tasks, float64(n), s.queue, s.state)
 	}
 }
 

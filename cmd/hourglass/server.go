@@ -20,6 +20,7 @@ import (
 
 	"github.com/hourglass-scheduler/hourglass/cluster"
 	"github.com/hourglass-scheduler/hourglass/httpapi"
+	"github.com/hourglass-scheduler/hourglass/metrics/labels"
 	"github.com/hourglass-scheduler/hourglass/scheduler"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -41,7 +42,8 @@ type serverFlags struct {
 	leaveOnStop, pprof                                 bool
 	authToken, tokensFile, logLevel, logFormat         string
 	maxPayload, maxBatch, workers, catchUpRate         int
-	maxConcurrent, maxListBytes                        int
+	maxConcurrent, maxListBytes, maxQueues             int
+	metricsMaxQueues                                   int
 	targetConcurrency, errorBodyBytes                  int
 	horizon, fireLead, retention                       time.Duration
 	snapshotThreshold, trailingLogs, snapshotBytes     uint64
@@ -93,6 +95,8 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&f.targetProxy, "target-proxy", "", "send webhooks through this HTTP proxy (the environment's proxy settings are never used)")
 	fs.IntVar(&f.maxPayload, "max-payload", 1<<20, "largest task payload in bytes")
 	fs.IntVar(&f.maxListBytes, "max-list-bytes", 4<<20, "a page of a task list ends early once its tasks add up to this many bytes (payloads included)")
+	fs.IntVar(&f.maxQueues, "max-queues", 10_000, "most queues the cluster holds; a task or setting that would make one more is refused (409)")
+	fs.IntVar(&f.metricsMaxQueues, "metrics-max-queues", 100, "queues with series of their own in /metrics; the tasks of the others are summed under queue=\"(other)\"")
 	fs.IntVar(&f.maxBatch, "max-batch", 1000, "most tasks in one batch create")
 	fs.IntVar(&f.maxConcurrent, "max-concurrent-requests", 1024, "most API requests in progress at once (workers' waiting leases count; health checks and metrics do not); more are answered 429 with Retry-After")
 	fs.IntVar(&f.workers, "workers", 128, "concurrent webhook deliveries")
@@ -199,6 +203,9 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger) error {
 			"raft_tls", secure.member != nil, "gossip_encrypted", len(secure.gossipKeys) > 0)
 	}
 	metrics := prometheus.NewRegistry()
+	// One bound on the queue label for every metric, so that the same
+	// queues have series of their own everywhere.
+	queueLabels := labels.New(f.metricsMaxQueues)
 	signingKeys, err := readSigningKeys(f.signingKeysFile)
 	if err != nil {
 		return err
@@ -233,14 +240,14 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger) error {
 		// The live heap after the last GC, next to the memstats.
 		collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/gc/heap/live:bytes$`)})),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		newNodeCollector(node, dataDir))
+		newNodeCollector(node, dataDir, queueLabels))
 
 	// 2. The scheduler hears of due-index changes and runs while leading.
 	sched := scheduler.New(node.FSM(), node, scheduler.Config{
 		Horizon: f.horizon, FireLead: f.fireLead, CatchUpRate: f.catchUpRate,
 		Workers: f.workers, TargetConcurrency: f.targetConcurrency, Retention: f.retention, Logger: logger,
 		Leadership: node, StaleAfter: f.leaseTimeout, Metrics: metrics,
-		HTTPClient: scheduler.NewHTTPClient(f.workers, policy, proxy), SigningKeys: signingKeys, ErrorBodyBytes: f.errorBodyBytes,
+		HTTPClient: scheduler.NewHTTPClient(f.workers, policy, proxy), SigningKeys: signingKeys, ErrorBodyBytes: f.errorBodyBytes, QueueLabels: queueLabels,
 	})
 	node.FSM().SetNotifier(sched)
 	node.Start(sched.Run)
@@ -260,8 +267,10 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger) error {
 		Proposer: node, Store: node.FSM(), Health: node, Cluster: node, Backups: node, Workers: sched,
 		Registry: metrics,
 		Metrics:  promhttp.HandlerFor(metrics, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError)}),
-		Limits:   httpapi.Limits{MaxPayload: f.maxPayload, MaxBatch: f.maxBatch, MaxConcurrent: f.maxConcurrent, MaxListBytes: f.maxListBytes},
-		Tokens:   tokens, Retention: f.retention, Logger: logger,
+		Limits: httpapi.Limits{MaxPayload: f.maxPayload, MaxBatch: f.maxBatch, MaxConcurrent: f.maxConcurrent, MaxListBytes: f.maxListBytes,
+			MaxQueues: f.maxQueues},
+		QueueLabels: queueLabels,
+		Tokens:      tokens, Retention: f.retention, Logger: logger,
 		ForwardTLS: secure.forward, RequireClientCert: f.tlsClientCA != "",
 	})
 	var handler http.Handler = api

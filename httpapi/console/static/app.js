@@ -74,6 +74,21 @@ async function api(method, path, body) {
   return data;
 }
 
+// allQueues reads every page of GET /v1/queues.
+async function allQueues(stale) {
+  const out = [];
+  let token = "";
+  do {
+    const p = new URLSearchParams();
+    if (stale) p.set("stale", "true");
+    if (token) p.set("page_token", token);
+    const page = await api("GET", "/v1/queues?" + p);
+    out.push(...page.queues);
+    token = page.next_page_token || "";
+  } while (token);
+  return out;
+}
+
 function notice(msg, kind) {
   noticeBox.hidden = !msg;
   noticeBox.className = kind || "info";
@@ -165,12 +180,12 @@ async function overview() {
   const refresh = async () => {
     try {
       const [info, queues, metrics] = await Promise.all([
-        api("GET", "/v1/cluster"), api("GET", "/v1/queues?stale=true"), fetchMetrics()]);
+        api("GET", "/v1/cluster"), allQueues(true), fetchMetrics()]);
       if (metrics) record(metrics);
       drawCluster(cluster, info);
       drawFiring(firing, metrics, info);
       drawRates(rates, metrics);
-      drawTasks(tasks, queues.queues);
+      drawTasks(tasks, queues);
       await drawForecast(forecast);
       return true;
     } catch (e) {
@@ -444,7 +459,7 @@ function barChart(bs, r) {
 // ---- tasks ----------------------------------------------------------------
 
 async function taskList(params) {
-  const queues = (await api("GET", "/v1/queues?stale=true")).queues;
+  const queues = await allQueues(true);
   const queue = params.get("queue") || "", state = params.get("state") || "";
   const idInput = h("input", { id: "search-id", placeholder: "task id", size: 28 });
   const queueSel = h("select", { id: "filter-queue" }, h("option", { value: "" }, "all queues"),
@@ -532,7 +547,7 @@ async function taskDetail(id) {
 // ---- queues ---------------------------------------------------------------
 
 async function queueList() {
-  const queues = (await api("GET", "/v1/queues")).queues;
+  const queues = await allQueues(false);
   const act = async (what, fn) => {
     try { await fn(); await queueList(); notice(what, "info"); } catch (e) { showError(e); }
   };
