@@ -78,7 +78,7 @@ func (n *Node) Restore(ctx context.Context, r io.Reader) (archive.Meta, error) {
 	}
 	defer os.RemoveAll(dir)
 	path := filepath.Join(dir, "state.db")
-	meta, err := archive.Extract(r, path)
+	meta, err := archive.Extract(r, path, n.cfg.CheckState)
 	if err != nil {
 		return archive.Meta{}, err
 	}

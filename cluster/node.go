@@ -18,6 +18,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/hourglass-scheduler/hourglass/fsm"
+	"github.com/hourglass-scheduler/hourglass/fsm/archive"
 	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
 )
 
@@ -40,6 +41,10 @@ type Config struct {
 	// (which then must not be a wildcard address).
 	RaftAdvertise string
 	Logger        *slog.Logger
+	// CheckState checks the state file of a backup being restored (nil:
+	// fsm.CheckStateFile in this process; the server runs it in a child
+	// process, so that a damaged file cannot crash the node).
+	CheckState archive.Checker
 
 	// GossipAddr is where memberlist listens (UDP and TCP); empty turns
 	// gossip off, which only suits a single node. GossipAdvertise is the

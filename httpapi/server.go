@@ -583,6 +583,8 @@ func (a *API) classify(err error) (int, client.ErrorBody) {
 		return http.StatusNotFound, client.ErrorBody{Code: client.CodeNotFound, Message: err.Error()}
 	case errors.Is(err, archive.ErrInvalid):
 		return http.StatusBadRequest, client.ErrorBody{Code: client.CodeInvalidArgument, Message: err.Error() + "; nothing was changed"}
+	case errors.Is(err, archive.ErrTooBig):
+		return http.StatusInsufficientStorage, client.ErrorBody{Code: client.CodeResourceExhausted, Message: err.Error() + "; nothing was changed"}
 	case errors.Is(err, cluster.ErrNotLeader), errors.Is(err, cluster.ErrClosed), errors.Is(err, cluster.ErrRestoring),
 		errors.Is(err, scheduler.ErrLeadershipLost):
 		return http.StatusServiceUnavailable, client.ErrorBody{Code: client.CodeUnavailable, Message: err.Error() + "; retry shortly"}

@@ -71,7 +71,7 @@ func (a *API) restoreSnapshot(w http.ResponseWriter, r *http.Request) {
 	}
 	meta, err := a.cfg.Backups.Restore(r.Context(), r.Body)
 	if err != nil {
-		if errors.Is(err, archive.ErrInvalid) {
+		if errors.Is(err, archive.ErrInvalid) || errors.Is(err, archive.ErrTooBig) {
 			io.CopyN(io.Discard, r.Body, maxRefusedDrain)
 		}
 		a.writeError(w, err)

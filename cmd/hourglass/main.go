@@ -98,6 +98,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runReceive(ctx, args[1:], stdout, stderr)
 	case "bench":
 		err = runBench(ctx, args[1:], stdout, stderr)
+	case "check-state": // internal: see runCheckState
+		err = runCheckState(args[1:], stdout)
 	case "version", "-version", "--version", "-v":
 		fmt.Fprintln(stdout, "hourglass", buildVersion())
 	case "help", "-h", "--help":

@@ -215,9 +215,14 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	checkState, err := childStateChecker()
+	if err != nil {
+		return err
+	}
 	// 1. The raft node and its state machine; gossip finds the others.
 	node, err = cluster.Open(cluster.Config{
-		NodeID: f.nodeID, Version: buildVersion(), DataDir: dataDir,
+		CheckState: checkState,
+		NodeID:     f.nodeID, Version: buildVersion(), DataDir: dataDir,
 		RaftAddr: f.raftAddr, RaftAdvertise: f.raftAdvertise,
 		GossipAddr: f.gossipAddr, GossipAdvertise: f.gossipAdvertise,
 		HTTPAdvertise: httpAdvertise, Join: f.join, BootstrapExpect: f.bootstrapExpect, LeaveOnStop: f.leaveOnStop,

@@ -59,7 +59,11 @@ func runSnapshot(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return saveSnapshot(ctx, c, file, *tmpDir, *asJSON, stdout, stderr)
 	case "inspect":
 		start := time.Now()
-		meta, err := archive.Verify(file, *tmpDir)
+		check, err := childStateChecker()
+		if err != nil {
+			return err
+		}
+		meta, err := archive.Verify(file, *tmpDir, check)
 		if err != nil {
 			return fmt.Errorf("%s: %w", file, err)
 		}
@@ -103,7 +107,11 @@ func saveSnapshot(ctx context.Context, c *client.Client, file, tmpDir string, as
 	downloaded := time.Since(start)
 
 	start = time.Now()
-	meta, err := archive.Verify(partial, tmpDir)
+	check, err := childStateChecker()
+	if err != nil {
+		return err
+	}
+	meta, err := archive.Verify(partial, tmpDir, check)
 	if err != nil {
 		return fmt.Errorf("save snapshot: the downloaded backup failed its check, left as %s for inspection: %w", partial, err)
 	}

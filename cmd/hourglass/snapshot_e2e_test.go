@@ -265,7 +265,7 @@ func TestSnapshotUnderLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	meta, err := archive.Extract(in, state)
+	meta, err := archive.Extract(in, state, nil)
 	in.Close()
 	if err != nil {
 		t.Fatal(err)

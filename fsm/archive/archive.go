@@ -40,6 +40,10 @@ const (
 // backup this build can read: damaged, truncated, foreign or too new.
 var ErrInvalid = errors.New("invalid snapshot")
 
+// ErrTooBig marks an archive whose state would not fit where it is to be
+// extracted: nothing of it was written.
+var ErrTooBig = errors.New("snapshot too big")
+
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
 }
@@ -132,6 +136,12 @@ func Write(w io.Writer, meta Meta, state io.WriterTo) error {
 // returns nil: the state's digest can be checked only at its end. Errors
 // in the archive wrap ErrInvalid; an error writing to state does not.
 func Read(r io.Reader, state io.Writer) (Meta, error) {
+	return read(r, state, nil)
+}
+
+// read is Read; admit, when set, may refuse the archive by its meta.json
+// before any of its state is written.
+func read(r io.Reader, state io.Writer, admit func(Meta) error) (Meta, error) {
 	br := bufio.NewReaderSize(r, 1<<16)
 	gz, err := gzip.NewReader(br)
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
@@ -165,6 +175,11 @@ func Read(r io.Reader, state io.Writer) (Meta, error) {
 	if err := checkMeta(meta); err != nil {
 		return Meta{}, err
 	}
+	if admit != nil {
+		if err := admit(meta); err != nil {
+			return Meta{}, err
+		}
+	}
 
 	// state.db
 	hdr, err = next(tr, stateName, -1)
@@ -175,7 +190,7 @@ func Read(r io.Reader, state io.Writer) (Meta, error) {
 		return Meta{}, invalid("%s: %d bytes, %s says %d", stateName, hdr.Size, metaName, meta.StateSize)
 	}
 	stateHash := sha256.New()
-	if err := copyState(state, tr, stateHash); err != nil {
+	if err := copyState(state, tr, stateHash, &stateHead{size: hdr.Size}); err != nil {
 		return Meta{}, err
 	}
 
@@ -260,13 +275,17 @@ func checkMeta(m Meta) error {
 }
 
 // copyState copies the state entry to w and h, telling read errors (a bad
-// archive) from write errors (the caller's disk).
-func copyState(w io.Writer, r io.Reader, h hash.Hash) error {
+// archive) from write errors (the caller's disk). head checks the start of
+// the state before any of it is written.
+func copyState(w io.Writer, r io.Reader, h hash.Hash, head *stateHead) error {
 	buf := make([]byte, 1<<20)
 	for {
 		n, rerr := r.Read(buf)
 		if n > 0 {
 			h.Write(buf[:n])
+			if _, err := head.Write(buf[:n]); err != nil {
+				return err
+			}
 			if _, err := w.Write(buf[:n]); err != nil {
 				return fmt.Errorf("write %s: %w", stateName, err)
 			}
@@ -312,12 +331,22 @@ func streamError(where string, err error) error {
 	}
 }
 
+// Checker checks an extracted state file as fsm.CheckStateFile does. A
+// damaged file can make bbolt read outside its memory map, a fault no
+// recover catches: callers that must survive one run the check in a child
+// process.
+type Checker func(path string) (*fsm.StateInfo, error)
+
 // Extract reads an archive from r into a new state file at path and
-// checks it through and through: Read's checks, then the state file's own
-// (fsm.CheckStateFile: pages, records, indexes, schema), then that the
-// file is what meta.json says (index, term, task counts). On any error the
-// file is removed.
-func Extract(r io.Reader, path string) (meta Meta, err error) {
+// checks it through and through: Read's checks (and, before writing, that
+// the declared size fits the free space and the state starts as a state
+// file), then the state file's own (check, fsm.CheckStateFile when nil:
+// pages, records, indexes, schema), then that the file is what meta.json
+// says (index, term, task counts). On any error the file is removed.
+func Extract(r io.Reader, path string, check Checker) (meta Meta, err error) {
+	if check == nil {
+		check = fsm.CheckStateFile
+	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return Meta{}, fmt.Errorf("extract snapshot: %w", err)
@@ -329,14 +358,20 @@ func Extract(r io.Reader, path string) (meta Meta, err error) {
 	}()
 	// Not fsynced: the file is checked and deleted, or copied by raft into
 	// its snapshot store, which syncs its copy.
-	meta, err = Read(r, f)
+	dir := filepath.Dir(path)
+	meta, err = read(r, f, func(m Meta) error {
+		if free, ok := freeBytes(dir); ok && m.StateSize > free {
+			return fmt.Errorf("%w: %s is %d bytes, and %s has %d free", ErrTooBig, stateName, m.StateSize, dir, free)
+		}
+		return nil
+	})
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		return Meta{}, err
 	}
-	info, err := fsm.CheckStateFile(path)
+	info, err := check(path)
 	if err != nil {
 		return Meta{}, invalid("%s: %v", stateName, err)
 	}
@@ -365,7 +400,7 @@ func matches(m Meta, info *fsm.StateInfo) error {
 
 // Verify checks the archive at path as Extract does, using a temporary
 // state file in tmpDir (os.TempDir() when empty) that it removes after.
-func Verify(path, tmpDir string) (Meta, error) {
+func Verify(path, tmpDir string, check Checker) (Meta, error) {
 	in, err := os.Open(path)
 	if err != nil {
 		return Meta{}, err
@@ -376,5 +411,5 @@ func Verify(path, tmpDir string) (Meta, error) {
 		return Meta{}, fmt.Errorf("verify snapshot: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	return Extract(in, filepath.Join(dir, stateName))
+	return Extract(in, filepath.Join(dir, stateName), check)
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -89,7 +90,7 @@ func TestRoundTrip(t *testing.T) {
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Verify(path, t.TempDir()); err != nil {
+	if _, err := Verify(path, t.TempDir(), nil); err != nil {
 		t.Fatalf("verify a good archive: %v", err)
 	}
 }
@@ -179,14 +180,14 @@ func TestForeignAndDamagedArchivesAreRefused(t *testing.T) {
 		t.Fatalf("stream checks of a consistent archive: %v", err)
 	}
 	path := filepath.Join(t.TempDir(), "state.db")
-	if _, err := Extract(bytes.NewReader(lying), path); err == nil || !strings.Contains(err.Error(), "scheduled 2 (meta.json: 7)") {
+	if _, err := Extract(bytes.NewReader(lying), path, nil); err == nil || !strings.Contains(err.Error(), "scheduled 2 (meta.json: 7)") {
 		t.Fatalf("extract of an archive whose counts lie: %v", err)
 	}
 	if _, err := os.Stat(path); !os.IsNotExist(err) {
 		t.Fatal("a refused extract left its file behind")
 	}
 	wrongIndex, _, _ := writeArchive(t, f, func(m *Meta) { m.Index = 99 })
-	if _, err := Extract(bytes.NewReader(wrongIndex), path); err == nil || !strings.Contains(err.Error(), "raft index 3 term 3, meta.json says 99") {
+	if _, err := Extract(bytes.NewReader(wrongIndex), path, nil); err == nil || !strings.Contains(err.Error(), "raft index 3 term 3, meta.json says 99") {
 		t.Fatalf("extract of an archive whose index lies: %v", err)
 	}
 }
@@ -249,4 +250,56 @@ func FuzzRead(f *testing.F) {
 			t.Fatalf("accepted meta %+v with %d state bytes", meta, state.Len())
 		}
 	})
+}
+
+// countingWriter counts what is written to it.
+type countingWriter struct{ n int64 }
+
+func (w *countingWriter) Write(p []byte) (int, error) { w.n += int64(len(p)); return len(p), nil }
+
+// TestStateThatIsNoStateFileIsRefusedAtOnce: an archive whose digests are
+// right but whose state is not a bbolt file (zeros), or whose meta page
+// counts more pages than the state holds (bbolt would read past the end of
+// its memory map), is refused at the state's first bytes: nothing of it is
+// written.
+func TestStateThatIsNoStateFileIsRefusedAtOnce(t *testing.T) {
+	_, meta, state := writeArchive(t, newState(t), nil)
+	for _, c := range []struct {
+		name  string
+		state []byte
+		want  string
+	}{
+		{"zeros", make([]byte, 8<<20), "not a state file"},
+		{"cut to half its pages", state[:len(state)/2], "more than its"},
+		{"a damaged meta page", func() []byte { s := bytes.Clone(state); s[16+20] ^= 0xff; return s }(), "fails its checksum"},
+	} {
+		m := meta
+		m.StateSize = int64(len(c.state))
+		var archive bytes.Buffer
+		if err := Write(&archive, m, bytes.NewReader(c.state)); err != nil {
+			t.Fatal(err)
+		}
+		var written countingWriter
+		_, err := Read(&archive, &written)
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want ErrInvalid saying %q", c.name, err, c.want)
+		}
+		if written.n != 0 {
+			t.Errorf("%s: %d bytes of the state were written before it was refused", c.name, written.n)
+		}
+	}
+}
+
+// TestStateBiggerThanTheDiskIsRefusedBeforeWriting: meta.json declaring a
+// state larger than the free space is refused before the state is read.
+func TestStateBiggerThanTheDiskIsRefusedBeforeWriting(t *testing.T) {
+	huge := fmt.Sprintf(`{"format":"hourglass-snapshot","format_version":1,"schema_version":%d,"state_size":%d,"tasks":{}}`, fsm.SchemaVersion, int64(1)<<60)
+	path := filepath.Join(t.TempDir(), "state.db")
+	_, err := Extract(bytes.NewReader(gzipTar(t, Format, "meta.json", huge)), path, nil)
+	if !errors.Is(err, ErrTooBig) || !strings.Contains(err.Error(), "free") {
+		t.Fatalf("a state of 2^60 bytes: %v, want ErrTooBig", err)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatal("a refused extract left its file behind")
+	}
 }

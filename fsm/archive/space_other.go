@@ -1,0 +1,5 @@
+//go:build !unix
+
+package archive
+
+func freeBytes(string) (int64, bool) { return 0, false }
