@@ -4,39 +4,55 @@ import (
 	"bytes"
 	"net/http"
 	"sync"
-	"time"
 )
 
-// metricsCache serves /metrics from one rendering at most maxAge old:
-// however many scrape at once, the registry is gathered at most once per
-// maxAge and one copy of its output is held, so an anonymous flood of
-// scrapes costs what one scrape costs. Every scraper gets the text format,
-// uncompressed (what Prometheus always accepts).
+// metricsCache serves /metrics with at most one rendering at a time:
+// scrapes that arrive while one renders wait for it and are all answered
+// with its output, so a flood of concurrent scrapes costs what one costs
+// and holds one copy of the output. A scrape that arrives when none is
+// rendering starts a fresh one (the answer is never older than the scrape
+// that asked). Every scraper gets the text format, uncompressed (what
+// Prometheus always accepts).
 type metricsCache struct {
 	render http.Handler
-	maxAge time.Duration
-	now    func() time.Time
 
-	mu     sync.Mutex // held while rendering: the others wait for it
-	at     time.Time
-	status int
-	header http.Header
-	body   []byte
+	mu        sync.Mutex
+	done      *sync.Cond
+	rendering bool
+	waiters   int // scrapes waiting for the rendering under way (tests read it)
+	gen       uint64
+	status    int
+	header    http.Header
+	body      []byte
 }
 
-func newMetricsCache(render http.Handler, maxAge time.Duration, now func() time.Time) *metricsCache {
-	return &metricsCache{render: render, maxAge: maxAge, now: now}
+func newMetricsCache(render http.Handler) *metricsCache {
+	c := &metricsCache{render: render}
+	c.done = sync.NewCond(&c.mu)
+	return c
 }
 
 func (c *metricsCache) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.mu.Lock()
-	if c.body == nil || c.now().Sub(c.at) >= c.maxAge {
+	if c.rendering {
+		c.waiters++
+		for gen := c.gen; c.gen == gen; {
+			c.done.Wait()
+		}
+		c.waiters--
+	} else {
+		c.rendering = true
+		c.mu.Unlock()
 		req := r.Clone(r.Context())
 		req.Header.Del("Accept")
 		req.Header.Del("Accept-Encoding")
 		rec := &recorder{header: http.Header{}, status: http.StatusOK}
 		c.render.ServeHTTP(rec, req)
-		c.status, c.header, c.body, c.at = rec.status, rec.header, rec.body.Bytes(), c.now()
+		c.mu.Lock()
+		c.status, c.header, c.body = rec.status, rec.header, rec.body.Bytes()
+		c.rendering = false
+		c.gen++
+		c.done.Broadcast()
 	}
 	status, header, body := c.status, c.header, c.body
 	c.mu.Unlock()

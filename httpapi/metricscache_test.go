@@ -10,54 +10,67 @@ import (
 	"time"
 )
 
-// TestMetricsCacheRendersOncePerAge: fifty scrapes at once render the
-// metrics once; after maxAge (a fake clock) the next scrape renders again.
-func TestMetricsCacheRendersOncePerAge(t *testing.T) {
+// TestMetricsCacheRendersOnceForConcurrentScrapes: fifty scrapes that
+// arrive while one rendering is under way share it; a scrape after it
+// renders afresh.
+func TestMetricsCacheRendersOnceForConcurrentScrapes(t *testing.T) {
 	var renders atomic.Int32
 	var gotEncoding atomic.Value
+	release := make(chan struct{})
 	render := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		renders.Add(1)
+		if renders.Add(1) == 1 {
+			<-release
+		}
 		gotEncoding.Store(r.Header.Get("Accept-Encoding"))
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		io.WriteString(w, "hourglass_up 1\n")
 	})
-	var mu sync.Mutex
-	now := time.Unix(1_800_000_000, 0)
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	c := newMetricsCache(render, time.Second, clock)
+	c := newMetricsCache(render)
+	scrape := func() *httptest.ResponseRecorder {
+		req := httptest.NewRequest("GET", "/metrics", nil)
+		req.Header.Set("Accept-Encoding", "gzip")
+		rec := httptest.NewRecorder()
+		c.ServeHTTP(rec, req)
+		return rec
+	}
 	var wg sync.WaitGroup
-	for i := 0; i < 50; i++ {
+	wg.Add(1)
+	go func() { defer wg.Done(); scrape() }()
+	for renders.Load() == 0 {
+		time.Sleep(time.Millisecond) // until the first rendering is under way
+	}
+	for i := 0; i < 49; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			req := httptest.NewRequest("GET", "/metrics", nil)
-			req.Header.Set("Accept-Encoding", "gzip")
-			rec := httptest.NewRecorder()
-			c.ServeHTTP(rec, req)
-			if rec.Body.String() != "hourglass_up 1\n" || rec.Header().Get("Content-Type") != "text/plain; version=0.0.4" {
+			if rec := scrape(); rec.Body.String() != "hourglass_up 1\n" || rec.Header().Get("Content-Type") != "text/plain; version=0.0.4" {
 				t.Errorf("scrape got %q, %q", rec.Body.String(), rec.Header().Get("Content-Type"))
 			}
 		}()
 	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c.mu.Lock()
+		n := c.waiters
+		c.mu.Unlock()
+		if n == 49 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 49 scrapes waiting for the rendering", n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
 	wg.Wait()
 	if n := renders.Load(); n != 1 {
-		t.Fatalf("50 scrapes at once rendered %d times, want 1", n)
+		t.Fatalf("50 concurrent scrapes rendered %d times, want 1", n)
 	}
 	if enc := gotEncoding.Load(); enc != "" {
 		t.Fatalf("the render was asked for encoding %q; the cache serves one plain copy", enc)
 	}
-	mu.Lock()
-	now = now.Add(999 * time.Millisecond)
-	mu.Unlock()
-	c.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/metrics", nil))
-	if n := renders.Load(); n != 1 {
-		t.Fatalf("a scrape within the age rendered again (%d renders)", n)
-	}
-	mu.Lock()
-	now = now.Add(time.Millisecond)
-	mu.Unlock()
-	c.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/metrics", nil))
+	scrape()
 	if n := renders.Load(); n != 2 {
-		t.Fatalf("a scrape after the age: %d renders, want 2", n)
+		t.Fatalf("a scrape after the rendering: %d renders, want 2 (a fresh one)", n)
 	}
 }

@@ -158,7 +158,7 @@ func New(cfg Config) *API {
 		a.handle("POST "+snapshotPath, ScopeAdmin, a.restoreSnapshot)
 	}
 	if cfg.Metrics != nil {
-		a.handle("GET /metrics", scopePublic, newMetricsCache(cfg.Metrics, time.Second, cfg.Now).ServeHTTP)
+		a.handle("GET /metrics", scopePublic, newMetricsCache(cfg.Metrics).ServeHTTP)
 	}
 	a.handle("GET /healthz", scopePublic, a.healthz)
 	a.handle("GET /readyz", scopePublic, a.readyz)
