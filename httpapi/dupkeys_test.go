@@ -90,7 +90,7 @@ func FuzzDuplicateKey(f *testing.F) {
 		}
 		want, err := referenceDuplicate(data)
 		if err != nil {
-			t.Skip(err)
+			t.Fatalf("encoding/json's tokens refused JSON that json.Valid accepts: %v", err)
 		}
 		if path, got := duplicateKey(data); got != want {
 			t.Fatalf("duplicateKey(%s) = %q, %v; the reference says %v", data, path, got, want)
