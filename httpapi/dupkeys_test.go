@@ -32,6 +32,7 @@ func TestDuplicateKey(t *testing.T) {
 // object, with encoding/json's token stream.
 func referenceDuplicate(data []byte) (bool, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber() // numbers past float64's range are valid JSON
 	type frame struct {
 		object bool
 		seen   map[string]bool
