@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"strings"
 
 	bolt "go.etcd.io/bbolt"
@@ -230,18 +231,8 @@ func (f *FSM) Queue(name string) (*QueueInfo, error) {
 
 // Queues returns every queue, by name.
 func (f *FSM) Queues() ([]*QueueInfo, error) {
-	var out []*QueueInfo
-	err := f.view(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketQueues).ForEach(func(k, v []byte) error {
-			q := new(fsmpb.Queue)
-			if err := proto.Unmarshal(v, q); err != nil {
-				return fmt.Errorf("decode queue %q: %w", k, err)
-			}
-			out = append(out, &QueueInfo{Name: string(k), Settings: q, Counts: queueCounts(tx, string(k))})
-			return nil
-		})
-	})
-	return out, err
+	queues, _, err := f.QueuesPage("", math.MaxInt)
+	return queues, err
 }
 
 // QueuesPage returns up to limit queues by name, after the name after

@@ -35,7 +35,6 @@ type Store interface {
 	Get(id string) (*fsmpb.Task, error)
 	List(q fsm.ListQuery) ([]*fsmpb.Task, []byte, error)
 	Queue(name string) (*fsm.QueueInfo, error)
-	Queues() ([]*fsm.QueueInfo, error)
 	QueuesPage(after string, limit int) ([]*fsm.QueueInfo, string, error)
 	QueueRoom(names []string) (unknown []string, existing int, err error)
 	SelectScheduled(sel fsm.Selector, after string, limit int) ([]string, bool, error)

@@ -48,6 +48,3 @@ func (l *Limiter) Value(v string) string {
 	l.seen[v] = struct{}{}
 	return v
 }
-
-// Max is the number of values with a series of their own.
-func (l *Limiter) Max() int { return l.max }
