@@ -2,6 +2,9 @@ package fsm
 
 import (
 	"encoding/binary"
+	"net"
+	"net/netip"
+	"strconv"
 	"strings"
 
 	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
@@ -92,16 +95,42 @@ func routeOf(t *fsmpb.Task) Route {
 	return Route{Queue: t.Queue, Host: hostOf(t.Target.Url)}
 }
 
-// hostOf is the host[:port] of an absolute URL, found without parsing the
-// whole URL (the API checked it already).
+// hostOf is the host and port an absolute URL connects to, spelled one
+// way however the URL spells them, found without parsing the whole URL
+// (the API checked it already): without user info, in lower case, a
+// name without its trailing dot, an IP address in its canonical form (an
+// IPv4-mapped IPv6 one as IPv4), the port as a plain number, the scheme's
+// default port when none is given. Names are not resolved: two names of
+// one server are two hosts.
 func hostOf(url string) string {
+	scheme := ""
 	if i := strings.Index(url, "://"); i >= 0 {
-		url = url[i+3:]
+		scheme, url = strings.ToLower(url[:i]), url[i+3:]
 	}
 	if i := strings.IndexAny(url, "/?#"); i >= 0 {
 		url = url[:i]
 	}
-	return strings.ToLower(url)
+	if i := strings.LastIndexByte(url, '@'); i >= 0 {
+		url = url[i+1:]
+	}
+	host, port := url, ""
+	if i := strings.LastIndexByte(url, ':'); i >= 0 && !strings.Contains(url[i:], "]") {
+		host, port = url[:i], url[i+1:]
+	}
+	host = strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"))
+	if ip, err := netip.ParseAddr(host); err == nil {
+		host = ip.Unmap().String()
+	} else {
+		host = strings.TrimSuffix(host, ".")
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err == nil {
+		port = strconv.FormatUint(n, 10)
+	} else if port == "" && scheme == "https" {
+		port = "443"
+	} else if port == "" {
+		port = "80"
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // encodeRoute is the value of a task's due index entry: a flags byte (1:

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/hourglass-scheduler/hourglass/client"
-	"github.com/hourglass-scheduler/hourglass/fsm"
 	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
 )
 
@@ -28,12 +27,13 @@ const (
 
 // deliver is one dispatch worker: it sends tasks, reports outcomes, and
 // tells the dispatcher when each delivery ended.
-func (s *Scheduler) deliver(ctx context.Context, term uint64, in <-chan *fsmpb.Task, out chan<- *fsmpb.Outcome, done chan<- sent) {
-	for t := range in {
+func (s *Scheduler) deliver(ctx context.Context, term uint64, in <-chan sendJob, out chan<- *fsmpb.Outcome, done chan<- sent) {
+	for job := range in {
 		if ctx.Err() != nil {
 			return // leadership ended: the next leader fires it again
 		}
-		finished := sent{host: fsm.RouteOf(t).Host}
+		t := job.task
+		finished := sent{route: job.route}
 		var o *fsmpb.Outcome
 		if s.stillLeading(term, t) {
 			o = s.attempt(ctx, t, &finished)
@@ -71,7 +71,7 @@ func (s *Scheduler) attempt(ctx context.Context, t *fsmpb.Task, finished *sent) 
 		if finished.until.IsZero() {
 			finished.until = s.cfg.Clock.Now().Add(busyPause)
 		}
-		s.blockHost(finished.host, finished.until)
+		s.blockHost(finished.route.Host, finished.until)
 	}
 	return s.decide(t, err)
 }

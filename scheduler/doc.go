@@ -7,7 +7,7 @@
 //
 // The pipeline, one goroutine per stage unless said otherwise:
 //
-//	loader+wheel ─► firer ─► pacer ─► dispatch workers (N) ─► recorder
+//	loader+wheel ─► firer ─► pacer ─► dispatcher ─► workers (N) ─► recorder
 //	  │ scans the fsm's due index up to now+horizon into the wheel, and
 //	  │ hears of creates, reschedules and cancels inside the loaded
 //	  │ range through the fsm's Notifier; releases each task a short
@@ -15,6 +15,8 @@
 //	firer:   proposes one Fire command for whatever was released (the
 //	         fsm accepts only tasks still scheduled at that due time).
 //	pacer:   holds accepted tasks until their due time, never sends early.
+//	dispatcher: lets deliveries go as the send gates allow (per host, per
+//	         queue, Retry-After, no more than there are workers).
 //	workers: POST the payload with the Hourglass-* headers, each attempt
 //	         under the task's timeout.
 //	recorder: proposes outcomes in batches: succeeded, retry at T

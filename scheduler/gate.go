@@ -46,6 +46,7 @@ func (r *route) pop() *wheel.Entry[item] {
 type queueGate struct {
 	settings *fsmpb.Queue
 	running  int
+	pushing  int // of running, the webhook deliveries
 	tokens   float64
 	refilled time.Time
 	pull     *route // the queue's pull route, if any
@@ -164,6 +165,7 @@ func (g *gates) reserve(key string, route uint32) {
 	r.queue.spend()
 	if r.host != nil {
 		r.host.running++
+		r.queue.pushing++
 		g.inFlight++
 	}
 }
@@ -180,6 +182,7 @@ func (g *gates) unreserve(key string) {
 	r.queue.running--
 	if r.host != nil {
 		r.host.running--
+		r.queue.pushing--
 		g.inFlight--
 	}
 }
@@ -203,7 +206,7 @@ func (l *loop) dispatch(now time.Time) time.Time {
 				l.recycle(r.pop())
 				continue
 			}
-			if l.full(r.host) {
+			if l.full(r) {
 				break
 			}
 			if now.Before(r.host.blockedUntil) {
@@ -228,17 +231,20 @@ func (l *loop) dispatch(now time.Time) time.Time {
 }
 
 // full reports whether no more webhook deliveries may be fired for now,
-// in all or to host h. Once the cap on all is reached, firing resumes only
-// when an eighth of it is free again: it goes out in large Fire entries,
-// not one task per delivery that finished.
-func (l *loop) full(h *hostGate) bool {
+// in all or by route r: its host and its queue may each have a quarter of
+// the cap, so that the tasks of one host or queue waiting for a slow
+// target never take it all. Once the cap on all is reached, firing
+// resumes only when an eighth of it is free again: it goes out in large
+// Fire entries, not one task per delivery that finished.
+func (l *loop) full(r *route) bool {
 	cap := l.s.cfg.MaxInFlight
 	if l.inFlight >= cap {
 		l.capped = true
 	} else if l.capped && l.inFlight <= cap-cap/8 {
 		l.capped = false
 	}
-	return l.capped || h.running >= max(cap/4, 1)
+	share := max(cap/4, 1)
+	return l.capped || r.host.running >= share || r.queue.pushing >= share
 }
 
 // hand reserves a ready entry's task, which leaves the loop's keeping.

@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -186,6 +187,74 @@ func TestSlowTargetDoesNotDelayOthers(t *testing.T) {
 		t.Fatalf("other targets' lateness p99 %v with a slow target taking the workers", p99)
 	}
 	t.Logf("slow target: %d in flight at most; other target lateness p50 %v p99 %v", peak, lateness[len(lateness)/2], p99)
+}
+
+// TestHangingQueueDoesNotStallAnother is issue 17's probe: one queue's
+// tasks go to an endpoint that never answers, under four spellings of its
+// address (which once counted as four hosts, and so took every worker);
+// another queue's tasks to a healthy receiver are delivered on time all
+// the same, and the hanging endpoint never has more than its share.
+func TestHangingQueueDoesNotStallAnother(t *testing.T) {
+	h := start(t, t.TempDir(), Config{})
+	var mu sync.Mutex
+	inFlight, most := 0, 0
+	release := make(chan struct{})
+	hanging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		inFlight++
+		most = max(most, inFlight)
+		mu.Unlock()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		mu.Lock()
+		inFlight--
+		mu.Unlock()
+	}))
+	t.Cleanup(func() { close(release); hanging.Close() })
+	healthy := newReceiver(t)
+
+	port := hanging.Listener.Addr().(*net.TCPAddr).Port
+	spellings := []string{
+		fmt.Sprintf("http://127.0.0.1:%d/", port), fmt.Sprintf("http://127.0.0.1:0%d/", port),
+		fmt.Sprintf("http://127.0.0.1:00%d/", port), fmt.Sprintf("http://[::ffff:127.0.0.1]:%d/", port),
+	}
+	now := time.Now()
+	var stuck []*fsmpb.Task
+	for i := 0; i < 400; i++ {
+		task := h.task(fmt.Sprintf("hang-%03d", i), spellings[i%len(spellings)], now)
+		task.Queue = "tenant-a"
+		task.Target.Timeout = int64(30 * time.Minute)
+		stuck = append(stuck, task)
+	}
+	h.create(stuck...)
+	var fine []*fsmpb.Task
+	for i := 0; i < 100; i++ {
+		task := h.task(fmt.Sprintf("ok-%03d", i), healthy.URL+"/ok", now.Add(500*time.Millisecond+time.Duration(i)*5*time.Millisecond))
+		task.Queue = "tenant-b"
+		fine = append(fine, task)
+	}
+	h.create(fine...)
+	h.waitAll(fine, 10*time.Second)
+
+	var lateness []time.Duration
+	for _, task := range fine {
+		d := healthy.deliveries(task.Id)
+		lateness = append(lateness, d[0].at.Sub(time.Unix(0, task.ExecuteAt)))
+	}
+	sort.Slice(lateness, func(i, j int) bool { return lateness[i] < lateness[j] })
+	p99 := lateness[len(lateness)*99/100]
+	mu.Lock()
+	peak := most
+	mu.Unlock()
+	if peak > 64 {
+		t.Fatalf("the hanging endpoint held %d workers, over the host cap of 64", peak)
+	}
+	if p99 > time.Second {
+		t.Fatalf("the healthy queue's lateness p99 is %v beside a hanging one", p99)
+	}
+	t.Logf("hanging endpoint: %d in flight at most; healthy queue lateness p50 %v p99 %v", peak, lateness[len(lateness)/2], p99)
 }
 
 // TestMaxLatenessExpiresAfterOutage: tasks fall due while the node is

@@ -52,12 +52,18 @@ type Config struct {
 	// CatchUpRate is how many overdue tasks per second are loaded after
 	// leadership starts (5,000).
 	CatchUpRate int
-	// Workers is the number of concurrent webhook deliveries (128).
+	// Workers is the number of concurrent webhook deliveries (256).
 	Workers int
 	// TargetConcurrency caps the requests in flight to one target host
 	// (64), so that a slow receiver cannot take every worker; the host's
-	// other fired tasks wait without a worker.
+	// other fired tasks wait without a worker. A host is the URL's host
+	// and port however they are spelled (fsm.Route).
 	TargetConcurrency int
+	// QueueConcurrency caps the requests in flight of one queue (half of
+	// Workers), so that one queue's slow targets, under any number of
+	// names, leave the other queues their workers. Keep it above
+	// TargetConcurrency, or one slow host holds all of its queue.
+	QueueConcurrency int
 	// MaxInFlight caps the webhook deliveries fired and not yet finished
 	// (16,384), and a quarter of it those of one host: beyond it, due
 	// tasks wait, still scheduled.
@@ -109,10 +115,13 @@ func (c *Config) setDefaults() {
 		c.CatchUpRate = 5000
 	}
 	if c.Workers <= 0 {
-		c.Workers = 128
+		c.Workers = 256
 	}
 	if c.TargetConcurrency <= 0 {
 		c.TargetConcurrency = 64
+	}
+	if c.QueueConcurrency <= 0 {
+		c.QueueConcurrency = max(c.Workers/2, 1)
 	}
 	if c.MaxInFlight <= 0 {
 		c.MaxInFlight = 16_384
@@ -282,7 +291,7 @@ func (s *Scheduler) Run(ctx context.Context, term uint64) {
 	spawn(func() { s.fire(ctx, term, fires, accepted) })
 	spawn(func() { s.pace(ctx, accepted, deliveries) })
 	spawn(func() { s.expire(ctx, expiries) })
-	work := make(chan *fsmpb.Task)
+	work := make(chan sendJob)
 	done := make(chan sent, s.cfg.Workers)
 	spawn(func() { s.dispatch(ctx, deliveries, work, done) })
 	var workers sync.WaitGroup

@@ -241,7 +241,7 @@ func TestRetriesThenDead(t *testing.T) {
 }
 
 func TestHangingReceiverIsCutOffAndDoesNotStallOthers(t *testing.T) {
-	h := start(t, t.TempDir(), Config{Workers: 2})
+	h := start(t, t.TempDir(), Config{Workers: 2, QueueConcurrency: 2})
 	recv := newReceiver(t)
 	due := time.Now().Add(100 * time.Millisecond)
 	hang := h.task("hang", recv.URL+"/hang", due)

@@ -214,7 +214,7 @@ func createSpread(t *testing.T, c *client.Client, prefix string, n int, start ti
 }
 
 // maxInFlight is how many deliveries a leader can have under way at once
-// (the default --workers): the bound on stale deliveries when a leader is
+// to the receiver, one host (the default --target-concurrency): the bound on stale deliveries when a leader is
 // cut off with requests already sent.
 const maxInFlight = 64
 

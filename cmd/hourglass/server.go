@@ -31,24 +31,24 @@ import (
 const serverGCPercent = 200
 
 type serverFlags struct {
-	nodeID, dataDir, httpAddr, raftAddr, raftAdvertise string
-	gossipAddr, gossipAdvertise, httpAdvertise         string
-	join, targetAllow, targetDeny                      listFlag
-	targetProxy, signingKeysFile                       string
-	tlsCert, tlsKey, tlsClientCA                       string
-	clusterCA, clusterCert, clusterKey                 string
-	gossipKeys                                         listFlag
-	bootstrapExpect                                    int
-	leaveOnStop, pprof                                 bool
-	authToken, tokensFile, logLevel, logFormat         string
-	maxPayload, maxBatch, workers, catchUpRate         int
-	maxConcurrent, maxListBytes, maxQueues             int
-	metricsMaxQueues                                   int
-	targetConcurrency, errorBodyBytes                  int
-	horizon, fireLead, retention                       time.Duration
-	snapshotThreshold, trailingLogs, snapshotBytes     uint64
-	snapshotInterval                                   time.Duration
-	heartbeatTimeout, electionTimeout, leaseTimeout    time.Duration
+	nodeID, dataDir, httpAddr, raftAddr, raftAdvertise  string
+	gossipAddr, gossipAdvertise, httpAdvertise          string
+	join, targetAllow, targetDeny                       listFlag
+	targetProxy, signingKeysFile                        string
+	tlsCert, tlsKey, tlsClientCA                        string
+	clusterCA, clusterCert, clusterKey                  string
+	gossipKeys                                          listFlag
+	bootstrapExpect                                     int
+	leaveOnStop, pprof                                  bool
+	authToken, tokensFile, logLevel, logFormat          string
+	maxPayload, maxBatch, workers, catchUpRate          int
+	maxConcurrent, maxListBytes, maxQueues              int
+	metricsMaxQueues                                    int
+	targetConcurrency, queueConcurrency, errorBodyBytes int
+	horizon, fireLead, retention                        time.Duration
+	snapshotThreshold, trailingLogs, snapshotBytes      uint64
+	snapshotInterval                                    time.Duration
+	heartbeatTimeout, electionTimeout, leaseTimeout     time.Duration
 }
 
 // listFlag collects a repeatable flag; each value may also be a
@@ -99,7 +99,8 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.IntVar(&f.metricsMaxQueues, "metrics-max-queues", 100, "queues with series of their own in /metrics; the tasks of the others are summed under queue=\"(other)\"")
 	fs.IntVar(&f.maxBatch, "max-batch", 1000, "most tasks in one batch create")
 	fs.IntVar(&f.maxConcurrent, "max-concurrent-requests", 1024, "most API requests in progress at once (workers' waiting leases count; health checks and metrics do not); more are answered 429 with Retry-After")
-	fs.IntVar(&f.workers, "workers", 128, "concurrent webhook deliveries")
+	fs.IntVar(&f.workers, "workers", 256, "concurrent webhook deliveries")
+	fs.IntVar(&f.queueConcurrency, "queue-concurrency", 0, "most concurrent webhook deliveries of one queue, so that one queue's slow targets leave the others their workers (0: half of --workers)")
 	fs.IntVar(&f.errorBodyBytes, "error-body-bytes", 0, fmt.Sprintf("keep up to this many bytes of a failed delivery's response body in the task's last_error (0: only the status line; at most %d)", scheduler.MaxErrorBodyBytes))
 	fs.IntVar(&f.targetConcurrency, "target-concurrency", 64, "most concurrent webhook deliveries to one target host, so a slow one cannot take every worker")
 	fs.IntVar(&f.catchUpRate, "catch-up-rate", 5000, "overdue tasks fired per second after downtime or failover")
@@ -250,7 +251,7 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger) error {
 	// 2. The scheduler hears of due-index changes and runs while leading.
 	sched := scheduler.New(node.FSM(), node, scheduler.Config{
 		Horizon: f.horizon, FireLead: f.fireLead, CatchUpRate: f.catchUpRate,
-		Workers: f.workers, TargetConcurrency: f.targetConcurrency, Retention: f.retention, Logger: logger,
+		Workers: f.workers, TargetConcurrency: f.targetConcurrency, QueueConcurrency: f.queueConcurrency, Retention: f.retention, Logger: logger,
 		Leadership: node, StaleAfter: f.leaseTimeout, Metrics: metrics,
 		HTTPClient: scheduler.NewHTTPClient(f.workers, policy, proxy), SigningKeys: signingKeys, ErrorBodyBytes: f.errorBodyBytes, QueueLabels: queueLabels,
 	})
