@@ -399,10 +399,11 @@ func (c *Client) LeaseTasks(ctx context.Context, queue string, req LeaseRequest)
 }
 
 // AckTask finishes a leased attempt as succeeded, with an optional short
-// result. A stale attempt or a lease that ran out is ErrConflict.
-func (c *Client) AckTask(ctx context.Context, id string, attempt int, result string) (*Task, error) {
+// result. A lease that ran out or was finished, or a token that is not
+// the lease's, is ErrConflict.
+func (c *Client) AckTask(ctx context.Context, id, leaseToken, result string) (*Task, error) {
 	var t Task
-	return &t, c.do(ctx, http.MethodPost, "/v1/tasks/"+url.PathEscape(id)+"/ack", nil, AckRequest{Attempt: attempt, Result: result}, &t)
+	return &t, c.do(ctx, http.MethodPost, "/v1/tasks/"+url.PathEscape(id)+"/ack", nil, AckRequest{LeaseToken: leaseToken, Result: result}, &t)
 }
 
 // AckTasks acknowledges many leased attempts in one request (and one
@@ -421,9 +422,9 @@ func (c *Client) NackTask(ctx context.Context, id string, req NackRequest) (*Tas
 }
 
 // ExtendLease makes a live lease last lease from now.
-func (c *Client) ExtendLease(ctx context.Context, id string, attempt int, lease time.Duration) (*Task, error) {
+func (c *Client) ExtendLease(ctx context.Context, id, leaseToken string, lease time.Duration) (*Task, error) {
 	var t Task
-	return &t, c.do(ctx, http.MethodPost, "/v1/tasks/"+url.PathEscape(id)+"/extend", nil, ExtendRequest{Attempt: attempt, Lease: lease.String()}, &t)
+	return &t, c.do(ctx, http.MethodPost, "/v1/tasks/"+url.PathEscape(id)+"/extend", nil, ExtendRequest{LeaseToken: leaseToken, Lease: lease.String()}, &t)
 }
 
 // DueStats counts the scheduled tasks falling due per step of [from, to)

@@ -142,10 +142,13 @@ type LeaseRequest struct {
 }
 
 // LeasedTask is a task leased to a worker: it must ack, nack or extend
-// Attempt before LeaseExpiresAt.
+// the lease before LeaseExpiresAt, showing its LeaseToken.
 type LeasedTask struct {
 	Task
 	Attempt int `json:"attempt"`
+	// LeaseToken is this lease's secret: ack, nack and extend need it,
+	// so only the worker the lease went to can finish or extend it.
+	LeaseToken string `json:"lease_token"`
 }
 
 // LeaseResponse answers a lease request: no tasks when none fell due
@@ -154,17 +157,20 @@ type LeaseResponse struct {
 	Tasks []LeasedTask `json:"tasks"`
 }
 
-// AckRequest is the body of POST /v1/tasks/{id}/ack.
+// AckRequest is the body of POST /v1/tasks/{id}/ack. Attempt is
+// optional: when given, it must be the lease's too.
 type AckRequest struct {
-	Attempt int    `json:"attempt"`
-	Result  string `json:"result,omitempty"`
+	LeaseToken string `json:"lease_token"`
+	Attempt    int    `json:"attempt,omitempty"`
+	Result     string `json:"result,omitempty"`
 }
 
 // AckItem is one acknowledgement in POST /v1/tasks/ack.
 type AckItem struct {
-	ID      string `json:"id"`
-	Attempt int    `json:"attempt"`
-	Result  string `json:"result,omitempty"`
+	ID         string `json:"id"`
+	LeaseToken string `json:"lease_token"`
+	Attempt    int    `json:"attempt,omitempty"`
+	Result     string `json:"result,omitempty"`
 }
 
 // AcksRequest is the body of POST /v1/tasks/ack: up to 1,000 acks, one
@@ -188,16 +194,18 @@ type AckResult struct {
 // after RetryIn if given, else after its backoff; or it is dead when its
 // attempts are used up.
 type NackRequest struct {
-	Attempt int    `json:"attempt"`
-	Error   string `json:"error,omitempty"`
-	RetryIn string `json:"retry_in,omitempty"`
+	LeaseToken string `json:"lease_token"`
+	Attempt    int    `json:"attempt,omitempty"`
+	Error      string `json:"error,omitempty"`
+	RetryIn    string `json:"retry_in,omitempty"`
 }
 
 // ExtendRequest is the body of POST /v1/tasks/{id}/extend: the lease now
 // ends Lease from now.
 type ExtendRequest struct {
-	Attempt int    `json:"attempt"`
-	Lease   string `json:"lease"`
+	LeaseToken string `json:"lease_token"`
+	Attempt    int    `json:"attempt,omitempty"`
+	Lease      string `json:"lease"`
 }
 
 // RedriveRequest is the body of POST /v1/queues/{name}/redrive: the dead

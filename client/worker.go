@@ -186,7 +186,7 @@ func (w *Worker) acker(in <-chan *LeasedTask) {
 func (w *Worker) ackBatch(tasks []*LeasedTask) {
 	items := make([]AckItem, len(tasks))
 	for i, t := range tasks {
-		items[i] = AckItem{ID: t.ID, Attempt: t.Attempt}
+		items[i] = AckItem{ID: t.ID, LeaseToken: t.LeaseToken, Attempt: t.Attempt}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.Lease)
 	defer cancel()
@@ -318,7 +318,7 @@ func (w *Worker) extend(ctx context.Context, t *LeasedTask, stop <-chan struct{}
 			return
 		case <-ticker.C:
 		}
-		_, err := w.c.ExtendLease(ctx, t.ID, t.Attempt, w.cfg.Lease)
+		_, err := w.c.ExtendLease(ctx, t.ID, t.LeaseToken, w.cfg.Lease)
 		if errors.Is(err, ErrConflict) || errors.Is(err, ErrNotFound) {
 			w.log.Warn("lease lost; cancelling the handler", "task", t.ID, "attempt", t.Attempt, "err", err)
 			cancel()
@@ -335,7 +335,7 @@ func (w *Worker) extend(ctx context.Context, t *LeasedTask, stop <-chan struct{}
 func (w *Worker) nack(t *LeasedTask, handlerErr error) {
 	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.Lease)
 	defer cancel()
-	req := NackRequest{Attempt: t.Attempt, Error: handlerErr.Error()}
+	req := NackRequest{LeaseToken: t.LeaseToken, Attempt: t.Attempt, Error: handlerErr.Error()}
 	var retry *retryError
 	if errors.As(handlerErr, &retry) {
 		req.RetryIn = retry.after.String()

@@ -140,7 +140,7 @@ func TestWorkersSurviveKilledWorkers(t *testing.T) {
 				}
 				acks := make([]client.AckItem, len(leased))
 				for k, task := range leased {
-					acks[k] = client.AckItem{ID: task.ID, Attempt: task.Attempt}
+					acks[k] = client.AckItem{ID: task.ID, LeaseToken: task.LeaseToken}
 				}
 				results, err := c.AckTasks(ctx, acks)
 				if err != nil {

@@ -2,6 +2,7 @@ package fsm
 
 import (
 	"bytes"
+	"crypto/subtle"
 	"encoding/binary"
 	"fmt"
 	"log/slog"
@@ -241,7 +242,7 @@ func (a *applier) removeDue(t *fsmpb.Task) error {
 // stopRunning takes t out of the running index: its attempt is over.
 func (a *applier) stopRunning(t *fsmpb.Task) error {
 	a.changes = append(a.changes, Change{Kind: ChangeStopped, ID: t.Id})
-	t.LeaseExpiresAt = 0
+	t.LeaseExpiresAt, t.LeaseToken = 0, nil
 	return a.running.Delete([]byte(t.Id))
 }
 
@@ -405,8 +406,9 @@ func (a *applier) fire(c *fsmpb.FireTasks) (*FireResult, error) {
 		t.Attempts++
 		t.FiredAt, t.UpdatedAt = c.At, c.At
 		t.FireTerm, t.FireIndex = c.Term, a.index
-		t.LeaseExpiresAt = c.LeaseUntil
+		t.LeaseExpiresAt, t.LeaseToken = c.LeaseUntil, nil
 		if lease {
+			t.LeaseToken = item.LeaseToken
 			a.changes = append(a.changes, Change{Kind: ChangeLeased, ID: t.Id, At: t.LeaseExpiresAt})
 		}
 		if err := a.put(t); err != nil {
@@ -477,15 +479,34 @@ func checkOutcome(t *fsmpb.Task, o *fsmpb.Outcome, at int64) error {
 	switch {
 	case t == nil:
 		return errorf(ErrNotFound, "no task %q", o.Id)
-	case t.State != fsmpb.State_RUNNING || t.Attempts != o.Attempt:
-		return errorf(ErrConflict, "attempt %d of task %q is not running: the task %s, at attempt %d", o.Attempt, t.Id, describe(t.State), t.Attempts)
 	case o.Kind == fsmpb.Outcome_KIND_UNSPECIFIED || fsmpb.Outcome_Kind_name[int32(o.Kind)] == "":
 		return errorf(ErrInvalid, "outcome of task %q has no known kind", t.Id) // refused alike on every node
+	case o.Worker:
+		return checkLease(t, o.LeaseToken, o.Attempt, at)
+	case t.State != fsmpb.State_RUNNING || t.Attempts != o.Attempt:
+		return errorf(ErrConflict, "attempt %d of task %q is not running: the task %s, at attempt %d", o.Attempt, t.Id, describe(t.State), t.Attempts)
 	case o.LeaseExpired && (t.LeaseExpiresAt == 0 || t.LeaseExpiresAt > at):
 		return errorf(ErrConflict, "the lease of task %q did not run out", t.Id) // extended meanwhile
-	case o.Worker && t.LeaseExpiresAt == 0:
-		return errorf(ErrConflict, "task %q is not leased to a worker", t.Id)
-	case o.Worker && t.LeaseExpiresAt <= at:
+	}
+	return nil
+}
+
+// checkLease says why a worker showing token (and attempt, unless 0)
+// does not hold a live lease of t at `at`, or nil. To anyone but the
+// lease's holder it says only that: not the task's state, nor its
+// attempt. A task leased before lease tokens existed has none; its
+// attempt number decides, as it did then.
+func checkLease(t *fsmpb.Task, token []byte, attempt uint32, at int64) error {
+	held := t.State == fsmpb.State_RUNNING && t.LeaseExpiresAt != 0 && (attempt == 0 || attempt == t.Attempts)
+	if len(t.LeaseToken) > 0 {
+		held = held && subtle.ConstantTimeCompare(t.LeaseToken, token) == 1
+	} else {
+		held = held && attempt == t.Attempts
+	}
+	if !held {
+		return errorf(ErrConflict, "no live lease of task %q has this lease token (the lease ran out or was finished, or the token is not its)", t.Id)
+	}
+	if t.LeaseExpiresAt <= at {
 		return errorf(ErrConflict, "the lease of attempt %d of task %q ran out at %s", t.Attempts, t.Id, time.Unix(0, t.LeaseExpiresAt).UTC().Format(time.RFC3339Nano))
 	}
 	return nil
@@ -515,7 +536,7 @@ func (a *applier) extend(c *fsmpb.ExtendLease) (*TaskResult, error) {
 	if err != nil || t == nil {
 		return &TaskResult{Err: errorf(ErrNotFound, "no task %q", c.Id)}, err
 	}
-	if err := checkOutcome(t, &fsmpb.Outcome{Id: c.Id, Attempt: c.Attempt, Kind: fsmpb.Outcome_SUCCEEDED, Worker: true}, c.At); err != nil {
+	if err := checkLease(t, c.LeaseToken, c.Attempt, c.At); err != nil {
 		return &TaskResult{Task: t, Err: err}, nil
 	}
 	t.LeaseExpiresAt, t.UpdatedAt = c.Until, c.At

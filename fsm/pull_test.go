@@ -3,6 +3,7 @@ package fsm
 import (
 	"errors"
 	bolt "go.etcd.io/bbolt"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,6 +80,59 @@ func TestWorkerOutcomesCheckAttemptAndLease(t *testing.T) {
 	res = h.apply(outcomesAt(450, &fsmpb.Outcome{Id: "p", Attempt: 2, Kind: fsmpb.Outcome_SUCCEEDED, Worker: true, Result: "ok", RetainUntil: 999}))[0].(*OutcomeResult)
 	if res.Applied != 1 || res.Tasks[0].State != fsmpb.State_SUCCEEDED || res.Tasks[0].Result != "ok" {
 		t.Fatalf("ack: %+v", res)
+	}
+	h.checkRecords()
+}
+
+// TestLeaseTokenDecides: a lease's token, drawn by the leader, is what a
+// worker's ack, nack and extend must show (issue 17: any worker token could
+// finish any lease by its attempt number, which a 409 told). A wrong or
+// missing token is refused with a 409 that names neither the attempt nor
+// the task's state; the attempt, when given, must match too; the token of
+// an earlier lease of the same task no longer works; a finished task keeps
+// no token.
+func TestLeaseTokenDecides(t *testing.T) {
+	h := newHarness(t)
+	h.apply(create(pullTask("p", 100)))
+	first := []byte("0123456789abcdef")
+	acc := h.apply(lease(100, 200, &fsmpb.FireItem{Id: "p", DueAt: 100, LeaseToken: first}))[0].(*FireResult).Accepted
+	if len(acc) != 1 || string(acc[0].LeaseToken) != string(first) {
+		t.Fatalf("lease: %+v", acc)
+	}
+	refused := func(o *fsmpb.Outcome) {
+		t.Helper()
+		res := h.apply(outcomesAt(150, o))[0].(*OutcomeResult)
+		if res.Applied != 0 || !errors.Is(res.Errs[0], ErrConflict) {
+			t.Fatalf("%+v applied: %+v", o, res)
+		}
+		msg := res.Errs[0].Error()
+		if strings.Contains(msg, "attempt") || strings.Contains(msg, "running") {
+			t.Fatalf("a refusal tells more than it should: %q", msg)
+		}
+	}
+	refused(&fsmpb.Outcome{Id: "p", Attempt: 1, Kind: fsmpb.Outcome_SUCCEEDED, Worker: true})
+	refused(&fsmpb.Outcome{Id: "p", Attempt: 1, Kind: fsmpb.Outcome_SUCCEEDED, Worker: true, LeaseToken: []byte("0123456789abcdeX")})
+	refused(&fsmpb.Outcome{Id: "p", Attempt: 2, Kind: fsmpb.Outcome_SUCCEEDED, Worker: true, LeaseToken: first})
+	ext := &fsmpb.Command{Kind: &fsmpb.Command_Extend{Extend: &fsmpb.ExtendLease{Id: "p", At: 150, Until: 86_400_000, LeaseToken: []byte("guess")}}}
+	if r := h.apply(ext)[0].(*TaskResult); !errors.Is(r.Err, ErrConflict) {
+		t.Fatalf("extend with a wrong token: %+v", r)
+	}
+	// The holder extends, then lets the lease run out; its retry's lease
+	// has a token of its own, and the first one is dead.
+	ext.GetExtend().LeaseToken = first
+	if r := h.apply(ext)[0].(*TaskResult); r.Err != nil || r.Task.LeaseExpiresAt != 86_400_000 {
+		t.Fatalf("extend by the holder: %+v", r)
+	}
+	h.apply(outcomesAt(86_400_000, &fsmpb.Outcome{Id: "p", Attempt: 1, Kind: fsmpb.Outcome_FAILED, LeaseExpired: true}))
+	second := []byte("fedcba9876543210")
+	h.apply(lease(86_400_000, 86_500_000, &fsmpb.FireItem{Id: "p", DueAt: 86_400_000, LeaseToken: second}))
+	res := h.apply(outcomesAt(86_400_001, &fsmpb.Outcome{Id: "p", Kind: fsmpb.Outcome_SUCCEEDED, Worker: true, LeaseToken: first}))[0].(*OutcomeResult)
+	if res.Applied != 0 {
+		t.Fatal("the token of an earlier lease acked the task")
+	}
+	res = h.apply(outcomesAt(86_400_001, &fsmpb.Outcome{Id: "p", Kind: fsmpb.Outcome_SUCCEEDED, Worker: true, LeaseToken: second, RetainUntil: 1 << 62}))[0].(*OutcomeResult)
+	if res.Applied != 1 || res.Tasks[0].State != fsmpb.State_SUCCEEDED || res.Tasks[0].LeaseToken != nil {
+		t.Fatalf("ack by the holder: %+v", res)
 	}
 	h.checkRecords()
 }

@@ -63,15 +63,15 @@ func (w *checkedWorkers) Lease(_ context.Context, req scheduler.LeaseRequest) ([
 	return nil, nil
 }
 
-func (w *checkedWorkers) check(id string, attempt uint32, text string) {
-	if id == "" || attempt < 1 || len(text) > maxWorkerText {
-		w.fail("id %q attempt %d text of %d bytes", id, attempt, len(text))
+func (w *checkedWorkers) check(id string, h scheduler.Holder, text string) {
+	if id == "" || len(h.Token) != scheduler.LeaseTokenSize || len(text) > maxWorkerText {
+		w.fail("id %q holder %+v text of %d bytes", id, h, len(text))
 	}
 }
 
-func (w *checkedWorkers) Ack(_ context.Context, id string, attempt uint32, result string) (*fsmpb.Task, error) {
-	w.check(id, attempt, result)
-	return &fsmpb.Task{Id: id, Attempts: attempt}, nil
+func (w *checkedWorkers) Ack(_ context.Context, id string, h scheduler.Holder, result string) (*fsmpb.Task, error) {
+	w.check(id, h, result)
+	return &fsmpb.Task{Id: id, Attempts: h.Attempt}, nil
 }
 
 func (w *checkedWorkers) AckMany(_ context.Context, acks []scheduler.AckItem) ([]error, error) {
@@ -79,25 +79,25 @@ func (w *checkedWorkers) AckMany(_ context.Context, acks []scheduler.AckItem) ([
 		w.fail("%d acks", len(acks))
 	}
 	for _, a := range acks {
-		w.check(a.ID, a.Attempt, a.Result)
+		w.check(a.ID, a.Holder, a.Result)
 	}
 	return make([]error, len(acks)), nil
 }
 
-func (w *checkedWorkers) Nack(_ context.Context, id string, attempt uint32, msg string, retryIn *time.Duration) (*fsmpb.Task, error) {
-	w.check(id, attempt, msg)
+func (w *checkedWorkers) Nack(_ context.Context, id string, h scheduler.Holder, msg string, retryIn *time.Duration) (*fsmpb.Task, error) {
+	w.check(id, h, msg)
 	if retryIn != nil && *retryIn < 0 {
 		w.fail("retry in %v", *retryIn)
 	}
-	return &fsmpb.Task{Id: id, Attempts: attempt}, nil
+	return &fsmpb.Task{Id: id, Attempts: h.Attempt}, nil
 }
 
-func (w *checkedWorkers) Extend(_ context.Context, id string, attempt uint32, lease time.Duration) (*fsmpb.Task, error) {
-	w.check(id, attempt, "")
+func (w *checkedWorkers) Extend(_ context.Context, id string, h scheduler.Holder, lease time.Duration) (*fsmpb.Task, error) {
+	w.check(id, h, "")
 	if lease < minLease || lease > maxLease {
 		w.fail("extend by %v", lease)
 	}
-	return &fsmpb.Task{Id: id, Attempts: attempt}, nil
+	return &fsmpb.Task{Id: id, Attempts: h.Attempt}, nil
 }
 
 // FuzzAPI sends arbitrary path parameters, queries and bodies to every
@@ -122,21 +122,22 @@ func FuzzAPI(f *testing.F) {
 		{9, "q", `{"name_prefix":"a","execute_before":"2030-01-01T00:00:00Z"}`},
 		{10, "q", `{"by":"5m","ids":["t1"]}`},
 		{12, "q", `{"max":5,"wait":"0s","lease":"30s"}`},
-		{13, "t1", `{"attempt":1,"result":"ok"}`},
-		{14, "", `{"acks":[{"id":"t1","attempt":1}]}`},
-		{15, "t1", `{"attempt":1,"error":"boom","retry_in":"5s"}`},
-		{16, "t1", `{"attempt":1,"lease":"1m"}`},
+		{13, "t1", `{"lease_token":"AAAAAAAAAAAAAAAAAAAAAA","attempt":1,"result":"ok"}`},
+		{14, "", `{"acks":[{"id":"t1","lease_token":"AAAAAAAAAAAAAAAAAAAAAA"}]}`},
+		{15, "t1", `{"lease_token":"AAAAAAAAAAAAAAAAAAAAAA","error":"boom","retry_in":"5s"}`},
+		{16, "t1", `{"lease_token":"AAAAAAAAAAAAAAAAAAAAAA","lease":"1m"}`},
 		{17, "window=hour", ""},
 		{0, "", `{"delay":"1h","payload":` + strings.Repeat("[", 10000) + `}`},
 		// Just past the limits.
 		{12, "q", `{"max":1001}`},
 		{12, "q", `{"wait":"61s"}`},
 		{12, "q", `{"lease":"999ms"}`},
-		{13, "t1", `{"attempt":0}`},
-		{13, "t1", `{"attempt":1,"result":"` + strings.Repeat("r", maxWorkerText+1) + `"}`},
-		{14, "", `{"acks":[` + strings.Repeat(`{"id":"t","attempt":1},`, maxAcks) + `{"id":"t","attempt":1}]}`},
-		{15, "t1", `{"attempt":1,"retry_in":"-1s"}`},
-		{16, "t1", `{"attempt":1,"lease":"24h1s"}`},
+		{13, "t1", `{"attempt":1}`},
+		{13, "t1", `{"lease_token":"AAAAAAAAAAAAAAAAAAAAAAA"}`},
+		{13, "t1", `{"lease_token":"AAAAAAAAAAAAAAAAAAAAAA","result":"` + strings.Repeat("r", maxWorkerText+1) + `"}`},
+		{14, "", `{"acks":[` + strings.Repeat(`{"id":"t","lease_token":"AAAAAAAAAAAAAAAAAAAAAA"},`, maxAcks) + `{"id":"t","lease_token":"AAAAAAAAAAAAAAAAAAAAAA"}]}`},
+		{15, "t1", `{"lease_token":"AAAAAAAAAAAAAAAAAAAAAA","retry_in":"-1s"}`},
+		{16, "t1", `{"lease_token":"AAAAAAAAAAAAAAAAAAAAAA","lease":"24h1s"}`},
 	}
 	for _, s := range seeds {
 		f.Add(uint8(s.route), s.param, []byte(s.body))

@@ -23,12 +23,14 @@ type noWorkers struct{}
 func (noWorkers) Lease(context.Context, scheduler.LeaseRequest) ([]*fsmpb.Task, error) {
 	return nil, nil
 }
-func (noWorkers) Ack(context.Context, string, uint32, string) (*fsmpb.Task, error) { return nil, nil }
-func (noWorkers) AckMany(context.Context, []scheduler.AckItem) ([]error, error)    { return nil, nil }
-func (noWorkers) Nack(context.Context, string, uint32, string, *time.Duration) (*fsmpb.Task, error) {
+func (noWorkers) Ack(context.Context, string, scheduler.Holder, string) (*fsmpb.Task, error) {
 	return nil, nil
 }
-func (noWorkers) Extend(context.Context, string, uint32, time.Duration) (*fsmpb.Task, error) {
+func (noWorkers) AckMany(context.Context, []scheduler.AckItem) ([]error, error) { return nil, nil }
+func (noWorkers) Nack(context.Context, string, scheduler.Holder, string, *time.Duration) (*fsmpb.Task, error) {
+	return nil, nil
+}
+func (noWorkers) Extend(context.Context, string, scheduler.Holder, time.Duration) (*fsmpb.Task, error) {
 	return nil, nil
 }
 

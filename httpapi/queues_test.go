@@ -21,7 +21,7 @@ func (s *stubWorkers) Lease(context.Context, scheduler.LeaseRequest) ([]*fsmpb.T
 	s.calls++
 	return nil, nil
 }
-func (s *stubWorkers) Ack(context.Context, string, uint32, string) (*fsmpb.Task, error) {
+func (s *stubWorkers) Ack(context.Context, string, scheduler.Holder, string) (*fsmpb.Task, error) {
 	s.calls++
 	return &fsmpb.Task{}, nil
 }
@@ -29,11 +29,11 @@ func (s *stubWorkers) AckMany(context.Context, []scheduler.AckItem) ([]error, er
 	s.calls++
 	return nil, nil
 }
-func (s *stubWorkers) Nack(context.Context, string, uint32, string, *time.Duration) (*fsmpb.Task, error) {
+func (s *stubWorkers) Nack(context.Context, string, scheduler.Holder, string, *time.Duration) (*fsmpb.Task, error) {
 	s.calls++
 	return &fsmpb.Task{}, nil
 }
-func (s *stubWorkers) Extend(context.Context, string, uint32, time.Duration) (*fsmpb.Task, error) {
+func (s *stubWorkers) Extend(context.Context, string, scheduler.Holder, time.Duration) (*fsmpb.Task, error) {
 	s.calls++
 	return &fsmpb.Task{}, nil
 }
@@ -102,13 +102,15 @@ func TestQueueAndWorkerInputIsRefused(t *testing.T) {
 		{"POST", "/v1/queues/q/lease", `{"max":5000}`, "max"},
 		{"POST", "/v1/queues/q/lease", `{"wait":"2m"}`, "wait"},
 		{"POST", "/v1/queues/q/lease", `{"lease":"10ms"}`, "lease"},
-		{"POST", "/v1/tasks/x/ack", `{}`, "attempt"},
-		{"POST", "/v1/tasks/x/ack", `{"attempt":1,"result":"` + strings.Repeat("r", 5000) + `"}`, "result"},
-		{"POST", "/v1/tasks/x/nack", `{"attempt":1,"retry_in":"-1s"}`, "retry_in"},
+		{"POST", "/v1/tasks/x/ack", `{}`, "lease_token"},
+		{"POST", "/v1/tasks/x/ack", `{"lease_token":"abc"}`, "lease_token"},
+		{"POST", "/v1/tasks/x/ack", `{"lease_token":"AAAAAAAAAAAAAAAAAAAAAA","attempt":-1}`, "attempt"},
+		{"POST", "/v1/tasks/x/ack", `{"lease_token":"AAAAAAAAAAAAAAAAAAAAAA","result":"` + strings.Repeat("r", 5000) + `"}`, "result"},
+		{"POST", "/v1/tasks/x/nack", `{"lease_token":"AAAAAAAAAAAAAAAAAAAAAA","retry_in":"-1s"}`, "retry_in"},
 		{"POST", "/v1/tasks/ack", `{"acks":[]}`, "acks"},
-		{"POST", "/v1/tasks/ack", `{"acks":[{"id":"a","attempt":1},{"id":"b"}]}`, "acks[1].attempt"},
-		{"POST", "/v1/tasks/x/extend", `{"attempt":1}`, "lease"},
-		{"POST", "/v1/tasks/x/extend", `{"attempt":1,"lease":"forever"}`, "lease"},
+		{"POST", "/v1/tasks/ack", `{"acks":[{"id":"a","lease_token":"AAAAAAAAAAAAAAAAAAAAAA"},{"id":"b"}]}`, "acks[1].lease_token"},
+		{"POST", "/v1/tasks/x/extend", `{"lease_token":"AAAAAAAAAAAAAAAAAAAAAA"}`, "lease"},
+		{"POST", "/v1/tasks/x/extend", `{"lease_token":"AAAAAAAAAAAAAAAAAAAAAA","lease":"forever"}`, "lease"},
 		{"POST", "/v1/queues/q/shift", `{}`, "by"},
 		{"POST", "/v1/queues/q/shift", `{"by":"0s"}`, "by"},
 		{"POST", "/v1/queues/q/cancel", `{"by":"1h"}`, "by"},

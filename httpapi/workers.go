@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"math"
 	"net/http"
@@ -15,10 +16,10 @@ import (
 // Workers serves pull workers: the leader's scheduler.
 type Workers interface {
 	Lease(ctx context.Context, req scheduler.LeaseRequest) ([]*fsmpb.Task, error)
-	Ack(ctx context.Context, id string, attempt uint32, result string) (*fsmpb.Task, error)
+	Ack(ctx context.Context, id string, h scheduler.Holder, result string) (*fsmpb.Task, error)
 	AckMany(ctx context.Context, acks []scheduler.AckItem) ([]error, error)
-	Nack(ctx context.Context, id string, attempt uint32, msg string, retryIn *time.Duration) (*fsmpb.Task, error)
-	Extend(ctx context.Context, id string, attempt uint32, lease time.Duration) (*fsmpb.Task, error)
+	Nack(ctx context.Context, id string, h scheduler.Holder, msg string, retryIn *time.Duration) (*fsmpb.Task, error)
+	Extend(ctx context.Context, id string, h scheduler.Holder, lease time.Duration) (*fsmpb.Task, error)
 }
 
 // Limits of the worker endpoints.
@@ -73,14 +74,33 @@ func (a *API) lease(w http.ResponseWriter, r *http.Request) {
 	}
 	out := client.LeaseResponse{Tasks: make([]client.LeasedTask, len(tasks))}
 	for i, t := range tasks {
-		out.Tasks[i] = client.LeasedTask{Task: TaskView(t), Attempt: int(t.Attempts)}
+		out.Tasks[i] = client.LeasedTask{Task: TaskView(t), Attempt: int(t.Attempts), LeaseToken: encodeLeaseToken(t.LeaseToken)}
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
-// workerCall decodes a worker's request body into req and checks its
-// attempt, then answers with the task fn returns.
-func (a *API) workerCall(w http.ResponseWriter, r *http.Request, req any, attempt func() int, fn func(ctx context.Context, id string, attempt uint32) (*fsmpb.Task, error)) {
+// encodeLeaseToken is how a lease token travels: base64url, unpadded.
+func encodeLeaseToken(token []byte) string { return base64.RawURLEncoding.EncodeToString(token) }
+
+// holder reads the lease token and optional attempt a worker showed;
+// field prefixes their names in errors ("acks[3].").
+func holder(field, token string, attempt int) (scheduler.Holder, error) {
+	if token == "" {
+		return scheduler.Holder{}, invalid("%slease_token: required: the lease_token the lease answer gave with the task", field)
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil || len(raw) != scheduler.LeaseTokenSize {
+		return scheduler.Holder{}, invalid("%slease_token: not a lease token (%d base64url characters, as the lease answer gave it)", field, base64.RawURLEncoding.EncodedLen(scheduler.LeaseTokenSize))
+	}
+	if attempt < 0 {
+		return scheduler.Holder{}, invalid("%sattempt: must be 1 or more when given, got %d", field, attempt)
+	}
+	return scheduler.Holder{Token: raw, Attempt: uint32(min(attempt, math.MaxUint32))}, nil
+}
+
+// workerCall decodes a worker's request body into req, reads the lease
+// it names with hold, then answers with the task fn returns.
+func (a *API) workerCall(w http.ResponseWriter, r *http.Request, req any, hold func() (scheduler.Holder, error), fn func(ctx context.Context, id string, h scheduler.Holder) (*fsmpb.Task, error)) {
 	id, ok := a.pathID(w, r)
 	if !ok {
 		return
@@ -90,14 +110,14 @@ func (a *API) workerCall(w http.ResponseWriter, r *http.Request, req any, attemp
 		a.writeError(w, err)
 		return
 	}
-	n := attempt()
-	if n < 1 {
-		a.writeError(w, invalid("attempt: required: the attempt number the lease gave (1 or more)"))
+	h, err := hold()
+	if err != nil {
+		a.writeError(w, err)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.ProposeTimeout)
 	defer cancel()
-	task, err := fn(ctx, id, uint32(min(n, math.MaxUint32)))
+	task, err := fn(ctx, id, h)
 	if err != nil {
 		a.writeError(w, err)
 		return
@@ -107,17 +127,19 @@ func (a *API) workerCall(w http.ResponseWriter, r *http.Request, req any, attemp
 
 func (a *API) ack(w http.ResponseWriter, r *http.Request) {
 	var req client.AckRequest
-	a.workerCall(w, r, &req, func() int { return req.Attempt }, func(ctx context.Context, id string, attempt uint32) (*fsmpb.Task, error) {
+	hold := func() (scheduler.Holder, error) { return holder("", req.LeaseToken, req.Attempt) }
+	a.workerCall(w, r, &req, hold, func(ctx context.Context, id string, h scheduler.Holder) (*fsmpb.Task, error) {
 		if len(req.Result) > maxWorkerText {
 			return nil, invalid("result: longer than %d bytes", maxWorkerText)
 		}
-		return a.cfg.Workers.Ack(ctx, id, attempt, req.Result)
+		return a.cfg.Workers.Ack(ctx, id, h, req.Result)
 	})
 }
 
 func (a *API) nack(w http.ResponseWriter, r *http.Request) {
 	var req client.NackRequest
-	a.workerCall(w, r, &req, func() int { return req.Attempt }, func(ctx context.Context, id string, attempt uint32) (*fsmpb.Task, error) {
+	hold := func() (scheduler.Holder, error) { return holder("", req.LeaseToken, req.Attempt) }
+	a.workerCall(w, r, &req, hold, func(ctx context.Context, id string, h scheduler.Holder) (*fsmpb.Task, error) {
 		if len(req.Error) > maxWorkerText {
 			return nil, invalid("error: longer than %d bytes", maxWorkerText)
 		}
@@ -133,13 +155,14 @@ func (a *API) nack(w http.ResponseWriter, r *http.Request) {
 		if msg == "" {
 			msg = "the worker gave up (nack)"
 		}
-		return a.cfg.Workers.Nack(ctx, id, attempt, msg, retryIn)
+		return a.cfg.Workers.Nack(ctx, id, h, msg, retryIn)
 	})
 }
 
 func (a *API) extend(w http.ResponseWriter, r *http.Request) {
 	var req client.ExtendRequest
-	a.workerCall(w, r, &req, func() int { return req.Attempt }, func(ctx context.Context, id string, attempt uint32) (*fsmpb.Task, error) {
+	hold := func() (scheduler.Holder, error) { return holder("", req.LeaseToken, req.Attempt) }
+	a.workerCall(w, r, &req, hold, func(ctx context.Context, id string, h scheduler.Holder) (*fsmpb.Task, error) {
 		if req.Lease == "" {
 			return nil, invalid("lease: required: how long from now the lease should last (like \"30s\")")
 		}
@@ -147,7 +170,7 @@ func (a *API) extend(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return nil, err
 		}
-		return a.cfg.Workers.Extend(ctx, id, attempt, d)
+		return a.cfg.Workers.Extend(ctx, id, h, d)
 	})
 }
 
@@ -170,15 +193,16 @@ func (a *API) ackMany(w http.ResponseWriter, r *http.Request) {
 			a.writeError(w, err)
 			return
 		}
-		if ack.Attempt < 1 {
-			a.writeError(w, invalid("%sattempt: required: the attempt number the lease gave (1 or more)", field))
+		h, err := holder(field, ack.LeaseToken, ack.Attempt)
+		if err != nil {
+			a.writeError(w, err)
 			return
 		}
 		if len(ack.Result) > maxWorkerText {
 			a.writeError(w, invalid("%sresult: longer than %d bytes", field, maxWorkerText))
 			return
 		}
-		acks[i] = scheduler.AckItem{ID: ack.ID, Attempt: uint32(min(ack.Attempt, math.MaxUint32)), Result: ack.Result}
+		acks[i] = scheduler.AckItem{ID: ack.ID, Holder: h, Result: ack.Result}
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.ProposeTimeout)
 	defer cancel()

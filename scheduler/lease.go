@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	crand "crypto/rand"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -76,8 +77,10 @@ func (s *Scheduler) Lease(ctx context.Context, req LeaseRequest) ([]*fsmpb.Task,
 	now := s.cfg.Clock.Now()
 	items := make([]*fsmpb.FireItem, len(w.items))
 	due := now
+	tokens := newLeaseTokens(len(w.items))
 	for i, it := range w.items {
 		items[i] = it.fire
+		items[i].LeaseToken = tokens[i*LeaseTokenSize : (i+1)*LeaseTokenSize : (i+1)*LeaseTokenSize]
 		if at := time.Unix(0, it.fire.DueAt); at.After(due) {
 			due = at
 		}
@@ -271,20 +274,39 @@ func (s *Scheduler) expire(ctx context.Context, in <-chan []string) {
 	}
 }
 
-// Ack finishes attempt `attempt` of a leased task as succeeded.
-func (s *Scheduler) Ack(ctx context.Context, id string, attempt uint32, result string) (*fsmpb.Task, error) {
+// LeaseTokenSize is the length of a lease token, in bytes.
+const LeaseTokenSize = 16
+
+// newLeaseTokens draws the tokens of n leases, LeaseTokenSize bytes
+// each, in one read: only the worker a lease answer went to can finish or
+// extend the lease.
+func newLeaseTokens(n int) []byte {
+	tokens := make([]byte, n*LeaseTokenSize)
+	crand.Read(tokens) // never fails (crypto/rand panics rather)
+	return tokens
+}
+
+// Holder names a leased attempt as its worker does: by the lease's token,
+// and optionally (not 0) by the attempt number.
+type Holder struct {
+	Token   []byte
+	Attempt uint32
+}
+
+// Ack finishes a leased attempt as succeeded.
+func (s *Scheduler) Ack(ctx context.Context, id string, h Holder, result string) (*fsmpb.Task, error) {
 	now := s.cfg.Clock.Now()
 	return s.workerOutcome(ctx, now, &fsmpb.Outcome{
-		Id: id, Attempt: attempt, Kind: fsmpb.Outcome_SUCCEEDED, Worker: true, Result: result,
+		Id: id, Attempt: h.Attempt, LeaseToken: h.Token, Kind: fsmpb.Outcome_SUCCEEDED, Worker: true, Result: result,
 		RetainUntil: now.Add(s.cfg.Retention).UnixNano(),
 	})
 }
 
-// AckItem names one attempt to acknowledge.
+// AckItem names one leased attempt to acknowledge.
 type AckItem struct {
-	ID      string
-	Attempt uint32
-	Result  string
+	ID     string
+	Holder Holder
+	Result string
 }
 
 // AckMany acknowledges many leased attempts in one raft entry, and
@@ -295,7 +317,7 @@ func (s *Scheduler) AckMany(ctx context.Context, acks []AckItem) ([]error, error
 	outcomes := make([]*fsmpb.Outcome, len(acks))
 	for i, a := range acks {
 		outcomes[i] = &fsmpb.Outcome{
-			Id: a.ID, Attempt: a.Attempt, Kind: fsmpb.Outcome_SUCCEEDED, Worker: true, Result: a.Result, RetainUntil: retain,
+			Id: a.ID, Attempt: a.Holder.Attempt, LeaseToken: a.Holder.Token, Kind: fsmpb.Outcome_SUCCEEDED, Worker: true, Result: a.Result, RetainUntil: retain,
 		}
 	}
 	r, err := s.recordWorker(ctx, now, outcomes, "succeeded")
@@ -305,13 +327,13 @@ func (s *Scheduler) AckMany(ctx context.Context, acks []AckItem) ([]error, error
 	return r.Errs, nil
 }
 
-// Nack fails attempt `attempt` of a leased task: it is retried after its
-// backoff, or after retryIn when that is not nil, or dead once its
-// attempts are used up.
-func (s *Scheduler) Nack(ctx context.Context, id string, attempt uint32, msg string, retryIn *time.Duration) (*fsmpb.Task, error) {
+// Nack fails a leased attempt: the task is retried after its backoff, or
+// after retryIn when that is not nil, or dead once its attempts are used
+// up.
+func (s *Scheduler) Nack(ctx context.Context, id string, h Holder, msg string, retryIn *time.Duration) (*fsmpb.Task, error) {
 	now := s.cfg.Clock.Now()
 	o := &fsmpb.Outcome{
-		Id: id, Attempt: attempt, Kind: fsmpb.Outcome_FAILED, Worker: true, Error: msg,
+		Id: id, Attempt: h.Attempt, LeaseToken: h.Token, Kind: fsmpb.Outcome_FAILED, Worker: true, Error: msg,
 		Jitter: rand.Float64(), RetainUntil: now.Add(s.cfg.Retention).UnixNano(),
 	}
 	if retryIn != nil {
@@ -358,12 +380,11 @@ func (s *Scheduler) countApplied(r *fsm.OutcomeResult, outcome string) {
 	}
 }
 
-// Extend moves the end of attempt `attempt`'s live lease to lease from
-// now.
-func (s *Scheduler) Extend(ctx context.Context, id string, attempt uint32, lease time.Duration) (*fsmpb.Task, error) {
+// Extend moves the end of a live lease to lease from now.
+func (s *Scheduler) Extend(ctx context.Context, id string, h Holder, lease time.Duration) (*fsmpb.Task, error) {
 	now := s.cfg.Clock.Now()
 	res, err := s.proposer.Propose(ctx, &fsmpb.Command{Kind: &fsmpb.Command_Extend{Extend: &fsmpb.ExtendLease{
-		Id: id, Attempt: attempt, At: now.UnixNano(), Until: now.Add(lease).UnixNano(),
+		Id: id, Attempt: h.Attempt, LeaseToken: h.Token, At: now.UnixNano(), Until: now.Add(lease).UnixNano(),
 	}}})
 	if err != nil {
 		return nil, err

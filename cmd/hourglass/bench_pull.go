@@ -54,7 +54,7 @@ func (b *benchRun) puller(ctx context.Context, w int) {
 			} else {
 				b.chk.observe(i, now)
 			}
-			acks = append(acks, client.AckItem{ID: t.ID, Attempt: t.Attempt})
+			acks = append(acks, client.AckItem{ID: t.ID, LeaseToken: t.LeaseToken, Attempt: t.Attempt})
 		}
 		if len(acks) == 0 {
 			continue

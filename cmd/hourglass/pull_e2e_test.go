@@ -57,7 +57,7 @@ func TestClusterLeaseSurvivesLeaderKill(t *testing.T) {
 
 	// Ack half of the leased tasks on the new leader, before their lease ends.
 	for _, task := range leased[:5] {
-		if _, err := retry(t, "ack", func() (*client.Task, error) { return c.AckTask(ctx, task.ID, task.Attempt, "done") }); err != nil {
+		if _, err := retry(t, "ack", func() (*client.Task, error) { return c.AckTask(ctx, task.ID, task.LeaseToken, "done") }); err != nil {
 			t.Fatalf("ack of %s attempt %d after the failover: %v", task.ID, task.Attempt, err)
 		}
 	}
@@ -78,14 +78,14 @@ func TestClusterLeaseSurvivesLeaderKill(t *testing.T) {
 				t.Fatalf("task %s offered twice after the failover", task.ID)
 			}
 			attempts[task.ID] = task.Attempt
-			acks = append(acks, client.AckItem{ID: task.ID, Attempt: task.Attempt})
+			acks = append(acks, client.AckItem{ID: task.ID, LeaseToken: task.LeaseToken})
 		}
 		if len(acks) == 0 {
 			continue
 		}
 		// All in one request, with a stale ack of an attempt already
 		// answered: that one alone is refused.
-		acks = append(acks, client.AckItem{ID: leased[0].ID, Attempt: leased[0].Attempt})
+		acks = append(acks, client.AckItem{ID: leased[0].ID, LeaseToken: leased[0].LeaseToken})
 		results, err := c.AckTasks(ctx, acks)
 		if err != nil || len(results) != len(acks) {
 			t.Fatalf("batch ack: %d results, %v", len(results), err)

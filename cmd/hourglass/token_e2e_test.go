@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hourglass-scheduler/hourglass/client"
 )
@@ -64,4 +67,82 @@ func TestTokensFile(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "line 2") {
 		t.Fatalf("a bad tokens file: %v\n%s", err, out)
 	}
+}
+
+// TestOnlyTheLeaseHolderFinishesALease is issue 17's probe of leases: a
+// second worker token, which can read the task's id and attempt with a
+// tasks:read token, can neither ack, nack nor extend another worker's
+// lease: without the lease token it gets 400, with a made-up one 409,
+// and the 409 tells neither the attempt nor the state. Task views never
+// show the token; its holder's ack works.
+func TestOnlyTheLeaseHolderFinishesALease(t *testing.T) {
+	reader, readerLine := newToken(t, "reader", "tasks:write,tasks:read")
+	holder, holderLine := newToken(t, "worker-a", "worker")
+	thief, thiefLine := newToken(t, "worker-b", "worker")
+	file := filepath.Join(t.TempDir(), "tokens")
+	if err := os.WriteFile(file, []byte(readerLine+"\n"+holderLine+"\n"+thiefLine+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := startServer(t, t.TempDir(), freeAddr(t), "--tokens-file", file)
+	ctx := context.Background()
+	if _, err := client.New(srv.addr, reader).CreateTask(ctx, client.CreateTaskRequest{ID: "job", Queue: "q", Delay: "0s", Payload: []byte(`{"secret":1}`)}); err != nil {
+		t.Fatal(err)
+	}
+	leased, err := client.New(srv.addr, holder).LeaseTasks(ctx, "q", client.LeaseRequest{Wait: "5s"})
+	if err != nil || len(leased) != 1 || len(leased[0].LeaseToken) != 22 {
+		t.Fatalf("lease: %+v %v", leased, err)
+	}
+	for _, path := range []string{"/v1/tasks/job", "/v1/tasks?queue=q"} {
+		body := httpGet(t, srv.addr+path, reader)
+		if strings.Contains(body, "lease_token") || strings.Contains(body, leased[0].LeaseToken) {
+			t.Fatalf("%s shows the lease token: %s", path, body)
+		}
+	}
+	c := client.New(srv.addr, thief)
+	var apiErr *client.Error
+	if _, err := c.AckTask(ctx, "job", "", "stolen"); !errors.As(err, &apiErr) || apiErr.Status != 400 || !strings.Contains(apiErr.Message, "lease_token") {
+		t.Fatalf("ack without a lease token: %v", err)
+	}
+	guess := "AAAAAAAAAAAAAAAAAAAAAA"
+	tries := map[string]func() error{
+		"ack": func() error { _, err := c.AckTask(ctx, "job", guess, "stolen"); return err },
+		"nack": func() error {
+			_, err := c.NackTask(ctx, "job", client.NackRequest{LeaseToken: guess, Attempt: 1})
+			return err
+		},
+		"extend": func() error { _, err := c.ExtendLease(ctx, "job", guess, 24*time.Hour); return err },
+	}
+	for name, try := range tries {
+		err := try()
+		if !errors.As(err, &apiErr) || apiErr.Status != 409 {
+			t.Fatalf("%s with a made-up lease token: %v, want 409", name, err)
+		}
+		if strings.Contains(apiErr.Message, "attempt") || strings.Contains(apiErr.Message, "running") || strings.Contains(apiErr.Message, "secret") {
+			t.Fatalf("%s: the 409 tells too much: %q", name, apiErr.Message)
+		}
+	}
+	task, err := client.New(srv.addr, holder).AckTask(ctx, "job", leased[0].LeaseToken, "done")
+	if err != nil || task.State != "succeeded" || task.Result != "done" {
+		t.Fatalf("the holder's ack: %+v %v", task, err)
+	}
+}
+
+// httpGet returns the body of a GET of url made with token.
+func httpGet(t *testing.T, url, token string) string {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %v", url, resp.StatusCode, err)
+	}
+	return string(body)
 }

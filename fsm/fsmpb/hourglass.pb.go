@@ -720,7 +720,10 @@ type FireItem struct {
 	// reclaim: the leader's earlier Fire of this task failed with an unknown
 	// outcome, and it sent nothing. If that Fire did commit, the task is
 	// running under this same term with nobody delivering it: take it again.
-	Reclaim       bool `protobuf:"varint,3,opt,name=reclaim,proto3" json:"reclaim,omitempty"`
+	Reclaim bool `protobuf:"varint,3,opt,name=reclaim,proto3" json:"reclaim,omitempty"`
+	// lease_token: for a lease, the secret the leader drew for this task's
+	// lease; the worker's ack, nack and extend must show it.
+	LeaseToken    []byte `protobuf:"bytes,4,opt,name=lease_token,json=leaseToken,proto3" json:"lease_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -776,14 +779,22 @@ func (x *FireItem) GetReclaim() bool {
 	return false
 }
 
+func (x *FireItem) GetLeaseToken() []byte {
+	if x != nil {
+		return x.LeaseToken
+	}
+	return nil
+}
+
 // ExtendLease moves the end of a live lease (of attempt `attempt`) to
 // `until`.
 type ExtendLease struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Attempt       uint32                 `protobuf:"varint,2,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	Attempt       uint32                 `protobuf:"varint,2,opt,name=attempt,proto3" json:"attempt,omitempty"` // 0: any (the token names the attempt)
 	At            int64                  `protobuf:"varint,3,opt,name=at,proto3" json:"at,omitempty"`
 	Until         int64                  `protobuf:"varint,4,opt,name=until,proto3" json:"until,omitempty"`
+	LeaseToken    []byte                 `protobuf:"bytes,5,opt,name=lease_token,json=leaseToken,proto3" json:"lease_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -844,6 +855,13 @@ func (x *ExtendLease) GetUntil() int64 {
 		return x.Until
 	}
 	return 0
+}
+
+func (x *ExtendLease) GetLeaseToken() []byte {
+	if x != nil {
+		return x.LeaseToken
+	}
+	return nil
 }
 
 type RecordOutcomes struct {
@@ -915,8 +933,11 @@ type Outcome struct {
 	// worker: reported by a pull worker, whose lease must still be live.
 	Worker bool `protobuf:"varint,9,opt,name=worker,proto3" json:"worker,omitempty"`
 	// lease_expired: the lease ran out; applies only if it did by `at`.
-	LeaseExpired  bool   `protobuf:"varint,10,opt,name=lease_expired,json=leaseExpired,proto3" json:"lease_expired,omitempty"`
-	Result        string `protobuf:"bytes,11,opt,name=result,proto3" json:"result,omitempty"` // SUCCEEDED from a worker: its short result
+	LeaseExpired bool   `protobuf:"varint,10,opt,name=lease_expired,json=leaseExpired,proto3" json:"lease_expired,omitempty"`
+	Result       string `protobuf:"bytes,11,opt,name=result,proto3" json:"result,omitempty"` // SUCCEEDED from a worker: its short result
+	// lease_token: a worker's outcome applies only with its lease's token
+	// (tasks leased before tokens existed have none; attempt decides).
+	LeaseToken    []byte `protobuf:"bytes,12,opt,name=lease_token,json=leaseToken,proto3" json:"lease_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1026,6 +1047,13 @@ func (x *Outcome) GetResult() string {
 		return x.Result
 	}
 	return ""
+}
+
+func (x *Outcome) GetLeaseToken() []byte {
+	if x != nil {
+		return x.LeaseToken
+	}
+	return nil
 }
 
 // PurgeTasks deletes finished tasks whose retention ended at or before
@@ -1659,8 +1687,11 @@ type Task struct {
 	// lease_expires_at: while leased to a pull worker, when the lease ends.
 	LeaseExpiresAt int64 `protobuf:"varint,22,opt,name=lease_expires_at,json=leaseExpiresAt,proto3" json:"lease_expires_at,omitempty"`
 	// max_lateness (ns): no attempt starts later than execute_at plus this.
-	MaxLateness   int64  `protobuf:"varint,23,opt,name=max_lateness,json=maxLateness,proto3" json:"max_lateness,omitempty"`
-	Result        string `protobuf:"bytes,24,opt,name=result,proto3" json:"result,omitempty"`
+	MaxLateness int64  `protobuf:"varint,23,opt,name=max_lateness,json=maxLateness,proto3" json:"max_lateness,omitempty"`
+	Result      string `protobuf:"bytes,24,opt,name=result,proto3" json:"result,omitempty"`
+	// lease_token: while leased, the secret its worker must show (never
+	// shown by the API's task views).
+	LeaseToken    []byte `protobuf:"bytes,25,opt,name=lease_token,json=leaseToken,proto3" json:"lease_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1863,6 +1894,13 @@ func (x *Task) GetResult() string {
 	return ""
 }
 
+func (x *Task) GetLeaseToken() []byte {
+	if x != nil {
+		return x.LeaseToken
+	}
+	return nil
+}
+
 var File_fsm_fsmpb_hourglass_proto protoreflect.FileDescriptor
 
 const file_fsm_fsmpb_hourglass_proto_rawDesc = "" +
@@ -1912,19 +1950,23 @@ const file_fsm_fsmpb_hourglass_proto_rawDesc = "" +
 	"\x05items\x18\x03 \x03(\v2\x1a.hourglass.fsm.v1.FireItemR\x05items\x12\x1f\n" +
 	"\vlease_until\x18\x04 \x01(\x03R\n" +
 	"leaseUntil\x12!\n" +
-	"\fretain_until\x18\x05 \x01(\x03R\vretainUntil\"K\n" +
+	"\fretain_until\x18\x05 \x01(\x03R\vretainUntil\"l\n" +
 	"\bFireItem\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x15\n" +
 	"\x06due_at\x18\x02 \x01(\x03R\x05dueAt\x12\x18\n" +
-	"\areclaim\x18\x03 \x01(\bR\areclaim\"]\n" +
+	"\areclaim\x18\x03 \x01(\bR\areclaim\x12\x1f\n" +
+	"\vlease_token\x18\x04 \x01(\fR\n" +
+	"leaseToken\"~\n" +
 	"\vExtendLease\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aattempt\x18\x02 \x01(\rR\aattempt\x12\x0e\n" +
 	"\x02at\x18\x03 \x01(\x03R\x02at\x12\x14\n" +
-	"\x05until\x18\x04 \x01(\x03R\x05until\"W\n" +
+	"\x05until\x18\x04 \x01(\x03R\x05until\x12\x1f\n" +
+	"\vlease_token\x18\x05 \x01(\fR\n" +
+	"leaseToken\"W\n" +
 	"\x0eRecordOutcomes\x12\x0e\n" +
 	"\x02at\x18\x01 \x01(\x03R\x02at\x125\n" +
-	"\boutcomes\x18\x02 \x03(\v2\x19.hourglass.fsm.v1.OutcomeR\boutcomes\"\x95\x03\n" +
+	"\boutcomes\x18\x02 \x03(\v2\x19.hourglass.fsm.v1.OutcomeR\boutcomes\"\xb6\x03\n" +
 	"\aOutcome\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aattempt\x18\x02 \x01(\rR\aattempt\x122\n" +
@@ -1938,7 +1980,9 @@ const file_fsm_fsmpb_hourglass_proto_rawDesc = "" +
 	"\x06worker\x18\t \x01(\bR\x06worker\x12#\n" +
 	"\rlease_expired\x18\n" +
 	" \x01(\bR\fleaseExpired\x12\x16\n" +
-	"\x06result\x18\v \x01(\tR\x06result\"L\n" +
+	"\x06result\x18\v \x01(\tR\x06result\x12\x1f\n" +
+	"\vlease_token\x18\f \x01(\fR\n" +
+	"leaseToken\"L\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tSUCCEEDED\x10\x01\x12\t\n" +
@@ -1999,7 +2043,7 @@ const file_fsm_fsmpb_hourglass_proto_rawDesc = "" +
 	"\x03max\x18\x02 \x01(\x03R\x03max\x12\x1e\n" +
 	"\n" +
 	"multiplier\x18\x03 \x01(\x01R\n" +
-	"multiplier\"\x80\x06\n" +
+	"multiplier\"\xa1\x06\n" +
 	"\x04Task\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05queue\x18\x02 \x01(\tR\x05queue\x12\x12\n" +
@@ -2030,7 +2074,9 @@ const file_fsm_fsmpb_hourglass_proto_rawDesc = "" +
 	"\fretain_until\x18\x15 \x01(\x03R\vretainUntil\x12(\n" +
 	"\x10lease_expires_at\x18\x16 \x01(\x03R\x0eleaseExpiresAt\x12!\n" +
 	"\fmax_lateness\x18\x17 \x01(\x03R\vmaxLateness\x12\x16\n" +
-	"\x06result\x18\x18 \x01(\tR\x06result*o\n" +
+	"\x06result\x18\x18 \x01(\tR\x06result\x12\x1f\n" +
+	"\vlease_token\x18\x19 \x01(\fR\n" +
+	"leaseToken*o\n" +
 	"\x05State\x12\x15\n" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tSCHEDULED\x10\x01\x12\v\n" +
