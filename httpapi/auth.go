@@ -24,7 +24,11 @@ const (
 	ScopeTasksRead  Scope = "tasks:read"  // read tasks, queues, stats, the cluster view
 	ScopeTasksWrite Scope = "tasks:write" // create, change and cancel tasks; queue settings and bulk changes
 	ScopeWorker     Scope = "worker"      // lease, ack, nack, extend
-	ScopeAdmin      Scope = "admin"       // backups, restores, cluster membership, and all of the above
+	// scopeWorkerOf is the prefix of "worker:QUEUE": the worker scope for
+	// leases of one queue only.
+	scopeWorkerOf = "worker:"
+
+	ScopeAdmin Scope = "admin" // backups, restores, cluster membership, and all of the above
 
 	// scopePublic marks routes served without a token: health, metrics,
 	// the console's static files and the API's description.
@@ -40,9 +44,20 @@ type Token struct {
 	hash   [sha256.Size]byte
 }
 
-// Allows reports whether the token carries scope (admin carries all).
+// Allows reports whether the token carries scope (admin carries all; a
+// worker scope limited to queues is a worker scope).
 func (t *Token) Allows(scope Scope) bool {
-	return slices.Contains(t.Scopes, scope) || slices.Contains(t.Scopes, ScopeAdmin)
+	if slices.Contains(t.Scopes, scope) || slices.Contains(t.Scopes, ScopeAdmin) {
+		return true
+	}
+	return scope == ScopeWorker && slices.ContainsFunc(t.Scopes, func(s Scope) bool { return strings.HasPrefix(string(s), scopeWorkerOf) })
+}
+
+// MayLease reports whether the token may lease tasks of queue: a worker
+// scope for every queue, or "worker:QUEUE". (Ack, nack and extend need the
+// lease's own token, so a lease limits them too.)
+func (t *Token) MayLease(queue string) bool {
+	return slices.Contains(t.Scopes, ScopeWorker) || slices.Contains(t.Scopes, ScopeAdmin) || slices.Contains(t.Scopes, Scope(scopeWorkerOf+queue))
 }
 
 // Tokens are the API tokens a server accepts. The zero value accepts none.
@@ -135,8 +150,12 @@ func ParseScopes(s string) ([]Scope, error) {
 	var out []Scope
 	for _, name := range strings.Split(s, ",") {
 		scope := Scope(strings.TrimSpace(name))
-		if !slices.Contains(knownScopes, scope) {
-			return nil, fmt.Errorf("unknown scope %q; want %s", name, scopeList())
+		if queue, ok := strings.CutPrefix(string(scope), scopeWorkerOf); ok {
+			if err := checkName("queue", queue, maxQueueLen); err != nil {
+				return nil, fmt.Errorf("scope %q: %v", name, err.Error())
+			}
+		} else if !slices.Contains(knownScopes, scope) {
+			return nil, fmt.Errorf("unknown scope %q; want %s, or worker:QUEUE", name, scopeList())
 		}
 		out = append(out, scope)
 	}
@@ -164,8 +183,9 @@ func (t *Tokens) find(secret string) *Token {
 	return found
 }
 
-// authorize checks r's bearer token for scope: nil, or a 401 or 403.
-func (a *API) authorize(r *http.Request, scope Scope) *apiError {
+// authorize checks r's bearer token for scope, and for leases of queue
+// when that is set: nil, or a 401 or 403.
+func (a *API) authorize(r *http.Request, scope Scope, queue string) *apiError {
 	header := r.Header.Get("Authorization")
 	if header == "" {
 		return &apiError{http.StatusUnauthorized, client.CodeUnauthenticated, "Authorization: a bearer token is required (Authorization: Bearer <token>)"}
@@ -181,6 +201,10 @@ func (a *API) authorize(r *http.Request, scope Scope) *apiError {
 	if !tok.Allows(scope) {
 		return &apiError{http.StatusForbidden, client.CodePermissionDenied,
 			fmt.Sprintf("token %s lacks the %s scope this request needs", tok.Name, scope)}
+	}
+	if queue != "" && !tok.MayLease(queue) {
+		return &apiError{http.StatusForbidden, client.CodePermissionDenied,
+			fmt.Sprintf("token %s may not lease tasks of queue %s: its worker scope is limited to other queues (this needs worker, or worker:%s)", tok.Name, queue, queue)}
 	}
 	return nil
 }

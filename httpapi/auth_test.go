@@ -135,6 +135,8 @@ func TestReadTokens(t *testing.T) {
 		"ci admin plain-secret",
 		"ci admin " + HashToken("a") + "\nci admin " + HashToken("b"),
 		"a admin " + HashToken("a") + "\nb admin " + HashToken("a"),
+		"w worker: " + HashToken("w"),
+		"w worker:bad/queue " + HashToken("w"),
 	} {
 		var tokens Tokens
 		if err := tokens.ReadTokens(strings.NewReader(bad)); err == nil || !strings.Contains(err.Error(), "line") {
@@ -142,6 +144,39 @@ func TestReadTokens(t *testing.T) {
 		} else if strings.Contains(err.Error(), "plain-secret") {
 			t.Errorf("the error repeats what may be a token: %v", err)
 		}
+	}
+}
+
+// TestWorkerTokenLimitedToQueues: a "worker:QUEUE" scope leases from
+// that queue only (403 elsewhere, naming the scope it would need), and is
+// no other scope.
+func TestWorkerTokenLimitedToQueues(t *testing.T) {
+	var tokens Tokens
+	file := "mail worker:emails,worker:sms " + HashToken("mail-secret") + "\nall worker " + HashToken("all-secret") + "\n"
+	if err := tokens.ReadTokens(strings.NewReader(file)); err != nil {
+		t.Fatal(err)
+	}
+	srv := newTestServer(t, func(c *Config) { c.Tokens = &tokens; c.Workers = &stubWorkers{} })
+	lease := func(queue, secret string) response {
+		return srv.do(t, "POST", "/v1/queues/"+queue+"/lease", "{}", "Authorization", "Bearer "+secret)
+	}
+	for _, q := range []string{"emails", "sms"} {
+		if r := lease(q, "mail-secret"); r.status != http.StatusOK {
+			t.Errorf("lease of %s with worker:%s: %d %s", q, q, r.status, r.body)
+		}
+	}
+	r := lease("billing", "mail-secret")
+	if r.status != http.StatusForbidden || !strings.Contains(r.errorBody(t).Message, "worker:billing") {
+		t.Errorf("lease of billing with worker:emails,worker:sms: %d %s", r.status, r.body)
+	}
+	if r := lease("billing", "all-secret"); r.status != http.StatusOK {
+		t.Errorf("lease with worker: %d %s", r.status, r.body)
+	}
+	if r := srv.do(t, "POST", "/v1/tasks/x/ack", `{"lease_token":"AAAAAAAAAAAAAAAAAAAAAA"}`, "Authorization", "Bearer mail-secret"); r.status != http.StatusOK {
+		t.Errorf("ack with a queue-limited worker token: %d %s", r.status, r.body)
+	}
+	if r := srv.do(t, "GET", "/v1/tasks/x", "", "Authorization", "Bearer mail-secret"); r.status != http.StatusForbidden {
+		t.Errorf("read with a worker token: %d %s", r.status, r.body)
 	}
 }
 

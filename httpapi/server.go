@@ -143,7 +143,7 @@ func New(cfg Config) *API {
 	a.handle("POST /v1/queues/{queue}/cancel", ScopeTasksWrite, a.bulk(false))
 	a.handle("POST /v1/queues/{queue}/shift", ScopeTasksWrite, a.bulk(true))
 	if cfg.Workers != nil {
-		a.handle("POST /v1/queues/{queue}/lease", ScopeWorker, a.lease)
+		a.handle(leasePattern, ScopeWorker, a.lease)
 		a.handle("POST /v1/tasks/{id}/ack", ScopeWorker, a.ack)
 		a.handle("POST /v1/tasks/ack", ScopeWorker, a.ackMany)
 		a.handle("POST /v1/tasks/{id}/nack", ScopeWorker, a.nack)
@@ -171,6 +171,9 @@ func New(cfg Config) *API {
 }
 
 // handle routes pattern ("METHOD /path") to h, for tokens with scope.
+// leasePattern is the lease route, whose queue a token may be limited to.
+const leasePattern = "POST /v1/queues/{queue}/lease"
+
 func (a *API) handle(pattern string, scope Scope, h http.HandlerFunc) {
 	a.mux.HandleFunc(pattern, h)
 	a.routes = append(a.routes, pattern)
@@ -245,7 +248,11 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request) (route string) {
 		// The route's scope; a path the router does not know is answered
 		// 404 (or 405) alike with or without a token.
 		if _, pattern := a.mux.Handler(r); a.scopes[pattern] != scopePublic {
-			if err := a.authorize(r, a.scopes[pattern]); err != nil {
+			var queue string
+			if pattern == leasePattern {
+				queue = strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/v1/queues/"), "/lease")
+			}
+			if err := a.authorize(r, a.scopes[pattern], queue); err != nil {
 				if err.status == http.StatusUnauthorized {
 					w.Header().Set("WWW-Authenticate", `Bearer realm="hourglass"`)
 				}

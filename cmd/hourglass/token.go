@@ -17,7 +17,8 @@ const tokenUsage = `Usage:
   hourglass token create --name NAME --scopes SCOPE[,SCOPE...]
       make a new API token: prints the token (give it to the client) and
       the line to add to the server's --tokens-file (which holds only its
-      hash). Scopes: tasks:read, tasks:write, worker, admin.
+      hash). Scopes: tasks:read, tasks:write, worker, worker:QUEUE (leases
+      of that queue only), admin.
 `
 
 func runToken(_ context.Context, args []string, stdout, stderr io.Writer) error {
@@ -30,7 +31,7 @@ func runToken(_ context.Context, args []string, stdout, stderr io.Writer) error 
 		return fmt.Errorf("%w: unknown token command %q", errUsage, args[0])
 	}
 	name := fs.String("name", "", "the token's name, shown in logs and errors (letters, digits, - _ .)")
-	scopes := fs.String("scopes", "", "what the token may do: tasks:read, tasks:write, worker, admin (comma-separated)")
+	scopes := fs.String("scopes", "", "what the token may do: tasks:read, tasks:write, worker, worker:QUEUE, admin (comma-separated)")
 	rest, err := parseFlags(fs, args[1:])
 	if err != nil {
 		return err
