@@ -51,6 +51,8 @@ func describe(state fsmpb.State) string {
 		return "is dead (its attempts are exhausted)"
 	case fsmpb.State_CANCELLED:
 		return "was cancelled"
+	case fsmpb.State_EXPIRED:
+		return "has expired (it could not start within its max_lateness)"
 	}
 	return "is in an unknown state"
 }

@@ -1,6 +1,10 @@
 package fsm
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
+)
 
 // TestHostOfOneSpellingPerHost: every spelling of one host and port that
 // the delivery client connects to the same place with is one host for the
@@ -45,5 +49,15 @@ func BenchmarkHostOf(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		hostOf("http://127.0.0.1:18003/hook?x=1")
+	}
+}
+
+// TestDescribeEveryState: every state a task can be in has words of its
+// own in errors (EXPIRED once fell through to "an unknown state").
+func TestDescribeEveryState(t *testing.T) {
+	for n := range fsmpb.State_name {
+		if s := fsmpb.State(n); s != fsmpb.State_STATE_UNSPECIFIED && describe(s) == describe(fsmpb.State_STATE_UNSPECIFIED) {
+			t.Errorf("state %v has no description", s)
+		}
 	}
 }

@@ -2,10 +2,12 @@ package fsm
 
 import (
 	"errors"
-	bolt "go.etcd.io/bbolt"
 	"strings"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
 )
@@ -212,6 +214,16 @@ func TestMaxLatenessExpires(t *testing.T) {
 	res = h.apply(&fsmpb.Command{Kind: &fsmpb.Command_Fire{Fire: &fsmpb.FireTasks{Term: 1, At: 111, RetainUntil: 500, Items: []*fsmpb.FireItem{{Id: "late", DueAt: 100}}}}})[0].(*FireResult)
 	if len(res.Accepted) != 0 || len(res.Expired) != 1 || h.get("late").State != fsmpb.State_EXPIRED || h.get("late").RetainUntil != 500 {
 		t.Fatalf("a task past its max_lateness: %+v", res)
+	}
+	// Cancelling or updating it says what it is (issue 18: it said "is in
+	// an unknown state").
+	r := h.apply(cancel("late", 120))[0].(*TaskResult)
+	if !errors.Is(r.Err, ErrConflict) || !strings.Contains(r.Err.Error(), "expired") {
+		t.Fatalf("cancel of an expired task: %v", r.Err)
+	}
+	upd := &fsmpb.Command{Kind: &fsmpb.Command_Update{Update: &fsmpb.UpdateTask{Id: "late", At: 120, ExecuteAt: proto.Int64(200)}}}
+	if r := h.apply(upd)[0].(*TaskResult); !errors.Is(r.Err, ErrConflict) || !strings.Contains(r.Err.Error(), "expired") {
+		t.Fatalf("update of an expired task: %v", r.Err)
 	}
 	h.checkRecords()
 }
