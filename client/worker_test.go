@@ -17,6 +17,7 @@ import (
 	"github.com/hourglass-scheduler/hourglass/cluster"
 	"github.com/hourglass-scheduler/hourglass/httpapi"
 	"github.com/hourglass-scheduler/hourglass/scheduler"
+	"github.com/hourglass-scheduler/hourglass/service"
 )
 
 // startServer runs a whole single-node server in-process: raft node,
@@ -27,11 +28,12 @@ func startServer(t *testing.T) *client.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sched := scheduler.New(node.FSM(), node, scheduler.Config{})
+	writes := service.New(node, node.FSM(), service.Config{})
+	sched := scheduler.New(node.FSM(), writes, scheduler.Config{})
 	node.FSM().SetNotifier(sched)
 	node.Start(sched.Run)
 	srv := httptest.NewServer(httpapi.New(httpapi.Config{
-		Proposer: node, Store: node.FSM(), Health: node, Cluster: node, Workers: sched,
+		Service: writes, Store: node.FSM(), Health: node, Cluster: node, Workers: sched,
 	}))
 	t.Cleanup(func() { srv.Close(); node.Close() })
 	c := client.New(srv.URL, "")

@@ -129,6 +129,8 @@ func (a *applier) apply(c *fsmpb.Command) (any, error) {
 		return a.extend(k.Extend)
 	case *fsmpb.Command_PutQueue:
 		return a.putQueue(k.PutQueue)
+	case *fsmpb.Command_PauseQueue:
+		return a.pauseQueue(k.PauseQueue)
 	case *fsmpb.Command_DeleteQueue:
 		return a.deleteQueue(k.DeleteQueue)
 	case *fsmpb.Command_Redrive:
@@ -598,6 +600,24 @@ func (a *applier) putQueue(c *fsmpb.PutQueue) (*QueueResult, error) {
 	if old != nil {
 		q.CreatedAt = old.CreatedAt
 	}
+	return &QueueResult{Queue: q}, a.putQueueRecord(q)
+}
+
+// pauseQueue sets only the paused flag of a queue, so that a settings
+// change committed meanwhile is kept.
+func (a *applier) pauseQueue(c *fsmpb.PauseQueue) (*QueueResult, error) {
+	if !validQueue(c.Name) {
+		return &QueueResult{Err: errorf(ErrInvalid, "queue name is empty or too long")}, nil
+	}
+	old, err := a.queue(c.Name)
+	if err != nil {
+		return nil, err
+	}
+	q := &fsmpb.Queue{Name: c.Name, CreatedAt: c.At}
+	if old != nil {
+		q = proto.Clone(old).(*fsmpb.Queue) // the cache's copy stays as it was
+	}
+	q.Paused, q.UpdatedAt = c.Paused, c.At
 	return &QueueResult{Queue: q}, a.putQueueRecord(q)
 }
 

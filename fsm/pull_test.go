@@ -319,3 +319,31 @@ func TestMigrateFromSchema1(t *testing.T) {
 		t.Fatalf("migrated queue default: %+v %v", info, err)
 	}
 }
+
+// TestPauseQueueChangesOnlyPaused: a pause keeps every other setting, and
+// makes a queue not seen before with the defaults.
+func TestPauseQueueChangesOnlyPaused(t *testing.T) {
+	h := newHarness(t)
+	h.apply(&fsmpb.Command{Kind: &fsmpb.Command_PutQueue{PutQueue: &fsmpb.PutQueue{At: 1, Queue: &fsmpb.Queue{Name: "q", MaxAttempts: 4, Rate: 5}}}})
+	pause := func(name string, paused bool, at int64) *fsmpb.Queue {
+		t.Helper()
+		r := h.apply(&fsmpb.Command{Kind: &fsmpb.Command_PauseQueue{PauseQueue: &fsmpb.PauseQueue{Name: name, Paused: paused, At: at}}})[0].(*QueueResult)
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+		return r.Queue
+	}
+	if q := pause("q", true, 2); !q.Paused || q.MaxAttempts != 4 || q.Rate != 5 || q.CreatedAt != 1 || q.UpdatedAt != 2 {
+		t.Fatalf("paused: %+v", q)
+	}
+	if q := pause("q", false, 3); q.Paused || q.Rate != 5 {
+		t.Fatalf("resumed: %+v", q)
+	}
+	if q := pause("new", true, 4); !q.Paused || q.MaxAttempts != 0 || q.CreatedAt != 4 {
+		t.Fatalf("a new queue paused: %+v", q)
+	}
+	if r := h.apply(&fsmpb.Command{Kind: &fsmpb.Command_PauseQueue{PauseQueue: &fsmpb.PauseQueue{}}})[0].(*QueueResult); !errors.Is(r.Err, ErrInvalid) {
+		t.Fatalf("pause without a name: %+v", r)
+	}
+	h.checkRecords()
+}

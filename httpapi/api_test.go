@@ -16,6 +16,7 @@ import (
 	"github.com/hourglass-scheduler/hourglass/cluster"
 	"github.com/hourglass-scheduler/hourglass/fsm"
 	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
+	"github.com/hourglass-scheduler/hourglass/service"
 )
 
 // testServer is the API over a real single raft node (no scheduler: these
@@ -43,7 +44,7 @@ func newTestServerWith(t testing.TB, nc cluster.Config, mutate func(*Config)) *t
 	if err := node.WaitLeader(ctx); err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Proposer: node, Store: node.FSM(), Health: node, Cluster: node, Backups: node, Limits: Limits{MaxPayload: 1000, MaxBatch: 5}}
+	cfg := Config{Service: service.New(node, node.FSM(), service.Config{}), Store: node.FSM(), Health: node, Cluster: node, Backups: node, Limits: Limits{MaxPayload: 1000, MaxBatch: 5}}
 	if mutate != nil {
 		mutate(&cfg)
 	}
@@ -384,7 +385,7 @@ func (soleLeader) Leader() (id, httpAddr string, self bool) { return "n1", "127.
 // lost leadership, is answered 503 with Retry-After: retrying is safe.
 func TestUnavailableWrites(t *testing.T) {
 	for _, err := range []error{cluster.ErrRestoring, cluster.ErrNotLeader, fmt.Errorf("%w: leadership lost", cluster.ErrIndeterminate)} {
-		api := New(Config{Proposer: failingProposer{err}, Cluster: soleLeader{}, Store: knownQueues{}})
+		api := New(Config{Service: service.New(failingProposer{err}, nil, service.Config{}), Cluster: soleLeader{}, Store: knownQueues{}})
 		w := httptest.NewRecorder()
 		api.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/v1/tasks",
 			strings.NewReader(`{"delay":"1m","target":{"url":"http://127.0.0.1:9/"}}`)))
@@ -403,12 +404,12 @@ func (knownQueues) QueueRoom([]string) ([]string, int, error) { return nil, 0, n
 // blockingProposer holds every proposal until released, telling entered
 // of each.
 type blockingProposer struct {
-	Proposer
+	service.Proposer
 	entered chan struct{}
 	release chan struct{}
 }
 
-func (p blockingProposer) Propose(ctx context.Context, cmd *fsmpb.Command) (any, error) {
+func (p *blockingProposer) Propose(ctx context.Context, cmd *fsmpb.Command) (any, error) {
 	p.entered <- struct{}{}
 	<-p.release
 	return p.Proposer.Propose(ctx, cmd)
@@ -417,12 +418,12 @@ func (p blockingProposer) Propose(ctx context.Context, cmd *fsmpb.Command) (any,
 // Beyond MaxConcurrent requests in progress, one more is answered 429 with
 // Retry-After; health checks still answer; the slots come back after.
 func TestConcurrencyLimit(t *testing.T) {
-	block := blockingProposer{entered: make(chan struct{}, 2), release: make(chan struct{})}
+	block := &blockingProposer{entered: make(chan struct{}, 2), release: make(chan struct{})}
 	s := newTestServer(t, func(c *Config) {
-		block.Proposer = c.Proposer
-		c.Proposer = block
+		c.Service = service.New(block, c.Store.(service.Store), service.Config{})
 		c.Limits.MaxConcurrent = 2
 	})
+	block.Proposer = s.node
 	create := func(id string) response {
 		return s.do(t, http.MethodPost, "/v1/tasks", `{"id":"`+id+`","delay":"1h",`+validTarget+`}`)
 	}

@@ -2,22 +2,19 @@ package httpapi
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/hourglass-scheduler/hourglass/client"
 	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
+	"github.com/hourglass-scheduler/hourglass/service"
 )
 
 // Limits is what the decoder enforces.
@@ -166,7 +163,7 @@ type taskBuilder struct {
 
 // build validates req and returns the task to create. field prefixes error
 // messages ("tasks[3]." in a batch).
-func (b *taskBuilder) build(req *client.CreateTaskRequest, field string) (*fsmpb.Task, error) {
+func (b *taskBuilder) build(req *client.CreateTaskRequest, field string) (service.NewTask, error) {
 	t := &fsmpb.Task{
 		Id:        req.ID,
 		Queue:     req.Queue,
@@ -177,50 +174,53 @@ func (b *taskBuilder) build(req *client.CreateTaskRequest, field string) (*fsmpb
 	if t.Id == "" {
 		t.Id = uuid.Must(uuid.NewV7()).String()
 	} else if err := checkName(field+"id", t.Id, 128); err != nil {
-		return nil, err
+		return service.NewTask{}, err
 	}
 	if t.Queue == "" {
 		t.Queue = defaultQueue
 	} else if err := checkName(field+"queue", t.Queue, maxQueueLen); err != nil {
-		return nil, err
+		return service.NewTask{}, err
 	}
 	if len(t.Name) > maxNameLen {
-		return nil, invalid("%sname: longer than %d bytes", field, maxNameLen)
+		return service.NewTask{}, invalid("%sname: longer than %d bytes", field, maxNameLen)
 	}
 	at, err := b.when(req.ExecuteAt, req.Delay, field, true)
 	if err != nil {
-		return nil, err
+		return service.NewTask{}, err
 	}
 	t.ExecuteAt = at
 	if t.Payload, err = b.payload(req.Payload, field); err != nil {
-		return nil, err
+		return service.NewTask{}, err
 	}
 	if req.Target != nil { // else pull delivery: leased by workers
 		if t.Target, err = buildTarget(req.Target, field+"target."); err != nil {
-			return nil, err
+			return service.NewTask{}, err
 		}
 	}
 	switch {
 	case req.MaxAttempts == 0: // the queue's
 	case req.MaxAttempts < 1 || req.MaxAttempts > maxAttempts:
-		return nil, invalid("%smax_attempts: must be between 1 and %d, got %d", field, maxAttempts, req.MaxAttempts)
+		return service.NewTask{}, invalid("%smax_attempts: must be between 1 and %d, got %d", field, maxAttempts, req.MaxAttempts)
 	default:
 		t.MaxAttempts = uint32(req.MaxAttempts)
 	}
 	if req.MaxLateness != "" {
 		d, err := parseDuration(field+"max_lateness", req.MaxLateness, time.Millisecond, maxDelay)
 		if err != nil {
-			return nil, err
+			return service.NewTask{}, err
 		}
 		t.MaxLateness = int64(d)
 	}
 	if req.Backoff != nil {
 		if t.Backoff, err = buildBackoff(req.Backoff, field+"backoff."); err != nil {
-			return nil, err
+			return service.NewTask{}, err
 		}
 	}
-	t.Fingerprint = fingerprint(req, t)
-	return t, nil
+	nt := service.NewTask{Task: t}
+	if req.ExecuteAt == "" {
+		nt.Delay = &req.Delay
+	}
+	return nt, nil
 }
 
 // afterEpoch reports whether t is after 1970-01-01T00:00:00Z, whatever
@@ -381,64 +381,6 @@ func buildBackoff(b *client.Backoff, field string) (*fsmpb.Backoff, error) {
 		return nil, invalid("%smax: must not be less than initial", field)
 	}
 	return out, nil
-}
-
-// fingerprint identifies a create request for idempotency: the same id
-// with the same body is a repeat, with another body a conflict. A delay
-// counts as written (not as the time it resolved to), so resending the
-// same request later is still a repeat. Every field is hashed with its
-// length, so no two different requests hash alike by running together.
-func fingerprint(req *client.CreateTaskRequest, t *fsmpb.Task) []byte {
-	h := sha256.New()
-	var buf [8]byte
-	num := func(v uint64) {
-		binary.BigEndian.PutUint64(buf[:], v)
-		h.Write(buf[:])
-	}
-	str := func(v string) {
-		num(uint64(len(v)))
-		io.WriteString(h, v)
-	}
-	str(t.Id)
-	str(t.Queue)
-	str(t.Name)
-	if req.ExecuteAt != "" {
-		str("at")
-		num(uint64(t.ExecuteAt))
-	} else {
-		str("delay")
-		str(req.Delay)
-	}
-	str(string(t.Payload))
-	if t.Target != nil {
-		num(1)
-		str(t.Target.Url)
-		str(t.Target.Method)
-		num(uint64(t.Target.Timeout))
-		keys := make([]string, 0, len(t.Target.Headers))
-		for k := range t.Target.Headers {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		num(uint64(len(keys)))
-		for _, k := range keys {
-			str(k)
-			str(t.Target.Headers[k])
-		}
-	} else {
-		num(0)
-	}
-	num(uint64(t.MaxAttempts))
-	num(uint64(t.MaxLateness))
-	if b := t.Backoff; b != nil {
-		num(1)
-		num(uint64(b.Initial))
-		num(uint64(b.Max))
-		num(math.Float64bits(b.Multiplier))
-	} else {
-		num(0)
-	}
-	return h.Sum(nil)
 }
 
 // validHeaderName reports whether s is an HTTP token (RFC 9110 §5.1).

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hourglass-scheduler/hourglass/client"
+	"github.com/hourglass-scheduler/hourglass/service"
 )
 
 // FuzzDecodeCreate feeds arbitrary bodies to the create decoder: it must
@@ -27,17 +28,18 @@ func FuzzDecodeCreate(f *testing.F) {
 			return
 		}
 		b := &taskBuilder{limits: Limits{MaxPayload: 4096}, now: now}
-		task, err := b.build(&req, "")
+		built, err := b.build(&req, "")
 		if err != nil {
 			if _, ok := err.(*apiError); !ok {
 				t.Fatalf("build returned %T, not an API error: %v", err, err)
 			}
 			return
 		}
+		task := built.Task
 		if checkName("id", task.Id, 128) != nil || checkName("queue", task.Queue, maxQueueLen) != nil {
 			t.Fatalf("accepted id %q queue %q", task.Id, task.Queue)
 		}
-		if task.ExecuteAt < 0 || len(task.Payload) > 4096 || task.MaxAttempts > maxAttempts || task.MaxLateness < 0 || len(task.Fingerprint) != 32 {
+		if task.ExecuteAt < 0 || len(task.Payload) > 4096 || task.MaxAttempts > maxAttempts || task.MaxLateness < 0 {
 			t.Fatalf("accepted task %+v", task)
 		}
 		if task.Target != nil { // else a pull task
@@ -53,7 +55,7 @@ func FuzzDecodeCreate(f *testing.F) {
 		}
 		// The same request decodes to the same fingerprint.
 		again, err := (&taskBuilder{limits: b.limits, now: now.Add(time.Second)}).build(&req, "")
-		if err != nil || (req.ID != "" && !bytes.Equal(again.Fingerprint, task.Fingerprint)) {
+		if err != nil || (req.ID != "" && !bytes.Equal(service.Fingerprint(again.Task, again.Delay), service.Fingerprint(task, built.Delay))) {
 			t.Fatalf("fingerprint not stable: %v", err)
 		}
 	})
@@ -99,11 +101,11 @@ func TestFingerprint(t *testing.T) {
 	}
 	fp := func(r client.CreateTaskRequest) []byte {
 		t.Helper()
-		task, err := (&taskBuilder{limits: Limits{MaxPayload: 1000}, now: now}).build(&r, "")
+		built, err := (&taskBuilder{limits: Limits{MaxPayload: 1000}, now: now}).build(&r, "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		return task.Fingerprint
+		return service.Fingerprint(built.Task, built.Delay)
 	}
 	want := fp(base())
 	same := base()

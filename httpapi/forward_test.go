@@ -11,6 +11,7 @@ import (
 
 	"github.com/hourglass-scheduler/hourglass/client"
 	"github.com/hourglass-scheduler/hourglass/cluster"
+	"github.com/hourglass-scheduler/hourglass/service"
 )
 
 // apiNode is a cluster node with its API on a real port.
@@ -40,7 +41,7 @@ func startAPICluster(t *testing.T) map[string]*apiNode {
 		if seed == "" {
 			seed = node.Status().GossipAddr
 		}
-		srv.Config.Handler = New(Config{Proposer: node, Store: node.FSM(), Health: node, Cluster: node, LeaderWait: time.Second})
+		srv.Config.Handler = New(Config{Service: service.New(node, node.FSM(), service.Config{}), Store: node.FSM(), Health: node, Cluster: node, LeaderWait: time.Second})
 		srv.Start()
 		n := &apiNode{node: node, srv: srv}
 		nodes[id] = n

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/base64"
 	"fmt"
 	"net/http"
@@ -11,15 +12,14 @@ import (
 	"github.com/hourglass-scheduler/hourglass/client"
 	"github.com/hourglass-scheduler/hourglass/fsm"
 	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
+	"github.com/hourglass-scheduler/hourglass/service"
 )
 
 // Limits of queue settings.
 const (
-	maxRate     = 1_000_000
-	maxBurst    = 1_000_000
-	maxBackoff  = 24 * time.Hour
-	bulkChunk   = 1000 // tasks per raft entry of a bulk operation
-	maxRedrives = 1000 // dead tasks per raft entry of a redrive
+	maxRate    = 1_000_000
+	maxBurst   = 1_000_000
+	maxBackoff = 24 * time.Hour
 )
 
 func (a *API) pathQueue(w http.ResponseWriter, r *http.Request) (string, bool) {
@@ -103,7 +103,10 @@ func (a *API) putQueue(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, err)
 		return
 	}
-	a.writeQueue(w, r, q)
+	a.writeQueue(w, r, name, func(ctx context.Context) error {
+		_, err := a.cfg.Service.PutQueue(ctx, q)
+		return err
+	})
 }
 
 // setPaused pauses or resumes a queue, keeping its other settings.
@@ -113,34 +116,27 @@ func (a *API) setPaused(paused bool) http.HandlerFunc {
 		if !ok {
 			return
 		}
-		q := &fsmpb.Queue{Name: name}
-		info, err := a.cfg.Store.Queue(name)
-		switch {
-		case err == nil:
-			q = info.Settings
-		case !isNotFound(err):
-			a.writeError(w, err)
-			return
-		}
-		q.Paused = paused
-		a.writeQueue(w, r, q)
+		a.writeQueue(w, r, name, func(ctx context.Context) error {
+			_, err := a.cfg.Service.PauseQueue(ctx, name, paused)
+			return err
+		})
 	}
 }
 
-func (a *API) writeQueue(w http.ResponseWriter, r *http.Request, q *fsmpb.Queue) {
-	if err := a.checkQueueRoom(map[string]string{q.Name: "queue"}); err != nil {
+// writeQueue makes a write of queue name's settings, if the queue exists
+// or there is room for one more, and answers with the queue.
+func (a *API) writeQueue(w http.ResponseWriter, r *http.Request, name string, write func(ctx context.Context) error) {
+	if err := a.checkQueueRoom(map[string]string{name: "queue"}); err != nil {
 		a.writeError(w, err)
 		return
 	}
-	res, err := a.propose(r, &fsmpb.Command{Kind: &fsmpb.Command_PutQueue{PutQueue: &fsmpb.PutQueue{Queue: q, At: a.cfg.Now().UnixNano()}}})
-	if err == nil {
-		err = res.(*fsm.QueueResult).Err
-	}
-	if err != nil {
+	ctx, cancel := a.writeContext(r)
+	defer cancel()
+	if err := write(ctx); err != nil {
 		a.writeError(w, err)
 		return
 	}
-	info, err := a.cfg.Store.Queue(q.Name)
+	info, err := a.cfg.Store.Queue(name)
 	if err != nil {
 		a.writeError(w, err)
 		return
@@ -153,11 +149,9 @@ func (a *API) deleteQueue(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	res, err := a.propose(r, &fsmpb.Command{Kind: &fsmpb.Command_DeleteQueue{DeleteQueue: &fsmpb.DeleteQueue{Name: name}}})
-	if err == nil {
-		err = res.(*fsm.QueueResult).Err
-	}
-	if err != nil {
+	ctx, cancel := a.writeContext(r)
+	defer cancel()
+	if err := a.cfg.Service.DeleteQueue(ctx, name); err != nil {
 		a.writeError(w, err)
 		return
 	}
@@ -247,37 +241,18 @@ func (a *API) redrive(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	cmd := &fsmpb.RedriveTasks{Queue: name, At: a.cfg.Now().UnixNano(), Limit: maxRedrives}
 	if req.ID != "" {
 		if err := checkName("id", req.ID, 128); err != nil {
 			a.writeError(w, err)
 			return
 		}
-		task, err := a.cfg.Store.Get(req.ID)
-		if err != nil {
-			a.writeError(w, err)
-			return
-		}
-		if task.Queue != name || task.State != fsmpb.State_DEAD {
-			a.writeError(w, fmt.Errorf("%w: task %q is %s in queue %q; only a dead task of queue %q can be redriven",
-				fsm.ErrConflict, req.ID, fsm.StateName(task.State), task.Queue, name))
-			return
-		}
-		cmd.Ids = []string{req.ID}
 	}
-	total := 0
-	for {
-		cmd.At = a.cfg.Now().UnixNano()
-		res, err := a.propose(r, &fsmpb.Command{Kind: &fsmpb.Command_Redrive{Redrive: cmd}})
-		if err != nil {
-			a.writeError(w, fmt.Errorf("after redriving %d tasks: %w", total, err))
-			return
-		}
-		n := res.(*fsm.CountResult).Changed
-		total += n
-		if cmd.Ids != nil || n < maxRedrives {
-			break
-		}
+	ctx, cancel := a.writeContext(r)
+	defer cancel()
+	total, err := a.cfg.Service.Redrive(ctx, name, req.ID)
+	if err != nil {
+		a.writeError(w, err)
+		return
 	}
 	writeJSON(w, http.StatusOK, client.RedriveResponse{Redriven: total})
 }
@@ -301,45 +276,21 @@ func (a *API) bulk(shift bool) http.HandlerFunc {
 			a.writeError(w, err)
 			return
 		}
-		out := client.BulkResponse{DryRun: req.DryRun}
-		after := ""
-		for {
-			ids, more, err := a.cfg.Store.SelectScheduled(sel, after, bulkChunk)
-			if err != nil {
-				a.writeError(w, err)
-				return
-			}
-			out.Matched += len(ids)
-			if len(ids) > 0 && !req.DryRun {
-				n, err := a.bulkChunk(r, ids, shift, by)
-				if err != nil {
-					a.writeError(w, fmt.Errorf("after changing %d tasks: %w", out.Changed, err))
-					return
-				}
-				out.Changed += n
-			}
-			if !more {
-				break
-			}
-			after = ids[len(ids)-1]
+		ctx, cancel := a.writeContext(r)
+		defer cancel()
+		var res service.Bulk
+		if shift {
+			res, err = a.cfg.Service.ShiftSelected(ctx, sel, by, req.DryRun)
+		} else {
+			res, err = a.cfg.Service.CancelSelected(ctx, sel, req.DryRun)
 		}
+		if err != nil {
+			a.writeError(w, err)
+			return
+		}
+		out := client.BulkResponse{DryRun: req.DryRun, Matched: res.Matched, Changed: res.Changed}
 		writeJSON(w, http.StatusOK, out)
 	}
-}
-
-func (a *API) bulkChunk(r *http.Request, ids []string, shift bool, by time.Duration) (int, error) {
-	now := a.cfg.Now()
-	cmd := &fsmpb.Command{Kind: &fsmpb.Command_CancelMany{CancelMany: &fsmpb.CancelTasks{
-		Ids: ids, At: now.UnixNano(), RetainUntil: now.Add(a.cfg.Retention).UnixNano(),
-	}}}
-	if shift {
-		cmd = &fsmpb.Command{Kind: &fsmpb.Command_Shift{Shift: &fsmpb.ShiftTasks{Ids: ids, By: int64(by), At: now.UnixNano()}}}
-	}
-	res, err := a.propose(r, cmd)
-	if err != nil {
-		return 0, err
-	}
-	return res.(*fsm.CountResult).Changed, nil
 }
 
 func (a *API) selector(queue string, req *client.BulkRequest, shift bool) (fsm.Selector, time.Duration, error) {

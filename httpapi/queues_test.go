@@ -10,8 +10,10 @@ import (
 	"time"
 
 	"github.com/hourglass-scheduler/hourglass/client"
+	"github.com/hourglass-scheduler/hourglass/fsm"
 	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
 	"github.com/hourglass-scheduler/hourglass/scheduler"
+	"github.com/hourglass-scheduler/hourglass/service"
 )
 
 // stubWorkers records what reached it: nothing should, for bad input.
@@ -86,6 +88,53 @@ func TestQueueSettingsRoundTrip(t *testing.T) {
 
 // TestQueueAndWorkerInputIsRefused: each bad request is a 400 naming the
 // field, and reaches neither the state nor the scheduler.
+// racingStore runs hook (once) after the first queue read it answers,
+// and answers what it had read before: a change committed in between.
+type racingStore struct {
+	Store
+	hook func()
+}
+
+func (s *racingStore) Queue(name string) (*fsm.QueueInfo, error) {
+	info, err := s.Store.Queue(name)
+	if hook := s.hook; hook != nil {
+		s.hook = nil
+		hook()
+	}
+	return info, err
+}
+
+// TestPauseKeepsASettingsChangeMadeMeanwhile (issue 18): pausing once
+// read all of a queue's settings and wrote them back with paused set, so
+// a settings change committed between the read and the write was lost.
+// Pause now changes only the paused flag, in the state machine.
+func TestPauseKeepsASettingsChangeMadeMeanwhile(t *testing.T) {
+	race := &racingStore{}
+	s := newTestServer(t, func(c *Config) {
+		race.Store = c.Store
+		c.Store = race
+	})
+	writes := service.New(s.node, s.node.FSM(), service.Config{})
+	if r := s.do(t, "PUT", "/v1/queues/mail", `{"max_attempts":3}`); r.status != http.StatusOK {
+		t.Fatalf("put: %d %s", r.status, r.body)
+	}
+	race.hook = func() {
+		if _, err := writes.PutQueue(context.Background(), &fsmpb.Queue{Name: "mail", MaxAttempts: 3, Rate: 5, Paused: true}); err != nil {
+			t.Error(err)
+		}
+	}
+	if r := s.do(t, "POST", "/v1/queues/mail/pause", ""); r.status != http.StatusOK {
+		t.Fatalf("pause: %d %s", r.status, r.body)
+	}
+	if race.hook != nil {
+		t.Fatal("the settings change did not happen during the pause")
+	}
+	info, err := s.node.FSM().Queue("mail")
+	if err != nil || !info.Settings.GetPaused() || info.Settings.GetRate() != 5 {
+		t.Fatalf("after the pause: %+v %v; want paused with the rate set meanwhile", info.Settings, err)
+	}
+}
+
 func TestQueueAndWorkerInputIsRefused(t *testing.T) {
 	workers := &stubWorkers{}
 	s := newTestServer(t, func(c *Config) { c.Workers = workers })

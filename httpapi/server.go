@@ -22,13 +22,9 @@ import (
 	"github.com/hourglass-scheduler/hourglass/httpapi/console"
 	"github.com/hourglass-scheduler/hourglass/metrics/labels"
 	"github.com/hourglass-scheduler/hourglass/scheduler"
+	"github.com/hourglass-scheduler/hourglass/service"
 	"github.com/prometheus/client_golang/prometheus"
 )
-
-// Proposer replicates a command and returns the state machine's result.
-type Proposer interface {
-	Propose(ctx context.Context, cmd *fsmpb.Command) (any, error)
-}
 
 // Store answers reads.
 type Store interface {
@@ -48,11 +44,12 @@ type Health interface {
 
 // Config wires the API to its node.
 type Config struct {
-	Proposer Proposer
-	Store    Store
-	Health   Health
-	Cluster  Cluster
-	Backups  Backups
+	// Service is the write path: every write of the API goes through it.
+	Service *service.Service
+	Store   Store
+	Health  Health
+	Cluster Cluster
+	Backups Backups
 	// Workers serves pull workers; nil: the worker endpoints answer 503.
 	Workers Workers
 	// Metrics, when set, serves GET /metrics (Prometheus).
@@ -69,8 +66,6 @@ type Config struct {
 	// console's files, the API description), each with the scope its route
 	// needs. Nil or empty: no authentication.
 	Tokens *Tokens
-	// Retention is how long cancelled tasks are kept (7 days).
-	Retention time.Duration
 	// ProposeTimeout bounds how long a write waits for its commit (10s).
 	ProposeTimeout time.Duration
 	// LeaderWait bounds how long a request waits for a leader to be
@@ -103,9 +98,6 @@ type API struct {
 // New returns the API handler.
 func New(cfg Config) *API {
 	cfg.Limits.setDefaults()
-	if cfg.Retention <= 0 {
-		cfg.Retention = 7 * 24 * time.Hour
-	}
 	if cfg.ProposeTimeout <= 0 {
 		cfg.ProposeTimeout = 10 * time.Second
 	}
@@ -279,10 +271,10 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request) (route string) {
 	return r.Pattern // set by the mux
 }
 
-func (a *API) propose(r *http.Request, cmd *fsmpb.Command) (any, error) {
-	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.ProposeTimeout)
-	defer cancel()
-	return a.cfg.Proposer.Propose(ctx, cmd)
+// writeContext bounds a write made for r: ProposeTimeout, or less when
+// the client goes away.
+func (a *API) writeContext(r *http.Request) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(r.Context(), a.cfg.ProposeTimeout)
 }
 
 func (a *API) builder() *taskBuilder {
@@ -301,16 +293,18 @@ func (a *API) createTask(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, err)
 		return
 	}
-	if err := a.checkQueueRoom(map[string]string{task.Queue: "queue"}); err != nil {
+	if err := a.checkQueueRoom(map[string]string{task.Task.Queue: "queue"}); err != nil {
 		a.writeError(w, err)
 		return
 	}
-	res, err := a.propose(r, &fsmpb.Command{Kind: &fsmpb.Command_Create{Create: &fsmpb.CreateTasks{Tasks: []*fsmpb.Task{task}}}})
+	ctx, cancel := a.writeContext(r)
+	defer cancel()
+	items, err := a.cfg.Service.CreateTasks(ctx, []service.NewTask{task})
 	if err != nil {
 		a.writeError(w, err)
 		return
 	}
-	item := res.(*fsm.CreateResult).Items[0]
+	item := items[0]
 	switch {
 	case item.Err != nil:
 		a.writeError(w, item.Err)
@@ -338,7 +332,7 @@ func (a *API) createBatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b := a.builder()
-	tasks := make([]*fsmpb.Task, len(req.Tasks))
+	tasks := make([]service.NewTask, len(req.Tasks))
 	queues := map[string]string{} // queue → the field of its first task
 	for i := range req.Tasks {
 		t, err := b.build(&req.Tasks[i], fmt.Sprintf("tasks[%d].", i))
@@ -347,15 +341,17 @@ func (a *API) createBatch(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		tasks[i] = t
-		if _, ok := queues[t.Queue]; !ok {
-			queues[t.Queue] = fmt.Sprintf("tasks[%d].queue", i)
+		if _, ok := queues[t.Task.Queue]; !ok {
+			queues[t.Task.Queue] = fmt.Sprintf("tasks[%d].queue", i)
 		}
 	}
 	if err := a.checkQueueRoom(queues); err != nil {
 		a.writeError(w, err)
 		return
 	}
-	res, err := a.propose(r, &fsmpb.Command{Kind: &fsmpb.Command_Create{Create: &fsmpb.CreateTasks{Tasks: tasks}}})
+	ctx, cancel := a.writeContext(r)
+	defer cancel()
+	items, err := a.cfg.Service.CreateTasks(ctx, tasks)
 	if errors.Is(err, cluster.ErrTooLarge) {
 		err = tooLarge("tasks: the batch is too large to commit at once (%v); send fewer or smaller tasks", err)
 	}
@@ -363,7 +359,6 @@ func (a *API) createBatch(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, err)
 		return
 	}
-	items := res.(*fsm.CreateResult).Items
 	out := client.BatchResponse{Results: make([]client.BatchResult, len(items))}
 	created := map[string]int{} // by queue: counted once per batch
 	for i, item := range items {
@@ -415,10 +410,10 @@ func (a *API) cancelTask(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	now := a.cfg.Now()
-	a.writeTaskResult(w, r, &fsmpb.Command{Kind: &fsmpb.Command_Cancel{Cancel: &fsmpb.CancelTask{
-		Id: id, At: now.UnixNano(), RetainUntil: now.Add(a.cfg.Retention).UnixNano(),
-	}}})
+	ctx, cancel := a.writeContext(r)
+	defer cancel()
+	task, err := a.cfg.Service.CancelTask(ctx, id)
+	a.answerTask(w, task, err)
 }
 
 func (a *API) updateTask(w http.ResponseWriter, r *http.Request) {
@@ -442,7 +437,7 @@ func (a *API) updateTask(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b := a.builder()
-	cmd := &fsmpb.UpdateTask{Id: id, At: b.now.UnixNano(), IfVersion: ifVersion}
+	cmd := service.Update{ID: id, IfVersion: ifVersion}
 	at, err := b.when(req.ExecuteAt, req.Delay, "", false)
 	if err != nil {
 		a.writeError(w, err)
@@ -472,19 +467,19 @@ func (a *API) updateTask(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, invalid("request body: nothing to change; give execute_at or delay, payload, or target"))
 		return
 	}
-	a.writeTaskResult(w, r, &fsmpb.Command{Kind: &fsmpb.Command_Update{Update: cmd}})
+	ctx, cancel := a.writeContext(r)
+	defer cancel()
+	task, err := a.cfg.Service.UpdateTask(ctx, cmd)
+	a.answerTask(w, task, err)
 }
 
-func (a *API) writeTaskResult(w http.ResponseWriter, r *http.Request, cmd *fsmpb.Command) {
-	res, err := a.propose(r, cmd)
-	if err == nil {
-		err = res.(*fsm.TaskResult).Err
-	}
+// answerTask answers with the task a write returned, or its error.
+func (a *API) answerTask(w http.ResponseWriter, task *fsmpb.Task, err error) {
 	if err != nil {
 		a.writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, TaskView(res.(*fsm.TaskResult).Task))
+	writeJSON(w, http.StatusOK, TaskView(task))
 }
 
 const (
@@ -674,5 +669,3 @@ func TaskView(t *fsmpb.Task) client.Task {
 	}
 	return v
 }
-
-func isNotFound(err error) bool { return errors.Is(err, fsm.ErrNotFound) }

@@ -6,7 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hourglass-scheduler/hourglass/fsm"
 	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
 )
 
@@ -102,10 +101,7 @@ func inOrder(ctx context.Context, in <-chan firedBatch, out chan<- []*fsmpb.Task
 
 // fireOnce proposes one Fire command and returns the tasks it accepted.
 func (s *Scheduler) fireOnce(ctx context.Context, term uint64, items []*fsmpb.FireItem) []*fsmpb.Task {
-	cmd := &fsmpb.Command{Kind: &fsmpb.Command_Fire{Fire: &fsmpb.FireTasks{
-		Term: term, At: s.cfg.Clock.Now().UnixNano(), Items: items,
-	}}}
-	res, err := s.proposer.Propose(ctx, cmd)
+	fired, err := s.writer.Fire(ctx, term, s.cfg.Clock.Now(), items)
 	if err != nil {
 		if ctx.Err() == nil {
 			// Still leading: give the tasks back to the wheel loop,
@@ -116,7 +112,6 @@ func (s *Scheduler) fireOnce(ctx context.Context, term uint64, items []*fsmpb.Fi
 		}
 		return nil
 	}
-	fired := res.(*fsm.FireResult)
 	s.notAccepted(items, fired)
 	s.metrics.observeFired(s.cfg.Clock.Now(), fired.Accepted)
 	return fired.Accepted

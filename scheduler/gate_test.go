@@ -11,15 +11,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hourglass-scheduler/hourglass/fsm"
 	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
 )
 
 func (h *harness) putQueue(q *fsmpb.Queue) {
 	h.t.Helper()
-	res, err := h.node.Propose(context.Background(), &fsmpb.Command{Kind: &fsmpb.Command_PutQueue{PutQueue: &fsmpb.PutQueue{Queue: q, At: time.Now().UnixNano()}}})
-	if err != nil || res.(*fsm.QueueResult).Err != nil {
-		h.t.Fatalf("put queue: %v %v", err, res)
+	if _, err := h.writes.PutQueue(context.Background(), q); err != nil {
+		h.t.Fatalf("put queue: %v", err)
 	}
 }
 

@@ -88,16 +88,11 @@ func (s *Scheduler) Lease(ctx context.Context, req LeaseRequest) ([]*fsmpb.Task,
 	// Tasks are handed out up to FireLead early, so that the lease is
 	// committed by their time; the answer waits for it. The lease runs
 	// from then.
-	cmd := &fsmpb.Command{Kind: &fsmpb.Command_Fire{Fire: &fsmpb.FireTasks{
-		Term: w.term, At: now.UnixNano(), Items: items,
-		LeaseUntil:  due.Add(req.Lease).UnixNano(),
-		RetainUntil: now.Add(s.cfg.Retention).UnixNano(),
-	}}}
 	// Not the request's context: a worker that hangs up must not leave a
 	// lease whose commit nobody learned of (it would only expire, late).
 	pctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	res, err := s.proposer.Propose(pctx, cmd)
+	fired, err := s.writer.Lease(pctx, w.term, now, due.Add(req.Lease), items)
 	if err != nil {
 		s.mu.Lock()
 		if s.run == w.run {
@@ -107,7 +102,6 @@ func (s *Scheduler) Lease(ctx context.Context, req LeaseRequest) ([]*fsmpb.Task,
 		s.poke()
 		return nil, fmt.Errorf("lease: %w", err)
 	}
-	fired := res.(*fsm.FireResult)
 	s.notAccepted(items, fired)
 	s.metrics.observeFired(s.cfg.Clock.Now(), fired.Accepted)
 	if wait := due.Sub(s.cfg.Clock.Now()); wait > 0 && len(fired.Accepted) > 0 {
@@ -252,7 +246,6 @@ func failAll(ws []*waiter) {
 // applies it only if the lease did run out by then (not extended since).
 func (s *Scheduler) expire(ctx context.Context, in <-chan []string) {
 	for keys := range in {
-		now := s.cfg.Clock.Now()
 		var batch []*fsmpb.Outcome
 		for _, key := range keys {
 			t, err := s.store.Get(unpackID(key))
@@ -261,9 +254,8 @@ func (s *Scheduler) expire(ctx context.Context, in <-chan []string) {
 			}
 			batch = append(batch, &fsmpb.Outcome{
 				Id: t.Id, Attempt: t.Attempts, Kind: fsmpb.Outcome_FAILED, LeaseExpired: true,
-				Error:       fmt.Sprintf("lease expired at %s: the worker did not ack, nack or extend it in time", time.Unix(0, t.LeaseExpiresAt).UTC().Format(time.RFC3339Nano)),
-				Jitter:      rand.Float64(),
-				RetainUntil: now.Add(s.cfg.Retention).UnixNano(),
+				Error:  fmt.Sprintf("lease expired at %s: the worker did not ack, nack or extend it in time", time.Unix(0, t.LeaseExpiresAt).UTC().Format(time.RFC3339Nano)),
+				Jitter: rand.Float64(),
 			})
 		}
 		if len(batch) > 0 {
@@ -298,7 +290,6 @@ func (s *Scheduler) Ack(ctx context.Context, id string, h Holder, result string)
 	now := s.cfg.Clock.Now()
 	return s.workerOutcome(ctx, now, &fsmpb.Outcome{
 		Id: id, Attempt: h.Attempt, LeaseToken: h.Token, Kind: fsmpb.Outcome_SUCCEEDED, Worker: true, Result: result,
-		RetainUntil: now.Add(s.cfg.Retention).UnixNano(),
 	})
 }
 
@@ -313,11 +304,10 @@ type AckItem struct {
 // returns for each the error that kept it from applying (nil: applied).
 func (s *Scheduler) AckMany(ctx context.Context, acks []AckItem) ([]error, error) {
 	now := s.cfg.Clock.Now()
-	retain := now.Add(s.cfg.Retention).UnixNano()
 	outcomes := make([]*fsmpb.Outcome, len(acks))
 	for i, a := range acks {
 		outcomes[i] = &fsmpb.Outcome{
-			Id: a.ID, Attempt: a.Holder.Attempt, LeaseToken: a.Holder.Token, Kind: fsmpb.Outcome_SUCCEEDED, Worker: true, Result: a.Result, RetainUntil: retain,
+			Id: a.ID, Attempt: a.Holder.Attempt, LeaseToken: a.Holder.Token, Kind: fsmpb.Outcome_SUCCEEDED, Worker: true, Result: a.Result,
 		}
 	}
 	r, err := s.recordWorker(ctx, now, outcomes, "succeeded")
@@ -334,7 +324,7 @@ func (s *Scheduler) Nack(ctx context.Context, id string, h Holder, msg string, r
 	now := s.cfg.Clock.Now()
 	o := &fsmpb.Outcome{
 		Id: id, Attempt: h.Attempt, LeaseToken: h.Token, Kind: fsmpb.Outcome_FAILED, Worker: true, Error: msg,
-		Jitter: rand.Float64(), RetainUntil: now.Add(s.cfg.Retention).UnixNano(),
+		Jitter: rand.Float64(),
 	}
 	if retryIn != nil {
 		o.RetryAt = now.Add(*retryIn).UnixNano()
@@ -360,13 +350,10 @@ func (s *Scheduler) workerOutcome(ctx context.Context, now time.Time, o *fsmpb.O
 // recordWorker commits outcomes that workers reported, and counts those
 // that applied as outcome (succeeded or failed).
 func (s *Scheduler) recordWorker(ctx context.Context, now time.Time, outcomes []*fsmpb.Outcome, outcome string) (*fsm.OutcomeResult, error) {
-	res, err := s.proposer.Propose(ctx, &fsmpb.Command{Kind: &fsmpb.Command_Outcomes{Outcomes: &fsmpb.RecordOutcomes{
-		At: now.UnixNano(), Outcomes: outcomes,
-	}}})
+	r, err := s.writer.RecordOutcomes(ctx, now, outcomes)
 	if err != nil {
 		return nil, err
 	}
-	r := res.(*fsm.OutcomeResult)
 	s.countApplied(r, outcome)
 	return r, nil
 }
@@ -383,12 +370,5 @@ func (s *Scheduler) countApplied(r *fsm.OutcomeResult, outcome string) {
 // Extend moves the end of a live lease to lease from now.
 func (s *Scheduler) Extend(ctx context.Context, id string, h Holder, lease time.Duration) (*fsmpb.Task, error) {
 	now := s.cfg.Clock.Now()
-	res, err := s.proposer.Propose(ctx, &fsmpb.Command{Kind: &fsmpb.Command_Extend{Extend: &fsmpb.ExtendLease{
-		Id: id, Attempt: h.Attempt, LeaseToken: h.Token, At: now.UnixNano(), Until: now.Add(lease).UnixNano(),
-	}}})
-	if err != nil {
-		return nil, err
-	}
-	r := res.(*fsm.TaskResult)
-	return r.Task, r.Err
+	return s.writer.ExtendLease(ctx, now, id, h.Token, h.Attempt, now.Add(lease))
 }

@@ -18,8 +18,7 @@ const maxOutcomes = 10_000
 // of the task's (or its queue's) policy or dead. A target that answered
 // 429 or 503 with Retry-After is retried no earlier than that.
 func (s *Scheduler) decide(t *fsmpb.Task, err error) *fsmpb.Outcome {
-	now := s.cfg.Clock.Now()
-	o := &fsmpb.Outcome{Id: t.Id, Attempt: t.Attempts, RetainUntil: now.Add(s.cfg.Retention).UnixNano()}
+	o := &fsmpb.Outcome{Id: t.Id, Attempt: t.Attempts}
 	if err == nil {
 		o.Kind = fsmpb.Outcome_SUCCEEDED
 		return o
@@ -59,12 +58,8 @@ func (s *Scheduler) record(ctx context.Context, in <-chan *fsmpb.Outcome) {
 // leader takes care of them.
 func (s *Scheduler) proposeOutcomes(ctx context.Context, batch []*fsmpb.Outcome) *fsm.OutcomeResult {
 	for {
-		cmd := &fsmpb.Command{Kind: &fsmpb.Command_Outcomes{Outcomes: &fsmpb.RecordOutcomes{
-			At: s.cfg.Clock.Now().UnixNano(), Outcomes: batch,
-		}}}
-		res, err := s.proposer.Propose(ctx, cmd)
+		r, err := s.writer.RecordOutcomes(ctx, s.cfg.Clock.Now(), batch)
 		if err == nil {
-			r, _ := res.(*fsm.OutcomeResult)
 			return r
 		}
 		if ctx.Err() != nil {
@@ -85,17 +80,13 @@ func (s *Scheduler) purge(ctx context.Context) {
 	defer ticker.Stop()
 	for {
 		for {
-			cmd := &fsmpb.Command{Kind: &fsmpb.Command_Purge{Purge: &fsmpb.PurgeTasks{
-				Before: s.cfg.Clock.Now().UnixNano(), Limit: limit,
-			}}}
-			res, err := s.proposer.Propose(ctx, cmd)
+			n, err := s.writer.Purge(ctx, s.cfg.Clock.Now(), limit)
 			if err != nil {
 				if ctx.Err() == nil {
 					s.log.Warn("purge failed", "err", err)
 				}
 				break
 			}
-			n := res.(*fsm.PurgeResult).Purged
 			if n > 0 {
 				s.log.Info("purged finished tasks past retention", "tasks", n)
 			}

@@ -23,9 +23,13 @@ type Store interface {
 	Queue(name string) (*fsm.QueueInfo, error)
 }
 
-// Proposer replicates a command and returns its result.
-type Proposer interface {
-	Propose(ctx context.Context, cmd *fsmpb.Command) (any, error)
+// Writer is the leader's typed write path (service.Service).
+type Writer interface {
+	Fire(ctx context.Context, term uint64, at time.Time, items []*fsmpb.FireItem) (*fsm.FireResult, error)
+	Lease(ctx context.Context, term uint64, at, until time.Time, items []*fsmpb.FireItem) (*fsm.FireResult, error)
+	RecordOutcomes(ctx context.Context, at time.Time, outcomes []*fsmpb.Outcome) (*fsm.OutcomeResult, error)
+	ExtendLease(ctx context.Context, at time.Time, id string, token []byte, attempt uint32, until time.Time) (*fsmpb.Task, error)
+	Purge(ctx context.Context, before time.Time, limit int) (int, error)
 }
 
 // LeaderVerifier confirms that this node still leads (a quorum round trip).
@@ -68,8 +72,6 @@ type Config struct {
 	// (16,384), and a quarter of it those of one host: beyond it, due
 	// tasks wait, still scheduled.
 	MaxInFlight int
-	// Retention is how long finished tasks are kept (7 days).
-	Retention time.Duration
 	// PurgeInterval is how often finished tasks past retention are purged
 	// (1m).
 	PurgeInterval time.Duration
@@ -126,9 +128,6 @@ func (c *Config) setDefaults() {
 	if c.MaxInFlight <= 0 {
 		c.MaxInFlight = 16_384
 	}
-	if c.Retention <= 0 {
-		c.Retention = 7 * 24 * time.Hour
-	}
 	if c.PurgeInterval <= 0 {
 		c.PurgeInterval = time.Minute
 	}
@@ -149,11 +148,11 @@ func (c *Config) setDefaults() {
 // Scheduler is the leader's firing machinery. Install it as the fsm's
 // Notifier and run Run while leading.
 type Scheduler struct {
-	cfg      Config
-	store    Store
-	proposer Proposer
-	log      *slog.Logger
-	metrics  *metrics
+	cfg     Config
+	store   Store
+	writer  Writer
+	log     *slog.Logger
+	metrics *metrics
 
 	loaded atomic.Int64 // tasks in the wheel, for Loaded
 
@@ -185,15 +184,15 @@ type hostBlock struct {
 	until time.Time
 }
 
-// New returns a scheduler reading store and proposing through proposer.
-func New(store Store, proposer Proposer, cfg Config) *Scheduler {
+// New returns a scheduler reading store and writing through writer.
+func New(store Store, writer Writer, cfg Config) *Scheduler {
 	cfg.setDefaults()
 	s := &Scheduler{
-		cfg:      cfg,
-		store:    store,
-		proposer: proposer,
-		log:      cfg.Logger.With("component", "scheduler"),
-		wake:     make(chan struct{}, 1),
+		cfg:    cfg,
+		store:  store,
+		writer: writer,
+		log:    cfg.Logger.With("component", "scheduler"),
+		wake:   make(chan struct{}, 1),
 	}
 	s.metrics = newMetrics(s, cfg.Metrics)
 	return s

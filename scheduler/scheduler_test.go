@@ -15,8 +15,8 @@ import (
 
 	"github.com/hourglass-scheduler/hourglass/client"
 	"github.com/hourglass-scheduler/hourglass/cluster"
-	"github.com/hourglass-scheduler/hourglass/fsm"
 	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
+	"github.com/hourglass-scheduler/hourglass/service"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 )
@@ -85,29 +85,30 @@ func (r *receiver) deliveries(id string) []delivery {
 }
 
 type harness struct {
-	t    *testing.T
-	node *cluster.Node
+	t      *testing.T
+	node   *cluster.Node
+	writes *service.Service // straight to the node, whatever the scheduler's wraps
 }
 
 func start(t *testing.T, dir string, cfg Config) *harness {
 	t.Helper()
-	return startWith(t, dir, cfg, func(n *cluster.Node) Proposer { return n })
+	return startWith(t, dir, cfg, func(n *cluster.Node) service.Proposer { return n })
 }
 
 // startWith starts a node whose scheduler proposes through wrap(node).
-func startWith(t *testing.T, dir string, cfg Config, wrap func(*cluster.Node) Proposer) *harness {
+func startWith(t *testing.T, dir string, cfg Config, wrap func(*cluster.Node) service.Proposer) *harness {
 	t.Helper()
 	h, _ := startScheduler(t, dir, cfg, wrap)
 	return h
 }
 
-func startScheduler(t *testing.T, dir string, cfg Config, wrap func(*cluster.Node) Proposer) (*harness, *Scheduler) {
+func startScheduler(t *testing.T, dir string, cfg Config, wrap func(*cluster.Node) service.Proposer) (*harness, *Scheduler) {
 	t.Helper()
 	node, err := cluster.Open(cluster.Config{NodeID: "n1", DataDir: dir, RaftAddr: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := New(node.FSM(), wrap(node), cfg)
+	s := New(node.FSM(), service.New(wrap(node), node.FSM(), service.Config{}), cfg)
 	node.FSM().SetNotifier(s)
 	node.Start(s.Run)
 	t.Cleanup(func() { node.Close() })
@@ -116,7 +117,7 @@ func startScheduler(t *testing.T, dir string, cfg Config, wrap func(*cluster.Nod
 	if err := node.WaitLeader(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return &harness{t: t, node: node}, s
+	return &harness{t: t, node: node, writes: service.New(node, node.FSM(), service.Config{})}, s
 }
 
 func (h *harness) task(id, url string, due time.Time) *fsmpb.Task {
@@ -130,11 +131,15 @@ func (h *harness) task(id, url string, due time.Time) *fsmpb.Task {
 
 func (h *harness) create(tasks ...*fsmpb.Task) {
 	h.t.Helper()
-	res, err := h.node.Propose(context.Background(), &fsmpb.Command{Kind: &fsmpb.Command_Create{Create: &fsmpb.CreateTasks{Tasks: tasks}}})
+	news := make([]service.NewTask, len(tasks))
+	for i, t := range tasks {
+		news[i] = service.NewTask{Task: t}
+	}
+	items, err := h.writes.CreateTasks(context.Background(), news)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	for _, item := range res.(*fsm.CreateResult).Items {
+	for _, item := range items {
 		if item.Err != nil {
 			h.t.Fatal(item.Err)
 		}
@@ -189,9 +194,8 @@ func TestCancelledTaskIsNotDelivered(t *testing.T) {
 	recv := newReceiver(t)
 	now := time.Now()
 	h.create(h.task("cancelled", recv.URL+"/ok", now.Add(400*time.Millisecond)), h.task("kept", recv.URL+"/ok", now.Add(500*time.Millisecond)))
-	res, err := h.node.Propose(context.Background(), &fsmpb.Command{Kind: &fsmpb.Command_Cancel{Cancel: &fsmpb.CancelTask{Id: "cancelled", At: now.UnixNano()}}})
-	if err != nil || res.(*fsm.TaskResult).Err != nil {
-		t.Fatalf("cancel: %v %v", err, res)
+	if _, err := h.writes.CancelTask(context.Background(), "cancelled"); err != nil {
+		t.Fatalf("cancel: %v", err)
 	}
 	h.waitState("kept", fsmpb.State_SUCCEEDED, 5*time.Second)
 	if got := recv.deliveries("cancelled"); len(got) != 0 {
@@ -213,7 +217,7 @@ func TestErrorBodyOnlyWhenAsked(t *testing.T) {
 }
 
 func TestRetriesThenDead(t *testing.T) {
-	h, s := startScheduler(t, t.TempDir(), Config{Metrics: prometheus.NewRegistry()}, func(n *cluster.Node) Proposer { return n })
+	h, s := startScheduler(t, t.TempDir(), Config{Metrics: prometheus.NewRegistry()}, func(n *cluster.Node) service.Proposer { return n })
 	recv := newReceiver(t)
 	task := h.task("f", recv.URL+"/fail", time.Now().Add(50*time.Millisecond))
 	task.MaxAttempts = 4
@@ -383,7 +387,7 @@ func TestFireWithUnknownOutcomeIsReclaimed(t *testing.T) {
 	recv := newReceiver(t)
 	lossy := &lossyProposer{}
 	lossy.failFires.Store(1)
-	h := startWith(t, t.TempDir(), Config{}, func(n *cluster.Node) Proposer { lossy.node = n; return lossy })
+	h := startWith(t, t.TempDir(), Config{}, func(n *cluster.Node) service.Proposer { lossy.node = n; return lossy })
 	h.create(h.task("lost-fire", recv.URL+"/ok", time.Now().Add(100*time.Millisecond)))
 	task := h.waitState("lost-fire", fsmpb.State_SUCCEEDED, 5*time.Second)
 	if got := recv.deliveries("lost-fire"); len(got) != 1 || got[0].attempt != 2 {
@@ -402,7 +406,7 @@ func TestMemoryIsBoundedByHorizonAndCap(t *testing.T) {
 	recv := newReceiver(t)
 	const maxLoaded, n = 40, 400
 	h, s := startScheduler(t, t.TempDir(), Config{Horizon: 300 * time.Millisecond, MaxLoaded: maxLoaded},
-		func(n *cluster.Node) Proposer { return n })
+		func(n *cluster.Node) service.Proposer { return n })
 	start := time.Now().Add(time.Second)
 	var tasks []*fsmpb.Task
 	due := map[string]time.Time{}

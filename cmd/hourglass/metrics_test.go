@@ -12,6 +12,7 @@ import (
 	"github.com/hourglass-scheduler/hourglass/cluster"
 	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
 	"github.com/hourglass-scheduler/hourglass/metrics/labels"
+	"github.com/hourglass-scheduler/hourglass/service"
 )
 
 // TestTaskSeriesAreBounded: past the limiter's queues, the tasks of every
@@ -29,12 +30,12 @@ func TestTaskSeriesAreBounded(t *testing.T) {
 	if err := node.WaitLeader(ctx); err != nil {
 		t.Fatal(err)
 	}
-	var tasks []*fsmpb.Task
+	var tasks []service.NewTask
 	for i := 0; i < 50; i++ {
 		id := fmt.Sprintf("t%02d", i)
-		tasks = append(tasks, &fsmpb.Task{Id: id, Queue: fmt.Sprintf("q%02d", i%10), ExecuteAt: 4e18, Fingerprint: []byte(id)})
+		tasks = append(tasks, service.NewTask{Task: &fsmpb.Task{Id: id, Queue: fmt.Sprintf("q%02d", i%10), ExecuteAt: 4e18}})
 	}
-	if _, err := node.Propose(ctx, &fsmpb.Command{Kind: &fsmpb.Command_Create{Create: &fsmpb.CreateTasks{Tasks: tasks}}}); err != nil {
+	if _, err := service.New(node, node.FSM(), service.Config{}).CreateTasks(ctx, tasks); err != nil {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()

@@ -22,6 +22,7 @@ import (
 	"github.com/hourglass-scheduler/hourglass/httpapi"
 	"github.com/hourglass-scheduler/hourglass/metrics/labels"
 	"github.com/hourglass-scheduler/hourglass/scheduler"
+	"github.com/hourglass-scheduler/hourglass/service"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -248,10 +249,12 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger) error {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newNodeCollector(node, dataDir, queueLabels))
 
-	// 2. The scheduler hears of due-index changes and runs while leading.
-	sched := scheduler.New(node.FSM(), node, scheduler.Config{
+	// 2. Every write enters through the service; the scheduler hears of
+	// due-index changes and does the leader's duties while leading.
+	writes := service.New(node, node.FSM(), service.Config{Retention: f.retention})
+	sched := scheduler.New(node.FSM(), writes, scheduler.Config{
 		Horizon: f.horizon, FireLead: f.fireLead, CatchUpRate: f.catchUpRate,
-		Workers: f.workers, TargetConcurrency: f.targetConcurrency, QueueConcurrency: f.queueConcurrency, Retention: f.retention, Logger: logger,
+		Workers: f.workers, TargetConcurrency: f.targetConcurrency, QueueConcurrency: f.queueConcurrency, Logger: logger,
 		Leadership: node, StaleAfter: f.leaseTimeout, Metrics: metrics,
 		HTTPClient: scheduler.NewHTTPClient(f.workers, policy, proxy), SigningKeys: signingKeys, ErrorBodyBytes: f.errorBodyBytes, QueueLabels: queueLabels,
 	})
@@ -270,13 +273,13 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger) error {
 		logger.Warn("authentication is off: no --auth-token or --tokens-file, so anyone who reaches the HTTP API can use all of it; keep it on a private listener")
 	}
 	api := httpapi.New(httpapi.Config{
-		Proposer: node, Store: node.FSM(), Health: node, Cluster: node, Backups: node, Workers: sched,
+		Service: writes, Store: node.FSM(), Health: node, Cluster: node, Backups: node, Workers: sched,
 		Registry: metrics,
 		Metrics:  promhttp.HandlerFor(metrics, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError)}),
 		Limits: httpapi.Limits{MaxPayload: f.maxPayload, MaxBatch: f.maxBatch, MaxConcurrent: f.maxConcurrent, MaxListBytes: f.maxListBytes,
 			MaxQueues: f.maxQueues},
 		QueueLabels: queueLabels,
-		Tokens:      tokens, Retention: f.retention, Logger: logger,
+		Tokens:      tokens, Logger: logger,
 		ForwardTLS: secure.forward, RequireClientCert: f.tlsClientCA != "",
 	})
 	var handler http.Handler = api

@@ -211,6 +211,7 @@ type Command struct {
 	//	*Command_Redrive
 	//	*Command_CancelMany
 	//	*Command_Shift
+	//	*Command_PauseQueue
 	Kind          isCommand_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -361,6 +362,15 @@ func (x *Command) GetShift() *ShiftTasks {
 	return nil
 }
 
+func (x *Command) GetPauseQueue() *PauseQueue {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_PauseQueue); ok {
+			return x.PauseQueue
+		}
+	}
+	return nil
+}
+
 type isCommand_Kind interface {
 	isCommand_Kind()
 }
@@ -413,6 +423,10 @@ type Command_Shift struct {
 	Shift *ShiftTasks `protobuf:"bytes,12,opt,name=shift,proto3,oneof"`
 }
 
+type Command_PauseQueue struct {
+	PauseQueue *PauseQueue `protobuf:"bytes,13,opt,name=pause_queue,json=pauseQueue,proto3,oneof"`
+}
+
 func (*Command_Create) isCommand_Kind() {}
 
 func (*Command_Cancel) isCommand_Kind() {}
@@ -436,6 +450,8 @@ func (*Command_Redrive) isCommand_Kind() {}
 func (*Command_CancelMany) isCommand_Kind() {}
 
 func (*Command_Shift) isCommand_Kind() {}
+
+func (*Command_PauseQueue) isCommand_Kind() {}
 
 // CreateTasks inserts tasks. Each task's fingerprint decides idempotency:
 // an existing id with the same fingerprint is "exists", another is
@@ -1163,6 +1179,68 @@ func (x *PutQueue) GetAt() int64 {
 	return 0
 }
 
+// PauseQueue pauses (or resumes) a queue and changes none of its other
+// settings; a queue not seen before is made with the defaults.
+type PauseQueue struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Paused        bool                   `protobuf:"varint,2,opt,name=paused,proto3" json:"paused,omitempty"`
+	At            int64                  `protobuf:"varint,3,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PauseQueue) Reset() {
+	*x = PauseQueue{}
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PauseQueue) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PauseQueue) ProtoMessage() {}
+
+func (x *PauseQueue) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PauseQueue.ProtoReflect.Descriptor instead.
+func (*PauseQueue) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *PauseQueue) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PauseQueue) GetPaused() bool {
+	if x != nil {
+		return x.Paused
+	}
+	return false
+}
+
+func (x *PauseQueue) GetAt() int64 {
+	if x != nil {
+		return x.At
+	}
+	return 0
+}
+
 // DeleteQueue removes a queue's settings; refused while it holds scheduled
 // or running tasks.
 type DeleteQueue struct {
@@ -1174,7 +1252,7 @@ type DeleteQueue struct {
 
 func (x *DeleteQueue) Reset() {
 	*x = DeleteQueue{}
-	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[12]
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1186,7 +1264,7 @@ func (x *DeleteQueue) String() string {
 func (*DeleteQueue) ProtoMessage() {}
 
 func (x *DeleteQueue) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[12]
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1199,7 +1277,7 @@ func (x *DeleteQueue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteQueue.ProtoReflect.Descriptor instead.
 func (*DeleteQueue) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{12}
+	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DeleteQueue) GetName() string {
@@ -1224,7 +1302,7 @@ type RedriveTasks struct {
 
 func (x *RedriveTasks) Reset() {
 	*x = RedriveTasks{}
-	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[13]
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1236,7 +1314,7 @@ func (x *RedriveTasks) String() string {
 func (*RedriveTasks) ProtoMessage() {}
 
 func (x *RedriveTasks) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[13]
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1249,7 +1327,7 @@ func (x *RedriveTasks) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RedriveTasks.ProtoReflect.Descriptor instead.
 func (*RedriveTasks) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{13}
+	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RedriveTasks) GetQueue() string {
@@ -1292,7 +1370,7 @@ type CancelTasks struct {
 
 func (x *CancelTasks) Reset() {
 	*x = CancelTasks{}
-	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[14]
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1304,7 +1382,7 @@ func (x *CancelTasks) String() string {
 func (*CancelTasks) ProtoMessage() {}
 
 func (x *CancelTasks) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[14]
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1317,7 +1395,7 @@ func (x *CancelTasks) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelTasks.ProtoReflect.Descriptor instead.
 func (*CancelTasks) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{14}
+	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CancelTasks) GetIds() []string {
@@ -1354,7 +1432,7 @@ type ShiftTasks struct {
 
 func (x *ShiftTasks) Reset() {
 	*x = ShiftTasks{}
-	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[15]
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1366,7 +1444,7 @@ func (x *ShiftTasks) String() string {
 func (*ShiftTasks) ProtoMessage() {}
 
 func (x *ShiftTasks) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[15]
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1379,7 +1457,7 @@ func (x *ShiftTasks) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShiftTasks.ProtoReflect.Descriptor instead.
 func (*ShiftTasks) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{15}
+	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ShiftTasks) GetIds() []string {
@@ -1423,7 +1501,7 @@ type Queue struct {
 
 func (x *Queue) Reset() {
 	*x = Queue{}
-	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[16]
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1435,7 +1513,7 @@ func (x *Queue) String() string {
 func (*Queue) ProtoMessage() {}
 
 func (x *Queue) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[16]
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1448,7 +1526,7 @@ func (x *Queue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Queue.ProtoReflect.Descriptor instead.
 func (*Queue) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{16}
+	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Queue) GetName() string {
@@ -1540,7 +1618,7 @@ type Target struct {
 
 func (x *Target) Reset() {
 	*x = Target{}
-	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[17]
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1552,7 +1630,7 @@ func (x *Target) String() string {
 func (*Target) ProtoMessage() {}
 
 func (x *Target) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[17]
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1565,7 +1643,7 @@ func (x *Target) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Target.ProtoReflect.Descriptor instead.
 func (*Target) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{17}
+	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Target) GetUrl() string {
@@ -1607,7 +1685,7 @@ type Backoff struct {
 
 func (x *Backoff) Reset() {
 	*x = Backoff{}
-	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[18]
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1619,7 +1697,7 @@ func (x *Backoff) String() string {
 func (*Backoff) ProtoMessage() {}
 
 func (x *Backoff) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[18]
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1632,7 +1710,7 @@ func (x *Backoff) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Backoff.ProtoReflect.Descriptor instead.
 func (*Backoff) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{18}
+	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Backoff) GetInitial() int64 {
@@ -1698,7 +1776,7 @@ type Task struct {
 
 func (x *Task) Reset() {
 	*x = Task{}
-	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[19]
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1710,7 +1788,7 @@ func (x *Task) String() string {
 func (*Task) ProtoMessage() {}
 
 func (x *Task) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[19]
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1723,7 +1801,7 @@ func (x *Task) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Task.ProtoReflect.Descriptor instead.
 func (*Task) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{19}
+	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Task) GetId() string {
@@ -1907,7 +1985,7 @@ const file_fsm_fsmpb_hourglass_proto_rawDesc = "" +
 	"\n" +
 	"\x19fsm/fsmpb/hourglass.proto\x12\x10hourglass.fsm.v1\">\n" +
 	"\x05Entry\x125\n" +
-	"\bcommands\x18\x01 \x03(\v2\x19.hourglass.fsm.v1.CommandR\bcommands\"\xcf\x05\n" +
+	"\bcommands\x18\x01 \x03(\v2\x19.hourglass.fsm.v1.CommandR\bcommands\"\x90\x06\n" +
 	"\aCommand\x127\n" +
 	"\x06create\x18\x01 \x01(\v2\x1d.hourglass.fsm.v1.CreateTasksH\x00R\x06create\x126\n" +
 	"\x06cancel\x18\x02 \x01(\v2\x1c.hourglass.fsm.v1.CancelTaskH\x00R\x06cancel\x126\n" +
@@ -1922,7 +2000,9 @@ const file_fsm_fsmpb_hourglass_proto_rawDesc = "" +
 	" \x01(\v2\x1e.hourglass.fsm.v1.RedriveTasksH\x00R\aredrive\x12@\n" +
 	"\vcancel_many\x18\v \x01(\v2\x1d.hourglass.fsm.v1.CancelTasksH\x00R\n" +
 	"cancelMany\x124\n" +
-	"\x05shift\x18\f \x01(\v2\x1c.hourglass.fsm.v1.ShiftTasksH\x00R\x05shiftB\x06\n" +
+	"\x05shift\x18\f \x01(\v2\x1c.hourglass.fsm.v1.ShiftTasksH\x00R\x05shift\x12?\n" +
+	"\vpause_queue\x18\r \x01(\v2\x1c.hourglass.fsm.v1.PauseQueueH\x00R\n" +
+	"pauseQueueB\x06\n" +
 	"\x04kind\";\n" +
 	"\vCreateTasks\x12,\n" +
 	"\x05tasks\x18\x01 \x03(\v2\x16.hourglass.fsm.v1.TaskR\x05tasks\"O\n" +
@@ -1996,7 +2076,12 @@ const file_fsm_fsmpb_hourglass_proto_rawDesc = "" +
 	"\x05limit\x18\x02 \x01(\rR\x05limit\"I\n" +
 	"\bPutQueue\x12-\n" +
 	"\x05queue\x18\x01 \x01(\v2\x17.hourglass.fsm.v1.QueueR\x05queue\x12\x0e\n" +
-	"\x02at\x18\x02 \x01(\x03R\x02at\"!\n" +
+	"\x02at\x18\x02 \x01(\x03R\x02at\"H\n" +
+	"\n" +
+	"PauseQueue\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06paused\x18\x02 \x01(\bR\x06paused\x12\x0e\n" +
+	"\x02at\x18\x03 \x01(\x03R\x02at\"!\n" +
 	"\vDeleteQueue\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\\\n" +
 	"\fRedriveTasks\x12\x14\n" +
@@ -2099,7 +2184,7 @@ func file_fsm_fsmpb_hourglass_proto_rawDescGZIP() []byte {
 }
 
 var file_fsm_fsmpb_hourglass_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_fsm_fsmpb_hourglass_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_fsm_fsmpb_hourglass_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_fsm_fsmpb_hourglass_proto_goTypes = []any{
 	(State)(0),             // 0: hourglass.fsm.v1.State
 	(Outcome_Kind)(0),      // 1: hourglass.fsm.v1.Outcome.Kind
@@ -2115,15 +2200,16 @@ var file_fsm_fsmpb_hourglass_proto_goTypes = []any{
 	(*Outcome)(nil),        // 11: hourglass.fsm.v1.Outcome
 	(*PurgeTasks)(nil),     // 12: hourglass.fsm.v1.PurgeTasks
 	(*PutQueue)(nil),       // 13: hourglass.fsm.v1.PutQueue
-	(*DeleteQueue)(nil),    // 14: hourglass.fsm.v1.DeleteQueue
-	(*RedriveTasks)(nil),   // 15: hourglass.fsm.v1.RedriveTasks
-	(*CancelTasks)(nil),    // 16: hourglass.fsm.v1.CancelTasks
-	(*ShiftTasks)(nil),     // 17: hourglass.fsm.v1.ShiftTasks
-	(*Queue)(nil),          // 18: hourglass.fsm.v1.Queue
-	(*Target)(nil),         // 19: hourglass.fsm.v1.Target
-	(*Backoff)(nil),        // 20: hourglass.fsm.v1.Backoff
-	(*Task)(nil),           // 21: hourglass.fsm.v1.Task
-	nil,                    // 22: hourglass.fsm.v1.Target.HeadersEntry
+	(*PauseQueue)(nil),     // 14: hourglass.fsm.v1.PauseQueue
+	(*DeleteQueue)(nil),    // 15: hourglass.fsm.v1.DeleteQueue
+	(*RedriveTasks)(nil),   // 16: hourglass.fsm.v1.RedriveTasks
+	(*CancelTasks)(nil),    // 17: hourglass.fsm.v1.CancelTasks
+	(*ShiftTasks)(nil),     // 18: hourglass.fsm.v1.ShiftTasks
+	(*Queue)(nil),          // 19: hourglass.fsm.v1.Queue
+	(*Target)(nil),         // 20: hourglass.fsm.v1.Target
+	(*Backoff)(nil),        // 21: hourglass.fsm.v1.Backoff
+	(*Task)(nil),           // 22: hourglass.fsm.v1.Task
+	nil,                    // 23: hourglass.fsm.v1.Target.HeadersEntry
 }
 var file_fsm_fsmpb_hourglass_proto_depIdxs = []int32{
 	3,  // 0: hourglass.fsm.v1.Entry.commands:type_name -> hourglass.fsm.v1.Command
@@ -2135,25 +2221,26 @@ var file_fsm_fsmpb_hourglass_proto_depIdxs = []int32{
 	12, // 6: hourglass.fsm.v1.Command.purge:type_name -> hourglass.fsm.v1.PurgeTasks
 	9,  // 7: hourglass.fsm.v1.Command.extend:type_name -> hourglass.fsm.v1.ExtendLease
 	13, // 8: hourglass.fsm.v1.Command.put_queue:type_name -> hourglass.fsm.v1.PutQueue
-	14, // 9: hourglass.fsm.v1.Command.delete_queue:type_name -> hourglass.fsm.v1.DeleteQueue
-	15, // 10: hourglass.fsm.v1.Command.redrive:type_name -> hourglass.fsm.v1.RedriveTasks
-	16, // 11: hourglass.fsm.v1.Command.cancel_many:type_name -> hourglass.fsm.v1.CancelTasks
-	17, // 12: hourglass.fsm.v1.Command.shift:type_name -> hourglass.fsm.v1.ShiftTasks
-	21, // 13: hourglass.fsm.v1.CreateTasks.tasks:type_name -> hourglass.fsm.v1.Task
-	19, // 14: hourglass.fsm.v1.UpdateTask.target:type_name -> hourglass.fsm.v1.Target
-	8,  // 15: hourglass.fsm.v1.FireTasks.items:type_name -> hourglass.fsm.v1.FireItem
-	11, // 16: hourglass.fsm.v1.RecordOutcomes.outcomes:type_name -> hourglass.fsm.v1.Outcome
-	1,  // 17: hourglass.fsm.v1.Outcome.kind:type_name -> hourglass.fsm.v1.Outcome.Kind
-	18, // 18: hourglass.fsm.v1.PutQueue.queue:type_name -> hourglass.fsm.v1.Queue
-	22, // 19: hourglass.fsm.v1.Target.headers:type_name -> hourglass.fsm.v1.Target.HeadersEntry
-	19, // 20: hourglass.fsm.v1.Task.target:type_name -> hourglass.fsm.v1.Target
-	20, // 21: hourglass.fsm.v1.Task.backoff:type_name -> hourglass.fsm.v1.Backoff
-	0,  // 22: hourglass.fsm.v1.Task.state:type_name -> hourglass.fsm.v1.State
-	23, // [23:23] is the sub-list for method output_type
-	23, // [23:23] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	15, // 9: hourglass.fsm.v1.Command.delete_queue:type_name -> hourglass.fsm.v1.DeleteQueue
+	16, // 10: hourglass.fsm.v1.Command.redrive:type_name -> hourglass.fsm.v1.RedriveTasks
+	17, // 11: hourglass.fsm.v1.Command.cancel_many:type_name -> hourglass.fsm.v1.CancelTasks
+	18, // 12: hourglass.fsm.v1.Command.shift:type_name -> hourglass.fsm.v1.ShiftTasks
+	14, // 13: hourglass.fsm.v1.Command.pause_queue:type_name -> hourglass.fsm.v1.PauseQueue
+	22, // 14: hourglass.fsm.v1.CreateTasks.tasks:type_name -> hourglass.fsm.v1.Task
+	20, // 15: hourglass.fsm.v1.UpdateTask.target:type_name -> hourglass.fsm.v1.Target
+	8,  // 16: hourglass.fsm.v1.FireTasks.items:type_name -> hourglass.fsm.v1.FireItem
+	11, // 17: hourglass.fsm.v1.RecordOutcomes.outcomes:type_name -> hourglass.fsm.v1.Outcome
+	1,  // 18: hourglass.fsm.v1.Outcome.kind:type_name -> hourglass.fsm.v1.Outcome.Kind
+	19, // 19: hourglass.fsm.v1.PutQueue.queue:type_name -> hourglass.fsm.v1.Queue
+	23, // 20: hourglass.fsm.v1.Target.headers:type_name -> hourglass.fsm.v1.Target.HeadersEntry
+	20, // 21: hourglass.fsm.v1.Task.target:type_name -> hourglass.fsm.v1.Target
+	21, // 22: hourglass.fsm.v1.Task.backoff:type_name -> hourglass.fsm.v1.Backoff
+	0,  // 23: hourglass.fsm.v1.Task.state:type_name -> hourglass.fsm.v1.State
+	24, // [24:24] is the sub-list for method output_type
+	24, // [24:24] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_fsm_fsmpb_hourglass_proto_init() }
@@ -2174,6 +2261,7 @@ func file_fsm_fsmpb_hourglass_proto_init() {
 		(*Command_Redrive)(nil),
 		(*Command_CancelMany)(nil),
 		(*Command_Shift)(nil),
+		(*Command_PauseQueue)(nil),
 	}
 	file_fsm_fsmpb_hourglass_proto_msgTypes[4].OneofWrappers = []any{}
 	type x struct{}
@@ -2182,7 +2270,7 @@ func file_fsm_fsmpb_hourglass_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fsm_fsmpb_hourglass_proto_rawDesc), len(file_fsm_fsmpb_hourglass_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   21,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,72 @@
+package service
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/hourglass-scheduler/hourglass/fsm"
+	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
+)
+
+// Proposer replicates a command through raft and returns what the state
+// machine answered (cluster.Node).
+type Proposer interface {
+	Propose(ctx context.Context, cmd *fsmpb.Command) (any, error)
+}
+
+// Store is what the service reads before a write: the bulk operations
+// select their tasks, a redrive checks the task it names.
+type Store interface {
+	Get(id string) (*fsmpb.Task, error)
+	SelectScheduled(sel fsm.Selector, after string, limit int) ([]string, bool, error)
+}
+
+// Config tunes the service. Zero values take the defaults named.
+type Config struct {
+	// Retention is how long finished tasks are kept (7 days).
+	Retention time.Duration
+	// Now tells the time stamped into commands (time.Now).
+	Now func() time.Time
+}
+
+// DefaultRetention is how long finished tasks are kept unless configured.
+const DefaultRetention = 7 * 24 * time.Hour
+
+// Service is the typed write path of one group.
+type Service struct {
+	p     Proposer
+	store Store
+	cfg   Config
+}
+
+// New returns the service writing through p and reading store.
+func New(p Proposer, store Store, cfg Config) *Service {
+	if cfg.Retention <= 0 {
+		cfg.Retention = DefaultRetention
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Service{p: p, store: store, cfg: cfg}
+}
+
+// Retention is how long finished tasks are kept.
+func (s *Service) Retention() time.Duration { return s.cfg.Retention }
+
+// retainUntil is when a task finished at now may be purged.
+func (s *Service) retainUntil(now time.Time) int64 { return now.Add(s.cfg.Retention).UnixNano() }
+
+// propose proposes cmd and returns the state machine's answer as a T.
+func propose[T any](ctx context.Context, s *Service, cmd *fsmpb.Command) (T, error) {
+	var zero T
+	res, err := s.p.Propose(ctx, cmd)
+	if err != nil {
+		return zero, err
+	}
+	r, ok := res.(T)
+	if !ok {
+		return zero, fmt.Errorf("the state machine answered %T to a %T command", res, cmd.Kind)
+	}
+	return r, nil
+}
