@@ -54,49 +54,6 @@ func (h *harness) waitAll(tasks []*fsmpb.Task, within time.Duration) {
 	}
 }
 
-// TestQueueRateLimit: a queue limited to 100/s never delivers faster than
-// its bucket allows, still delivers everything, and a queue without a
-// limit is not held up by it.
-//
-// Only the bound a stall cannot break is checked exactly: tokens are not
-// taken before the tasks are due (less the fire lead), so the last of
-// 310 tasks with a burst of 10 cannot arrive sooner than 3 s after that,
-// however the deliveries bunch up. How much slower than 100/s a loaded
-// machine delivers is not a property of the limiter, so the lower bound is
-// only a deadline that a broken limiter (a tenth of the rate) would miss.
-// Exact rates in simulated time belong to the leader core's tests.
-func TestQueueRateLimit(t *testing.T) {
-	const fireLead = 20 * time.Millisecond
-	h := start(t, t.TempDir(), Config{FireLead: fireLead})
-	recv := newReceiver(t)
-	h.putQueue(&fsmpb.Queue{Name: "limited", Rate: 100, Burst: 10})
-	due := time.Now().Add(200 * time.Millisecond)
-	limited := h.queueTasks("limited", recv.URL+"/ok", 310, due)
-	free := h.queueTasks("free", recv.URL+"/ok", 300, due)
-	h.waitAll(free, 5*time.Second)
-	freeDone := time.Now()
-	h.waitAll(limited, 20*time.Second)
-
-	got := recv.arrivals("limited-")
-	if len(got) != len(limited) {
-		t.Fatalf("%d deliveries of %d tasks", len(got), len(limited))
-	}
-	sort.Slice(got, func(i, j int) bool { return got[i].Before(got[j]) })
-	// (Less a millisecond for the bucket's floating-point refill.)
-	earliest := due.Add(-fireLead).Add(3*time.Second - time.Millisecond)
-	if last := got[len(got)-1]; last.Before(earliest) {
-		t.Fatalf("the last of 310 tasks arrived %v after they fell due; a bucket of 100/s with a burst of 10 takes at least 3s",
-			last.Sub(due).Round(time.Millisecond))
-	}
-	// Held up behind the limited queue, the unlimited one would finish
-	// after it (3 s); on its own it takes well under a second.
-	if last := got[len(got)-1]; freeDone.After(last) {
-		t.Fatalf("the unlimited queue took %v to deliver 300 tasks, longer than the limited one: held up by it", freeDone.Sub(due))
-	}
-	t.Logf("limited queue: 310 tasks in %v; unlimited queue: 300 tasks in %v",
-		got[len(got)-1].Sub(due).Round(time.Millisecond), freeDone.Sub(due).Round(time.Millisecond))
-}
-
 // TestPausedQueueDeliversNothingThenResumes: tasks of a paused queue fall
 // due and stay scheduled; after resume each is delivered once.
 func TestPausedQueueDeliversNothingThenResumes(t *testing.T) {

@@ -5,12 +5,14 @@ import (
 	crand "crypto/rand"
 	"errors"
 	"fmt"
+	"iter"
 	"math/rand/v2"
 	"sync"
 	"time"
 
 	"github.com/hourglass-scheduler/hourglass/fsm"
 	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
+	"github.com/hourglass-scheduler/hourglass/leader"
 )
 
 // ErrLeadershipLost answers a lease request that was waiting when this
@@ -28,23 +30,30 @@ type LeaseRequest struct {
 
 // waiter is a lease request waiting for the loop to hand it tasks.
 type waiter struct {
+	id    uint64
 	queue string
 	max   int
 	ready chan struct{} // closed when done is set by the loop
 
 	mu    sync.Mutex
 	done  bool // handed tasks, failed, or given up by the requester
-	items []leaseItem
+	items []leader.LeaseItem
 	term  uint64
 	run   uint64
 	err   error
 }
 
-// leaseItem is a task handed to a lease request.
-type leaseItem struct {
-	fire  *fsmpb.FireItem
-	key   string
-	route uint32
+// grant hands w the tasks the core gave it, unless its requester gave up
+// meanwhile (then false: the tasks go back).
+func (w *waiter) grant(items []leader.LeaseItem, term, run uint64) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done {
+		return false
+	}
+	w.items, w.term, w.run, w.done = items, term, run, true
+	close(w.ready)
+	return true
 }
 
 // Lease leases due pull tasks of a queue to a worker: it waits for the
@@ -54,6 +63,8 @@ type leaseItem struct {
 func (s *Scheduler) Lease(ctx context.Context, req LeaseRequest) ([]*fsmpb.Task, error) {
 	w := &waiter{queue: req.Queue, max: req.Max, ready: make(chan struct{})}
 	s.mu.Lock()
+	s.lastWaiter++
+	w.id = s.lastWaiter
 	s.inbox.waiters = append(s.inbox.waiters, w)
 	s.mu.Unlock()
 	s.poke()
@@ -66,8 +77,14 @@ func (s *Scheduler) Lease(ctx context.Context, req LeaseRequest) ([]*fsmpb.Task,
 	}
 	w.mu.Lock()
 	if !w.done {
-		w.done = true // the loop drops it
+		w.done = true // the loop drops it, and gives back what it hands it
 		w.mu.Unlock()
+		s.mu.Lock()
+		if s.active {
+			s.inbox.dropped = append(s.inbox.dropped, w)
+		}
+		s.mu.Unlock()
+		s.poke()
 		return nil, nil
 	}
 	w.mu.Unlock()
@@ -79,9 +96,9 @@ func (s *Scheduler) Lease(ctx context.Context, req LeaseRequest) ([]*fsmpb.Task,
 	due := now
 	tokens := newLeaseTokens(len(w.items))
 	for i, it := range w.items {
-		items[i] = it.fire
+		items[i] = it.Fire
 		items[i].LeaseToken = tokens[i*LeaseTokenSize : (i+1)*LeaseTokenSize : (i+1)*LeaseTokenSize]
-		if at := time.Unix(0, it.fire.DueAt); at.After(due) {
+		if at := time.Unix(0, it.Fire.DueAt); at.After(due) {
 			due = at
 		}
 	}
@@ -113,10 +130,6 @@ func (s *Scheduler) Lease(ctx context.Context, req LeaseRequest) ([]*fsmpb.Task,
 	return fired.Accepted, nil
 }
 
-// leaseGrouping bounds how far apart the due times of the tasks one lease
-// answer carries are: the answer goes out at the last one's time.
-const leaseGrouping = time.Millisecond
-
 // notAccepted tells the loop which handed-out tasks a fire or lease did
 // not take (cancelled or changed meanwhile, expired): they no longer count
 // against their queue and host.
@@ -128,110 +141,29 @@ func (s *Scheduler) notAccepted(items []*fsmpb.FireItem, res *fsm.FireResult) {
 	for _, t := range res.Accepted {
 		took[t.Id] = true
 	}
-	var keys []string
+	var ids []string
 	for _, it := range items {
 		if !took[it.Id] {
-			keys = append(keys, packID(it.Id))
+			ids = append(ids, it.Id)
 		}
 	}
-	s.unreserve(keys)
+	s.unreserve(ids)
 }
 
-func (s *Scheduler) unreserve(keys []string) {
-	if len(keys) == 0 {
+func (s *Scheduler) unreserve(ids []string) {
+	if len(ids) == 0 {
 		return
 	}
 	s.mu.Lock()
 	if s.active {
-		s.inbox.unreserve = append(s.inbox.unreserve, keys...)
+		s.inbox.unreserve = append(s.inbox.unreserve, ids...)
 	}
 	s.mu.Unlock()
 	s.poke()
 }
 
-// serveWaiters hands the ready pull tasks of queue to its waiting lease
-// requests, oldest first, as far as the queue's gate allows, and returns
-// when to look again (zero: on a change).
-func (l *loop) serveWaiters(queue string, ws []*waiter, now time.Time) time.Time {
-	q := l.queue(queue)
-	var retry time.Time
-	for len(ws) > 0 {
-		w := ws[0]
-		w.mu.Lock()
-		if w.done {
-			w.mu.Unlock()
-			ws = ws[1:]
-			continue
-		}
-		var items []leaseItem
-		var first int64 // due time of the first item
-		for r := q.pull; r != nil && r.waiting() > 0 && len(items) < w.max; {
-			e := r.ready[r.head]
-			if e.Value.gone {
-				l.recycle(r.pop())
-				continue
-			}
-			// The answer waits for the last item's due time: take only
-			// items due within leaseGrouping of the first.
-			if len(items) > 0 && e.Value.due > max(first, now.UnixNano())+int64(leaseGrouping) {
-				break
-			}
-			ok, at := q.allow(now)
-			if !ok {
-				retry = at
-				break
-			}
-			e = r.pop()
-			l.hand(e)
-			if len(items) == 0 {
-				first = e.Value.due
-			}
-			items = append(items, leaseItem{
-				fire: &fsmpb.FireItem{Id: unpackID(e.Value.key), DueAt: e.Value.due},
-				key:  e.Value.key, route: e.Value.route,
-			})
-			l.recycle(e)
-		}
-		if len(items) == 0 {
-			w.mu.Unlock()
-			break
-		}
-		w.items, w.term, w.run, w.done = items, l.term, l.run, true
-		close(w.ready)
-		w.mu.Unlock()
-		ws = ws[1:]
-	}
-	if len(ws) == 0 {
-		delete(l.waiters, queue)
-	} else {
-		l.waiters[queue] = ws
-	}
-	return retry
-}
-
-// giveBack returns a task whose lease did not commit to its ready list.
-// If the lease did commit after all (its entry is back, as a lease end),
-// or the task changed meanwhile, the change already took care of it.
-func (l *loop) giveBack(it leaseItem) {
-	if _, ok := l.entries[it.key]; ok {
-		return
-	}
-	l.unreserve(it.key)
-	e := l.entry(item{key: it.key, due: it.fire.DueAt, route: it.route})
-	l.entries[it.key] = e
-	l.routes[it.route].push(e)
-}
-
-// failWaiters answers every waiting lease request: leadership ended.
-func (l *loop) failWaiters() {
-	for _, ws := range l.waiters {
-		failAll(ws)
-	}
-	l.waiters = map[string][]*waiter{}
-}
-
-func failAll(ws []*waiter) {
-	for _, w := range ws {
+func failAll(ws iter.Seq[*waiter]) {
+	for w := range ws {
 		w.mu.Lock()
 		if !w.done {
 			w.done, w.err = true, ErrLeadershipLost
@@ -245,10 +177,10 @@ func failAll(ws []*waiter) {
 // attempt: the task is retried (offered again) or dead. The state machine
 // applies it only if the lease did run out by then (not extended since).
 func (s *Scheduler) expire(ctx context.Context, in <-chan []string) {
-	for keys := range in {
+	for ids := range in {
 		var batch []*fsmpb.Outcome
-		for _, key := range keys {
-			t, err := s.store.Get(unpackID(key))
+		for _, id := range ids {
+			t, err := s.store.Get(id)
 			if err != nil || t.State != fsmpb.State_RUNNING || t.LeaseExpiresAt == 0 {
 				continue
 			}

@@ -2,15 +2,16 @@ package scheduler
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/hourglass-scheduler/hourglass/fsm"
 	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
+	"github.com/hourglass-scheduler/hourglass/leader"
 	"github.com/hourglass-scheduler/hourglass/metrics/labels"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -145,6 +146,11 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// core is the configuration of the leader core.
+func (c *Config) core() leader.Config {
+	return leader.Config{Horizon: c.Horizon, MaxLoaded: c.MaxLoaded, FireLead: c.FireLead, CatchUpRate: c.CatchUpRate, MaxInFlight: c.MaxInFlight}
+}
+
 // Scheduler is the leader's firing machinery. Install it as the fsm's
 // Notifier and run Run while leading.
 type Scheduler struct {
@@ -160,11 +166,12 @@ type Scheduler struct {
 	verifiedAt   time.Time  // when leadership was last confirmed
 	verifiedTerm uint64     // in which term
 
-	mu     sync.Mutex
-	active bool
-	run    uint64 // counts the runs, so a late retry cannot reach a later one
-	inbox  inbox
-	wake   chan struct{}
+	mu         sync.Mutex
+	active     bool
+	run        uint64 // counts the runs, so a late retry cannot reach a later one
+	inbox      inbox
+	wake       chan struct{}
+	lastWaiter uint64 // numbers the lease requests
 }
 
 // inbox is what other goroutines hand the wheel loop.
@@ -172,10 +179,11 @@ type inbox struct {
 	changes    []fsm.Change
 	retries    []*fsmpb.FireItem // fires to propose again (see requeue)
 	reset      bool
-	unreserve  []string    // packed keys of tasks a fire or lease did not take
-	giveBack   []leaseItem // leases that did not commit
+	unreserve  []string           // ids of tasks a fire or lease did not take
+	giveBack   []leader.LeaseItem // leases that did not commit
 	hostBlocks []hostBlock
-	waiters    []*waiter
+	waiters    []*waiter // new lease requests
+	dropped    []*waiter // lease requests given up
 }
 
 // hostBlock holds deliveries to a host back until a time (Retry-After).
@@ -251,21 +259,9 @@ func (s *Scheduler) setActive(active bool) uint64 {
 	if active {
 		s.inbox.waiters = waiters
 	} else {
-		failAll(waiters)
+		failAll(slices.Values(waiters))
 	}
 	return s.run
-}
-
-// queueSettings reads a queue's settings (nil: the defaults).
-func (s *Scheduler) queueSettings(name string) *fsmpb.Queue {
-	info, err := s.store.Queue(name)
-	if err != nil {
-		if !errors.Is(err, fsm.ErrNotFound) {
-			s.log.Error("read queue settings", "queue", name, "err", err)
-		}
-		return nil
-	}
-	return info.Settings
 }
 
 // Run does the leader's duties for term until ctx ends. It has the shape

@@ -174,10 +174,10 @@ row "1M-task snapshot save / restore / size" "≤ 3 s / ≤ 3 s / ≤ 1.5× raw 
 cmds+=("hourglass snapshot save FILE; hourglass snapshot restore FILE")
 
 # --- memory: tasks inside the horizon, and 10M beyond it ------------------
-echo; echo "== heap per task in the wheel: go test -bench WheelMemory ./scheduler"
-per=$(go test -run '^$' -bench WheelMemory -benchtime 3x ./scheduler | awk '/heap-B\/task/ { for (i = 1; i < NF; i++) if ($(i+1) == "heap-B/task") print $i }')
+echo; echo "== heap per task in the wheel: go test -bench WheelMemory ./leader"
+per=$(go test -run '^$' -bench WheelMemory -benchtime 3x ./leader | awk '/heap-B\/task/ { for (i = 1; i < NF; i++) if ($(i+1) == "heap-B/task") print $i }')
 echo "$per B/task"
-cmds+=("go test -run '^\$' -bench WheelMemory -benchtime 3x ./scheduler")
+cmds+=("go test -run '^\$' -bench WheelMemory -benchtime 3x ./leader")
 
 single tenm
 bench tenm --addr "$(http 1)" --pending 10000000 --pending-spread 720h --tasks 1000 --due 5s

@@ -1,4 +1,4 @@
-package scheduler
+package leader
 
 import (
 	"time"
@@ -88,9 +88,8 @@ type hostGate struct {
 	blockedUntil time.Time
 }
 
-// gates is the loop's dispatch state.
+// gates is the core's dispatch state.
 type gates struct {
-	s          *Scheduler
 	routes     []*route
 	routeIndex map[fsm.Route]uint32
 	queues     map[string]*queueGate
@@ -102,19 +101,20 @@ type gates struct {
 	capped   bool // see full
 }
 
-func newGates(s *Scheduler) gates {
+func newGates() gates {
 	return gates{
-		s: s, routeIndex: map[fsm.Route]uint32{}, queues: map[string]*queueGate{},
+		routeIndex: map[fsm.Route]uint32{}, queues: map[string]*queueGate{},
 		hosts: map[string]*hostGate{}, reserved: map[string]uint32{},
 	}
 }
 
 // routeOf returns the index of route r, making it on first sight.
-func (g *gates) routeOf(r fsm.Route) uint32 {
+func (c *Core) routeOf(r fsm.Route) uint32 {
+	g := &c.gates
 	if i, ok := g.routeIndex[r]; ok {
 		return i
 	}
-	q := g.queue(r.Queue)
+	q := c.queue(r.Queue)
 	rt := &route{queue: q, pull: r.Pull}
 	if r.Pull {
 		q.pull = rt
@@ -132,19 +132,19 @@ func (g *gates) routeOf(r fsm.Route) uint32 {
 	return i
 }
 
-func (g *gates) queue(name string) *queueGate {
-	q := g.queues[name]
+func (c *Core) queue(name string) *queueGate {
+	q := c.queues[name]
 	if q == nil {
-		q = &queueGate{settings: g.s.queueSettings(name), refilled: g.s.cfg.Clock.Now()}
+		q = &queueGate{settings: c.settings(name), refilled: c.now}
 		q.tokens = fsm.Burst(q.settings)
-		g.queues[name] = q
+		c.queues[name] = q
 	}
 	return q
 }
 
-func (g *gates) queueChanged(name string) {
+func (g *gates) queueChanged(name string, settings *fsmpb.Queue) {
 	if q := g.queues[name]; q != nil {
-		q.settings = g.s.queueSettings(name)
+		q.settings = settings
 		q.tokens = min(q.tokens, fsm.Burst(q.settings))
 	}
 }
@@ -190,23 +190,23 @@ func (g *gates) unreserve(key string) {
 // dispatch fires what the gates let go from the push routes and serves
 // the lease requests, and returns when it next needs to look (far in the
 // future when only a change can open a gate).
-func (l *loop) dispatch(now time.Time) time.Time {
+func (c *Core) dispatch(now time.Time) time.Time {
 	wake := now.Add(time.Hour)
 	later := func(t time.Time) {
 		if !t.IsZero() && t.Before(wake) {
 			wake = t
 		}
 	}
-	for _, r := range l.routes {
+	for _, r := range c.routes {
 		if r.pull || r.waiting() == 0 {
 			continue
 		}
 		for r.waiting() > 0 {
 			if e := r.ready[r.head]; e.Value.gone {
-				l.recycle(r.pop())
+				c.recycle(r.pop())
 				continue
 			}
-			if l.full(r) {
+			if c.full(r) {
 				break
 			}
 			if now.Before(r.host.blockedUntil) {
@@ -219,13 +219,13 @@ func (l *loop) dispatch(now time.Time) time.Time {
 				break
 			}
 			e := r.pop()
-			l.hand(e)
-			l.released = append(l.released, &fsmpb.FireItem{Id: unpackID(e.Value.key), DueAt: e.Value.due})
-			l.recycle(e)
+			c.hand(e)
+			c.out.Fire = append(c.out.Fire, &fsmpb.FireItem{Id: unpackID(e.Value.key), DueAt: e.Value.due})
+			c.recycle(e)
 		}
 	}
-	for queue, ws := range l.waiters {
-		later(l.serveWaiters(queue, ws, now))
+	for queue, ws := range c.waiters {
+		later(c.serveWaiters(queue, ws, now))
 	}
 	return wake
 }
@@ -236,19 +236,19 @@ func (l *loop) dispatch(now time.Time) time.Time {
 // target never take it all. Once the cap on all is reached, firing
 // resumes only when an eighth of it is free again: it goes out in large
 // Fire entries, not one task per delivery that finished.
-func (l *loop) full(r *route) bool {
-	cap := l.s.cfg.MaxInFlight
-	if l.inFlight >= cap {
-		l.capped = true
-	} else if l.capped && l.inFlight <= cap-cap/8 {
-		l.capped = false
+func (c *Core) full(r *route) bool {
+	cap := c.cfg.MaxInFlight
+	if c.inFlight >= cap {
+		c.capped = true
+	} else if c.capped && c.inFlight <= cap-cap/8 {
+		c.capped = false
 	}
 	share := max(cap/4, 1)
-	return l.capped || r.host.running >= share || r.queue.pushing >= share
+	return c.capped || r.host.running >= share || r.queue.pushing >= share
 }
 
-// hand reserves a ready entry's task, which leaves the loop's keeping.
-func (l *loop) hand(e *wheel.Entry[item]) {
-	delete(l.entries, e.Value.key)
-	l.reserve(e.Value.key, e.Value.route)
+// hand reserves a ready entry's task, which leaves the wheel's keeping.
+func (c *Core) hand(e *wheel.Entry[item]) {
+	delete(c.entries, e.Value.key)
+	c.reserve(e.Value.key, e.Value.route)
 }

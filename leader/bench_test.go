@@ -1,4 +1,4 @@
-package scheduler
+package leader
 
 import (
 	"runtime"
@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/hourglass-scheduler/hourglass/fsm"
+	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
 
 	"github.com/google/uuid"
 )
@@ -22,13 +23,12 @@ func BenchmarkWheelMemory(b *testing.B) {
 	for i := range ids {
 		ids[i] = uuid.Must(uuid.NewV7()).String()
 	}
-	s := New(queuelessStore{}, nil, Config{})
 	b.ResetTimer()
 	for b.Loop() {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
-		l := s.newLoop(1, 1, now)
+		l := New(queuelessStore{}, Config{}, 1, now)
 		route := l.routeOf(fsm.Route{Queue: "default", Host: "127.0.0.1:8080"})
 		for i, id := range ids {
 			// The loader copies each id out of bbolt.
@@ -51,7 +51,9 @@ func BenchmarkPackID(b *testing.B) {
 	}
 }
 
-// queuelessStore knows no queue settings; nothing else may be asked.
+// queuelessStore knows no queue settings and no running tasks; nothing
+// else may be asked.
 type queuelessStore struct{ Store }
 
 func (queuelessStore) Queue(name string) (*fsm.QueueInfo, error) { return nil, fsm.ErrNotFound }
+func (queuelessStore) Running() ([]*fsmpb.Task, error)           { return nil, nil }
