@@ -13,7 +13,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/hourglass-scheduler/hourglass/client"
+	"github.com/hourglass-scheduler/hourglass/wire"
 )
 
 // Scope is what a token may do.
@@ -188,22 +188,22 @@ func (t *Tokens) find(secret string) *Token {
 func (a *API) authorize(r *http.Request, scope Scope, queue string) *apiError {
 	header := r.Header.Get("Authorization")
 	if header == "" {
-		return &apiError{http.StatusUnauthorized, client.CodeUnauthenticated, "Authorization: a bearer token is required (Authorization: Bearer <token>)"}
+		return &apiError{http.StatusUnauthorized, wire.CodeUnauthenticated, "Authorization: a bearer token is required (Authorization: Bearer <token>)"}
 	}
 	secret, ok := strings.CutPrefix(header, "Bearer ")
 	if !ok || secret == "" {
-		return &apiError{http.StatusUnauthorized, client.CodeUnauthenticated, "Authorization: not a bearer token; want Authorization: Bearer <token>"}
+		return &apiError{http.StatusUnauthorized, wire.CodeUnauthenticated, "Authorization: not a bearer token; want Authorization: Bearer <token>"}
 	}
 	tok := a.cfg.Tokens.find(secret)
 	if tok == nil {
-		return &apiError{http.StatusUnauthorized, client.CodeUnauthenticated, "Authorization: the token is not valid"}
+		return &apiError{http.StatusUnauthorized, wire.CodeUnauthenticated, "Authorization: the token is not valid"}
 	}
 	if !tok.Allows(scope) {
-		return &apiError{http.StatusForbidden, client.CodePermissionDenied,
+		return &apiError{http.StatusForbidden, wire.CodePermissionDenied,
 			fmt.Sprintf("token %s lacks the %s scope this request needs", tok.Name, scope)}
 	}
 	if queue != "" && !tok.MayLease(queue) {
-		return &apiError{http.StatusForbidden, client.CodePermissionDenied,
+		return &apiError{http.StatusForbidden, wire.CodePermissionDenied,
 			fmt.Sprintf("token %s may not lease tasks of queue %s: its worker scope is limited to other queues (this needs worker, or worker:%s)", tok.Name, queue, queue)}
 	}
 	return nil

@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/hourglass-scheduler/hourglass/client"
 	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
 	"github.com/hourglass-scheduler/hourglass/service"
+	"github.com/hourglass-scheduler/hourglass/wire"
 )
 
 // Limits is what the decoder enforces.
@@ -84,11 +84,11 @@ type apiError struct {
 func (e *apiError) Error() string { return e.msg }
 
 func invalid(format string, args ...any) *apiError {
-	return &apiError{http.StatusBadRequest, client.CodeInvalidArgument, fmt.Sprintf(format, args...)}
+	return &apiError{http.StatusBadRequest, wire.CodeInvalidArgument, fmt.Sprintf(format, args...)}
 }
 
 func tooLarge(format string, args ...any) *apiError {
-	return &apiError{http.StatusRequestEntityTooLarge, client.CodePayloadTooLarge, fmt.Sprintf(format, args...)}
+	return &apiError{http.StatusRequestEntityTooLarge, wire.CodePayloadTooLarge, fmt.Sprintf(format, args...)}
 }
 
 // decodeJSON reads one JSON value from r into v, strictly: unknown fields,
@@ -163,7 +163,7 @@ type taskBuilder struct {
 
 // build validates req and returns the task to create. field prefixes error
 // messages ("tasks[3]." in a batch).
-func (b *taskBuilder) build(req *client.CreateTaskRequest, field string) (service.NewTask, error) {
+func (b *taskBuilder) build(req *wire.CreateTaskRequest, field string) (service.NewTask, error) {
 	t := &fsmpb.Task{
 		Id:        req.ID,
 		Queue:     req.Queue,
@@ -299,7 +299,7 @@ func validName(v string) bool {
 
 var methods = map[string]bool{"GET": true, "POST": true, "PUT": true, "PATCH": true, "DELETE": true}
 
-func buildTarget(t *client.Target, field string) (*fsmpb.Target, error) {
+func buildTarget(t *wire.Target, field string) (*fsmpb.Target, error) {
 	u, err := url.Parse(t.URL)
 	switch {
 	case t.URL == "":
@@ -355,7 +355,7 @@ func buildTarget(t *client.Target, field string) (*fsmpb.Target, error) {
 	return out, nil
 }
 
-func buildBackoff(b *client.Backoff, field string) (*fsmpb.Backoff, error) {
+func buildBackoff(b *wire.Backoff, field string) (*fsmpb.Backoff, error) {
 	out := &fsmpb.Backoff{Multiplier: b.Multiplier}
 	for _, d := range []struct {
 		name string

@@ -7,8 +7,8 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/hourglass-scheduler/hourglass/client"
 	"github.com/hourglass-scheduler/hourglass/cluster"
+	"github.com/hourglass-scheduler/hourglass/wire"
 )
 
 // Cluster is what the API needs to know of the cluster.
@@ -63,7 +63,7 @@ func (a *API) leader(r *http.Request) (id, addr string, self bool, err error) {
 }
 
 func unavailable(format string, args ...any) *apiError {
-	return &apiError{http.StatusServiceUnavailable, client.CodeUnavailable, fmt.Sprintf(format, args...)}
+	return &apiError{http.StatusServiceUnavailable, wire.CodeUnavailable, fmt.Sprintf(format, args...)}
 }
 
 // forward proxies r to the leader at addr and relays its answer as is.
@@ -103,9 +103,9 @@ func (a *API) getCluster(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st := a.cfg.Cluster.Status()
-	info := client.ClusterInfo{Term: st.Term, CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex, Nodes: []client.ClusterNode{}}
+	info := wire.ClusterInfo{Term: st.Term, CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex, Nodes: []wire.ClusterNode{}}
 	if id, addr, _ := a.cfg.Cluster.Leader(); id != "" {
-		info.Leader = &client.ClusterLeader{ID: id, HTTPAddr: addr}
+		info.Leader = &wire.ClusterLeader{ID: id, HTTPAddr: addr}
 	}
 	for _, m := range members {
 		state := "joining"
@@ -117,7 +117,7 @@ func (a *API) getCluster(w http.ResponseWriter, r *http.Request) {
 		case m.InRaft:
 			state = "nonvoter"
 		}
-		info.Nodes = append(info.Nodes, client.ClusterNode{
+		info.Nodes = append(info.Nodes, wire.ClusterNode{
 			ID: m.ID, HTTPAddr: m.HTTPAddr, RaftAddr: m.RaftAddr, GossipAddr: m.GossipAddr,
 			State: state, Voter: m.Voter, Alive: m.Alive,
 		})

@@ -9,10 +9,10 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/hourglass-scheduler/hourglass/client"
 	"github.com/hourglass-scheduler/hourglass/fsm"
 	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
 	"github.com/hourglass-scheduler/hourglass/service"
+	"github.com/hourglass-scheduler/hourglass/wire"
 )
 
 // Limits of queue settings.
@@ -60,7 +60,7 @@ func (a *API) listQueues(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, err)
 		return
 	}
-	out := client.QueueList{Queues: make([]client.Queue, len(infos))}
+	out := wire.QueueList{Queues: make([]wire.Queue, len(infos))}
 	for i, info := range infos {
 		out.Queues[i] = QueueView(info)
 	}
@@ -93,7 +93,7 @@ func (a *API) putQueue(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, bodySlack)
-	var req client.QueueSettings
+	var req wire.QueueSettings
 	if err := decodeJSON(r.Body, &req); err != nil {
 		a.writeError(w, err)
 		return
@@ -158,7 +158,7 @@ func (a *API) deleteQueue(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"deleted": name})
 }
 
-func buildQueue(name string, req *client.QueueSettings) (*fsmpb.Queue, error) {
+func buildQueue(name string, req *wire.QueueSettings) (*fsmpb.Queue, error) {
 	q := &fsmpb.Queue{Name: name, Paused: req.Paused}
 	if req.MaxAttempts < 0 || req.MaxAttempts > maxAttempts {
 		return nil, invalid("max_attempts: must be between 1 and %d, got %d", maxAttempts, req.MaxAttempts)
@@ -202,7 +202,7 @@ func buildQueue(name string, req *client.QueueSettings) (*fsmpb.Queue, error) {
 }
 
 // QueueView is the API form of a queue.
-func QueueView(info *fsm.QueueInfo) client.Queue {
+func QueueView(info *fsm.QueueInfo) wire.Queue {
 	q := info.Settings
 	dur := func(ns int64) string {
 		if ns == 0 {
@@ -210,9 +210,9 @@ func QueueView(info *fsm.QueueInfo) client.Queue {
 		}
 		return time.Duration(ns).String()
 	}
-	v := client.Queue{
+	v := wire.Queue{
 		Name: info.Name,
-		QueueSettings: client.QueueSettings{
+		QueueSettings: wire.QueueSettings{
 			MaxAttempts: int(q.GetMaxAttempts()), MinBackoff: dur(q.GetMinBackoff()), MaxBackoff: dur(q.GetMaxBackoff()),
 			MaxRetryDuration: dur(q.GetMaxRetryDuration()), MaxConcurrent: int(q.GetMaxConcurrent()), Paused: q.GetPaused(),
 		},
@@ -221,9 +221,9 @@ func QueueView(info *fsm.QueueInfo) client.Queue {
 		Tasks:     info.Counts,
 	}
 	policy := fsm.PolicyFor(&fsmpb.Task{}, q)
-	v.Effective = client.RetryPolicy{MaxAttempts: int(policy.MaxAttempts), MinBackoff: policy.Initial.String(), MaxBackoff: policy.Max.String()}
+	v.Effective = wire.RetryPolicy{MaxAttempts: int(policy.MaxAttempts), MinBackoff: policy.Initial.String(), MaxBackoff: policy.Max.String()}
 	if q.GetRate() > 0 {
-		v.RateLimit = &client.RateLimit{PerSecond: q.Rate, Burst: int(fsm.Burst(q))}
+		v.RateLimit = &wire.RateLimit{PerSecond: q.Rate, Burst: int(fsm.Burst(q))}
 	}
 	return v
 }
@@ -233,7 +233,7 @@ func (a *API) redrive(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var req client.RedriveRequest
+	var req wire.RedriveRequest
 	if r.ContentLength != 0 {
 		r.Body = http.MaxBytesReader(w, r.Body, bodySlack)
 		if err := decodeJSON(r.Body, &req); err != nil {
@@ -254,7 +254,7 @@ func (a *API) redrive(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, client.RedriveResponse{Redriven: total})
+	writeJSON(w, http.StatusOK, wire.RedriveResponse{Redriven: total})
 }
 
 // bulk cancels (shift false) or shifts the scheduled tasks of a queue a
@@ -266,7 +266,7 @@ func (a *API) bulk(shift bool) http.HandlerFunc {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, bodySlack)
-		var req client.BulkRequest
+		var req wire.BulkRequest
 		if err := decodeJSON(r.Body, &req); err != nil {
 			a.writeError(w, err)
 			return
@@ -288,12 +288,12 @@ func (a *API) bulk(shift bool) http.HandlerFunc {
 			a.writeError(w, err)
 			return
 		}
-		out := client.BulkResponse{DryRun: req.DryRun, Matched: res.Matched, Changed: res.Changed}
+		out := wire.BulkResponse{DryRun: req.DryRun, Matched: res.Matched, Changed: res.Changed}
 		writeJSON(w, http.StatusOK, out)
 	}
 }
 
-func (a *API) selector(queue string, req *client.BulkRequest, shift bool) (fsm.Selector, time.Duration, error) {
+func (a *API) selector(queue string, req *wire.BulkRequest, shift bool) (fsm.Selector, time.Duration, error) {
 	sel := fsm.Selector{Queue: queue, Name: req.Name}
 	if len(req.Name) > maxNameLen {
 		return sel, 0, invalid("name: longer than %d bytes", maxNameLen)
@@ -343,7 +343,7 @@ func (a *API) checkQueueRoom(fields map[string]string) error {
 		return err
 	}
 	slices.Sort(unknown)
-	return &apiError{http.StatusConflict, client.CodeResourceExhausted, fmt.Sprintf(
+	return &apiError{http.StatusConflict, wire.CodeResourceExhausted, fmt.Sprintf(
 		"%s: %q would be a new queue, and the cluster has %d of its limit of %d queues (--max-queues); use an existing queue, or delete queues no longer used",
 		fields[unknown[0]], unknown[0], existing, a.cfg.Limits.MaxQueues)}
 }

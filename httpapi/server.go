@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hourglass-scheduler/hourglass/client"
 	"github.com/hourglass-scheduler/hourglass/cluster"
 	"github.com/hourglass-scheduler/hourglass/fsm"
 	"github.com/hourglass-scheduler/hourglass/fsm/archive"
@@ -23,6 +22,7 @@ import (
 	"github.com/hourglass-scheduler/hourglass/metrics/labels"
 	"github.com/hourglass-scheduler/hourglass/scheduler"
 	"github.com/hourglass-scheduler/hourglass/service"
+	"github.com/hourglass-scheduler/hourglass/wire"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -157,7 +157,7 @@ func New(cfg Config) *API {
 	a.handle("GET /{$}", scopePublic, console.Index)
 	a.handle("GET /ui/{file...}", scopePublic, console.Assets().ServeHTTP)
 	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		a.writeError(w, &apiError{http.StatusNotFound, client.CodeNotFound, fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path)})
+		a.writeError(w, &apiError{http.StatusNotFound, wire.CodeNotFound, fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path)})
 	})
 	return a
 }
@@ -217,7 +217,7 @@ func (a *API) serveLimited(w http.ResponseWriter, r *http.Request) (route string
 	case a.inFlight <- struct{}{}:
 	default:
 		w.Header().Set("Retry-After", "1")
-		a.writeError(w, &apiError{http.StatusTooManyRequests, client.CodeResourceExhausted,
+		a.writeError(w, &apiError{http.StatusTooManyRequests, wire.CodeResourceExhausted,
 			fmt.Sprintf("the server is handling its limit of %d requests at once (--max-concurrent-requests); retry after a second", cap(a.inFlight))})
 		return routeThrottled
 	}
@@ -232,7 +232,7 @@ func (a *API) serveLimited(w http.ResponseWriter, r *http.Request) (route string
 // serve answers r and returns the route label it is counted under.
 func (a *API) serve(w http.ResponseWriter, r *http.Request) (route string) {
 	if a.cfg.RequireClientCert && (r.TLS == nil || len(r.TLS.VerifiedChains) == 0) && !isHealthCheck(r) {
-		a.writeError(w, &apiError{http.StatusUnauthorized, client.CodeUnauthenticated,
+		a.writeError(w, &apiError{http.StatusUnauthorized, wire.CodeUnauthenticated,
 			"client certificate: this server requires one, signed by its client CA (hourglass CLI: --client-cert and --client-key)"})
 		return routeUnauthenticated
 	}
@@ -283,7 +283,7 @@ func (a *API) builder() *taskBuilder {
 
 func (a *API) createTask(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, int64(a.cfg.Limits.MaxPayload+bodySlack))
-	var req client.CreateTaskRequest
+	var req wire.CreateTaskRequest
 	if err := decodeJSON(r.Body, &req); err != nil {
 		a.writeError(w, err)
 		return
@@ -318,7 +318,7 @@ func (a *API) createTask(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) createBatch(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, int64(a.cfg.Limits.MaxBodySize))
-	var req client.BatchRequest
+	var req wire.BatchRequest
 	if err := decodeJSON(r.Body, &req); err != nil {
 		a.writeError(w, err)
 		return
@@ -359,7 +359,7 @@ func (a *API) createBatch(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, err)
 		return
 	}
-	out := client.BatchResponse{Results: make([]client.BatchResult, len(items))}
+	out := wire.BatchResponse{Results: make([]wire.BatchResult, len(items))}
 	created := map[string]int{} // by queue: counted once per batch
 	for i, item := range items {
 		if item.Err != nil {
@@ -431,7 +431,7 @@ func (a *API) updateTask(w http.ResponseWriter, r *http.Request) {
 		ifVersion = v
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, int64(a.cfg.Limits.MaxPayload+bodySlack))
-	var req client.UpdateTaskRequest
+	var req wire.UpdateTaskRequest
 	if err := decodeJSON(r.Body, &req); err != nil {
 		a.writeError(w, err)
 		return
@@ -529,7 +529,7 @@ func (a *API) listTasks(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, err)
 		return
 	}
-	out := client.ListResponse{Tasks: make([]client.Task, len(tasks))}
+	out := wire.ListResponse{Tasks: make([]wire.Task, len(tasks))}
 	for i, t := range tasks {
 		out.Tasks[i] = TaskView(t)
 	}
@@ -559,7 +559,7 @@ func (a *API) healthz(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
 	if err := a.cfg.Health.Ready(); err != nil {
-		a.writeError(w, &apiError{http.StatusServiceUnavailable, client.CodeUnavailable, err.Error()})
+		a.writeError(w, &apiError{http.StatusServiceUnavailable, wire.CodeUnavailable, err.Error()})
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
@@ -567,34 +567,34 @@ func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
 
 // classify maps an error to its status and body. Errors of the layers
 // below are translated here, once.
-func (a *API) classify(err error) (int, client.ErrorBody) {
+func (a *API) classify(err error) (int, wire.ErrorBody) {
 	var ae *apiError
 	switch {
 	case errors.As(err, &ae):
-		return ae.status, client.ErrorBody{Code: ae.code, Message: ae.msg}
+		return ae.status, wire.ErrorBody{Code: ae.code, Message: ae.msg}
 	case errors.Is(err, fsm.ErrNotFound):
-		return http.StatusNotFound, client.ErrorBody{Code: client.CodeNotFound, Message: err.Error()}
+		return http.StatusNotFound, wire.ErrorBody{Code: wire.CodeNotFound, Message: err.Error()}
 	case errors.Is(err, fsm.ErrConflict):
-		return http.StatusConflict, client.ErrorBody{Code: client.CodeConflict, Message: err.Error()}
+		return http.StatusConflict, wire.ErrorBody{Code: wire.CodeConflict, Message: err.Error()}
 	case errors.Is(err, fsm.ErrVersionMismatch):
-		return http.StatusPreconditionFailed, client.ErrorBody{Code: client.CodeFailedPrecondition, Message: err.Error()}
+		return http.StatusPreconditionFailed, wire.ErrorBody{Code: wire.CodeFailedPrecondition, Message: err.Error()}
 	case errors.Is(err, fsm.ErrInvalid):
-		return http.StatusBadRequest, client.ErrorBody{Code: client.CodeInvalidArgument, Message: err.Error()}
+		return http.StatusBadRequest, wire.ErrorBody{Code: wire.CodeInvalidArgument, Message: err.Error()}
 	case errors.Is(err, cluster.ErrNoSuchMember):
-		return http.StatusNotFound, client.ErrorBody{Code: client.CodeNotFound, Message: err.Error()}
+		return http.StatusNotFound, wire.ErrorBody{Code: wire.CodeNotFound, Message: err.Error()}
 	case errors.Is(err, archive.ErrInvalid):
-		return http.StatusBadRequest, client.ErrorBody{Code: client.CodeInvalidArgument, Message: err.Error() + "; nothing was changed"}
+		return http.StatusBadRequest, wire.ErrorBody{Code: wire.CodeInvalidArgument, Message: err.Error() + "; nothing was changed"}
 	case errors.Is(err, archive.ErrTooBig):
-		return http.StatusInsufficientStorage, client.ErrorBody{Code: client.CodeResourceExhausted, Message: err.Error() + "; nothing was changed"}
+		return http.StatusInsufficientStorage, wire.ErrorBody{Code: wire.CodeResourceExhausted, Message: err.Error() + "; nothing was changed"}
 	case errors.Is(err, cluster.ErrNotLeader), errors.Is(err, cluster.ErrClosed), errors.Is(err, cluster.ErrRestoring),
 		errors.Is(err, scheduler.ErrLeadershipLost):
-		return http.StatusServiceUnavailable, client.ErrorBody{Code: client.CodeUnavailable, Message: err.Error() + "; retry shortly"}
+		return http.StatusServiceUnavailable, wire.ErrorBody{Code: wire.CodeUnavailable, Message: err.Error() + "; retry shortly"}
 	case errors.Is(err, cluster.ErrIndeterminate), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		return http.StatusServiceUnavailable, client.ErrorBody{Code: client.CodeUnavailable,
+		return http.StatusServiceUnavailable, wire.ErrorBody{Code: wire.CodeUnavailable,
 			Message: err.Error() + "; the write may or may not have happened: retry with the same id"}
 	default:
 		a.log.Error("internal error", "err", err)
-		return http.StatusInternalServerError, client.ErrorBody{Code: client.CodeInternal, Message: err.Error()}
+		return http.StatusInternalServerError, wire.ErrorBody{Code: wire.CodeInternal, Message: err.Error()}
 	}
 }
 
@@ -603,7 +603,7 @@ func (a *API) writeError(w http.ResponseWriter, err error) {
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")
 	}
-	writeJSON(w, status, client.ErrorResponse{Error: body})
+	writeJSON(w, status, wire.ErrorResponse{Error: body})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -620,7 +620,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 // TaskView is the API form of a stored task.
-func TaskView(t *fsmpb.Task) client.Task {
+func TaskView(t *fsmpb.Task) wire.Task {
 	ts := func(ns int64) *time.Time {
 		if ns == 0 {
 			return nil
@@ -628,7 +628,7 @@ func TaskView(t *fsmpb.Task) client.Task {
 		v := time.Unix(0, ns).UTC()
 		return &v
 	}
-	v := client.Task{
+	v := wire.Task{
 		ID: t.Id, Queue: t.Queue, Name: t.Name,
 		ExecuteAt:   time.Unix(0, t.ExecuteAt).UTC(),
 		MaxAttempts: int(t.MaxAttempts),
@@ -653,13 +653,13 @@ func TaskView(t *fsmpb.Task) client.Task {
 	v.Result = t.Result
 	v.LeaseExpiresAt = ts(t.LeaseExpiresAt)
 	if t.Target != nil {
-		v.Target = &client.Target{
+		v.Target = &wire.Target{
 			URL: t.Target.Url, Method: t.Target.Method, Headers: t.Target.Headers,
 			Timeout: time.Duration(t.Target.Timeout).String(),
 		}
 	}
 	if b := t.Backoff; b != nil {
-		v.Backoff = &client.Backoff{Multiplier: b.Multiplier}
+		v.Backoff = &wire.Backoff{Multiplier: b.Multiplier}
 		if b.Initial > 0 {
 			v.Backoff.Initial = time.Duration(b.Initial).String()
 		}

@@ -9,9 +9,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/hourglass-scheduler/hourglass/client"
 	"github.com/hourglass-scheduler/hourglass/cluster"
 	"github.com/hourglass-scheduler/hourglass/fsm/archive"
+	"github.com/hourglass-scheduler/hourglass/wire"
 )
 
 // Backups takes and restores backups of the whole state.
@@ -77,12 +77,12 @@ func (a *API) restoreSnapshot(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, client.RestoreResponse{Restored: SnapshotView(meta)})
+	writeJSON(w, http.StatusOK, wire.RestoreResponse{Restored: SnapshotView(meta)})
 }
 
 // SnapshotView is the API form of an archive's metadata.
-func SnapshotView(m archive.Meta) client.Snapshot {
-	return client.Snapshot{
+func SnapshotView(m archive.Meta) wire.Snapshot {
+	return wire.Snapshot{
 		Index: m.Index, Term: m.Term, CreatedAt: m.CreatedAt, NodeID: m.NodeID,
 		HourglassVersion: m.HourglassVersion, Tasks: m.Tasks, TotalTasks: m.Tasks.Total(),
 	}

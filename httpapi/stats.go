@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/hourglass-scheduler/hourglass/client"
+	"github.com/hourglass-scheduler/hourglass/wire"
 )
 
 // Limits of GET /v1/stats/due.
@@ -58,9 +58,9 @@ func (a *API) dueStats(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, err)
 		return
 	}
-	out := client.DueStats{From: from.UTC(), To: to.UTC(), Step: step.String(), Buckets: make([]client.DueBucket, len(counts))}
+	out := wire.DueStats{From: from.UTC(), To: to.UTC(), Step: step.String(), Buckets: make([]wire.DueBucket, len(counts))}
 	for i, n := range counts {
-		out.Buckets[i] = client.DueBucket{Start: from.Add(time.Duration(i) * step).UTC(), Count: n}
+		out.Buckets[i] = wire.DueBucket{Start: from.Add(time.Duration(i) * step).UTC(), Count: n}
 		out.Total += n
 	}
 	writeJSON(w, http.StatusOK, out)

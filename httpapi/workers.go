@@ -8,9 +8,9 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/hourglass-scheduler/hourglass/client"
 	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
 	"github.com/hourglass-scheduler/hourglass/scheduler"
+	"github.com/hourglass-scheduler/hourglass/wire"
 )
 
 // Workers serves pull workers: the leader's scheduler.
@@ -38,7 +38,7 @@ func (a *API) lease(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var req client.LeaseRequest
+	var req wire.LeaseRequest
 	r.Body = http.MaxBytesReader(w, r.Body, bodySlack)
 	if r.ContentLength != 0 {
 		if err := decodeJSON(r.Body, &req); err != nil {
@@ -72,9 +72,9 @@ func (a *API) lease(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, err)
 		return
 	}
-	out := client.LeaseResponse{Tasks: make([]client.LeasedTask, len(tasks))}
+	out := wire.LeaseResponse{Tasks: make([]wire.LeasedTask, len(tasks))}
 	for i, t := range tasks {
-		out.Tasks[i] = client.LeasedTask{Task: TaskView(t), Attempt: int(t.Attempts), LeaseToken: encodeLeaseToken(t.LeaseToken)}
+		out.Tasks[i] = wire.LeasedTask{Task: TaskView(t), Attempt: int(t.Attempts), LeaseToken: encodeLeaseToken(t.LeaseToken)}
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -126,7 +126,7 @@ func (a *API) workerCall(w http.ResponseWriter, r *http.Request, req any, hold f
 }
 
 func (a *API) ack(w http.ResponseWriter, r *http.Request) {
-	var req client.AckRequest
+	var req wire.AckRequest
 	hold := func() (scheduler.Holder, error) { return holder("", req.LeaseToken, req.Attempt) }
 	a.workerCall(w, r, &req, hold, func(ctx context.Context, id string, h scheduler.Holder) (*fsmpb.Task, error) {
 		if len(req.Result) > maxWorkerText {
@@ -137,7 +137,7 @@ func (a *API) ack(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) nack(w http.ResponseWriter, r *http.Request) {
-	var req client.NackRequest
+	var req wire.NackRequest
 	hold := func() (scheduler.Holder, error) { return holder("", req.LeaseToken, req.Attempt) }
 	a.workerCall(w, r, &req, hold, func(ctx context.Context, id string, h scheduler.Holder) (*fsmpb.Task, error) {
 		if len(req.Error) > maxWorkerText {
@@ -160,7 +160,7 @@ func (a *API) nack(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) extend(w http.ResponseWriter, r *http.Request) {
-	var req client.ExtendRequest
+	var req wire.ExtendRequest
 	hold := func() (scheduler.Holder, error) { return holder("", req.LeaseToken, req.Attempt) }
 	a.workerCall(w, r, &req, hold, func(ctx context.Context, id string, h scheduler.Holder) (*fsmpb.Task, error) {
 		if req.Lease == "" {
@@ -177,7 +177,7 @@ func (a *API) extend(w http.ResponseWriter, r *http.Request) {
 // ackMany acknowledges up to maxAcks leased attempts in one raft entry.
 func (a *API) ackMany(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxAcks*(maxWorkerText+256))
-	var req client.AcksRequest
+	var req wire.AcksRequest
 	if err := decodeJSON(r.Body, &req); err != nil {
 		a.writeError(w, err)
 		return
@@ -211,7 +211,7 @@ func (a *API) ackMany(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, err)
 		return
 	}
-	out := client.AcksResponse{Results: make([]client.AckResult, len(errs))}
+	out := wire.AcksResponse{Results: make([]wire.AckResult, len(errs))}
 	for i, e := range errs {
 		if e != nil {
 			_, body := a.classify(e)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hourglass-scheduler/hourglass/fsm"
 	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
+	"github.com/hourglass-scheduler/hourglass/webhook"
 )
 
 // maxOutcomes caps one RecordOutcomes command.
@@ -16,7 +17,7 @@ const maxOutcomes = 10_000
 // decide turns a delivery attempt's result into an outcome: success, or a
 // failure, which the state machine turns into a retry after the backoff
 // of the task's (or its queue's) policy or dead. A target that answered
-// 429 or 503 with Retry-After is retried no earlier than that.
+// 429 or 503 is retried no earlier than its Retry-After (or a second).
 func (s *Scheduler) decide(t *fsmpb.Task, err error) *fsmpb.Outcome {
 	o := &fsmpb.Outcome{Id: t.Id, Attempt: t.Attempts}
 	if err == nil {
@@ -24,9 +25,9 @@ func (s *Scheduler) decide(t *fsmpb.Task, err error) *fsmpb.Outcome {
 		return o
 	}
 	o.Kind, o.Error, o.Jitter = fsmpb.Outcome_FAILED, err.Error(), rand.Float64()
-	var busy *busyError
-	if errors.As(err, &busy) && !busy.until.IsZero() {
-		o.NotBefore = busy.until.UnixNano()
+	var busy *webhook.BusyError
+	if errors.As(err, &busy) {
+		o.NotBefore = busy.Until.UnixNano()
 	}
 	return o
 }

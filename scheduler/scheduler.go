@@ -13,6 +13,7 @@ import (
 	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
 	"github.com/hourglass-scheduler/hourglass/leader"
 	"github.com/hourglass-scheduler/hourglass/metrics/labels"
+	"github.com/hourglass-scheduler/hourglass/webhook"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -76,7 +77,8 @@ type Config struct {
 	// PurgeInterval is how often finished tasks past retention are purged
 	// (1m).
 	PurgeInterval time.Duration
-	// HTTPClient delivers webhooks; nil means NewHTTPClient with Targets.
+	// HTTPClient delivers webhooks; nil means webhook.NewHTTPClient with
+	// Targets.
 	HTTPClient *http.Client
 	// SigningKeys, when set, sign every delivery with each key
 	// (client.SignWebhook): more than one while keys are rotated.
@@ -85,13 +87,11 @@ type Config struct {
 	// every queue its own series).
 	QueueLabels *labels.Limiter
 	// ErrorBodyBytes is how much of a failed response's body goes into the
-	// task's last_error after its status line (0: none, the default; at
-	// most MaxErrorBodyBytes). A receiver's error body may hold what
-	// readers of the task (tasks:read) should not see.
+	// task's last_error after its status line (webhook.Sender).
 	ErrorBodyBytes int
 	// Targets is the policy of the default HTTPClient (nil: only the
 	// addresses always refused).
-	Targets *TargetPolicy
+	Targets *webhook.TargetPolicy
 	// Leadership, when set, is asked before a delivery whose Fire is
 	// older than FireLead plus StaleAfter: a leader that was paused (or
 	// starved) may have been replaced meanwhile without knowing it yet.
@@ -133,7 +133,7 @@ func (c *Config) setDefaults() {
 		c.PurgeInterval = time.Minute
 	}
 	if c.HTTPClient == nil {
-		c.HTTPClient = NewHTTPClient(c.Workers, c.Targets, nil)
+		c.HTTPClient = webhook.NewHTTPClient(c.Workers, c.Targets, nil)
 	}
 	if c.StaleAfter <= 0 {
 		c.StaleAfter = 250 * time.Millisecond
@@ -157,6 +157,7 @@ type Scheduler struct {
 	cfg     Config
 	store   Store
 	writer  Writer
+	sender  *webhook.Sender
 	log     *slog.Logger
 	metrics *metrics
 
@@ -202,6 +203,7 @@ func New(store Store, writer Writer, cfg Config) *Scheduler {
 		log:    cfg.Logger.With("component", "scheduler"),
 		wake:   make(chan struct{}, 1),
 	}
+	s.sender = &webhook.Sender{Client: cfg.HTTPClient, SigningKeys: cfg.SigningKeys, ErrorBodyBytes: cfg.ErrorBodyBytes, Now: cfg.Clock.Now}
 	s.metrics = newMetrics(s, cfg.Metrics)
 	return s
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/hourglass-scheduler/hourglass/metrics/labels"
 	"github.com/hourglass-scheduler/hourglass/scheduler"
 	"github.com/hourglass-scheduler/hourglass/service"
+	"github.com/hourglass-scheduler/hourglass/webhook"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -102,7 +103,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.IntVar(&f.maxConcurrent, "max-concurrent-requests", 1024, "most API requests in progress at once (workers' waiting leases count; health checks and metrics do not); more are answered 429 with Retry-After")
 	fs.IntVar(&f.workers, "workers", 256, "concurrent webhook deliveries")
 	fs.IntVar(&f.queueConcurrency, "queue-concurrency", 0, "most concurrent webhook deliveries of one queue, so that one queue's slow targets leave the others their workers (0: half of --workers)")
-	fs.IntVar(&f.errorBodyBytes, "error-body-bytes", 0, fmt.Sprintf("keep up to this many bytes of a failed delivery's response body in the task's last_error (0: only the status line; at most %d)", scheduler.MaxErrorBodyBytes))
+	fs.IntVar(&f.errorBodyBytes, "error-body-bytes", 0, fmt.Sprintf("keep up to this many bytes of a failed delivery's response body in the task's last_error (0: only the status line; at most %d)", webhook.MaxErrorBodyBytes))
 	fs.IntVar(&f.targetConcurrency, "target-concurrency", 64, "most concurrent webhook deliveries to one target host, so a slow one cannot take every worker")
 	fs.IntVar(&f.catchUpRate, "catch-up-rate", 5000, "overdue tasks fired per second after downtime or failover")
 	fs.DurationVar(&f.horizon, "horizon", time.Minute, "how far ahead tasks are loaded into memory")
@@ -128,8 +129,8 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := f.checkRaftTiming(); err != nil {
 		return err
 	}
-	if f.errorBodyBytes < 0 || f.errorBodyBytes > scheduler.MaxErrorBodyBytes {
-		return fmt.Errorf("%w: --error-body-bytes %d: want 0 to %d", errUsage, f.errorBodyBytes, scheduler.MaxErrorBodyBytes)
+	if f.errorBodyBytes < 0 || f.errorBodyBytes > webhook.MaxErrorBodyBytes {
+		return fmt.Errorf("%w: --error-body-bytes %d: want 0 to %d", errUsage, f.errorBodyBytes, webhook.MaxErrorBodyBytes)
 	}
 	logger, err := newLogger(stderr, f.logLevel, f.logFormat)
 	if err != nil {
@@ -256,7 +257,7 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger) error {
 		Horizon: f.horizon, FireLead: f.fireLead, CatchUpRate: f.catchUpRate,
 		Workers: f.workers, TargetConcurrency: f.targetConcurrency, QueueConcurrency: f.queueConcurrency, Logger: logger,
 		Leadership: node, StaleAfter: f.leaseTimeout, Metrics: metrics,
-		HTTPClient: scheduler.NewHTTPClient(f.workers, policy, proxy), SigningKeys: signingKeys, ErrorBodyBytes: f.errorBodyBytes, QueueLabels: queueLabels,
+		HTTPClient: webhook.NewHTTPClient(f.workers, policy, proxy), SigningKeys: signingKeys, ErrorBodyBytes: f.errorBodyBytes, QueueLabels: queueLabels,
 	})
 	node.FSM().SetNotifier(sched)
 	node.Start(sched.Run)

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/hourglass-scheduler/hourglass/cluster"
-	"github.com/hourglass-scheduler/hourglass/scheduler"
+	"github.com/hourglass-scheduler/hourglass/webhook"
 )
 
 // addressClass gives the networks of a name --target-deny and
@@ -28,8 +28,8 @@ func addressClass(name string) ([]string, bool) {
 
 // targetPolicy builds the webhook target policy from the flags; the
 // node's and its members' listeners are refused as they are now.
-func targetPolicy(f serverFlags, node func() *cluster.Node, httpListener net.Addr) (*scheduler.TargetPolicy, *url.URL, error) {
-	p := &scheduler.TargetPolicy{}
+func targetPolicy(f serverFlags, node func() *cluster.Node, httpListener net.Addr) (*webhook.TargetPolicy, *url.URL, error) {
+	p := &webhook.TargetPolicy{}
 	for _, l := range []struct {
 		flag string
 		in   []string

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/hourglass-scheduler/hourglass/cluster"
-	"github.com/hourglass-scheduler/hourglass/scheduler"
+	"github.com/hourglass-scheduler/hourglass/webhook"
 )
 
 // TestListenerAddrsResolveHostNames: a member advertised by host name, as
@@ -32,8 +32,8 @@ func TestListenerAddrsResolveHostNames(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("listenerAddrs = %v, want %v", got, want)
 	}
-	policy := &scheduler.TargetPolicy{Own: func() []netip.AddrPort { return got }}
-	if err := policy.Check(netip.MustParseAddrPort("172.20.0.3:7070")); !errors.Is(err, scheduler.ErrTargetRefused) {
+	policy := &webhook.TargetPolicy{Own: func() []netip.AddrPort { return got }}
+	if err := policy.Check(netip.MustParseAddrPort("172.20.0.3:7070")); !errors.Is(err, webhook.ErrTargetRefused) {
 		t.Fatalf("a member's API, advertised by name, as a target: %v", err)
 	}
 	if err := policy.Check(netip.MustParseAddrPort("172.20.0.3:8080")); err != nil {
