@@ -47,6 +47,53 @@ func (r *receiver) arrivals(prefix string) []time.Time {
 	return out
 }
 
+// stuckReceiver answers nothing for a while (until the test ends, at
+// most), and counts the requests it holds at once.
+type stuckReceiver struct {
+	*httptest.Server
+	mu             sync.Mutex
+	inFlight, most int
+}
+
+func newStuckReceiver(t *testing.T, hold time.Duration) *stuckReceiver {
+	s := &stuckReceiver{}
+	release := make(chan struct{})
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.inFlight++
+		s.most = max(s.most, s.inFlight)
+		s.mu.Unlock()
+		select {
+		case <-time.After(hold):
+		case <-release:
+		case <-r.Context().Done():
+		}
+		s.mu.Lock()
+		s.inFlight--
+		s.mu.Unlock()
+	}))
+	t.Cleanup(func() { close(release); s.Close() })
+	return s
+}
+
+// peak is the most requests the receiver held at once.
+func (s *stuckReceiver) peak() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.most
+}
+
+// lateness is how late after its execute_at each of tasks arrived, sorted.
+func (r *receiver) lateness(tasks []*fsmpb.Task) []time.Duration {
+	var out []time.Duration
+	for _, task := range tasks {
+		d := r.deliveries(task.Id)
+		out = append(out, d[0].at.Sub(time.Unix(0, task.ExecuteAt)))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
 func (h *harness) waitAll(tasks []*fsmpb.Task, within time.Duration) {
 	h.t.Helper()
 	for _, task := range tasks {
@@ -90,24 +137,7 @@ func TestPausedQueueDeliversNothingThenResumes(t *testing.T) {
 // keep their lateness.
 func TestSlowTargetDoesNotDelayOthers(t *testing.T) {
 	h := start(t, t.TempDir(), Config{Workers: 16, TargetConcurrency: 4})
-	var mu sync.Mutex
-	inFlight, most := 0, 0
-	release := make(chan struct{})
-	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		inFlight++
-		most = max(most, inFlight)
-		mu.Unlock()
-		select {
-		case <-time.After(10 * time.Second):
-		case <-release:
-		case <-r.Context().Done():
-		}
-		mu.Lock()
-		inFlight--
-		mu.Unlock()
-	}))
-	t.Cleanup(func() { close(release); slow.Close() })
+	slow := newStuckReceiver(t, 10*time.Second)
 	fast := newReceiver(t)
 
 	now := time.Now()
@@ -125,16 +155,9 @@ func TestSlowTargetDoesNotDelayOthers(t *testing.T) {
 	h.create(fastTasks...)
 	h.waitAll(fastTasks, 10*time.Second)
 
-	var lateness []time.Duration
-	for _, task := range fastTasks {
-		d := fast.deliveries(task.Id)
-		lateness = append(lateness, d[0].at.Sub(time.Unix(0, task.ExecuteAt)))
-	}
-	sort.Slice(lateness, func(i, j int) bool { return lateness[i] < lateness[j] })
+	lateness := fast.lateness(fastTasks)
 	p99 := lateness[len(lateness)*99/100]
-	mu.Lock()
-	peak := most
-	mu.Unlock()
+	peak := slow.peak()
 	if peak > 4 {
 		t.Fatalf("the slow target had %d deliveries in flight, over the cap of 4", peak)
 	}
@@ -151,23 +174,7 @@ func TestSlowTargetDoesNotDelayOthers(t *testing.T) {
 // the same, and the hanging endpoint never has more than its share.
 func TestHangingQueueDoesNotStallAnother(t *testing.T) {
 	h := start(t, t.TempDir(), Config{})
-	var mu sync.Mutex
-	inFlight, most := 0, 0
-	release := make(chan struct{})
-	hanging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		inFlight++
-		most = max(most, inFlight)
-		mu.Unlock()
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-		mu.Lock()
-		inFlight--
-		mu.Unlock()
-	}))
-	t.Cleanup(func() { close(release); hanging.Close() })
+	hanging := newStuckReceiver(t, time.Hour)
 	healthy := newReceiver(t)
 
 	port := hanging.Listener.Addr().(*net.TCPAddr).Port
@@ -193,16 +200,9 @@ func TestHangingQueueDoesNotStallAnother(t *testing.T) {
 	h.create(fine...)
 	h.waitAll(fine, 10*time.Second)
 
-	var lateness []time.Duration
-	for _, task := range fine {
-		d := healthy.deliveries(task.Id)
-		lateness = append(lateness, d[0].at.Sub(time.Unix(0, task.ExecuteAt)))
-	}
-	sort.Slice(lateness, func(i, j int) bool { return lateness[i] < lateness[j] })
+	lateness := healthy.lateness(fine)
 	p99 := lateness[len(lateness)*99/100]
-	mu.Lock()
-	peak := most
-	mu.Unlock()
+	peak := hanging.peak()
 	if peak > 64 {
 		t.Fatalf("the hanging endpoint held %d workers, over the host cap of 64", peak)
 	}

@@ -105,18 +105,9 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
-	if c.Horizon <= 0 {
-		c.Horizon = time.Minute
-	}
-	if c.MaxLoaded <= 0 {
-		c.MaxLoaded = 1_000_000
-	}
-	if c.FireLead <= 0 {
-		c.FireLead = 20 * time.Millisecond
-	}
-	if c.CatchUpRate <= 0 {
-		c.CatchUpRate = 5000
-	}
+	core := c.core()
+	core.SetDefaults() // the core's defaults, which the shell uses too
+	c.Horizon, c.MaxLoaded, c.FireLead, c.CatchUpRate, c.MaxInFlight = core.Horizon, core.MaxLoaded, core.FireLead, core.CatchUpRate, core.MaxInFlight
 	if c.Workers <= 0 {
 		c.Workers = 256
 	}
@@ -125,9 +116,6 @@ func (c *Config) setDefaults() {
 	}
 	if c.QueueConcurrency <= 0 {
 		c.QueueConcurrency = max(c.Workers/2, 1)
-	}
-	if c.MaxInFlight <= 0 {
-		c.MaxInFlight = 16_384
 	}
 	if c.PurgeInterval <= 0 {
 		c.PurgeInterval = time.Minute
