@@ -32,6 +32,17 @@ type Config struct {
 	// (16,384), and a quarter of it those of one host or one queue:
 	// beyond it, due tasks wait, still scheduled.
 	MaxInFlight int
+	// Workers is the number of deliveries sent at once (256).
+	Workers int
+	// TargetConcurrency caps the deliveries sent at once to one target
+	// host (64), so that a slow receiver cannot take every worker. A host
+	// is the URL's host and port however they are spelled (fsm.Route).
+	TargetConcurrency int
+	// QueueConcurrency caps the deliveries of one queue sent at once
+	// (half of Workers), so that one queue's slow targets, under any
+	// number of names, leave the other queues their workers. Keep it
+	// above TargetConcurrency, or one slow host holds all of its queue.
+	QueueConcurrency int
 }
 
 // SetDefaults fills in the zero values.
@@ -51,6 +62,15 @@ func (c *Config) SetDefaults() {
 	if c.MaxInFlight <= 0 {
 		c.MaxInFlight = 16_384
 	}
+	if c.Workers <= 0 {
+		c.Workers = 256
+	}
+	if c.TargetConcurrency <= 0 {
+		c.TargetConcurrency = 64
+	}
+	if c.QueueConcurrency <= 0 {
+		c.QueueConcurrency = max(c.Workers/2, 1)
+	}
 }
 
 // Output is what the shell is to do after an Advance.
@@ -63,6 +83,9 @@ type Output struct {
 	Expired []string
 	// Grants answers lease requests: propose each lease, then answer.
 	Grants []Grant
+	// Send is the deliveries to start now; there are never more in
+	// flight than Workers, so each finds a worker at once.
+	Send []SendJob
 	// Refired counts the tasks found running under an earlier leader and
 	// fired again as their next attempt (in Fire).
 	Refired int
@@ -99,6 +122,13 @@ type Core struct {
 	gates
 	waiters map[string][]waiter // lease requests by queue, oldest first
 
+	// The send side (send.go).
+	pace     paceQueue // fired, waiting for their due time
+	sendSeq  uint64
+	active   int                    // deliveries being sent
+	sendFull parkList               // send routes waiting for a worker
+	blocked  map[*hostGate]struct{} // hosts with routes parked inside a Retry-After
+
 	out Output
 }
 
@@ -118,7 +148,7 @@ func New(store Store, cfg Config, term uint64, now time.Time) *Core {
 	c := &Core{
 		cfg: cfg, store: store, term: term, now: now,
 		wheel: w, entries: map[string]*wheel.Entry[item]{}, lastRefill: now,
-		gates: newGates(), waiters: map[string][]waiter{},
+		gates: newGates(), waiters: map[string][]waiter{}, blocked: map[*hostGate]struct{}{},
 	}
 	tasks, err := store.Running()
 	if err != nil {
@@ -150,11 +180,16 @@ func (c *Core) Loaded() int { return len(c.entries) }
 // serves the lease requests, and says what to do and when to look next.
 func (c *Core) Advance(now time.Time) Output {
 	c.now = now
+	// Deliveries due now first: the rest may take a while (a load).
+	sendAt := c.releaseSends(now)
 	if !now.Before(c.nextLoad) {
 		c.load(now)
 	}
 	c.wheel.Advance(now, c.release)
 	wake := c.dispatch(now)
+	if !sendAt.IsZero() && sendAt.Before(wake) {
+		wake = sendAt
+	}
 	if c.nextLoad.Before(wake) {
 		wake = c.nextLoad
 	}
@@ -207,11 +242,6 @@ func (c *Core) NotAccepted(ids []string) {
 // (they stay reserved; the fire reclaims any whose Fire did commit).
 func (c *Core) Refire(items []*fsmpb.FireItem) {
 	c.out.Fire = append(c.out.Fire, items...)
-}
-
-// HostBlocked holds back firing to host until until (its Retry-After).
-func (c *Core) HostBlocked(host string, until time.Time) {
-	c.blockHost(host, until)
 }
 
 // forget takes the task's entry out of the wheel, or marks it gone in the

@@ -3,6 +3,7 @@ package leader
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"testing"
 	"time"
@@ -65,23 +66,41 @@ type sim struct {
 	order   []string          // ids in release order
 	created map[string]string // id → queue
 	// finish, when set, ends each fired task's attempt at once
-	// (succeeded), as a fast receiver would.
+	// (succeeded), as a fast receiver would, without sending it.
 	finish bool
+	// urls: the target of each push task created; sent: when each
+	// delivery was handed to a worker; sending: the jobs handed out and
+	// not finished.
+	urls    map[string]string
+	sent    map[string][]time.Time
+	sending []SendJob
+	dues    map[string]int64 // due time of each fired task
 }
 
 var t0 = time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 
 func newSim(t *testing.T, cfg Config) *sim {
-	s := &sim{t: t, store: newMemStore(), now: t0, tasks: map[string]fsm.DueKey{}, fired: map[string][]time.Time{}, finish: true, created: map[string]string{}}
+	s := &sim{t: t, store: newMemStore(), now: t0, tasks: map[string]fsm.DueKey{}, fired: map[string][]time.Time{}, finish: true, created: map[string]string{},
+		urls: map[string]string{}, sent: map[string][]time.Time{}, dues: map[string]int64{}}
 	s.core = New(s.store, cfg, 1, t0)
 	return s
 }
 
 func (s *sim) create(id, queue string, due time.Time, pull bool) {
-	k := fsm.DueKey{At: due.UnixNano(), ID: id}
-	r := fsm.Route{Queue: queue, Pull: pull}
+	url := ""
 	if !pull {
-		r.Host = "receiver:80"
+		url = "http://receiver/"
+	}
+	s.createTo(id, queue, due, url)
+}
+
+// createTo creates a task due at due for url (empty: a pull task).
+func (s *sim) createTo(id, queue string, due time.Time, url string) {
+	k := fsm.DueKey{At: due.UnixNano(), ID: id}
+	r := fsm.Route{Queue: queue, Pull: url == ""}
+	if url != "" {
+		r = fsm.RouteOf(&fsmpb.Task{Queue: queue, Target: &fsmpb.Target{Url: url}})
+		s.urls[id] = url
 	}
 	s.store.due[k] = r
 	s.tasks[id] = k
@@ -101,15 +120,28 @@ func (s *sim) setQueue(q *fsmpb.Queue) {
 	s.core.Changed([]fsm.Change{{Kind: fsm.ChangeQueue, ID: q.Name}})
 }
 
-// step advances to now and carries out the core's output; it returns the
-// output.
+// step advances to now and carries out the core's output, as the shell
+// would: Fire entries commit at once, and their tasks go to the send side
+// (which pokes the loop: the core advances again). It returns the last
+// output (the deliveries handed out on the way are in s.sending).
 func (s *sim) step() Output {
+	s.t.Helper()
+	for {
+		out, fired := s.stepOnce()
+		if !fired {
+			return out
+		}
+	}
+}
+
+func (s *sim) stepOnce() (Output, bool) {
 	s.t.Helper()
 	out := s.core.Advance(s.now)
 	if len(out.Errors) > 0 {
 		s.t.Fatalf("core errors: %v", out.Errors)
 	}
 	var stopped []fsm.Change
+	var accepted []*fsmpb.Task
 	for _, it := range out.Fire {
 		k, ok := s.tasks[it.Id]
 		if !ok || k.At != it.DueAt {
@@ -120,14 +152,26 @@ func (s *sim) step() Output {
 		}
 		delete(s.store.due, k)
 		delete(s.tasks, it.Id)
+		s.dues[it.Id] = it.DueAt
 		s.fired[it.Id] = append(s.fired[it.Id], s.now)
 		s.order = append(s.order, it.Id)
 		if s.finish {
 			stopped = append(stopped, fsm.Change{Kind: fsm.ChangeStopped, ID: it.Id})
+		} else {
+			accepted = append(accepted, &fsmpb.Task{Id: it.Id, Queue: s.created[it.Id], DueAt: it.DueAt, Target: &fsmpb.Target{Url: s.urls[it.Id]}})
 		}
 	}
+	for _, job := range out.Send {
+		if early := time.Unix(0, job.Task.DueAt).Sub(s.now); early > 0 {
+			s.t.Fatalf("at %v the core sent %s %v before it is due", s.now, job.Task.Id, early)
+		}
+		s.sent[job.Task.Id] = append(s.sent[job.Task.Id], s.now)
+		s.sending = append(s.sending, job)
+	}
 	s.core.Changed(stopped)
-	return out
+	// The Fire commits at once: its tasks go to the send side.
+	s.core.Fired(accepted)
+	return out, len(accepted) > 0
 }
 
 // runUntil steps through simulated time, waking when the core asks, up
@@ -322,12 +366,13 @@ func TestCatchUpInDueOrderAtTheRate(t *testing.T) {
 		store.due[fsm.DueKey{At: t0.Add(-time.Hour + time.Duration(i)*time.Second).UnixNano(), ID: id}] = fsm.Route{Queue: "q", Host: "h:80"}
 		ids = append(ids, id)
 	}
-	s := &sim{t: t, store: store, now: t0, tasks: map[string]fsm.DueKey{}, fired: map[string][]time.Time{}, finish: true}
+	s := newSim(t, Config{})
+	s.store = store
 	for k := range store.due {
 		s.tasks[k.ID] = k
 	}
 	const rate = 200
-	s.core = New(store, Config{CatchUpRate: rate}, 2, t0)
+	s.core = New(store, Config{CatchUpRate: rate}, 2, t0) // leading after the outage
 	s.runUntil(t0.Add(time.Minute))
 	if len(s.order) != 1000 {
 		t.Fatalf("%d of 1000 overdue tasks fired", len(s.order))
@@ -448,3 +493,191 @@ func TestGatesMatchReference(t *testing.T) {
 
 // queueOf is the queue a fired task was created in.
 func queueOf(s *sim, id string) string { return s.created[id] }
+
+// finishSend ends the delivery of id (until: its host's Retry-After).
+func (s *sim) finishSend(id string, until time.Time) {
+	s.t.Helper()
+	for i, job := range s.sending {
+		if job.Task.Id == id {
+			s.sending = append(s.sending[:i], s.sending[i+1:]...)
+			s.core.Finished(job, until)
+			s.core.Changed([]fsm.Change{{Kind: fsm.ChangeStopped, ID: id}})
+			return
+		}
+	}
+	s.t.Fatalf("%s is not being sent", id)
+}
+
+// TestSentExactlyOnTime: over an hour of simulated time, 5,000 webhook
+// tasks due at random nanoseconds are each handed to a worker once, at
+// exactly their due time: never before, and not a nanosecond after when
+// nothing holds them back.
+func TestSentExactlyOnTime(t *testing.T) {
+	s := newSim(t, Config{})
+	s.finish = false
+	rng := rand.New(rand.NewPCG(3, 4))
+	due := map[string]time.Time{}
+	for i := range 5000 {
+		id := fmt.Sprintf("w%04d", i)
+		due[id] = t0.Add(time.Second + time.Duration(rng.Int64N(int64(time.Hour))))
+		s.create(id, "q", due[id], false)
+	}
+	for s.now.Before(t0.Add(time.Hour + 2*time.Second)) {
+		out := s.step()
+		for _, job := range slices.Clone(s.sending) {
+			s.finishSend(job.Task.Id, time.Time{}) // a fast receiver
+		}
+		s.now = out.Wake
+	}
+	for id, at := range due {
+		if got := s.sent[id]; len(got) != 1 || !got[0].Equal(at) {
+			t.Fatalf("%s due %v was sent at %v", id, at, got)
+		}
+	}
+}
+
+// TestHangingQueueLeavesOthersTheirWorkers is issue 17's probe, in the
+// core: one queue's deliveries go to an endpoint that never answers,
+// spelled four ways; they take no more than the host's share, and another
+// queue's deliveries go at their time.
+func TestHangingQueueLeavesOthersTheirWorkers(t *testing.T) {
+	s := newSim(t, Config{Workers: 256, TargetConcurrency: 64, QueueConcurrency: 128})
+	s.finish = false
+	spellings := []string{"http://127.0.0.1:18003/", "http://127.0.0.1:018003/", "http://127.0.0.1:0018003/", "http://[::ffff:127.0.0.1]:18003/"}
+	due := t0.Add(time.Second)
+	for i := range 400 {
+		s.createTo(fmt.Sprintf("hang%03d", i), "slow", due, spellings[i%4])
+	}
+	for i := range 100 {
+		s.createTo(fmt.Sprintf("ok%03d", i), "fine", due.Add(time.Duration(i)*time.Millisecond), "http://127.0.0.1:18004/")
+	}
+	for s.now.Before(due.Add(time.Second)) {
+		out := s.step()
+		for _, job := range slices.Clone(s.sending) {
+			if job.Route.Queue == "fine" {
+				s.finishSend(job.Task.Id, time.Time{}) // the healthy receiver answers at once
+			}
+		}
+		s.now = out.Wake
+	}
+	hanging := 0
+	for _, job := range s.sending {
+		if job.Route.Queue == "slow" {
+			hanging++
+		}
+	}
+	if hanging != 64 {
+		t.Fatalf("the hanging endpoint holds %d workers, want the host cap of 64", hanging)
+	}
+	for i := range 100 {
+		id := fmt.Sprintf("ok%03d", i)
+		if got := s.sent[id]; len(got) != 1 || !got[0].Equal(due.Add(time.Duration(i)*time.Millisecond)) {
+			t.Fatalf("%s of the healthy queue was sent at %v", id, got)
+		}
+	}
+}
+
+// TestRetryAfterHoldsTheHostBack: a host that answered with Retry-After
+// gets nothing more, fired or sent, until then; other hosts go on; at the
+// end of the block its deliveries go at once.
+func TestRetryAfterHoldsTheHostBack(t *testing.T) {
+	s := newSim(t, Config{})
+	s.finish = false
+	due := t0.Add(time.Second)
+	s.createTo("first", "q", due, "http://busy/")
+	s.runUntil(due)
+	until := due.Add(30 * time.Second)
+	s.finishSend("first", until)
+	s.createTo("second", "q", due.Add(time.Second), "http://busy/")
+	s.createTo("other", "q", due.Add(time.Second), "http://other/")
+	s.runUntil(until.Add(-time.Millisecond))
+	if len(s.fired["second"])+len(s.sent["second"]) != 0 || len(s.sent["other"]) != 1 {
+		t.Fatalf("inside the Retry-After: fired %v sent %v", s.fired, s.sent)
+	}
+	s.runUntil(until.Add(time.Second))
+	if got := s.sent["second"]; len(got) != 1 || got[0].Sub(until) > time.Millisecond {
+		t.Fatalf("after the Retry-After: sent at %v, want %v", got, until)
+	}
+}
+
+// TestSendGatesMatchReference runs random histories of deliveries to
+// three hosts from three queues, with endings and Retry-Afters at random,
+// and checks after every step: no gate exceeded (workers, host, queue),
+// nothing sent to a host inside its Retry-After or before its time, and
+// no delivery due and waiting while every send gate would let it go.
+func TestSendGatesMatchReference(t *testing.T) {
+	for seed := range uint64(60) {
+		rng := rand.New(rand.NewPCG(seed, 11))
+		cfg := Config{Workers: 1 + rng.IntN(8), TargetConcurrency: 1 + rng.IntN(4), QueueConcurrency: 1 + rng.IntN(4)}
+		s := newSim(t, cfg)
+		s.finish = false
+		blocked := map[string]time.Time{} // host → Retry-After end
+		s.step()
+		for i := range 300 {
+			if rng.IntN(2) == 0 {
+				host := fmt.Sprintf("h%d", rng.IntN(3))
+				s.createTo(fmt.Sprintf("d%d", i), fmt.Sprintf("q%d", rng.IntN(3)), s.now.Add(time.Duration(rng.IntN(200))*time.Millisecond), "http://"+host+"/")
+			} else if len(s.sending) > 0 {
+				job := s.sending[rng.IntN(len(s.sending))]
+				var until time.Time
+				if rng.IntN(5) == 0 {
+					until = s.now.Add(time.Duration(rng.IntN(500)) * time.Millisecond)
+					if until.After(blocked[job.Route.Host]) {
+						blocked[job.Route.Host] = until
+					}
+				}
+				s.finishSend(job.Task.Id, until)
+			}
+			end := s.now.Add(time.Duration(rng.IntN(50)) * time.Millisecond)
+			for {
+				before := len(s.sending)
+				out := s.step()
+				for _, job := range s.sending[before:] {
+					if s.now.Before(blocked[job.Route.Host]) {
+						t.Fatalf("seed %d: sent to %s inside its Retry-After", seed, job.Route.Host)
+					}
+				}
+				if out.Wake.After(end) {
+					break
+				}
+				s.now = out.Wake
+			}
+			s.now = end
+			s.step()
+			hosts, queues := map[string]int{}, map[string]int{}
+			for _, job := range s.sending {
+				hosts[job.Route.Host]++
+				queues[job.Route.Queue]++
+			}
+			if len(s.sending) > cfg.Workers {
+				t.Fatalf("seed %d: %d sending, %d workers", seed, len(s.sending), cfg.Workers)
+			}
+			for h, n := range hosts {
+				if n > cfg.TargetConcurrency {
+					t.Fatalf("seed %d: %d sending to %s, cap %d", seed, n, h, cfg.TargetConcurrency)
+				}
+			}
+			for q, n := range queues {
+				if n > cfg.QueueConcurrency {
+					t.Fatalf("seed %d: %d sending of %s, cap %d", seed, n, q, cfg.QueueConcurrency)
+				}
+			}
+			// Work-conserving: a fired delivery that is due waits only
+			// behind a full gate or a Retry-After.
+			for id, firedAt := range s.fired {
+				if len(s.sent[id]) > 0 || len(firedAt) == 0 {
+					continue
+				}
+				host := fsm.RouteOf(&fsmpb.Task{Target: &fsmpb.Target{Url: s.urls[id]}}).Host
+				q := s.created[id]
+				due := time.Unix(0, s.dueOf(id))
+				if !due.After(s.now) && len(s.sending) < cfg.Workers && hosts[host] < cfg.TargetConcurrency && queues[q] < cfg.QueueConcurrency && !s.now.Before(blocked[host]) {
+					t.Fatalf("seed %d step %d: %s (due %v) waits with every send gate open", seed, i, id, due)
+				}
+			}
+		}
+	}
+}
+
+// dueOf is the due time of fired task id.
+func (s *sim) dueOf(id string) int64 { return s.dues[id] }

@@ -17,11 +17,19 @@ import (
 
 // route is the tasks of one queue going to one host (or to pull workers).
 type route struct {
+	key   fsm.Route
+	index uint32
 	queue *queueGate
 	host  *hostGate // nil for pull
 	pull  bool
 	ready []*wheel.Entry[item] // released, in release order
 	head  int                  // ready[:head] are taken
+
+	// The send side (push routes): deliveries whose Fire committed and
+	// whose time came, waiting for the send gates (send.go).
+	sending  []*fsmpb.Task
+	sendHead int
+	parkedOn *parkList // the send gate it waits on; nil when none
 }
 
 func (r *route) push(e *wheel.Entry[item]) { r.ready = append(r.ready, e) }
@@ -42,7 +50,7 @@ func (r *route) pop() *wheel.Entry[item] {
 	return e
 }
 
-// queueGate applies a queue's settings.
+// queueGate applies a queue's settings, and its share of the workers.
 type queueGate struct {
 	settings *fsmpb.Queue
 	running  int
@@ -50,6 +58,9 @@ type queueGate struct {
 	tokens   float64
 	refilled time.Time
 	pull     *route // the queue's pull route, if any
+
+	active int      // deliveries being sent (QueueConcurrency)
+	parked parkList // send routes waiting for active to drop
 }
 
 // allow reports whether one more task of the queue may start at now
@@ -80,12 +91,15 @@ func (q *queueGate) spend() {
 	q.running++
 }
 
-// hostGate caps the deliveries fired and not finished of one target host
-// (the dispatcher caps its requests in flight), and holds them back while
-// the host asked to be left alone (429/503, Retry-After).
+// hostGate is one target host's state, for firing and for sending alike:
+// the deliveries fired and not finished (a quarter of MaxInFlight), those
+// being sent (TargetConcurrency), and the host's Retry-After (429/503),
+// which holds back both its firing and its sending.
 type hostGate struct {
 	running      int
+	active       int
 	blockedUntil time.Time
+	parked       parkList // send routes waiting for active to drop
 }
 
 // gates is the core's dispatch state.
@@ -115,7 +129,7 @@ func (c *Core) routeOf(r fsm.Route) uint32 {
 		return i
 	}
 	q := c.queue(r.Queue)
-	rt := &route{queue: q, pull: r.Pull}
+	rt := &route{key: r, index: uint32(len(g.routes)), queue: q, pull: r.Pull}
 	if r.Pull {
 		q.pull = rt
 	} else {
@@ -146,12 +160,6 @@ func (g *gates) queueChanged(name string, settings *fsmpb.Queue) {
 	if q := g.queues[name]; q != nil {
 		q.settings = settings
 		q.tokens = min(q.tokens, fsm.Burst(q.settings))
-	}
-}
-
-func (g *gates) blockHost(host string, until time.Time) {
-	if h := g.hosts[host]; h != nil && until.After(h.blockedUntil) {
-		h.blockedUntil = until
 	}
 }
 

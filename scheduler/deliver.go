@@ -6,27 +6,24 @@ import (
 	"time"
 
 	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
+	"github.com/hourglass-scheduler/hourglass/leader"
 	"github.com/hourglass-scheduler/hourglass/webhook"
 )
 
-// deliver is one dispatch worker: it sends tasks, reports outcomes, and
-// tells the dispatcher when each delivery ended.
-func (s *Scheduler) deliver(ctx context.Context, term uint64, in <-chan sendJob, out chan<- *fsmpb.Outcome, done chan<- sent) {
+// deliver is one worker: it sends deliveries, reports their outcomes, and
+// tells the core when each ended.
+func (s *Scheduler) deliver(ctx context.Context, term uint64, in <-chan leader.SendJob, out chan<- *fsmpb.Outcome) {
 	for job := range in {
 		if ctx.Err() != nil {
 			return // leadership ended: the next leader fires it again
 		}
-		t := job.task
-		finished := sent{route: job.route}
+		t := job.Task
 		var o *fsmpb.Outcome
+		var busyUntil time.Time
 		if s.stillLeading(term, t) {
-			o = s.attempt(ctx, t, &finished)
+			o, busyUntil = s.attempt(ctx, t)
 		} // else the next leader fires it again, as a later attempt
-		select {
-		case done <- finished:
-		case <-ctx.Done():
-			return
-		}
+		s.finished(job, busyUntil)
 		if o == nil {
 			continue
 		}
@@ -38,9 +35,9 @@ func (s *Scheduler) deliver(ctx context.Context, term uint64, in <-chan sendJob,
 	}
 }
 
-// attempt sends t once and returns its outcome; a target that is busy
-// (429/503) sets until in finished, and holds its host back.
-func (s *Scheduler) attempt(ctx context.Context, t *fsmpb.Task, finished *sent) *fsmpb.Outcome {
+// attempt sends t once and returns its outcome, and, when the target is
+// busy (429/503), until when it asked to be left alone.
+func (s *Scheduler) attempt(ctx context.Context, t *fsmpb.Task) (o *fsmpb.Outcome, busyUntil time.Time) {
 	began := s.cfg.Clock.Now()
 	err := s.sender.Send(ctx, t)
 	s.metrics.sendDuration.Observe(s.cfg.Clock.Now().Sub(began).Seconds())
@@ -51,18 +48,17 @@ func (s *Scheduler) attempt(ctx context.Context, t *fsmpb.Task, finished *sent) 
 	}
 	var busy *webhook.BusyError
 	if errors.As(err, &busy) {
-		finished.until = busy.Until
-		s.blockHost(finished.route.Host, finished.until)
+		busyUntil = busy.Until
 	}
-	return s.decide(t, err)
+	return s.decide(t, err), busyUntil
 }
 
-// blockHost tells the wheel loop to fire nothing more for host until
-// until.
-func (s *Scheduler) blockHost(host string, until time.Time) {
+// finished tells the core that a delivery ended (its host busy until
+// until, if set).
+func (s *Scheduler) finished(job leader.SendJob, until time.Time) {
 	s.mu.Lock()
 	if s.active {
-		s.inbox.hostBlocks = append(s.inbox.hostBlocks, hostBlock{host: host, until: until})
+		s.inbox.finished = append(s.inbox.finished, finishedSend{job: job, until: until})
 	}
 	s.mu.Unlock()
 	s.poke()

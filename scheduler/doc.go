@@ -6,18 +6,20 @@
 //
 // The pipeline, one goroutine per stage unless said otherwise:
 //
-//	loop ─► firer ─► pacer ─► dispatcher ─► workers (N) ─► recorder
+//	loop ─► firer ─► loop ─► workers (N) ─► recorder
 //	loop:    runs the leader core: feeds it the state machine's changes
-//	         (fsm.Notifier), failed fires and leases, Retry-After blocks,
-//	         lease requests and the time; proposes nothing itself, but
-//	         passes on what the core releases and sleeps until its Wake.
+//	         (fsm.Notifier), the tasks each committed Fire accepted, the
+//	         deliveries that ended (with a host's Retry-After), failed
+//	         fires and leases, lease requests and the time; passes on what
+//	         the core releases (fires, deliveries whose time came and
+//	         whose gates let them go, lease ends, lease answers) and
+//	         sleeps until its Wake.
 //	firer:   proposes one Fire entry for whatever was released (the fsm
-//	         accepts only tasks still scheduled at that due time).
-//	pacer:   holds accepted tasks until their due time, never sends early.
-//	dispatcher: lets deliveries go as the send gates allow (per host, per
-//	         queue, Retry-After, no more than there are workers).
-//	workers: POST the payload with the Hourglass-* headers, each attempt
-//	         under the task's timeout.
+//	         accepts only tasks still scheduled at that due time), and
+//	         hands the loop the accepted tasks, in release order.
+//	workers: POST the payload with the Hourglass-* headers (webhook), each
+//	         attempt under the task's timeout; the core never hands out
+//	         more deliveries than there are workers.
 //	recorder: proposes outcomes in batches: succeeded, or failed (the fsm
 //	         decides between a retry and dead).
 //

@@ -1,7 +1,6 @@
 package scheduler
 
 import (
-	"container/heap"
 	"context"
 	"sync"
 	"time"
@@ -22,13 +21,13 @@ const maxFiresInFlight = 8
 // they were released (so overdue tasks go out in due order even though
 // their Fire proposals overlap). Nothing is sent for a task whose Fire did
 // not commit.
-func (s *Scheduler) fire(ctx context.Context, term uint64, in <-chan []*fsmpb.FireItem, out chan<- []*fsmpb.Task) {
+func (s *Scheduler) fire(ctx context.Context, term uint64, in <-chan []*fsmpb.FireItem) {
 	results := make(chan firedBatch, maxFiresInFlight)
 	var ordered sync.WaitGroup
 	ordered.Add(1)
 	go func() {
 		defer ordered.Done()
-		inOrder(ctx, results, out)
+		inOrder(results, s.accepted)
 	}()
 	var inflight sync.WaitGroup
 	defer func() {
@@ -75,8 +74,7 @@ type firedBatch struct {
 }
 
 // inOrder passes batches on in sequence order, holding early ones back.
-func inOrder(ctx context.Context, in <-chan firedBatch, out chan<- []*fsmpb.Task) {
-	defer close(out)
+func inOrder(in <-chan firedBatch, out func([]*fsmpb.Task)) {
 	held := map[int][]*fsmpb.Task{}
 	next := 0
 	for b := range in {
@@ -88,12 +86,8 @@ func inOrder(ctx context.Context, in <-chan firedBatch, out chan<- []*fsmpb.Task
 			}
 			delete(held, next)
 			next++
-			if len(tasks) == 0 {
-				continue
-			}
-			select {
-			case out <- tasks:
-			case <-ctx.Done():
+			if len(tasks) > 0 {
+				out(tasks)
 			}
 		}
 	}
@@ -137,64 +131,13 @@ func (s *Scheduler) requeue(items []*fsmpb.FireItem) {
 	})
 }
 
-// pace holds accepted tasks until their due time and then hands them to
-// the dispatch workers: a task is never sent before it is due. It never
-// blocks on the workers: what is due waits here (the dispatch gates bound
-// how much that can be), so a backlog of deliveries cannot back up into
-// the wheel loop, which also serves lease requests.
-func (s *Scheduler) pace(ctx context.Context, in <-chan []*fsmpb.Task, out chan<- *fsmpb.Task) {
-	defer close(out)
-	var waiting byDue
-	var due []*fsmpb.Task // due, in due order, not yet taken by a worker
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	for {
-		now := s.cfg.Clock.Now().UnixNano()
-		for len(waiting) > 0 && waiting[0].DueAt <= now {
-			due = append(due, heap.Pop(&waiting).(*fsmpb.Task))
-		}
-		if len(waiting) > 0 {
-			timer.Reset(time.Duration(waiting[0].DueAt - s.cfg.Clock.Now().UnixNano()))
-		} else {
-			timer.Stop()
-		}
-		var send chan<- *fsmpb.Task
-		var next *fsmpb.Task
-		if len(due) > 0 {
-			send, next = out, due[0]
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case send <- next:
-			due[0] = nil
-			due = due[1:]
-			if len(due) == 0 {
-				due = nil // let the backing array go
-			}
-		case tasks, ok := <-in:
-			if !ok {
-				return
-			}
-			for _, t := range tasks {
-				heap.Push(&waiting, t)
-			}
-		case <-timer.C:
-		}
+// accepted hands the core the tasks a committed Fire accepted: it sends
+// each at its due time, as the send gates allow.
+func (s *Scheduler) accepted(tasks []*fsmpb.Task) {
+	s.mu.Lock()
+	if s.active {
+		s.inbox.fired = append(s.inbox.fired, tasks)
 	}
-}
-
-// byDue is a min-heap of tasks on their due time. It holds only the tasks
-// fired within the last FireLead, so it stays small.
-type byDue []*fsmpb.Task
-
-func (h byDue) Len() int           { return len(h) }
-func (h byDue) Less(i, j int) bool { return h[i].DueAt < h[j].DueAt }
-func (h byDue) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *byDue) Push(x any)        { *h = append(*h, x.(*fsmpb.Task)) }
-func (h *byDue) Pop() any {
-	old := *h
-	t := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return t
+	s.mu.Unlock()
+	s.poke()
 }

@@ -11,9 +11,9 @@ import (
 
 // loop runs the leader core (package leader) for term: it feeds it what
 // the inbox holds and the time, carries out what it returns (fires to
-// propose, lease ends to record, lease requests to answer) and sleeps
-// until it asks to be woken, or something arrives.
-func (s *Scheduler) loop(ctx context.Context, run, term uint64, fires chan<- []*fsmpb.FireItem, expiries chan<- []string) {
+// propose, deliveries to send, lease ends to record, lease requests to
+// answer) and sleeps until it asks to be woken, or something arrives.
+func (s *Scheduler) loop(ctx context.Context, run, term uint64, fires chan<- []*fsmpb.FireItem, expiries chan<- []string, work chan<- leader.SendJob) {
 	defer close(fires)
 	defer close(expiries)
 	defer s.loaded.Store(0)
@@ -36,8 +36,11 @@ func (s *Scheduler) loop(ctx context.Context, run, term uint64, fires chan<- []*
 		core.Changed(in.changes)
 		core.NotAccepted(in.unreserve)
 		core.GiveBack(in.giveBack)
-		for _, b := range in.hostBlocks {
-			core.HostBlocked(b.host, b.until)
+		for _, tasks := range in.fired {
+			core.Fired(tasks)
+		}
+		for _, f := range in.finished {
+			core.Finished(f.job, f.until)
 		}
 		for _, w := range in.waiters {
 			waiting[w.id] = w
@@ -64,6 +67,9 @@ func (s *Scheduler) loop(ctx context.Context, run, term uint64, fires chan<- []*
 				core.GiveBack(g.Items) // its requester gave up meanwhile
 				wake = now
 			}
+		}
+		for _, job := range out.Send {
+			work <- job // never blocks: see Run
 		}
 		if len(out.Fire) > 0 {
 			select {

@@ -108,15 +108,7 @@ func (c *Config) setDefaults() {
 	core := c.core()
 	core.SetDefaults() // the core's defaults, which the shell uses too
 	c.Horizon, c.MaxLoaded, c.FireLead, c.CatchUpRate, c.MaxInFlight = core.Horizon, core.MaxLoaded, core.FireLead, core.CatchUpRate, core.MaxInFlight
-	if c.Workers <= 0 {
-		c.Workers = 256
-	}
-	if c.TargetConcurrency <= 0 {
-		c.TargetConcurrency = 64
-	}
-	if c.QueueConcurrency <= 0 {
-		c.QueueConcurrency = max(c.Workers/2, 1)
-	}
+	c.Workers, c.TargetConcurrency, c.QueueConcurrency = core.Workers, core.TargetConcurrency, core.QueueConcurrency
 	if c.PurgeInterval <= 0 {
 		c.PurgeInterval = time.Minute
 	}
@@ -136,7 +128,8 @@ func (c *Config) setDefaults() {
 
 // core is the configuration of the leader core.
 func (c *Config) core() leader.Config {
-	return leader.Config{Horizon: c.Horizon, MaxLoaded: c.MaxLoaded, FireLead: c.FireLead, CatchUpRate: c.CatchUpRate, MaxInFlight: c.MaxInFlight}
+	return leader.Config{Horizon: c.Horizon, MaxLoaded: c.MaxLoaded, FireLead: c.FireLead, CatchUpRate: c.CatchUpRate, MaxInFlight: c.MaxInFlight,
+		Workers: c.Workers, TargetConcurrency: c.TargetConcurrency, QueueConcurrency: c.QueueConcurrency}
 }
 
 // Scheduler is the leader's firing machinery. Install it as the fsm's
@@ -165,19 +158,21 @@ type Scheduler struct {
 
 // inbox is what other goroutines hand the wheel loop.
 type inbox struct {
-	changes    []fsm.Change
-	retries    []*fsmpb.FireItem // fires to propose again (see requeue)
-	reset      bool
-	unreserve  []string           // ids of tasks a fire or lease did not take
-	giveBack   []leader.LeaseItem // leases that did not commit
-	hostBlocks []hostBlock
-	waiters    []*waiter // new lease requests
-	dropped    []*waiter // lease requests given up
+	changes   []fsm.Change
+	retries   []*fsmpb.FireItem // fires to propose again (see requeue)
+	reset     bool
+	unreserve []string           // ids of tasks a fire or lease did not take
+	giveBack  []leader.LeaseItem // leases that did not commit
+	fired     [][]*fsmpb.Task    // accepted by committed Fire entries, in release order
+	finished  []finishedSend
+	waiters   []*waiter // new lease requests
+	dropped   []*waiter // lease requests given up
 }
 
-// hostBlock holds deliveries to a host back until a time (Retry-After).
-type hostBlock struct {
-	host  string
+// finishedSend is a delivery that ended; until, if set, is when its host
+// asked to be left alone till (429/503).
+type finishedSend struct {
+	job   leader.SendJob
 	until time.Time
 }
 
@@ -264,8 +259,9 @@ func (s *Scheduler) Run(ctx context.Context, term uint64) {
 
 	fires := make(chan []*fsmpb.FireItem, 256)
 	expiries := make(chan []string, 256)
-	accepted := make(chan []*fsmpb.Task, 256)
-	deliveries := make(chan *fsmpb.Task, 4*s.cfg.Workers)
+	// The core never has more deliveries out than there are workers, so
+	// handing one out never blocks the loop.
+	work := make(chan leader.SendJob, s.cfg.Workers)
 	outcomes := make(chan *fsmpb.Outcome, 4*s.cfg.Workers)
 
 	var wg sync.WaitGroup
@@ -273,23 +269,20 @@ func (s *Scheduler) Run(ctx context.Context, term uint64) {
 		wg.Add(1)
 		go func() { defer wg.Done(); f() }()
 	}
-	spawn(func() { s.fire(ctx, term, fires, accepted) })
-	spawn(func() { s.pace(ctx, accepted, deliveries) })
+	spawn(func() { s.fire(ctx, term, fires) })
 	spawn(func() { s.expire(ctx, expiries) })
-	work := make(chan sendJob)
-	done := make(chan sent, s.cfg.Workers)
-	spawn(func() { s.dispatch(ctx, deliveries, work, done) })
 	var workers sync.WaitGroup
 	for i := 0; i < s.cfg.Workers; i++ {
 		workers.Add(1)
-		go func() { defer workers.Done(); s.deliver(ctx, term, work, outcomes, done) }()
+		go func() { defer workers.Done(); s.deliver(ctx, term, work, outcomes) }()
 	}
 	spawn(func() { workers.Wait(); close(outcomes) })
 	spawn(func() { s.record(ctx, outcomes) })
 	spawn(func() { s.purge(ctx) })
 
 	s.log.Info("scheduler running", "term", term)
-	s.loop(ctx, run, term, fires, expiries)
+	s.loop(ctx, run, term, fires, expiries, work)
+	close(work)
 	wg.Wait()
 	s.log.Info("scheduler stopped", "term", term)
 }
