@@ -135,11 +135,11 @@ func TestRestoreReachesEveryNode(t *testing.T) {
 
 	// Writes go on, at versions above everything restored.
 	leader = c.leader()
-	res, err := leader.Propose(context.Background(), createCmd("after"))
+	item, err := createOne(context.Background(), leader, "after")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v := res.(*fsm.CreateResult).Items[0].Task.Version; v <= before {
+	if v := item.Task.Version; v <= before {
 		t.Fatalf("first write after the restore has version %d, not above %d", v, before)
 	}
 	for id, n := range c.nodes {

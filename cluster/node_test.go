@@ -12,8 +12,8 @@ import (
 
 	"github.com/hashicorp/raft"
 
-	"github.com/hourglass-scheduler/hourglass/fsm"
 	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
+	"github.com/hourglass-scheduler/hourglass/service"
 )
 
 type leaderLog struct {
@@ -51,6 +51,18 @@ func waitTerm(t *testing.T, l *leaderLog) uint64 {
 	}
 }
 
+// createOne creates task id through the typed write path on n, as the
+// API does, and returns its outcome.
+func createOne(ctx context.Context, n *Node, id string) (service.Created, error) {
+	items, err := service.New(n, n.FSM(), service.Config{}).CreateTasks(ctx, []service.NewTask{{
+		Task: &fsmpb.Task{Id: id, Queue: "default", ExecuteAt: 1e18},
+	}})
+	if err != nil {
+		return service.Created{}, err
+	}
+	return items[0], nil
+}
+
 func createCmd(id string) *fsmpb.Command {
 	return &fsmpb.Command{Kind: &fsmpb.Command_Create{Create: &fsmpb.CreateTasks{Tasks: []*fsmpb.Task{{
 		Id: id, Queue: "default", ExecuteAt: 1e18, Fingerprint: []byte(id),
@@ -63,11 +75,11 @@ func TestSingleNodeBootstrapsAndResumes(t *testing.T) {
 	n := openNode(t, dir, l)
 	term1 := waitTerm(t, l)
 	ctx := context.Background()
-	res, err := n.Propose(ctx, createCmd("a"))
+	item, err := createOne(ctx, n, "a")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if item := res.(*fsm.CreateResult).Items[0]; item.Err != nil || item.Task.State != fsmpb.State_SCHEDULED {
+	if item.Err != nil || item.Task.State != fsmpb.State_SCHEDULED {
 		t.Fatalf("create result %+v", item)
 	}
 	written := n.Status()
@@ -93,11 +105,11 @@ func TestSingleNodeBootstrapsAndResumes(t *testing.T) {
 	if _, err := n.FSM().Get("a"); err != nil {
 		t.Fatalf("task lost across restart: %v", err)
 	}
-	res, err = n.Propose(ctx, createCmd("a"))
+	item, err = createOne(ctx, n, "a")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if item := res.(*fsm.CreateResult).Items[0]; !item.Existed {
+	if !item.Existed {
 		t.Fatalf("repeat create after restart: %+v", item)
 	}
 }
@@ -118,12 +130,12 @@ func TestGroupCommitCoalesces(t *testing.T) {
 		wg.Add(1)
 		go func(id string) {
 			defer wg.Done()
-			res, err := n.Propose(context.Background(), createCmd(id))
+			item, err := createOne(context.Background(), n, id)
 			if err != nil {
 				errs <- err
 				return
 			}
-			if got := res.(*fsm.CreateResult).Items[0].Task.Id; got != id {
+			if got := item.Task.Id; got != id {
 				errs <- fmt.Errorf("proposal %s got the result of %s", id, got)
 			}
 		}(fmt.Sprintf("t%d", i))

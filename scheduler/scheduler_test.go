@@ -276,7 +276,7 @@ func TestHangingReceiverIsCutOffAndDoesNotStallOthers(t *testing.T) {
 
 // TestOverdueTasksCatchUpInDueOrder stops a node with tasks due, lets
 // them fall overdue, and restarts it: every one is delivered, in due order,
-// no faster than the catch-up rate allows.
+// read from the real due index.
 func TestOverdueTasksCatchUpInDueOrder(t *testing.T) {
 	dir := t.TempDir()
 	recv := newReceiver(t)
@@ -293,13 +293,10 @@ func TestOverdueTasksCatchUpInDueOrder(t *testing.T) {
 	}
 	// An hour passes: the restarted scheduler's clock says so.
 	clock := offsetClock(2 * time.Hour)
-	const rate = 1000
-	started := time.Now()
-	h = start(t, dir, Config{Clock: clock, CatchUpRate: rate, Workers: 1})
+	h = start(t, dir, Config{Clock: clock, CatchUpRate: 1000, Workers: 1})
 	for _, task := range tasks {
 		h.waitState(task.Id, fsmpb.State_SUCCEEDED, 10*time.Second)
 	}
-	took := time.Since(started)
 	got := recv.deliveries("")
 	if len(got) != n {
 		t.Fatalf("%d deliveries of %d tasks", len(got), n)
@@ -309,10 +306,8 @@ func TestOverdueTasksCatchUpInDueOrder(t *testing.T) {
 			t.Fatalf("delivery %d is %s, want %s (due order)", i, d.id, want)
 		}
 	}
-	// The budget starts at rate/10+1 tokens and refills at rate per second.
-	if minimum := time.Duration(float64(n-rate/10-1) / rate * float64(time.Second)); took < minimum {
-		t.Fatalf("caught up %d tasks in %v, faster than %d/s allows (%v)", n, took, rate, minimum)
-	}
+	// The catch-up rate itself is the core's to keep, checked in
+	// simulated time (leader.TestCatchUpInDueOrderAtTheRate).
 }
 
 type offsetClock time.Duration
