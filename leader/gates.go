@@ -22,33 +22,20 @@ type route struct {
 	queue *queueGate
 	host  *hostGate // nil for pull
 	pull  bool
-	ready []*wheel.Entry[item] // released, in release order
-	head  int                  // ready[:head] are taken
+	ready fifo[*wheel.Entry[item]] // released, in release order
 
 	// The send side (push routes): deliveries whose Fire committed and
 	// whose time came, waiting for the send gates (send.go).
-	sending  []*fsmpb.Task
-	sendHead int
+	sending  fifo[*fsmpb.Task]
 	parkedOn *parkList // the send gate it waits on; nil when none
 }
 
-func (r *route) push(e *wheel.Entry[item]) { r.ready = append(r.ready, e) }
+func (r *route) push(e *wheel.Entry[item]) { r.ready.push(e) }
 
-func (r *route) waiting() int { return len(r.ready) - r.head }
+func (r *route) waiting() int { return r.ready.len() }
 
 // pop takes the oldest ready entry.
-func (r *route) pop() *wheel.Entry[item] {
-	e := r.ready[r.head]
-	r.ready[r.head] = nil
-	r.head++
-	if r.head == len(r.ready) {
-		r.ready, r.head = r.ready[:0], 0
-	} else if r.head > 1024 && r.head*2 > len(r.ready) {
-		r.ready = append(r.ready[:0], r.ready[r.head:]...)
-		r.head = 0
-	}
-	return e
-}
+func (r *route) pop() *wheel.Entry[item] { return r.ready.pop() }
 
 // queueGate applies a queue's settings, and its share of the workers.
 type queueGate struct {
@@ -210,7 +197,7 @@ func (c *Core) dispatch(now time.Time) time.Time {
 			continue
 		}
 		for r.waiting() > 0 {
-			if e := r.ready[r.head]; e.Value.gone {
+			if e := r.ready.peek(); e.Value.gone {
 				c.recycle(r.pop())
 				continue
 			}

@@ -81,7 +81,7 @@ func (c *Core) serveWaiters(queue string, ws []waiter, now time.Time) time.Time 
 		var items []LeaseItem
 		var first int64 // due time of the first item
 		for r := q.pull; r != nil && r.waiting() > 0 && len(items) < w.max; {
-			e := r.ready[r.head]
+			e := r.ready.peek()
 			if e.Value.gone {
 				c.recycle(r.pop())
 				continue

@@ -55,25 +55,17 @@ func (h *paceQueue) Pop() any {
 
 // parkList is the send routes waiting on one gate, first come first
 // served.
-type parkList struct {
-	routes []*route
-	head   int
-}
+type parkList struct{ routes fifo[*route] }
 
-func (p *parkList) len() int { return len(p.routes) - p.head }
+func (p *parkList) len() int { return p.routes.len() }
 
 func (p *parkList) push(r *route) {
 	r.parkedOn = p
-	p.routes = append(p.routes, r)
+	p.routes.push(r)
 }
 
 func (p *parkList) pop() *route {
-	r := p.routes[p.head]
-	p.routes[p.head] = nil
-	p.head++
-	if p.head == len(p.routes) {
-		p.routes, p.head = p.routes[:0], 0
-	}
+	r := p.routes.pop()
 	r.parkedOn = nil
 	return r
 }
@@ -115,7 +107,7 @@ func (c *Core) releaseSends(now time.Time) time.Time {
 	for len(c.pace) > 0 && c.pace[0].task.DueAt <= now.UnixNano() {
 		p := heap.Pop(&c.pace).(pendingSend)
 		r := c.routes[p.route]
-		r.sending = append(r.sending, p.task)
+		r.sending.push(p.task)
 		if r.parkedOn == nil {
 			c.trySend(r)
 		}
@@ -141,7 +133,7 @@ func (c *Core) releaseSends(now time.Time) time.Time {
 // trySend hands out r's deliveries while every send gate lets them go,
 // then parks r on the gate that holds it.
 func (c *Core) trySend(r *route) {
-	for r.sendHead < len(r.sending) {
+	for r.sending.len() > 0 {
 		if gate := c.sendHeldBy(r); gate != nil {
 			gate.push(r)
 			if gate == &r.host.parked && c.now.Before(r.host.blockedUntil) {
@@ -149,15 +141,7 @@ func (c *Core) trySend(r *route) {
 			}
 			return
 		}
-		t := r.sending[r.sendHead]
-		r.sending[r.sendHead] = nil
-		r.sendHead++
-		if r.sendHead == len(r.sending) {
-			r.sending, r.sendHead = r.sending[:0], 0
-		} else if r.sendHead > 1024 && r.sendHead*2 > len(r.sending) {
-			r.sending = append(r.sending[:0], r.sending[r.sendHead:]...)
-			r.sendHead = 0
-		}
+		t := r.sending.pop()
 		c.active++
 		r.host.active++
 		r.queue.active++
