@@ -21,6 +21,10 @@ func (s *Scheduler) loop(ctx context.Context, run, term uint64, fires chan<- []*
 	core := leader.New(s.store, s.cfg.core(), term, clock.Now())
 	waiting := map[uint64]*waiter{} // the lease requests the core holds
 	defer func() { failAll(maps.Values(waiting)) }()
+	// unsent holds deliveries no worker took at once: only after a
+	// restore, when the old core's deliveries still hold workers that the
+	// new core does not know of; the loop never blocks on them.
+	var unsent []leader.SendJob
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -63,13 +67,15 @@ func (s *Scheduler) loop(ctx context.Context, run, term uint64, fires chan<- []*
 		for _, g := range out.Grants {
 			w := waiting[g.Waiter]
 			delete(waiting, g.Waiter)
-			if !w.grant(g.Items, term, run) {
+			if w == nil || !w.grant(g.Items, term, run) {
 				core.GiveBack(g.Items) // its requester gave up meanwhile
 				wake = now
 			}
 		}
-		for _, job := range out.Send {
-			work <- job // never blocks: see Run
+		unsent = append(unsent, out.Send...)
+		for len(unsent) > 0 && offer(work, unsent[0]) {
+			unsent[0] = leader.SendJob{}
+			unsent = unsent[1:]
 		}
 		if len(out.Fire) > 0 {
 			select {
@@ -87,11 +93,29 @@ func (s *Scheduler) loop(ctx context.Context, run, term uint64, fires chan<- []*
 		}
 		s.loaded.Store(int64(core.Loaded()))
 		timer.Reset(max(0, wake.Sub(clock.Now())))
+		var next leader.SendJob
+		var to chan<- leader.SendJob
+		if len(unsent) > 0 {
+			next, to = unsent[0], work
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-timer.C:
 		case <-s.wake:
+		case to <- next:
+			unsent[0] = leader.SendJob{}
+			unsent = unsent[1:]
 		}
+	}
+}
+
+// offer hands job to a free worker, if there is one now.
+func offer(work chan<- leader.SendJob, job leader.SendJob) bool {
+	select {
+	case work <- job:
+		return true
+	default:
+		return false
 	}
 }

@@ -260,7 +260,7 @@ func (s *Scheduler) Run(ctx context.Context, term uint64) {
 	fires := make(chan []*fsmpb.FireItem, 256)
 	expiries := make(chan []string, 256)
 	// The core never has more deliveries out than there are workers, so
-	// handing one out never blocks the loop.
+	// a worker takes each at once (but after a restore; see loop).
 	work := make(chan leader.SendJob, s.cfg.Workers)
 	outcomes := make(chan *fsmpb.Outcome, 4*s.cfg.Workers)
 
