@@ -1,0 +1,52 @@
+package slots
+
+import (
+	"fmt"
+	"hash/crc32"
+)
+
+// Count is the number of slots, fixed forever.
+const Count = 1024
+
+// Slot is a slot number, below Count.
+type Slot uint16
+
+// Group is a raft group's id.
+type Group uint32
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// Of is the slot of task id: CRC-32C of the id's bytes, modulo Count.
+func Of(id string) Slot {
+	return Slot(crc32.Checksum([]byte(id), castagnoli) % Count)
+}
+
+// Table says which group holds each slot.
+type Table [Count]Group
+
+// Even spreads the slots over groups 1..n in n contiguous runs of equal
+// length (within one slot).
+func Even(n int) (Table, error) {
+	var t Table
+	if n < 1 || n > Count {
+		return t, fmt.Errorf("slots: %d groups; want 1 to %d", n, Count)
+	}
+	for s := range t {
+		t[s] = Group(s*n/Count + 1)
+	}
+	return t, nil
+}
+
+// GroupOf is the group that holds task id.
+func (t *Table) GroupOf(id string) Group { return t[Of(id)] }
+
+// Slots lists the slots group g holds, in order.
+func (t *Table) Slots(g Group) []Slot {
+	var out []Slot
+	for s, owner := range t {
+		if owner == g {
+			out = append(out, Slot(s))
+		}
+	}
+	return out
+}

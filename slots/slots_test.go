@@ -1,0 +1,76 @@
+package slots
+
+import (
+	"fmt"
+	"testing"
+)
+
+// TestSlotsNeverChange pins the hash and the slot count: a task's slot
+// decides where it is stored, so any change would lose track of every
+// task already stored.
+func TestSlotsNeverChange(t *testing.T) {
+	// Computed with an independent CRC-32C (bitwise, polynomial
+	// 0x82F63B78; its check value of "123456789" is 0xe3069283) and kept.
+	for id, want := range map[string]Slot{
+		"": 0, "123456789": 0xe3069283 % Count, "a": 816, "hourglass": 769,
+		"order-42-timeout": 28, "01a22d03-8fb0-70e6-a176-35043e656556": 241,
+	} {
+		if got := Of(id); got != want {
+			t.Errorf("Of(%q) = %d, pinned at %d", id, got, want)
+		}
+	}
+}
+
+// TestIdsSpreadEvenly: a million ids in the shapes users give (sequential
+// names, UUID-like) fill every slot within 10 % of the mean.
+func TestIdsSpreadEvenly(t *testing.T) {
+	for _, shape := range []string{"task-%d", "01a22d03-8fb0-70e6-a176-%012d"} {
+		var n [Count]int
+		const ids = 1_000_000
+		for i := range ids {
+			n[Of(fmt.Sprintf(shape, i))]++
+		}
+		mean := ids / Count
+		for s, c := range n {
+			if c < mean*9/10 || c > mean*11/10 {
+				t.Fatalf("%s: slot %d holds %d ids, mean %d", shape, s, c, mean)
+			}
+		}
+	}
+}
+
+// TestEvenTables: every group holds a contiguous run of Count/n slots
+// (within one), and every slot has a group.
+func TestEvenTables(t *testing.T) {
+	for _, n := range []int{1, 2, 3, 7, 64, Count} {
+		tab, err := Even(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for g := Group(1); g <= Group(n); g++ {
+			held := tab.Slots(g)
+			if len(held) < Count/n || len(held) > Count/n+1 {
+				t.Fatalf("%d groups: group %d holds %d slots", n, g, len(held))
+			}
+			for i := 1; i < len(held); i++ {
+				if held[i] != held[i-1]+1 {
+					t.Fatalf("%d groups: group %d's slots are not contiguous at %d", n, g, held[i])
+				}
+			}
+		}
+		for s, g := range tab {
+			if g < 1 || g > Group(n) {
+				t.Fatalf("%d groups: slot %d is held by group %d", n, s, g)
+			}
+		}
+	}
+	for _, n := range []int{0, -1, Count + 1} {
+		if _, err := Even(n); err == nil {
+			t.Fatalf("Even(%d) accepted", n)
+		}
+	}
+	tab, _ := Even(4)
+	if g := tab.GroupOf("a"); g != tab[Of("a")] {
+		t.Fatalf("GroupOf disagrees with the table")
+	}
+}
