@@ -102,7 +102,6 @@ type Output struct {
 type Core struct {
 	cfg   Config
 	store Store
-	term  uint64
 	now   time.Time // of the last Advance (or New)
 
 	wheel   *wheel.Wheel[item]
@@ -146,7 +145,7 @@ func New(store Store, cfg Config, term uint64, now time.Time) *Core {
 		panic(err) // constant, valid parameters
 	}
 	c := &Core{
-		cfg: cfg, store: store, term: term, now: now,
+		cfg: cfg, store: store, now: now,
 		wheel: w, entries: map[string]*wheel.Entry[item]{}, lastRefill: now,
 		gates: newGates(), waiters: map[string][]waiter{}, blocked: map[*hostGate]struct{}{},
 	}
@@ -167,9 +166,6 @@ func New(store Store, cfg Config, term uint64, now time.Time) *Core {
 	}
 	return c
 }
-
-// Term is the term the core leads.
-func (c *Core) Term() uint64 { return c.term }
 
 // Loaded is the number of tasks held in the wheel: bounded by what falls
 // due within the horizon and by MaxLoaded, not by the tasks pending.

@@ -127,10 +127,9 @@ func (c *Core) routeOf(r fsm.Route) uint32 {
 		}
 		rt.host = h
 	}
-	i := uint32(len(g.routes))
 	g.routes = append(g.routes, rt)
-	g.routeIndex[r] = i
-	return i
+	g.routeIndex[r] = rt.index
+	return rt.index
 }
 
 func (c *Core) queue(name string) *queueGate {

@@ -62,14 +62,6 @@ func New(ln net.Listener, advertise net.Addr, dial Dialer) *Mux {
 	return m
 }
 
-// SetHeaderTimeout changes how long an accepted connection may take to
-// name its group (DefaultHeaderTimeout); for tests.
-func (m *Mux) SetHeaderTimeout(d time.Duration) {
-	m.mu.Lock()
-	m.headerTimeout = d
-	m.mu.Unlock()
-}
-
 // Layer returns the stream layer of group: the connections dialed to this
 // node for it, and a Dial that announces it. A group has one layer at a
 // time.

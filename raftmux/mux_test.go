@@ -96,7 +96,9 @@ func TestRoutesEachConnectionToItsGroup(t *testing.T) {
 // takes nothing more.
 func TestRefusesWhatIsNotForAHostedGroup(t *testing.T) {
 	m := newMux(t)
-	m.SetHeaderTimeout(100 * time.Millisecond)
+	m.mu.Lock()
+	m.headerTimeout = 100 * time.Millisecond // a silent client is cut off soon
+	m.mu.Unlock()
 	l := layer(t, m, 1)
 	raw := func(header []byte) net.Conn {
 		t.Helper()

@@ -56,12 +56,7 @@ func (s *Scheduler) attempt(ctx context.Context, t *fsmpb.Task) (o *fsmpb.Outcom
 // finished tells the core that a delivery ended (its host busy until
 // until, if set).
 func (s *Scheduler) finished(job leader.SendJob, until time.Time) {
-	s.mu.Lock()
-	if s.active {
-		s.inbox.finished = append(s.inbox.finished, finishedSend{job: job, until: until})
-	}
-	s.mu.Unlock()
-	s.poke()
+	s.tell(0, func(in *inbox) { in.finished = append(in.finished, finishedSend{job: job, until: until}) })
 }
 
 // verifiedFor is how long a confirmed leadership is trusted for stale

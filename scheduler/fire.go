@@ -122,22 +122,12 @@ func (s *Scheduler) requeue(items []*fsmpb.FireItem) {
 	run := s.run
 	s.mu.Unlock()
 	time.AfterFunc(100*time.Millisecond, func() {
-		s.mu.Lock()
-		if s.active && s.run == run {
-			s.inbox.retries = append(s.inbox.retries, items...)
-		}
-		s.mu.Unlock()
-		s.poke()
+		s.tell(run, func(in *inbox) { in.retries = append(in.retries, items...) })
 	})
 }
 
 // accepted hands the core the tasks a committed Fire accepted: it sends
 // each at its due time, as the send gates allow.
 func (s *Scheduler) accepted(tasks []*fsmpb.Task) {
-	s.mu.Lock()
-	if s.active {
-		s.inbox.fired = append(s.inbox.fired, tasks)
-	}
-	s.mu.Unlock()
-	s.poke()
+	s.tell(0, func(in *inbox) { in.fired = append(in.fired, tasks) })
 }

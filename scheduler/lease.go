@@ -79,12 +79,7 @@ func (s *Scheduler) Lease(ctx context.Context, req LeaseRequest) ([]*fsmpb.Task,
 	if !w.done {
 		w.done = true // the loop drops it, and gives back what it hands it
 		w.mu.Unlock()
-		s.mu.Lock()
-		if s.active {
-			s.inbox.dropped = append(s.inbox.dropped, w)
-		}
-		s.mu.Unlock()
-		s.poke()
+		s.tell(0, func(in *inbox) { in.dropped = append(in.dropped, w) })
 		return nil, nil
 	}
 	w.mu.Unlock()
@@ -111,12 +106,7 @@ func (s *Scheduler) Lease(ctx context.Context, req LeaseRequest) ([]*fsmpb.Task,
 	defer cancel()
 	fired, err := s.writer.Lease(pctx, w.term, now, due.Add(req.Lease), items)
 	if err != nil {
-		s.mu.Lock()
-		if s.run == w.run {
-			s.inbox.giveBack = append(s.inbox.giveBack, w.items...)
-		}
-		s.mu.Unlock()
-		s.poke()
+		s.tell(w.run, func(in *inbox) { in.giveBack = append(in.giveBack, w.items...) })
 		return nil, fmt.Errorf("lease: %w", err)
 	}
 	s.notAccepted(items, fired)
@@ -154,12 +144,7 @@ func (s *Scheduler) unreserve(ids []string) {
 	if len(ids) == 0 {
 		return
 	}
-	s.mu.Lock()
-	if s.active {
-		s.inbox.unreserve = append(s.inbox.unreserve, ids...)
-	}
-	s.mu.Unlock()
-	s.poke()
+	s.tell(0, func(in *inbox) { in.unreserve = append(in.unreserve, ids...) })
 }
 
 func failAll(ws iter.Seq[*waiter]) {

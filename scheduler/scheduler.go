@@ -199,9 +199,15 @@ func (s *Scheduler) Loaded() int { return int(s.loaded.Load()) }
 // DueChanged implements fsm.Notifier: it queues the changes for the wheel
 // loop while the scheduler runs, and ignores them otherwise.
 func (s *Scheduler) DueChanged(changes []fsm.Change) {
+	s.tell(0, func(in *inbox) { in.changes = append(in.changes, changes...) })
+}
+
+// tell puts what add adds into the inbox of run (0: of whichever run is
+// active) and wakes the loop; with no such run, it drops it.
+func (s *Scheduler) tell(run uint64, add func(*inbox)) {
 	s.mu.Lock()
-	if s.active {
-		s.inbox.changes = append(s.inbox.changes, changes...)
+	if s.active && (run == 0 || s.run == run) {
+		add(&s.inbox)
 	}
 	s.mu.Unlock()
 	s.poke()

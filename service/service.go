@@ -51,9 +51,6 @@ func New(p Proposer, store Store, cfg Config) *Service {
 	return &Service{p: p, store: store, cfg: cfg}
 }
 
-// Retention is how long finished tasks are kept.
-func (s *Service) Retention() time.Duration { return s.cfg.Retention }
-
 // retainUntil is when a task finished at now may be purged.
 func (s *Service) retainUntil(now time.Time) int64 { return now.Add(s.cfg.Retention).UnixNano() }
 
