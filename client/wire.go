@@ -24,6 +24,8 @@ type (
 	ClusterInfo       = wire.ClusterInfo
 	ClusterLeader     = wire.ClusterLeader
 	ClusterNode       = wire.ClusterNode
+	ClusterGroup      = wire.ClusterGroup
+	GroupReplica      = wire.GroupReplica
 	CreateTaskRequest = wire.CreateTaskRequest
 	DueBucket         = wire.DueBucket
 	DueStats          = wire.DueStats

@@ -28,13 +28,15 @@ func startServer(t *testing.T) *client.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	writes := service.New(node, node.FSM(), service.Config{})
-	sched := scheduler.New(node.FSM(), writes, scheduler.Config{})
-	node.FSM().SetNotifier(sched)
-	node.Start(sched.Run)
-	srv := httptest.NewServer(httpapi.New(httpapi.Config{
-		Service: writes, Store: node.FSM(), Health: node, Cluster: node, Workers: sched,
-	}))
+	api := httpapi.New(httpapi.Config{Node: node, Health: node})
+	node.Start(func(g *cluster.Group) cluster.LeaderFunc {
+		writes := service.New(g, g.FSM(), service.Config{})
+		sched := scheduler.New(g.FSM(), writes, scheduler.Config{})
+		g.FSM().SetNotifier(sched)
+		api.SetBackend(g.ID(), &httpapi.Backend{Service: writes, Store: g.FSM(), Group: g, Backups: g, Workers: sched})
+		return sched.Run
+	})
+	srv := httptest.NewServer(api)
 	t.Cleanup(func() { srv.Close(); node.Close() })
 	c := client.New(srv.URL, "")
 	waitFor(t, 10*time.Second, "the server to be ready", func() bool { return c.Ready(context.Background()) == nil })

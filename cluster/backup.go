@@ -31,26 +31,26 @@ func (b *Backup) Close() error { return b.state.Close() }
 // Backup opens a backup of the whole state. Only the leader can; it first
 // commits a barrier, which proves it still leads and that its state
 // machine holds every write acknowledged before the call.
-func (n *Node) Backup(ctx context.Context) (*Backup, error) {
-	if err := n.barrier(ctx); err != nil {
+func (g *Group) Backup(ctx context.Context) (*Backup, error) {
+	if err := g.barrier(ctx); err != nil {
 		return nil, fmt.Errorf("backup: %w", err)
 	}
-	state, err := n.fsm.Backup()
+	state, err := g.fsm.Backup()
 	if err != nil {
 		return nil, err
 	}
-	return &Backup{Meta: archive.NewMeta(state, n.cfg.Version, n.cfg.NodeID, time.Now()), state: state}, nil
+	return &Backup{Meta: archive.NewMeta(state, g.node.cfg.Version, g.node.cfg.NodeID, time.Now()), state: state}, nil
 }
 
-func (n *Node) barrier(ctx context.Context) error {
-	if n.raft.State() != raft.Leader {
+func (g *Group) barrier(ctx context.Context) error {
+	if g.raft.State() != raft.Leader {
 		return ErrNotLeader
 	}
 	timeout := 10 * time.Second
 	if d, ok := ctx.Deadline(); ok {
 		timeout = time.Until(d)
 	}
-	return translate(n.raft.Barrier(timeout).Error())
+	return translate(g.raft.Barrier(timeout).Error())
 }
 
 // restoreTimeout bounds a whole raft.Restore: copying the state into the
@@ -68,27 +68,27 @@ const restoreDirPrefix = "restore-"
 // is as it was. Then leader duties stop, raft.Restore installs the state
 // as a snapshot on this node and sends it to every other, and leader
 // duties start again on the restored state. Only the leader can restore.
-func (n *Node) Restore(ctx context.Context, r io.Reader) (archive.Meta, error) {
-	if n.raft.State() != raft.Leader {
+func (g *Group) Restore(ctx context.Context, r io.Reader) (archive.Meta, error) {
+	if g.raft.State() != raft.Leader {
 		return archive.Meta{}, ErrNotLeader
 	}
-	dir, err := os.MkdirTemp(n.cfg.DataDir, restoreDirPrefix)
+	dir, err := os.MkdirTemp(g.dir, restoreDirPrefix)
 	if err != nil {
 		return archive.Meta{}, fmt.Errorf("restore: %w", err)
 	}
 	defer os.RemoveAll(dir)
 	path := filepath.Join(dir, "state.db")
-	meta, err := archive.Extract(r, path, n.cfg.CheckState)
+	meta, err := archive.Extract(r, path, g.node.cfg.CheckState)
 	if err != nil {
 		return archive.Meta{}, err
 	}
-	n.log.Info("restoring the cluster from a backup", "backup_index", meta.Index, "backup_term", meta.Term,
+	g.log.Info("restoring the cluster from a backup", "backup_index", meta.Index, "backup_term", meta.Term,
 		"backup_node", meta.NodeID, "backup_created_at", meta.CreatedAt, "tasks", meta.Tasks.Total())
-	err = n.withoutLeaderDuties(ctx, func() error { return n.restoreState(path, meta.Index) })
+	err = g.withoutLeaderDuties(ctx, func() error { return g.restoreState(path, meta.Index) })
 	if err != nil {
 		return archive.Meta{}, fmt.Errorf("restore: %w", err)
 	}
-	n.log.Info("restored the cluster from a backup", "applied_index", n.raft.AppliedIndex())
+	g.log.Info("restored the cluster from a backup", "applied_index", g.raft.AppliedIndex())
 	return meta, nil
 }
 
@@ -97,12 +97,12 @@ func (n *Node) Restore(ctx context.Context, r io.Reader) (archive.Meta, error) {
 // the backup's (so the log has a hole and every follower is sent the
 // snapshot); the file is stamped with that index first, so the state
 // machine and raft agree on what it holds.
-func (n *Node) restoreState(path string, backupIndex uint64) error {
-	if n.raft.State() != raft.Leader {
+func (g *Group) restoreState(path string, backupIndex uint64) error {
+	if g.raft.State() != raft.Leader {
 		return ErrNotLeader
 	}
-	index := max(n.raft.LastIndex(), backupIndex) + 1
-	term := n.raft.CurrentTerm()
+	index := max(g.raft.LastIndex(), backupIndex) + 1
+	term := g.raft.CurrentTerm()
 	if err := fsm.RebaseStateFile(path, index, term); err != nil {
 		return err
 	}
@@ -119,16 +119,16 @@ func (n *Node) restoreState(path string, backupIndex uint64) error {
 	// index, unless entries were appended since LastIndex was read (then
 	// a later index, and the file's is merely older, which is safe).
 	meta := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Index: index - 1, Term: term, Size: st.Size()}
-	return translate(n.raft.Restore(meta, f, restoreTimeout))
+	return translate(g.raft.Restore(meta, f, restoreTimeout))
 }
 
 // withoutLeaderDuties runs fn while no leader duties run on this node:
 // they stop first (a delivery under way is cancelled) and start again
 // after fn if the node still leads.
-func (n *Node) withoutLeaderDuties(ctx context.Context, fn func() error) error {
+func (g *Group) withoutLeaderDuties(ctx context.Context, fn func() error) error {
 	req := exclusiveRun{fn: fn, done: make(chan error, 1)}
 	select {
-	case n.exclusive <- req:
+	case g.exclusive <- req:
 	case <-ctx.Done():
 		return ctx.Err()
 	}

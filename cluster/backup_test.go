@@ -21,7 +21,7 @@ import (
 // allTasks lists every task a node holds, by id.
 func allTasks(t *testing.T, n *Node) map[string]*fsmpb.Task {
 	t.Helper()
-	tasks, _, err := n.FSM().List(fsm.ListQuery{Limit: 1 << 30})
+	tasks, _, err := n.Group(1).FSM().List(fsm.ListQuery{Limit: 1 << 30})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +47,7 @@ func sameTasks(got, want map[string]*fsmpb.Task) string {
 
 func backupBytes(t *testing.T, n *Node) ([]byte, archive.Meta) {
 	t.Helper()
-	b, err := n.Backup(context.Background())
+	b, err := n.Group(1).Backup(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func backupBytes(t *testing.T, n *Node) ([]byte, archive.Meta) {
 func propose(t *testing.T, n *Node, cmds ...*fsmpb.Command) {
 	t.Helper()
 	for _, c := range cmds {
-		if _, err := n.Propose(context.Background(), c); err != nil {
+		if _, err := n.Group(1).Propose(context.Background(), c); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -89,40 +89,40 @@ func TestRestoreReachesEveryNode(t *testing.T) {
 
 	saved := allTasks(t, leader)
 	data, meta := backupBytes(t, leader)
-	if meta.Tasks.Total() != 50 || meta.Tasks["cancelled"] != 1 || meta.Index != leader.FSM().AppliedIndex() {
-		t.Fatalf("backup meta %+v; leader state applied %d", meta, leader.FSM().AppliedIndex())
+	if meta.Tasks.Total() != 50 || meta.Tasks["cancelled"] != 1 || meta.Index != leader.Group(1).FSM().AppliedIndex() {
+		t.Fatalf("backup meta %+v; leader state applied %d", meta, leader.Group(1).FSM().AppliedIndex())
 	}
 
 	// Change things: new tasks, cancels.
 	propose(t, leader, createCmd("later-1"), createCmd("later-2"), cancelCmd("t01"), cancelCmd("t02"))
 	// The state file's index: raft's own applied index may trail the
 	// answer to the last Propose for a moment.
-	before := leader.FSM().AppliedIndex()
+	before := leader.Group(1).FSM().AppliedIndex()
 
 	// A damaged archive is refused and changes nothing.
 	bad := bytes.Clone(data)
 	bad[len(bad)/2] ^= 0x10
-	if _, err := leader.Restore(context.Background(), bytes.NewReader(bad)); !errors.Is(err, archive.ErrInvalid) {
+	if _, err := leader.Group(1).Restore(context.Background(), bytes.NewReader(bad)); !errors.Is(err, archive.ErrInvalid) {
 		t.Fatalf("restore of a damaged archive: %v", err)
 	}
-	if _, err := leader.Restore(context.Background(), bytes.NewReader(data[:len(data)-100])); !errors.Is(err, archive.ErrInvalid) {
+	if _, err := leader.Group(1).Restore(context.Background(), bytes.NewReader(data[:len(data)-100])); !errors.Is(err, archive.ErrInvalid) {
 		t.Fatalf("restore of a truncated archive: %v", err)
 	}
-	if got := leader.FSM().AppliedIndex(); got != before || !c.hasTask(leader, "later-1") {
+	if got := leader.Group(1).FSM().AppliedIndex(); got != before || !c.hasTask(leader, "later-1") {
 		t.Fatalf("a refused restore changed the state (applied %d, was %d)", got, before)
 	}
 
 	// A follower cannot restore.
 	for _, n := range c.nodes {
 		if n != leader {
-			if _, err := n.Restore(context.Background(), bytes.NewReader(data)); !errors.Is(err, ErrNotLeader) {
+			if _, err := n.Group(1).Restore(context.Background(), bytes.NewReader(data)); !errors.Is(err, ErrNotLeader) {
 				t.Fatalf("restore on a follower: %v", err)
 			}
 			break
 		}
 	}
 
-	got, err := leader.Restore(context.Background(), bytes.NewReader(data))
+	got, err := leader.Group(1).Restore(context.Background(), bytes.NewReader(data))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,21 +159,21 @@ func TestRestoreRestartsLeaderDutiesAndSurvivesRestart(t *testing.T) {
 	data, _ := backupBytes(t, n)
 	propose(t, n, createCmd("dropped"), cancelCmd("kept"))
 
-	if _, err := n.Restore(context.Background(), bytes.NewReader(data)); err != nil {
+	if _, err := n.Group(1).Restore(context.Background(), bytes.NewReader(data)); err != nil {
 		t.Fatal(err)
 	}
 	if again := waitTerm(t, l); again != term {
 		t.Fatalf("leader duties restarted in term %d, want %d", again, term)
 	}
-	if task, err := n.FSM().Get("kept"); err != nil || task.State != fsmpb.State_SCHEDULED {
+	if task, err := n.Group(1).FSM().Get("kept"); err != nil || task.State != fsmpb.State_SCHEDULED {
 		t.Fatalf("restored task: %v %v", task, err)
 	}
-	if _, err := n.FSM().Get("dropped"); !errors.Is(err, fsm.ErrNotFound) {
+	if _, err := n.Group(1).FSM().Get("dropped"); !errors.Is(err, fsm.ErrNotFound) {
 		t.Fatalf("task created after the backup: %v", err)
 	}
 	// The state file says it holds what raft's newest snapshot holds, so
 	// a restart has nothing to reload.
-	snaps, err := raft.NewFileSnapshotStore(filepath.Join(dir, "snapshots"), 2, os.Stderr)
+	snaps, err := raft.NewFileSnapshotStore(filepath.Join(groupDir(dir, 1), "snapshots"), 2, os.Stderr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,10 +181,10 @@ func TestRestoreRestartsLeaderDutiesAndSurvivesRestart(t *testing.T) {
 	if err != nil || len(list) == 0 {
 		t.Fatalf("snapshots after a restore: %v %v", list, err)
 	}
-	if applied := n.FSM().AppliedIndex(); applied != list[0].Index {
+	if applied := n.Group(1).FSM().AppliedIndex(); applied != list[0].Index {
 		t.Fatalf("state file applied index %d, restore snapshot at %d", applied, list[0].Index)
 	}
-	if entries, _ := filepath.Glob(filepath.Join(dir, restoreDirPrefix+"*")); len(entries) != 0 {
+	if entries, _ := filepath.Glob(filepath.Join(groupDir(dir, 1), restoreDirPrefix+"*")); len(entries) != 0 {
 		t.Fatalf("restore left %v behind", entries)
 	}
 	if err := n.Close(); err != nil {
@@ -193,10 +193,10 @@ func TestRestoreRestartsLeaderDutiesAndSurvivesRestart(t *testing.T) {
 	n = openNode(t, dir, l)
 	defer n.Close()
 	waitTerm(t, l)
-	if _, err := n.FSM().Get("kept"); err != nil {
+	if _, err := n.Group(1).FSM().Get("kept"); err != nil {
 		t.Fatalf("restored task after a restart: %v", err)
 	}
-	if _, err := n.FSM().Get("dropped"); !errors.Is(err, fsm.ErrNotFound) {
+	if _, err := n.Group(1).FSM().Get("dropped"); !errors.Is(err, fsm.ErrNotFound) {
 		t.Fatalf("dropped task back after a restart: %v", err)
 	}
 }

@@ -22,20 +22,22 @@ func BenchmarkPropose(b *testing.B) {
 			defer n.Close()
 			led := make(chan struct{})
 			var once sync.Once
-			n.Start(func(ctx context.Context, _ uint64) { once.Do(func() { close(led) }); <-ctx.Done() })
+			n.Start(func(*Group) LeaderFunc {
+				return func(ctx context.Context, _ uint64) { once.Do(func() { close(led) }); <-ctx.Done() }
+			})
 			select {
 			case <-led:
 			case <-time.After(10 * time.Second):
 				b.Fatal("no leader within 10s")
 			}
-			first := n.Status().CommitIndex
+			first := n.Group(1).Status().CommitIndex
 			var next atomic.Int64
 			b.ResetTimer()
 			var wg sync.WaitGroup
 			for range clients {
 				wg.Go(func() {
 					for i := next.Add(1); i <= int64(b.N); i = next.Add(1) {
-						if _, err := n.Propose(context.Background(), createCmd(fmt.Sprintf("task-%09d", i))); err != nil {
+						if _, err := n.Group(1).Propose(context.Background(), createCmd(fmt.Sprintf("task-%09d", i))); err != nil {
 							b.Error(err)
 							return
 						}
@@ -45,7 +47,7 @@ func BenchmarkPropose(b *testing.B) {
 			wg.Wait()
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "creates/s")
-			b.ReportMetric(float64(b.N)/float64(n.Status().CommitIndex-first), "creates/entry")
+			b.ReportMetric(float64(b.N)/float64(n.Group(1).Status().CommitIndex-first), "creates/entry")
 		})
 	}
 }

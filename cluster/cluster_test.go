@@ -43,9 +43,9 @@ func (c *testCluster) startWith(id string, cfg Config) *Node {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	n.Start(func(ctx context.Context, _ uint64) { <-ctx.Done() })
+	n.Start(func(*Group) LeaderFunc { return func(ctx context.Context, _ uint64) { <-ctx.Done() } })
 	c.nodes[id] = n
-	c.raft[id] = n.Status().RaftAddr
+	c.raft[id] = n.RaftAddr()
 	return n
 }
 
@@ -76,7 +76,10 @@ func (c *testCluster) leader() *Node {
 	c.waitFor(15*time.Second, "one leader all nodes agree on", func() bool {
 		leader = nil
 		for _, n := range c.nodes {
-			if n.IsLeader() {
+			if n.Group(1) == nil {
+				return false // still joining
+			}
+			if n.Group(1).IsLeader() {
 				if leader != nil {
 					return false
 				}
@@ -87,7 +90,7 @@ func (c *testCluster) leader() *Node {
 			return false
 		}
 		for _, n := range c.nodes {
-			if id, _, _ := n.Leader(); id != leader.cfg.NodeID {
+			if id, _, _ := n.Group(1).Leader(); id != leader.cfg.NodeID {
 				return false
 			}
 		}
@@ -111,7 +114,10 @@ func (c *testCluster) voters(n *Node) int {
 }
 
 func (c *testCluster) hasTask(n *Node, id string) bool {
-	_, err := n.FSM().Get(id)
+	if n.Group(1) == nil {
+		return false // still joining
+	}
+	_, err := n.Group(1).FSM().Get(id)
 	return err == nil
 }
 
@@ -125,16 +131,16 @@ func TestThreeNodeCluster(t *testing.T) {
 	leader := c.leader()
 	c.waitFor(10*time.Second, "3 voters", func() bool { return c.voters(leader) == 3 })
 	ctx := context.Background()
-	if _, err := leader.Propose(ctx, createCmd("a")); err != nil {
+	if _, err := leader.Group(1).Propose(ctx, createCmd("a")); err != nil {
 		t.Fatal(err)
 	}
 	for id, n := range c.nodes {
 		c.waitFor(5*time.Second, "task a on "+id, func() bool { return c.hasTask(n, "a") })
-		if lid, httpAddr, self := n.Leader(); lid != leader.cfg.NodeID || httpAddr != "http-of-"+lid || self != (n == leader) {
+		if lid, httpAddr, self := n.Group(1).Leader(); lid != leader.cfg.NodeID || httpAddr != "http-of-"+lid || self != (n == leader) {
 			t.Fatalf("%s sees leader %q at %q (self %v)", id, lid, httpAddr, self)
 		}
 		if n != leader {
-			if _, err := n.Propose(ctx, createCmd("x")); !errors.Is(err, ErrNotLeader) {
+			if _, err := n.Group(1).Propose(ctx, createCmd("x")); !errors.Is(err, ErrNotLeader) {
 				t.Fatalf("propose on follower %s: %v, want ErrNotLeader", id, err)
 			}
 		}
@@ -155,7 +161,7 @@ func TestThreeNodeCluster(t *testing.T) {
 	c.stop(old)
 	leader = c.leader()
 	t.Logf("new leader %s %v after the old one stopped", leader.cfg.NodeID, time.Since(stopped).Round(time.Millisecond))
-	if _, err := leader.Propose(ctx, createCmd("b")); err != nil {
+	if _, err := leader.Group(1).Propose(ctx, createCmd("b")); err != nil {
 		t.Fatal(err)
 	}
 
@@ -174,10 +180,10 @@ func TestThreeNodeCluster(t *testing.T) {
 
 	// And an operator can remove it again.
 	leader = c.leader()
-	if err := leader.RemoveMember("n4"); err != nil {
+	if err := leader.Group(1).RemoveMember("n4"); err != nil {
 		t.Fatal(err)
 	}
-	if err := leader.RemoveMember("nobody"); !errors.Is(err, ErrNoSuchMember) {
+	if err := leader.Group(1).RemoveMember("nobody"); !errors.Is(err, ErrNoSuchMember) {
 		t.Fatalf("remove of an unknown member: %v", err)
 	}
 	c.stop("n4")

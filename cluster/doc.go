@@ -1,15 +1,20 @@
-// Package cluster is one Hourglass node's replication layer: hashicorp/raft
-// with a raft-boltdb/v2 log and stable store, a file snapshot store and a
-// TCP transport (mutual TLS with Config.TLS), wrapped around the fsm
-// package's state machine, and memberlist gossip (encrypted with
-// Config.GossipKeys) through which nodes find each other.
+// Package cluster is one Hourglass node's replication layer. A cluster's
+// tasks are spread over raft groups (a task's slot, package slots, says
+// which); a Node hosts a replica (Group) of each: hashicorp/raft with a
+// raft-boltdb/v2 log and stable store, a file snapshot store and the fsm
+// package's state machine, in a directory of its own. All groups share
+// the node's one raft listener (package raftmux; mutual TLS with
+// Config.TLS) and its memberlist gossip (encrypted with Config.GossipKeys),
+// through which nodes find each other and a joining node learns how many
+// groups the cluster has.
 //
 // It bootstraps a new single-node cluster on an empty data directory and
-// resumes from an existing one; it coalesces concurrent writes into shared
-// raft entries (group commit, see Propose); and it tells its owner when this
-// node becomes leader (after a Barrier, so the state machine has applied
-// everything committed before) and when it stops being leader. It contains
-// no firing logic: the scheduler is the owner's business.
+// resumes from an existing one; it coalesces concurrent writes to a group
+// into shared raft entries (group commit, see Group.Propose); and it tells
+// its owner when this node becomes leader of a group (after a Barrier, so
+// the state machine has applied everything committed before) and when it
+// stops being leader. It contains no firing logic: the scheduler is the
+// owner's business.
 //
 // With TLS, a member is a node holding a certificate of the cluster's CA:
 // members refuse other peers' connections, and the leader adds a node to
@@ -22,10 +27,12 @@
 // a restore is checked in full before raft.Restore installs it on every
 // node, with leader duties stopped around it.
 //
-// Data directory layout:
+// Data directory layout (a directory of a single-group release, with the
+// files of group 1 at its top, is moved into it at start):
 //
-//	raft.db      raft log and stable store (fsynced on every write)
-//	state.db     the state machine (fsm package, NoSync)
-//	snapshots/   raft snapshots (two kept)
-//	restore-*/   a backup being restored (removed after, or at start)
+//	groups.json             how many groups the cluster has
+//	groups/<id>/raft.db     the group's raft log and stable store (fsynced)
+//	groups/<id>/state.db    its state machine (fsm package, NoSync)
+//	groups/<id>/snapshots/  its raft snapshots (two kept)
+//	groups/<id>/restore-*/  a backup being restored (removed after, or at start)
 package cluster

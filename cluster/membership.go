@@ -45,6 +45,11 @@ type nodeMeta struct {
 	Formed bool `json:"formed,omitempty"`
 	// Leaving: the node is leaving the cluster for good (LeaveOnStop).
 	Leaving bool `json:"leaving,omitempty"`
+	// Groups is how many raft groups the cluster has, published once
+	// this node hosts its replicas of them (0 before): a joining node
+	// learns the count here, and a leader adds only members that host
+	// the group.
+	Groups int `json:"groups,omitempty"`
 	// Instance is new at every start of the process, so a removal can
 	// name the run it removed.
 	Instance string `json:"instance"`
@@ -71,10 +76,10 @@ type peer struct {
 	addr string // gossip address
 }
 
-func newGossip(cfg Config, raftAddr string, formed bool) (*gossip, error) {
+func newGossip(cfg Config, raftAddr string, formed bool, groups int) (*gossip, error) {
 	g := &gossip{changed: make(chan struct{}, 1), peers: map[string]peer{}, departed: map[string]bool{}}
 	instance := strconv.FormatUint(rand.Uint64(), 36)
-	if err := g.setMeta(nodeMeta{ID: cfg.NodeID, Raft: raftAddr, HTTP: cfg.HTTPAdvertise, Formed: formed, Instance: instance}); err != nil {
+	if err := g.setMeta(nodeMeta{ID: cfg.NodeID, Raft: raftAddr, HTTP: cfg.HTTPAdvertise, Formed: formed, Groups: groups, Instance: instance}); err != nil {
 		return nil, err
 	}
 	mc := memberlist.DefaultLANConfig()
@@ -285,54 +290,49 @@ func (n *Node) join(ctx context.Context, addrs []string) {
 	}
 }
 
-// awaitBootstrap waits, on a node with no raft state, until BootstrapExpect
-// members are alive in gossip; then the one with the lowest id bootstraps
-// the cluster with all of them as voters, and the others wait to hear from
-// it. Every node started with the same --bootstrap-expect and --join flags
-// makes the same choice.
-func (n *Node) awaitBootstrap(ctx context.Context) {
+// awaitGroups runs on a node that does not know the cluster's groups yet
+// (a new data directory, joining or forming a cluster). It waits until a
+// member publishes the group count, and opens empty replicas of them for
+// their leaders to add this node to; or, with BootstrapExpect, until that
+// many members are alive in gossip: then the one with the lowest id
+// creates the cluster with all of them as voters of every group, and the
+// others learn the count from it. Every node started with the same
+// --bootstrap-expect and --join flags makes the same choice.
+func (n *Node) awaitGroups(ctx context.Context) {
 	expect := n.cfg.BootstrapExpect
-	n.log.Info("waiting for members before bootstrapping", "expect", expect)
+	if expect > 1 {
+		n.log.Info("waiting for members before bootstrapping", "expect", expect)
+	} else {
+		n.log.Info("waiting to learn the cluster's groups from its members", "join", n.cfg.Join)
+	}
 	ticker := time.NewTicker(200 * time.Millisecond)
 	defer ticker.Stop()
+	bootstrapper := ""
 	for {
-		if addr, _ := n.raft.LeaderWithID(); addr != "" {
-			return // joined a cluster that formed without us
-		}
 		alive := n.gossip.alive()
 		for id, m := range alive {
-			if m.Formed && id != n.cfg.NodeID {
-				n.log.Info("a formed cluster is in sight: waiting to be added by its leader", "member", id)
+			if m.Groups > 0 && id != n.cfg.NodeID {
+				n.log.Info("joining a cluster", "groups", m.Groups, "told_by", id)
+				if err := n.adopt(m.Groups); err != nil {
+					n.log.Error("open this node's replicas of the cluster's groups", "err", err)
+				}
 				return
 			}
 		}
-		if len(alive) >= expect {
+		if expect > 1 && len(alive) >= expect {
 			ids := make([]string, 0, len(alive))
 			for id := range alive {
 				ids = append(ids, id)
 			}
 			slices.Sort(ids)
 			if ids[0] != n.cfg.NodeID {
-				n.log.Info("members seen; another node bootstraps", "bootstrapper", ids[0])
-				return
-			}
-			// The first expect members that pass the TLS check.
-			var servers []raft.Server
-			var voters []string
-			for _, id := range ids {
-				if err := n.checkMemberTLS(alive[id].Raft); err != nil {
-					n.log.Warn("not bootstrapping with a member: its raft address failed the cluster's TLS check", "id", id, "raft_addr", alive[id].Raft, "err", err)
-					continue
+				if bootstrapper != ids[0] {
+					bootstrapper = ids[0]
+					n.log.Info("members seen; another node bootstraps", "bootstrapper", ids[0])
 				}
-				servers = append(servers, raft.Server{ID: raft.ServerID(id), Address: raft.ServerAddress(alive[id].Raft), Suffrage: raft.Voter})
-				voters = append(voters, id)
-				if len(servers) == expect {
-					break
-				}
-			}
-			if len(servers) == expect {
-				n.log.Info("bootstrapping the cluster", "voters", voters)
-				if err := n.raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error(); err != nil {
+			} else if servers := n.bootstrapServers(ids, alive, expect); servers != nil {
+				n.log.Info("bootstrapping the cluster", "voters", len(servers), "groups", n.cfg.Groups)
+				if err := n.create(n.cfg.Groups, servers); err != nil {
 					n.log.Error("bootstrap failed", "err", err)
 				}
 				return
@@ -348,17 +348,37 @@ func (n *Node) awaitBootstrap(ctx context.Context) {
 	}
 }
 
-// reconcile runs on the leader: every member alive in gossip is put into
-// the raft configuration, and one that left gracefully is taken out. A
-// member that merely looks dead is left alone (it may come back); removing
-// one is an operator's decision.
+// bootstrapServers are the first expect members (by id) that pass the
+// TLS check, or nil while there are fewer.
+func (n *Node) bootstrapServers(ids []string, alive map[string]nodeMeta, expect int) []raft.Server {
+	var servers []raft.Server
+	for _, id := range ids {
+		if err := n.checkMemberTLS(alive[id].Raft); err != nil {
+			n.log.Warn("not bootstrapping with a member: its raft address failed the cluster's TLS check", "id", id, "raft_addr", alive[id].Raft, "err", err)
+			continue
+		}
+		servers = append(servers, raft.Server{ID: raft.ServerID(id), Address: raft.ServerAddress(alive[id].Raft), Suffrage: raft.Voter})
+		if len(servers) == expect {
+			return servers
+		}
+	}
+	return nil
+}
+
+// reconcile runs the membership of the groups this node leads: every
+// member alive in gossip (and hosting the cluster's groups) is put into
+// each group's raft configuration, and one that left gracefully is taken
+// out. A member that merely looks dead is left alone (it may come back);
+// removing one is an operator's decision.
 func (n *Node) reconcile(ctx context.Context) {
 	ticker := time.NewTicker(5 * time.Second)
 	defer ticker.Stop()
 	for {
-		if n.raft.State() == raft.Leader {
-			if err := n.reconcileOnce(); err != nil {
-				n.log.Warn("reconcile members", "err", err)
+		for _, g := range n.Groups() {
+			if g.IsLeader() {
+				if err := g.reconcileOnce(); err != nil {
+					g.log.Warn("reconcile members", "err", err)
+				}
 			}
 		}
 		select {
@@ -370,8 +390,9 @@ func (n *Node) reconcile(ctx context.Context) {
 	}
 }
 
-func (n *Node) reconcileOnce() error {
-	future := n.raft.GetConfiguration()
+func (g *Group) reconcileOnce() error {
+	n := g.node
+	future := g.raft.GetConfiguration()
 	if err := future.Error(); err != nil {
 		return err
 	}
@@ -385,8 +406,8 @@ func (n *Node) reconcileOnce() error {
 	for _, id := range n.gossip.left() {
 		for _, s := range servers {
 			if string(s.ID) == id && id != n.cfg.NodeID {
-				n.log.Info("removing a member that left", "id", id)
-				if err := n.raft.RemoveServer(s.ID, 0, 0).Error(); err != nil {
+				g.log.Info("removing a member that left", "id", id)
+				if err := g.raft.RemoveServer(s.ID, 0, 0).Error(); err != nil {
 					return fmt.Errorf("remove %s, which left: %w", id, err)
 				}
 				return nil // the configuration changed: look again
@@ -395,7 +416,7 @@ func (n *Node) reconcileOnce() error {
 	}
 	alive := n.gossip.alive()
 	for id, m := range alive {
-		if m.Raft == "" || n.wasRemoved(id, m.Instance) {
+		if m.Raft == "" || m.Groups == 0 || n.wasRemoved(id, m.Instance) {
 			continue
 		}
 		current := false
@@ -416,12 +437,12 @@ func (n *Node) reconcileOnce() error {
 		}
 		// Nothing changes for a member that fails the TLS check.
 		if err := n.checkMemberTLS(m.Raft); err != nil {
-			n.log.Warn("not adding a member: its raft address failed the cluster's TLS check", "id", id, "raft_addr", m.Raft, "err", err)
+			g.log.Warn("not adding a member: its raft address failed the cluster's TLS check", "id", id, "raft_addr", m.Raft, "err", err)
 			continue
 		}
 		for _, s := range stale {
-			n.log.Info("removing a stale raft member", "id", s.ID, "addr", s.Address, "for", id)
-			if err := n.raft.RemoveServer(s.ID, 0, 0).Error(); err != nil {
+			g.log.Info("removing a stale raft member", "id", s.ID, "addr", s.Address, "for", id)
+			if err := g.raft.RemoveServer(s.ID, 0, 0).Error(); err != nil {
 				return fmt.Errorf("remove stale %s: %w", s.ID, err)
 			}
 			if s.Suffrage == raft.Voter {
@@ -433,11 +454,11 @@ func (n *Node) reconcileOnce() error {
 		}
 		var f raft.IndexFuture
 		if voters < maxVoters {
-			n.log.Info("adding a voter", "id", id, "raft_addr", m.Raft)
-			f = n.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(m.Raft), 0, 0)
+			g.log.Info("adding a voter", "id", id, "raft_addr", m.Raft)
+			f = g.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(m.Raft), 0, 0)
 		} else {
-			n.log.Info("adding a non-voter", "id", id, "raft_addr", m.Raft)
-			f = n.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(m.Raft), 0, 0)
+			g.log.Info("adding a non-voter", "id", id, "raft_addr", m.Raft)
+			f = g.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(m.Raft), 0, 0)
 		}
 		if err := f.Error(); err != nil {
 			return fmt.Errorf("add %s: %w", id, err)
@@ -447,13 +468,15 @@ func (n *Node) reconcileOnce() error {
 	return nil
 }
 
-// members merges gossip and raft into one list, sorted by id.
-func (n *Node) members() ([]Member, error) {
-	future := n.raft.GetConfiguration()
+// members merges gossip and the group's raft configuration into one
+// list, sorted by id.
+func (g *Group) members() ([]Member, error) {
+	n := g.node
+	future := g.raft.GetConfiguration()
 	if err := future.Error(); err != nil {
 		return nil, err
 	}
-	_, leaderID := n.raft.LeaderWithID()
+	_, leaderID := g.raft.LeaderWithID()
 	byID := map[string]*Member{}
 	get := func(id string) *Member {
 		if m, ok := byID[id]; ok {
@@ -489,13 +512,13 @@ func (n *Node) members() ([]Member, error) {
 }
 
 // publishFormed marks this node formed in gossip once it hears of a
-// leader (it is then part of a cluster, even before it has raft state on
-// disk to prove it after a restart).
+// leader of any group (it is then part of a cluster, even before it has
+// raft state on disk to prove it after a restart).
 func (n *Node) publishFormed(ctx context.Context) {
 	ticker := time.NewTicker(100 * time.Millisecond)
 	defer ticker.Stop()
 	for {
-		if addr, _ := n.raft.LeaderWithID(); addr != "" {
+		if n.anyLeader() {
 			if err := n.gossip.markFormed(); err != nil {
 				n.log.Warn("publish cluster membership", "err", err)
 			}
@@ -507,4 +530,58 @@ func (n *Node) publishFormed(ctx context.Context) {
 		case <-ticker.C:
 		}
 	}
+}
+
+// anyLeader reports whether any of this node's groups knows a leader.
+func (n *Node) anyLeader() bool {
+	for _, g := range n.Groups() {
+		if addr, _ := g.raft.LeaderWithID(); addr != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// Members lists the cluster's members as this node sees them: gossip,
+// and the raft configurations of its groups. A member is in raft (and a
+// voter) when it is in (and votes in) any group's configuration, and
+// Leader when it leads any group.
+func (n *Node) Members() ([]Member, error) {
+	byID := map[string]*Member{}
+	for _, g := range n.Groups() {
+		members, err := g.members()
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range members {
+			have, ok := byID[m.ID]
+			if !ok {
+				m := m
+				byID[m.ID] = &m
+				continue
+			}
+			have.InRaft = have.InRaft || m.InRaft
+			have.Voter = have.Voter || m.Voter
+			have.Leader = have.Leader || m.Leader
+			have.Alive = have.Alive || m.Alive
+			if have.RaftAddr == "" {
+				have.RaftAddr = m.RaftAddr
+			}
+			if have.HTTPAddr == "" {
+				have.HTTPAddr, have.GossipAddr = m.HTTPAddr, m.GossipAddr
+			}
+		}
+	}
+	if len(byID) == 0 && n.gossip != nil {
+		gossipAddrs := n.gossip.gossipAddrs()
+		for id, meta := range n.gossip.alive() {
+			byID[id] = &Member{ID: id, Alive: true, HTTPAddr: meta.HTTP, GossipAddr: gossipAddrs[id], RaftAddr: meta.Raft}
+		}
+	}
+	out := make([]Member, 0, len(byID))
+	for _, m := range byID {
+		out = append(out, *m)
+	}
+	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
 }

@@ -7,9 +7,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// nodeMetrics are the node's Prometheus metrics (registered only when
+// groupMetrics are a group replica's Prometheus metrics (registered only when
 // Config.Metrics is set).
-type nodeMetrics struct {
+type groupMetrics struct {
 	// applyDuration is how long a proposal took from its raft entry's
 	// submission on the leader to its result from the state machine.
 	applyDuration prometheus.Histogram
@@ -17,8 +17,8 @@ type nodeMetrics struct {
 	leaderChanges prometheus.Counter
 }
 
-func newNodeMetrics(reg prometheus.Registerer) *nodeMetrics {
-	m := &nodeMetrics{
+func newGroupMetrics(reg prometheus.Registerer) *groupMetrics {
+	m := &groupMetrics{
 		applyDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "hourglass_raft_apply_duration_seconds",
 			Help:    "How long raft entries written on this node (as leader) took from submission to their result from the state machine: replication, fsync and apply.",
@@ -26,7 +26,7 @@ func newNodeMetrics(reg prometheus.Registerer) *nodeMetrics {
 		}),
 		leaderChanges: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hourglass_raft_leader_changes_total",
-			Help: "Changes of the raft leader this node observed (a new leader, or none).",
+			Help: "Changes of the group's raft leader this node observed (a new leader, or none).",
 		}),
 	}
 	if reg != nil {
@@ -36,18 +36,18 @@ func newNodeMetrics(reg prometheus.Registerer) *nodeMetrics {
 }
 
 // countLeaderChanges counts raft's leader observations until ctx ends.
-func (n *Node) countLeaderChanges(ctx context.Context) {
+func (g *Group) countLeaderChanges(ctx context.Context) {
 	ch := make(chan raft.Observation, 16)
 	obs := raft.NewObserver(ch, false, func(o *raft.Observation) bool {
 		_, ok := o.Data.(raft.LeaderObservation)
 		return ok
 	})
-	n.raft.RegisterObserver(obs)
-	defer n.raft.DeregisterObserver(obs)
+	g.raft.RegisterObserver(obs)
+	defer g.raft.DeregisterObserver(obs)
 	for {
 		select {
 		case <-ch:
-			n.metrics.leaderChanges.Inc()
+			g.metrics.leaderChanges.Inc()
 		case <-ctx.Done():
 			return
 		}

@@ -8,27 +8,19 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
+	"cmp"
+	"slices"
+
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/prometheus/client_golang/prometheus"
-	"go.etcd.io/bbolt"
 
-	"github.com/hourglass-scheduler/hourglass/fsm"
 	"github.com/hourglass-scheduler/hourglass/fsm/archive"
-	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
+	"github.com/hourglass-scheduler/hourglass/raftmux"
+	"github.com/hourglass-scheduler/hourglass/slots"
 )
-
-// LeaderFunc runs leader-only work. It is called once this node is leader
-// and its state machine has applied everything committed before (a
-// Barrier), with the raft term of that leadership; ctx is cancelled when
-// leadership ends, or while a restore replaces the state (it is called
-// again after, in the same term), and the node waits for the function to
-// return before it reports any later leadership.
-type LeaderFunc func(ctx context.Context, term uint64)
 
 // Config is what a node needs to start.
 type Config struct {
@@ -59,6 +51,10 @@ type Config struct {
 	// BootstrapExpect: a new cluster forms once this many members see each
 	// other (0 or 1 with no Join: a single node bootstraps itself).
 	BootstrapExpect int
+	// Groups is how many raft groups a cluster this node creates holds
+	// (0: DefaultGroups). A node that joins a cluster takes the cluster's
+	// count, and a data directory keeps the count it was created with.
+	Groups int
 	// LeaveOnStop: on Close, leave the cluster for good (the leader then
 	// removes this node from the raft configuration). Off, a stopped node
 	// is expected back and stays a member.
@@ -116,6 +112,9 @@ const (
 	DefaultLeaderLeaseTimeout = 250 * time.Millisecond
 )
 
+// DefaultGroups is the number of raft groups of a new cluster.
+const DefaultGroups = 1
+
 // DefaultSnapshotBytes bounds the raft log a restart re-reads (about 1.5 s
 // of reading per 256 MiB on the development machine).
 const DefaultSnapshotBytes = 256 << 20
@@ -133,6 +132,9 @@ func (c *Config) setDefaults() {
 	if c.LeaderLeaseTimeout == 0 {
 		c.LeaderLeaseTimeout = DefaultLeaderLeaseTimeout
 	}
+	if c.Groups == 0 {
+		c.Groups = DefaultGroups
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -147,25 +149,25 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// Node is one running member of a cluster.
+// Node is one running member of a cluster: the replicas of the raft
+// groups it hosts, over one raft listener, and the gossip through which it
+// finds the other members.
 type Node struct {
-	cfg       Config
-	log       *slog.Logger
-	fsm       *fsm.FSM
-	store     *raftboltdb.BoltStore
-	transport *raft.NetworkTransport
-	tlsLayer  *tlsStreamLayer // nil without TLS
-	raft      *raft.Raft
-	proposer  *proposer
-	notifyCh  chan bool
-	gossip    *gossip           // nil when gossip is off
-	exclusive chan exclusiveRun // work that needs leader duties stopped
-	metrics   *nodeMetrics
+	cfg      Config
+	log      *slog.Logger
+	mux      *raftmux.Mux
+	tls      *tls.Config // raft's mutual TLS; nil without
+	gossip   *gossip     // nil when gossip is off
+	raftAddr string      // the address other members dial
+
+	mu       sync.Mutex
+	groups   map[slots.Group]*Group
+	table    *slots.Table            // nil until the group count is known
+	onLeader func(*Group) LeaderFunc // set by Start
+	closed   bool
 
 	stopBackground context.CancelFunc
 	background     sync.WaitGroup
-	stopWatching   context.CancelFunc
-	watching       sync.WaitGroup
 
 	closeOnce sync.Once
 	closeErr  error
@@ -178,114 +180,197 @@ type Node struct {
 }
 
 // Open starts a node on cfg.DataDir: a new single-node cluster when the
-// directory holds no raft state, the same cluster as before otherwise.
+// directory holds no raft state and nothing says to join others, the same
+// cluster as before otherwise. A node that joins others learns the
+// cluster's groups from them and opens its replicas then.
 func Open(cfg Config) (*Node, error) {
 	cfg.setDefaults()
 	if cfg.NodeID == "" {
 		return nil, errors.New("cluster: node id is required")
 	}
+	if cfg.Groups < 1 || cfg.Groups > slots.Count {
+		return nil, fmt.Errorf("cluster: %d groups; want 1 to %d", cfg.Groups, slots.Count)
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("component", "cluster"), notifyCh: make(chan bool, 16), exclusive: make(chan exclusiveRun),
-		metrics: newNodeMetrics(cfg.Metrics)}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("component", "cluster"), tls: cfg.TLS,
+		groups: map[slots.Group]*Group{}, stopBackground: func() {}}
 	ok := false
 	defer func() {
 		if !ok {
-			n.closeStores()
+			n.closeAll()
 		}
 	}()
-
-	if err := removeStaleRestores(cfg.DataDir); err != nil {
-		return nil, fmt.Errorf("remove an interrupted restore: %w", err)
-	}
-	var err error
-	if n.fsm, err = fsm.Open(filepath.Join(cfg.DataDir, "state.db")); err != nil {
-		return nil, err
-	}
-	n.fsm.SetLogger(cfg.Logger.With("component", "fsm"))
-	// The raft log's freelist is rebuilt on open rather than written with
-	// every commit (as etcd does): the log is small, compacted behind
-	// snapshots, and every commit is two fdatasyncs already.
-	logOptions := &bbolt.Options{NoFreelistSync: true, FreelistType: bbolt.FreelistMapType}
-	if n.store, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db"), BoltOptions: logOptions}); err != nil {
-		return nil, fmt.Errorf("open raft log %s: %w", filepath.Join(cfg.DataDir, "raft.db"), err)
-	}
-	snaps, err := newSnapshotStore(filepath.Join(cfg.DataDir, "snapshots"), 2, newHCLog(cfg.Logger, "raft"))
+	count, err := readLayout(cfg.DataDir)
 	if err != nil {
-		return nil, fmt.Errorf("open snapshot store: %w", err)
-	}
-	if err := n.catchUpFromSnapshot(snaps); err != nil {
 		return nil, err
 	}
-	if n.transport, n.tlsLayer, err = newTransport(cfg); err != nil {
+	if err := n.listen(); err != nil {
 		return nil, err
 	}
-
-	rc := raft.DefaultConfig()
-	rc.LocalID = raft.ServerID(cfg.NodeID)
-	rc.Logger = newHCLog(cfg.Logger, "raft")
-	rc.NotifyCh = n.notifyCh
-	// The FSM keeps its own state and applied index across restarts
-	// (fsm package): replaying the snapshot on every start would reload
-	// every task.
-	rc.NoSnapshotRestoreOnStart = true
-	rc.BatchApplyCh = true
-	rc.HeartbeatTimeout = cfg.HeartbeatTimeout
-	rc.ElectionTimeout = cfg.ElectionTimeout
-	rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
-	if cfg.SnapshotThreshold > 0 {
-		rc.SnapshotThreshold = cfg.SnapshotThreshold
-	}
-	if cfg.SnapshotInterval > 0 {
-		rc.SnapshotInterval = cfg.SnapshotInterval
-	}
-	if cfg.TrailingLogs > 0 {
-		rc.TrailingLogs = cfg.TrailingLogs
-	}
-	if n.raft, err = raft.NewRaft(rc, n.fsm, n.store, n.store, snaps, n.transport); err != nil {
-		return nil, fmt.Errorf("start raft: %w", err)
-	}
-
-	existing, err := raft.HasExistingState(n.store, n.store, snaps)
-	if err != nil {
-		return nil, fmt.Errorf("inspect raft state: %w", err)
+	formed := false
+	if count > 0 {
+		if err := n.openGroups(count); err != nil {
+			return nil, err
+		}
+		for _, g := range n.Groups() {
+			existing, err := g.hasState()
+			if err != nil {
+				return nil, err
+			}
+			formed = formed || existing
+		}
 	}
 	if cfg.GossipAddr != "" {
-		if n.gossip, err = newGossip(cfg, string(n.transport.LocalAddr()), existing); err != nil {
+		if n.gossip, err = newGossip(cfg, n.raftAddr, formed, count); err != nil {
 			return nil, err
 		}
 	}
 	single := n.gossip == nil || cfg.BootstrapExpect <= 1 && len(cfg.Join) == 0
-	if !existing && single {
-		n.log.Info("bootstrapping a new single-node cluster", "node_id", cfg.NodeID, "raft_addr", n.transport.LocalAddr())
-		err := n.raft.BootstrapCluster(raft.Configuration{Servers: []raft.Server{{
-			ID: rc.LocalID, Address: n.transport.LocalAddr(), Suffrage: raft.Voter,
-		}}}).Error()
-		if err != nil {
-			return nil, fmt.Errorf("bootstrap cluster: %w", err)
+	if count == 0 && single {
+		n.log.Info("bootstrapping a new single-node cluster", "node_id", cfg.NodeID, "raft_addr", n.raftAddr, "groups", cfg.Groups)
+		self := []raft.Server{{ID: raft.ServerID(cfg.NodeID), Address: raft.ServerAddress(n.raftAddr), Suffrage: raft.Voter}}
+		if err := n.create(cfg.Groups, self); err != nil {
+			return nil, err
 		}
 	}
 
-	n.proposer = newProposer(n.raft, cfg.MaxInflightEntries, cfg.MaxEntryCommands, cfg.MaxEntryBytes, n.metrics.applyDuration)
 	ctx, cancel := context.WithCancel(context.Background())
-	n.stopBackground, n.stopWatching = cancel, func() {}
-	n.goBackground(func() { n.snapshotBySize(ctx) })
-	n.goBackground(func() { n.countLeaderChanges(ctx) })
+	n.stopBackground = cancel
 	if n.gossip != nil {
 		n.goBackground(func() { n.reconcile(ctx) })
 		n.goBackground(func() { n.publishFormed(ctx) })
 		if len(cfg.Join) > 0 {
 			n.goBackground(func() { n.join(ctx, cfg.Join) })
 		}
-		if !existing && cfg.BootstrapExpect > 1 {
-			n.goBackground(func() { n.awaitBootstrap(ctx) })
-		} else if !existing && !single {
-			n.log.Info("waiting to be added to the cluster by its leader", "join", cfg.Join)
+		if n.table == nil {
+			n.goBackground(func() { n.awaitGroups(ctx) })
 		}
 	}
 	ok = true
 	return n, nil
+}
+
+// listen opens the raft listener (over mutual TLS when cfg.TLS is set)
+// and the mux that shares it among the groups.
+func (n *Node) listen() error {
+	cfg := n.cfg
+	var advertise net.Addr
+	if cfg.RaftAdvertise != "" {
+		a, err := net.ResolveTCPAddr("tcp", cfg.RaftAdvertise)
+		if err != nil {
+			return fmt.Errorf("raft advertise address %q: %w", cfg.RaftAdvertise, err)
+		}
+		advertise = a
+	}
+	ln, err := net.Listen("tcp", cfg.RaftAddr)
+	if err != nil {
+		return fmt.Errorf("listen for raft on %s: %w", cfg.RaftAddr, err)
+	}
+	if advertise == nil {
+		addr, ok := ln.Addr().(*net.TCPAddr)
+		if !ok || addr.IP == nil || addr.IP.IsUnspecified() {
+			ln.Close()
+			return fmt.Errorf("listen for raft on %s: %s is not an address other nodes can dial: set the advertise address", cfg.RaftAddr, ln.Addr())
+		}
+		advertise = addr
+	}
+	dial := raftmux.TCPDialer
+	if cfg.TLS != nil {
+		ln = tls.NewListener(ln, cfg.TLS)
+		dial = n.dialTLS
+	}
+	n.mux = raftmux.New(ln, advertise, dial)
+	n.raftAddr = advertise.String()
+	return nil
+}
+
+// dialTLS connects to a member's raft address and completes the cluster's
+// TLS handshake.
+func (n *Node) dialTLS(ctx context.Context, address string) (net.Conn, error) {
+	d := &tls.Dialer{NetDialer: &net.Dialer{}, Config: n.tls}
+	return d.DialContext(ctx, "tcp", address)
+}
+
+// create makes the replicas of a new cluster of count groups, each
+// bootstrapped with servers as its voters, and then records the count (a
+// crash in between leaves no count: the next start creates them again,
+// keeping what was made).
+func (n *Node) create(count int, servers []raft.Server) error {
+	if err := n.openGroups(count); err != nil {
+		return err
+	}
+	for _, g := range n.Groups() {
+		existing, err := g.hasState()
+		if err != nil {
+			return err
+		}
+		if !existing {
+			if err := g.bootstrap(servers); err != nil {
+				return err
+			}
+		}
+	}
+	if err := writeLayout(n.cfg.DataDir, count); err != nil {
+		return err
+	}
+	return n.publishGroups(count)
+}
+
+// adopt opens empty replicas of a cluster's count groups, for their
+// leaders to add this node to, and records the count.
+func (n *Node) adopt(count int) error {
+	if err := writeLayout(n.cfg.DataDir, count); err != nil {
+		return err
+	}
+	if err := n.openGroups(count); err != nil {
+		return err
+	}
+	return n.publishGroups(count)
+}
+
+func (n *Node) publishGroups(count int) error {
+	if n.gossip == nil {
+		return nil
+	}
+	return n.gossip.update(func(m *nodeMeta) { m.Groups = count })
+}
+
+// openGroups opens the replicas of groups 1 to count that are not open
+// yet (and starts them, once Start was called).
+func (n *Node) openGroups(count int) error {
+	table, err := slots.Even(count)
+	if err != nil {
+		return err
+	}
+	for id := slots.Group(1); id <= slots.Group(count); id++ {
+		n.mu.Lock()
+		_, open := n.groups[id]
+		closed := n.closed
+		n.mu.Unlock()
+		if closed {
+			return ErrClosed
+		}
+		if open {
+			continue
+		}
+		g, err := openGroup(n, id, groupDir(n.cfg.DataDir, id))
+		if err != nil {
+			return fmt.Errorf("group %d: %w", id, err)
+		}
+		n.mu.Lock()
+		n.groups[id] = g
+		start := n.onLeader
+		n.mu.Unlock()
+		if start != nil {
+			g.start(start(g))
+		}
+	}
+	n.mu.Lock()
+	n.table = &table
+	n.mu.Unlock()
+	return nil
 }
 
 func (n *Node) goBackground(f func()) {
@@ -296,206 +381,84 @@ func (n *Node) goBackground(f func()) {
 	}()
 }
 
-// Start begins following leadership: onLeader runs whenever this node
-// leads (see LeaderFunc). Call it once, after Open; leadership changes
-// before it are held until then.
-func (n *Node) Start(onLeader LeaderFunc) {
-	ctx, cancel := context.WithCancel(context.Background())
-	n.stopWatching = cancel
-	n.watching.Add(1)
-	go n.watchLeadership(ctx, onLeader)
-}
-
-// newTransport listens for raft traffic: over mutual TLS when cfg.TLS is
-// set (the layer is returned too), plain TCP otherwise.
-func newTransport(cfg Config) (*raft.NetworkTransport, *tlsStreamLayer, error) {
-	advertise := cfg.RaftAdvertise
-	var addr net.Addr
-	if advertise != "" {
-		a, err := net.ResolveTCPAddr("tcp", advertise)
-		if err != nil {
-			return nil, nil, fmt.Errorf("raft advertise address %q: %w", advertise, err)
-		}
-		addr = a
-	}
-	const maxPool, timeout = 3, 10 * time.Second
-	if cfg.TLS == nil {
-		t, err := raft.NewTCPTransportWithLogger(cfg.RaftAddr, addr, maxPool, timeout, newHCLog(cfg.Logger, "raft-net"))
-		if err != nil {
-			return nil, nil, fmt.Errorf("listen for raft on %s: %w", cfg.RaftAddr, err)
-		}
-		return t, nil, nil
-	}
-	layer, err := newTLSStreamLayer(cfg.RaftAddr, addr, cfg.TLS)
-	if err != nil {
-		return nil, nil, fmt.Errorf("listen for raft on %s: %w", cfg.RaftAddr, err)
-	}
-	return raft.NewNetworkTransportWithLogger(layer, maxPool, timeout, newHCLog(cfg.Logger, "raft-net")), layer, nil
-}
-
-// catchUpFromSnapshot restores the state machine from the newest snapshot
-// when the state file is behind it. Raft starts applying after the
-// snapshot's index (NoSnapshotRestoreOnStart), and the log before it may be
-// compacted away, so a state file that lost writes (it is not fsynced on
-// every apply) must be brought up to the snapshot first.
-func (n *Node) catchUpFromSnapshot(snaps raft.SnapshotStore) error {
-	list, err := snaps.List()
-	if err != nil {
-		return fmt.Errorf("list snapshots: %w", err)
-	}
-	if len(list) == 0 || list[0].Index <= n.fsm.AppliedIndex() {
-		return nil
-	}
-	n.log.Warn("state file is behind the latest snapshot: restoring it",
-		"applied_index", n.fsm.AppliedIndex(), "snapshot_index", list[0].Index)
-	_, rc, err := snaps.Open(list[0].ID)
-	if err != nil {
-		return fmt.Errorf("open snapshot %s: %w", list[0].ID, err)
-	}
-	if err := n.fsm.Restore(rc); err != nil {
-		return fmt.Errorf("restore snapshot %s: %w", list[0].ID, err)
-	}
-	return nil
-}
-
-// watchLeadership follows raft's NotifyCh and runs OnLeader while this node
-// leads. It also runs the work that needs leader duties stopped (a
-// restore), between stopping them and starting them again.
-func (n *Node) watchLeadership(ctx context.Context, onLeader LeaderFunc) {
-	defer n.watching.Done()
-	type term struct {
-		cancel context.CancelFunc
-		done   chan struct{}
-	}
-	var current *term
-	stopLeading := func() {
-		if current != nil {
-			current.cancel()
-			<-current.done
-			current = nil
-			n.log.Info("leader duties stopped")
-		}
-	}
-	startLeading := func() {
-		lctx, cancel := context.WithCancel(ctx)
-		current = &term{cancel: cancel, done: make(chan struct{})}
-		go func(done chan struct{}) {
-			defer close(done)
-			n.lead(lctx, onLeader)
-		}(current.done)
-	}
-	defer stopLeading()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case leader := <-n.notifyCh:
-			if !leader {
-				stopLeading()
-				continue
-			}
-			if current == nil {
-				startLeading()
-			}
-		case run := <-n.exclusive:
-			stopLeading()
-			run.done <- run.fn()
-			if n.raft.State() == raft.Leader {
-				startLeading()
-			}
-		}
+// Start begins following the leadership of every group: onLeader(g) is
+// what runs whenever this node leads g (see LeaderFunc); it is asked once
+// per group, for the groups open now and for each opened later. Call it
+// once, after Open; leadership changes before it are held until then.
+func (n *Node) Start(onLeader func(*Group) LeaderFunc) {
+	n.mu.Lock()
+	n.onLeader = onLeader
+	groups := n.sortedGroups()
+	n.mu.Unlock()
+	for _, g := range groups {
+		g.start(onLeader(g))
 	}
 }
 
-func (n *Node) lead(ctx context.Context, onLeader LeaderFunc) {
-	// The leader is told before its state machine has applied the entries
-	// of earlier terms: wait until it has (hashicorp/raft#509).
-	for {
-		err := n.raft.Barrier(5 * time.Second).Error()
-		if err == nil {
-			break
-		}
-		n.log.Warn("barrier after election failed", "err", err)
-		if n.raft.State() != raft.Leader {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(100 * time.Millisecond):
-		}
+// Groups lists this node's replicas, by group id.
+func (n *Node) Groups() []*Group {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.sortedGroups()
+}
+
+func (n *Node) sortedGroups() []*Group {
+	out := make([]*Group, 0, len(n.groups))
+	for _, g := range n.groups {
+		out = append(out, g)
 	}
-	term := n.raft.CurrentTerm()
-	n.log.Info("leader duties starting", "term", term, "applied_index", n.raft.AppliedIndex())
-	onLeader(ctx, term)
+	slices.SortFunc(out, func(a, b *Group) int { return cmp.Compare(a.id, b.id) })
+	return out
 }
 
-// Propose replicates cmd (coalesced with concurrent proposals into one raft
-// entry) and returns its result from the state machine (see
-// fsm.FSM.ApplyBatch for the result types).
-func (n *Node) Propose(ctx context.Context, cmd *fsmpb.Command) (any, error) {
-	return n.proposer.propose(ctx, cmd)
+// Group is this node's replica of group id; nil when it has none.
+func (n *Node) Group(id slots.Group) *Group {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.groups[id]
 }
 
-// FSM is the node's state machine, for reads.
-func (n *Node) FSM() *fsm.FSM { return n.fsm }
-
-// IsLeader reports whether this node is the raft leader.
-func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
-
-// Status is a snapshot of the node's raft view.
-type Status struct {
-	NodeID       string
-	RaftAddr     string
-	GossipAddr   string
-	State        string
-	LeaderID     string
-	LeaderAddr   string
-	Term         uint64
-	CommitIndex  uint64
-	AppliedIndex uint64
+// Table says which group holds each slot; nil while this node does not
+// know the cluster's groups yet (it is joining).
+func (n *Node) Table() *slots.Table {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.table
 }
 
-// Status reports the node's raft view.
-func (n *Node) Status() Status {
-	addr, id := n.raft.LeaderWithID()
-	st := Status{
-		NodeID:     n.cfg.NodeID,
-		RaftAddr:   string(n.transport.LocalAddr()),
-		State:      n.raft.State().String(),
-		LeaderID:   string(id),
-		LeaderAddr: string(addr),
-		Term:       n.raft.CurrentTerm(),
-	}
-	st.CommitIndex, st.AppliedIndex = n.indexes()
+// RaftAddr is the raft address other members dial, for every group.
+func (n *Node) RaftAddr() string { return n.raftAddr }
+
+// NodeStatus is this node's view: its addresses and each replica's.
+type NodeStatus struct {
+	NodeID     string
+	RaftAddr   string
+	GossipAddr string
+	Groups     []Status
+}
+
+// Status reports the node's addresses and each replica's raft view.
+func (n *Node) Status() NodeStatus {
+	st := NodeStatus{NodeID: n.cfg.NodeID, RaftAddr: n.raftAddr}
 	if n.gossip != nil {
 		st.GossipAddr = n.gossip.Addr()
+	}
+	for _, g := range n.Groups() {
+		st.Groups = append(st.Groups, g.Status())
 	}
 	return st
 }
 
-// indexes are the node's commit and applied index. Raft starts both from
-// its last snapshot (or zero) and learns the commit index from the next
-// entry a leader sends, which on an idle cluster may be a long time; the
-// state machine remembers what it applied across restarts, and everything
-// it applied was committed.
-func (n *Node) indexes() (commit, applied uint64) {
-	applied = max(n.raft.AppliedIndex(), n.fsm.AppliedIndex())
-	return max(n.raft.CommitIndex(), applied), applied
-}
-
-// maxReadyLag is how many committed entries a node may not have applied
-// yet and still call itself ready.
-const maxReadyLag = 1000
-
-// Ready reports nil when a leader is known and this node has applied
-// nearly everything committed; otherwise why not.
+// Ready reports nil when this node hosts the cluster's groups and each
+// has a known leader and is caught up; otherwise why not.
 func (n *Node) Ready() error {
-	if addr, _ := n.raft.LeaderWithID(); addr == "" {
-		return errors.New("no raft leader is known yet")
+	if n.Table() == nil {
+		return errors.New("joining: the cluster's groups are not known yet")
 	}
-	if commit, applied := n.indexes(); commit > applied+maxReadyLag {
-		return fmt.Errorf("catching up: applied %d of %d committed raft entries", applied, commit)
+	for _, g := range n.Groups() {
+		if err := g.Ready(); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -515,175 +478,22 @@ func (n *Node) WaitReady(ctx context.Context) error {
 	}
 }
 
-// WaitLeader waits until a leader is known (any node), or ctx ends.
-func (n *Node) WaitLeader(ctx context.Context) error {
-	for {
-		if addr, _ := n.raft.LeaderWithID(); addr != "" {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("no raft leader: %w", ctx.Err())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
-// snapshotBySize takes a raft snapshot whenever SnapshotBytes of entries
-// were applied since the last one this loop took (raft's own, by entry
-// count, come on top).
-func (n *Node) snapshotBySize(ctx context.Context) {
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	var mark uint64
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		applied := n.fsm.AppliedBytes()
-		if applied-mark < n.cfg.SnapshotBytes {
-			continue
-		}
-		n.log.Info("raft log grew past the snapshot size: taking a snapshot", "bytes", applied-mark)
-		err := n.raft.Snapshot().Error()
-		if err != nil && !errors.Is(err, raft.ErrNothingNewToSnapshot) {
-			n.log.Warn("snapshot by size", "err", err)
-			continue // try again at the next tick
-		}
-		mark = applied
-	}
-}
-
-// Snapshot asks raft to take a snapshot now (and compact its log).
-func (n *Node) Snapshot() error {
-	return n.raft.Snapshot().Error()
-}
-
-// Close stops leader duties, then raft, then the stores, in that order.
-// Calling it again returns the first call's error.
-func (n *Node) Close() error {
-	n.closeOnce.Do(func() { n.closeErr = n.close() })
-	return n.closeErr
-}
-
-func (n *Node) close() error {
-	n.handOverLeadership()
-	n.stopWatching()
-	n.watching.Wait()
-	n.stopBackground()
-	n.background.Wait()
-	n.proposer.close()
-	var errs []error
-	if n.gossip != nil {
-		// Without LeaveOnStop a node that stops is expected back (a
-		// restart or an upgrade) and stays a member.
-		if n.cfg.LeaveOnStop {
-			n.log.Info("leaving the cluster")
-			if err := n.gossip.leave(); err != nil {
-				n.log.Warn("gossip leave", "err", err)
-			}
-		}
-		errs = append(errs, n.gossip.list.Shutdown())
-	}
-	// Heartbeats are handled on the transport's goroutines, not raft's: one
-	// arriving during Shutdown can write the term after the stores closed,
-	// and raft panics (hashicorp/raft#717). Route them through raft's main
-	// loop from here on, which stops with Shutdown.
-	if n.transport != nil {
-		n.transport.SetHeartbeatHandler(nil)
-	}
-	if err := n.raft.Shutdown().Error(); err != nil {
-		errs = append(errs, fmt.Errorf("shut down raft: %w", err))
-	}
-	return errors.Join(append(errs, n.closeStores())...)
-}
-
-// handOverLeadership transfers leadership to another voter before a
-// leader stops, so firing resumes at once rather than after an election.
-func (n *Node) handOverLeadership() {
-	if n.raft.State() != raft.Leader {
+// markRemoved remembers that an operator removed member id, as the run
+// gossip sees now.
+func (n *Node) markRemoved(id string) {
+	if n.gossip == nil {
 		return
 	}
-	future := n.raft.GetConfiguration()
-	if future.Error() != nil {
+	m, ok := n.gossip.alive()[id]
+	if !ok {
 		return
 	}
-	others := 0
-	for _, s := range future.Configuration().Servers {
-		if s.Suffrage == raft.Voter && string(s.ID) != n.cfg.NodeID {
-			others++
-		}
+	n.removedMu.Lock()
+	defer n.removedMu.Unlock()
+	if n.removed == nil {
+		n.removed = map[string]string{}
 	}
-	if others == 0 {
-		return
-	}
-	n.log.Info("stopping: handing leadership over")
-	if err := n.raft.LeadershipTransfer().Error(); err != nil {
-		n.log.Warn("leadership transfer failed; the others will elect a leader", "err", err)
-	}
-}
-
-// Leader returns the leader's id and HTTP address (as gossip publishes it),
-// and whether that is this node. The id is empty while no leader is known.
-func (n *Node) Leader() (id, httpAddr string, self bool) {
-	_, leaderID := n.raft.LeaderWithID()
-	id = string(leaderID)
-	if id == "" {
-		return "", "", false
-	}
-	if id == n.cfg.NodeID {
-		return id, n.cfg.HTTPAdvertise, true
-	}
-	if n.gossip != nil {
-		httpAddr = n.gossip.alive()[id].HTTP
-	}
-	return id, httpAddr, false
-}
-
-// VerifyLeader confirms, with a round of messages to a quorum, that this
-// node still leads (ErrNotLeader when it does not).
-func (n *Node) VerifyLeader() error {
-	return translate(n.raft.VerifyLeader().Error())
-}
-
-// Members lists the cluster's members, from raft's configuration and
-// gossip.
-func (n *Node) Members() ([]Member, error) { return n.members() }
-
-// ErrNoSuchMember: the id is not in the raft configuration.
-var ErrNoSuchMember = errors.New("no such member in the cluster configuration")
-
-// RemoveMember takes a node out of the raft configuration. Only the leader
-// can; elsewhere it is ErrNotLeader.
-func (n *Node) RemoveMember(id string) error {
-	future := n.raft.GetConfiguration()
-	if err := future.Error(); err != nil {
-		return translate(err)
-	}
-	found := false
-	for _, s := range future.Configuration().Servers {
-		found = found || string(s.ID) == id
-	}
-	if !found {
-		return fmt.Errorf("%w: %q", ErrNoSuchMember, id)
-	}
-	if n.gossip != nil {
-		if m, ok := n.gossip.alive()[id]; ok {
-			n.removedMu.Lock()
-			if n.removed == nil {
-				n.removed = map[string]string{}
-			}
-			n.removed[id] = m.Instance
-			n.removedMu.Unlock()
-		}
-	}
-	if err := n.raft.RemoveServer(raft.ServerID(id), 0, 0).Error(); err != nil {
-		return translate(err)
-	}
-	n.log.Info("removed a member", "id", id)
-	return nil
+	n.removed[id] = m.Instance
 }
 
 // wasRemoved reports whether this run (instance) of node id is one an
@@ -699,16 +509,57 @@ func (n *Node) wasRemoved(id, instance string) bool {
 	return ok
 }
 
-func (n *Node) closeStores() error {
-	var errs []error
-	if n.transport != nil {
-		errs = append(errs, n.transport.Close())
+// Close stops every group (leader duties, then raft, then the stores),
+// gossip and the listener. Calling it again returns the first call's
+// error.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() { n.closeErr = n.close() })
+	return n.closeErr
+}
+
+func (n *Node) close() error {
+	n.mu.Lock()
+	n.closed = true
+	n.mu.Unlock()
+	n.stopBackground()
+	n.background.Wait()
+	var wg sync.WaitGroup
+	groups := n.Groups()
+	errs := make([]error, len(groups)+2)
+	for i, g := range groups {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = g.close()
+		}()
 	}
-	if n.store != nil {
-		errs = append(errs, n.store.Close())
+	wg.Wait()
+	if n.gossip != nil {
+		// Without LeaveOnStop a node that stops is expected back (a
+		// restart or an upgrade) and stays a member.
+		if n.cfg.LeaveOnStop {
+			n.log.Info("leaving the cluster")
+			if err := n.gossip.leave(); err != nil {
+				n.log.Warn("gossip leave", "err", err)
+			}
+		}
+		errs[len(groups)] = n.gossip.list.Shutdown()
 	}
-	if n.fsm != nil {
-		errs = append(errs, n.fsm.Close())
+	if n.mux != nil {
+		errs[len(groups)+1] = n.mux.Close()
 	}
 	return errors.Join(errs...)
+}
+
+// closeAll undoes a failed Open.
+func (n *Node) closeAll() {
+	for _, g := range n.Groups() {
+		g.close()
+	}
+	if n.gossip != nil {
+		n.gossip.list.Shutdown()
+	}
+	if n.mux != nil {
+		n.mux.Close()
+	}
 }

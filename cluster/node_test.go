@@ -36,7 +36,7 @@ func openNode(t *testing.T, dir string, l *leaderLog) *Node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n.Start(l.onLeader)
+	n.Start(func(*Group) LeaderFunc { return l.onLeader })
 	return n
 }
 
@@ -54,7 +54,7 @@ func waitTerm(t *testing.T, l *leaderLog) uint64 {
 // createOne creates task id through the typed write path on n, as the
 // API does, and returns its outcome.
 func createOne(ctx context.Context, n *Node, id string) (service.Created, error) {
-	items, err := service.New(n, n.FSM(), service.Config{}).CreateTasks(ctx, []service.NewTask{{
+	items, err := service.New(n.Group(1), n.Group(1).FSM(), service.Config{}).CreateTasks(ctx, []service.NewTask{{
 		Task: &fsmpb.Task{Id: id, Queue: "default", ExecuteAt: 1e18},
 	}})
 	if err != nil {
@@ -82,7 +82,7 @@ func TestSingleNodeBootstrapsAndResumes(t *testing.T) {
 	if item.Err != nil || item.Task.State != fsmpb.State_SCHEDULED {
 		t.Fatalf("create result %+v", item)
 	}
-	written := n.Status()
+	written := n.Group(1).Status()
 	if err := n.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -94,15 +94,15 @@ func TestSingleNodeBootstrapsAndResumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n.Close()
-	if st := n.Status(); st.AppliedIndex < written.AppliedIndex || st.CommitIndex < written.AppliedIndex {
+	if st := n.Group(1).Status(); st.AppliedIndex < written.AppliedIndex || st.CommitIndex < written.AppliedIndex {
 		t.Fatalf("restarted node reports commit index %d, applied %d; it had applied %d", st.CommitIndex, st.AppliedIndex, written.AppliedIndex)
 	}
-	n.Start(l.onLeader)
+	n.Start(func(*Group) LeaderFunc { return l.onLeader })
 	term2 := waitTerm(t, l)
 	if term2 <= term1 {
 		t.Fatalf("term after restart %d, before %d", term2, term1)
 	}
-	if _, err := n.FSM().Get("a"); err != nil {
+	if _, err := n.Group(1).FSM().Get("a"); err != nil {
 		t.Fatalf("task lost across restart: %v", err)
 	}
 	item, err = createOne(ctx, n, "a")
@@ -122,7 +122,7 @@ func TestGroupCommitCoalesces(t *testing.T) {
 	n := openNode(t, t.TempDir(), l)
 	defer n.Close()
 	waitTerm(t, l)
-	before := n.Status().CommitIndex
+	before := n.Group(1).Status().CommitIndex
 	const proposals = 500
 	var wg sync.WaitGroup
 	errs := make(chan error, proposals)
@@ -145,7 +145,7 @@ func TestGroupCommitCoalesces(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	entries := n.Status().CommitIndex - before
+	entries := n.Group(1).Status().CommitIndex - before
 	t.Logf("%d proposals in %d raft entries", proposals, entries)
 	if entries >= proposals {
 		t.Fatalf("%d proposals took %d raft entries: nothing coalesced", proposals, entries)
@@ -168,33 +168,33 @@ func TestStateFileBehindSnapshotIsRestored(t *testing.T) {
 	n := openNode(t, dir, l)
 	waitTerm(t, l)
 	ctx := context.Background()
-	if _, err := n.Propose(ctx, createCmd("before")); err != nil {
+	if _, err := n.Group(1).Propose(ctx, createCmd("before")); err != nil {
 		t.Fatal(err)
 	}
 	if err := n.Close(); err != nil {
 		t.Fatal(err)
 	}
-	stale, err := os.ReadFile(filepath.Join(dir, "state.db"))
+	stale, err := os.ReadFile(filepath.Join(groupDir(dir, 1), "state.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	n = openNode(t, dir, l)
 	waitTerm(t, l)
-	if _, err := n.Propose(ctx, createCmd("in-snapshot")); err != nil {
+	if _, err := n.Group(1).Propose(ctx, createCmd("in-snapshot")); err != nil {
 		t.Fatal(err)
 	}
-	if err := n.Snapshot(); err != nil {
+	if err := n.Group(1).Snapshot(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := n.Propose(ctx, createCmd("after-snapshot")); err != nil {
+	if _, err := n.Group(1).Propose(ctx, createCmd("after-snapshot")); err != nil {
 		t.Fatal(err)
 	}
 	if err := n.Close(); err != nil {
 		t.Fatal(err)
 	}
 	// The state file loses everything since the first run.
-	if err := os.WriteFile(filepath.Join(dir, "state.db"), stale, 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(groupDir(dir, 1), "state.db"), stale, 0o600); err != nil {
 		t.Fatal(err)
 	}
 
@@ -202,7 +202,7 @@ func TestStateFileBehindSnapshotIsRestored(t *testing.T) {
 	defer n.Close()
 	waitTerm(t, l)
 	for _, id := range []string{"before", "in-snapshot", "after-snapshot"} {
-		if _, err := n.FSM().Get(id); err != nil {
+		if _, err := n.Group(1).FSM().Get(id); err != nil {
 			t.Errorf("task %s after recovery: %v", id, err)
 		}
 	}
@@ -217,23 +217,23 @@ func TestSnapshotBySize(t *testing.T) {
 	}
 	defer n.Close()
 	l := &leaderLog{ch: make(chan uint64, 4)}
-	n.Start(l.onLeader)
+	n.Start(func(*Group) LeaderFunc { return l.onLeader })
 	waitTerm(t, l)
-	if got := n.raft.Stats()["last_snapshot_index"]; got != "0" {
+	if got := n.Group(1).raft.Stats()["last_snapshot_index"]; got != "0" {
 		t.Fatalf("snapshot before any load: last_snapshot_index %s", got)
 	}
 	payload := make([]byte, 8<<10)
 	for i := range 16 { // 128 KiB of entries
 		cmd := createCmd(fmt.Sprintf("big-%d", i))
 		cmd.GetCreate().Tasks[0].Payload = payload
-		if _, err := n.Propose(context.Background(), cmd); err != nil {
+		if _, err := n.Group(1).Propose(context.Background(), cmd); err != nil {
 			t.Fatal(err)
 		}
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for n.raft.Stats()["last_snapshot_index"] == "0" {
+	for n.Group(1).raft.Stats()["last_snapshot_index"] == "0" {
 		if time.Now().After(deadline) {
-			t.Fatalf("no snapshot 10s after %d bytes were applied", n.fsm.AppliedBytes())
+			t.Fatalf("no snapshot 10s after %d bytes were applied", n.Group(1).fsm.AppliedBytes())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -6,11 +6,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"time"
-
-	"github.com/hashicorp/raft"
 )
 
 // LoadMemberTLS reads the cluster's CA certificate and this member's
@@ -78,53 +75,17 @@ func MemberTLS(caPEM []byte, cert tls.Certificate) (*tls.Config, error) {
 	}, nil
 }
 
-// tlsStreamLayer carries raft's traffic over mutual TLS.
-type tlsStreamLayer struct {
-	net.Listener // a TLS listener
-	advertise    net.Addr
-	config       *tls.Config
-}
-
-func newTLSStreamLayer(bind string, advertise net.Addr, config *tls.Config) (*tlsStreamLayer, error) {
-	ln, err := net.Listen("tcp", bind)
-	if err != nil {
-		return nil, err
-	}
-	l := &tlsStreamLayer{Listener: tls.NewListener(ln, config), advertise: advertise, config: config}
-	addr, ok := l.Addr().(*net.TCPAddr)
-	if !ok || addr.IP == nil || addr.IP.IsUnspecified() {
-		ln.Close()
-		return nil, fmt.Errorf("%s is not an address other nodes can dial: set the advertise address", l.Addr())
-	}
-	return l, nil
-}
-
-// Addr is the address other members dial.
-func (l *tlsStreamLayer) Addr() net.Addr {
-	if l.advertise != nil {
-		return l.advertise
-	}
-	return l.Listener.Addr()
-}
-
-// Dial connects to a member and completes the TLS handshake, both within
-// timeout.
-func (l *tlsStreamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	d := &tls.Dialer{NetDialer: &net.Dialer{}, Config: l.config}
-	return d.DialContext(ctx, "tcp", string(address))
-}
-
 // checkMemberTLS dials a would-be member's raft address and completes the
 // cluster's TLS handshake: the leader adds only members that pass, so a
 // node without the cluster's certificate never enters the configuration.
 // Without TLS there is nothing to check.
 func (n *Node) checkMemberTLS(raftAddr string) error {
-	if n.tlsLayer == nil {
+	if n.tls == nil {
 		return nil
 	}
-	conn, err := n.tlsLayer.Dial(raft.ServerAddress(raftAddr), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := n.dialTLS(ctx, raftAddr)
 	if err != nil {
 		return err
 	}

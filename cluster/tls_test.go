@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/tls"
 	"log/slog"
@@ -103,7 +104,7 @@ func (b *logBuffer) logger() *slog.Logger { return slog.New(slog.NewTextHandler(
 // committed at.
 func raftConfig(t *testing.T, n *Node) (uint64, []raft.Server) {
 	t.Helper()
-	f := n.raft.GetConfiguration()
+	f := n.Group(1).raft.GetConfiguration()
 	if err := f.Error(); err != nil {
 		t.Fatal(err)
 	}
@@ -177,21 +178,22 @@ func TestStrangersAreKeptOut(t *testing.T) {
 // another CA, and a member refuses to dial a listener of another CA.
 func TestRaftListenerRefusesStrangers(t *testing.T) {
 	ca, otherCA := newTestCA(t), newTestCA(t)
-	layer, err := newTLSStreamLayer("127.0.0.1:0", nil, ca.member("member"))
+	tcp, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	layer := tls.NewListener(tcp, ca.member("member")) // as Node.listen makes it
 	defer layer.Close()
 	go serveEcho(layer)
 	addr := layer.Addr().String()
+	dial := func(n *Node) (net.Conn, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return n.dialTLS(ctx, addr)
+	}
 
 	// A member of the cluster gets through (the echo comes back).
-	peer, err := newTLSStreamLayer("127.0.0.1:0", nil, ca.member("peer"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
-	if err := echo(peer.Dial(raft.ServerAddress(addr), 5*time.Second)); err != nil {
+	if err := echo(dial(&Node{tls: ca.member("peer")})); err != nil {
 		t.Fatalf("a member could not talk to another: %v", err)
 	}
 
@@ -203,12 +205,7 @@ func TestRaftListenerRefusesStrangers(t *testing.T) {
 			t.Errorf("a client with %s got through", name)
 		}
 	}
-	stranger, err := newTLSStreamLayer("127.0.0.1:0", nil, otherCA.member("stranger"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stranger.Close()
-	if _, err := stranger.Dial(raft.ServerAddress(addr), 5*time.Second); err == nil || !strings.Contains(err.Error(), "not the cluster's") {
+	if _, err := dial(&Node{tls: otherCA.member("stranger")}); err == nil || !strings.Contains(err.Error(), "not the cluster's") {
 		t.Errorf("dialling a listener of another CA: %v, want the certificate refused", err)
 	}
 }
@@ -254,12 +251,12 @@ func TestGossipKeyRotation(t *testing.T) {
 	steps := [][][]byte{{old}, {old, new}, {new, old}, {new}}
 	joins := func(a, b [][]byte) bool {
 		t.Helper()
-		first, err := newGossip(Config{NodeID: "a", GossipAddr: "127.0.0.1:0", GossipKeys: a}, "127.0.0.1:1", false)
+		first, err := newGossip(Config{NodeID: "a", GossipAddr: "127.0.0.1:0", GossipKeys: a}, "127.0.0.1:1", false, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer first.list.Shutdown()
-		second, err := newGossip(Config{NodeID: "b", GossipAddr: "127.0.0.1:0", GossipKeys: b}, "127.0.0.1:2", false)
+		second, err := newGossip(Config{NodeID: "b", GossipAddr: "127.0.0.1:0", GossipKeys: b}, "127.0.0.1:2", false, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -290,28 +287,28 @@ func TestMemberTLSWithTwoCAs(t *testing.T) {
 		}
 		return cfg
 	}
-	layer, err := newTLSStreamLayer("127.0.0.1:0", nil, member(oldCA, "old"))
-	if err != nil {
-		t.Fatal(err)
+	listen := func(cfg *tls.Config) net.Listener {
+		tcp, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := tls.NewListener(tcp, cfg)
+		t.Cleanup(func() { l.Close() })
+		go serveEcho(l)
+		return l
 	}
-	defer layer.Close()
-	go serveEcho(layer)
-	peer, err := newTLSStreamLayer("127.0.0.1:0", nil, member(newCA, "new"))
-	if err != nil {
-		t.Fatal(err)
+	dial := func(cfg *tls.Config, l net.Listener) (net.Conn, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return (&Node{tls: cfg}).dialTLS(ctx, l.Addr().String())
 	}
-	defer peer.Close()
-	go serveEcho(peer)
-	if err := echo(peer.Dial(raft.ServerAddress(layer.Addr().String()), 5*time.Second)); err != nil {
+	old := listen(member(oldCA, "old"))
+	peer := listen(member(newCA, "new"))
+	if err := echo(dial(member(newCA, "new"), old)); err != nil {
 		t.Fatalf("members of the old and the new CA, both trusted: %v", err)
 	}
 	// Without the new CA in the file, the old member refuses the new one.
-	oldOnly, err := newTLSStreamLayer("127.0.0.1:0", nil, oldCA.member("old-only"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer oldOnly.Close()
-	if _, err := oldOnly.Dial(raft.ServerAddress(peer.Addr().String()), 5*time.Second); err == nil || !strings.Contains(err.Error(), "not the cluster's") {
+	if _, err := dial(oldCA.member("old-only"), peer); err == nil || !strings.Contains(err.Error(), "not the cluster's") {
 		t.Fatalf("a member trusting only the old CA dialling one of the new: %v, want the certificate refused", err)
 	}
 }

@@ -17,40 +17,60 @@ import (
 	"github.com/hourglass-scheduler/hourglass/fsm"
 	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
 	"github.com/hourglass-scheduler/hourglass/service"
+	"github.com/hourglass-scheduler/hourglass/slots"
 )
 
 // testServer is the API over a real single raft node (no scheduler: these
 // tests are about the API, and tasks are due far in the future).
 type testServer struct {
 	*httptest.Server
-	node *cluster.Node
+	node  *cluster.Node
+	group *cluster.Group // the node's one group
 }
 
-func newTestServer(t testing.TB, mutate func(*Config)) *testServer {
+// testConfig is what a test may change before its server starts: the
+// API's configuration and its one group's backend.
+type testConfig struct {
+	*Config
+	Backend *Backend
+}
+
+func newTestServer(t testing.TB, mutate func(*testConfig)) *testServer {
 	t.Helper()
 	return newTestServerWith(t, cluster.Config{}, mutate)
 }
 
-func newTestServerWith(t testing.TB, nc cluster.Config, mutate func(*Config)) *testServer {
+func newTestServerWith(t testing.TB, nc cluster.Config, mutate func(*testConfig)) *testServer {
 	t.Helper()
 	nc.NodeID, nc.DataDir, nc.RaftAddr = "n1", t.TempDir(), "127.0.0.1:0"
 	node, err := cluster.Open(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	node.Start(func(ctx context.Context, _ uint64) { <-ctx.Done() })
+	group := node.Group(1)
+	node.Start(func(*cluster.Group) cluster.LeaderFunc { return func(ctx context.Context, _ uint64) { <-ctx.Done() } })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := node.WaitLeader(ctx); err != nil {
+	if err := group.WaitLeader(ctx); err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{Service: service.New(node, node.FSM(), service.Config{}), Store: node.FSM(), Health: node, Cluster: node, Backups: node, Limits: Limits{MaxPayload: 1000, MaxBatch: 5}}
+	cfg := testConfig{
+		Config:  &Config{Node: node, Health: node, Limits: Limits{MaxPayload: 1000, MaxBatch: 5}},
+		Backend: groupBackend(group),
+	}
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	srv := httptest.NewServer(New(cfg))
+	api := New(*cfg.Config)
+	api.SetBackend(1, cfg.Backend)
+	srv := httptest.NewServer(api)
 	t.Cleanup(func() { srv.Close(); node.Close() })
-	return &testServer{Server: srv, node: node}
+	return &testServer{Server: srv, node: node, group: group}
+}
+
+// groupBackend serves a group's replica, without a scheduler.
+func groupBackend(g *cluster.Group) *Backend {
+	return &Backend{Service: service.New(g, g.FSM(), service.Config{}), Store: g.FSM(), Group: g, Backups: g}
 }
 
 type response struct {
@@ -98,7 +118,7 @@ func (r response) errorBody(t testing.TB) client.ErrorBody {
 // taskCount is every task in the store, through the store itself.
 func (s *testServer) taskCount(t testing.TB) int {
 	t.Helper()
-	tasks, _, err := s.node.FSM().List(fsm.ListQuery{Limit: 1 << 20})
+	tasks, _, err := s.group.FSM().List(fsm.ListQuery{Limit: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +316,7 @@ func TestListPagination(t *testing.T) {
 // TestListPageByteBudget: a page of large payloads ends at the byte
 // budget, however high the limit, and the pages still cover every task.
 func TestListPageByteBudget(t *testing.T) {
-	s := newTestServer(t, func(c *Config) { c.Limits.MaxPayload, c.Limits.MaxListBytes = 10_000, 25_000 })
+	s := newTestServer(t, func(c *testConfig) { c.Limits.MaxPayload, c.Limits.MaxListBytes = 10_000, 25_000 })
 	payload := `"` + strings.Repeat("p", 9_000) + `"`
 	for i := 0; i < 10; i++ {
 		if r := s.do(t, "POST", "/v1/tasks", fmt.Sprintf(`{"id":"big%d","queue":"big","delay":"1h","payload":%s,%s}`, i, payload, validTarget)); r.status != http.StatusCreated {
@@ -324,7 +344,7 @@ func TestListPageByteBudget(t *testing.T) {
 }
 
 func TestAuthToken(t *testing.T) {
-	s := newTestServer(t, func(c *Config) { c.Tokens = tokensFor(t, "admin", "s3cret", ScopeAdmin) })
+	s := newTestServer(t, func(c *testConfig) { c.Tokens = tokensFor(t, "admin", "s3cret", ScopeAdmin) })
 	body := `{"delay":"1h",` + validTarget + `}`
 	if r := s.do(t, "POST", "/v1/tasks", body); r.status != http.StatusUnauthorized || r.errorBody(t).Code != "unauthenticated" {
 		t.Fatalf("no token: %d %s", r.status, r.body)
@@ -376,16 +396,25 @@ type failingProposer struct{ err error }
 
 func (p failingProposer) Propose(context.Context, *fsmpb.Command) (any, error) { return nil, p.err }
 
-// soleLeader is a cluster of one: this node.
-type soleLeader struct{ Cluster }
+// soleLeader is a group of one: this node.
+type soleLeader struct{ GroupView }
 
 func (soleLeader) Leader() (id, httpAddr string, self bool) { return "n1", "127.0.0.1:7070", true }
+
+// oneGroupNode is a node of a cluster of one group.
+type oneGroupNode struct{ Node }
+
+func (oneGroupNode) Table() *slots.Table {
+	t, _ := slots.Even(1)
+	return &t
+}
 
 // A write cut off by a restore of the whole state, or sent to a node that
 // lost leadership, is answered 503 with Retry-After: retrying is safe.
 func TestUnavailableWrites(t *testing.T) {
 	for _, err := range []error{cluster.ErrRestoring, cluster.ErrNotLeader, fmt.Errorf("%w: leadership lost", cluster.ErrIndeterminate)} {
-		api := New(Config{Service: service.New(failingProposer{err}, nil, service.Config{}), Cluster: soleLeader{}, Store: knownQueues{}})
+		api := New(Config{Node: oneGroupNode{}})
+		api.SetBackend(1, &Backend{Service: service.New(failingProposer{err}, nil, service.Config{}), Group: soleLeader{}, Store: knownQueues{}})
 		w := httptest.NewRecorder()
 		api.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/v1/tasks",
 			strings.NewReader(`{"delay":"1m","target":{"url":"http://127.0.0.1:9/"}}`)))
@@ -419,11 +448,11 @@ func (p *blockingProposer) Propose(ctx context.Context, cmd *fsmpb.Command) (any
 // Retry-After; health checks still answer; the slots come back after.
 func TestConcurrencyLimit(t *testing.T) {
 	block := &blockingProposer{entered: make(chan struct{}, 2), release: make(chan struct{})}
-	s := newTestServer(t, func(c *Config) {
-		c.Service = service.New(block, c.Store.(service.Store), service.Config{})
+	s := newTestServer(t, func(c *testConfig) {
+		c.Backend.Service = service.New(block, c.Backend.Store.(service.Store), service.Config{})
 		c.Limits.MaxConcurrent = 2
 	})
-	block.Proposer = s.node
+	block.Proposer = s.group
 	create := func(id string) response {
 		return s.do(t, http.MethodPost, "/v1/tasks", `{"id":"`+id+`","delay":"1h",`+validTarget+`}`)
 	}

@@ -36,8 +36,8 @@ func TestEveryRouteIsAuthorized(t *testing.T) {
 		}
 	}
 	secretFor := map[Scope]string{ScopeTasksRead: "read-secret", ScopeTasksWrite: "write-secret", ScopeWorker: "worker-secret", ScopeAdmin: "admin-secret"}
-	srv := newTestServer(t, func(c *Config) { c.Tokens = tokens; c.Workers = noWorkers{} })
-	api := New(Config{Workers: noWorkers{}, Backups: srv.node, Metrics: http.NotFoundHandler()})
+	srv := newTestServer(t, func(c *testConfig) { c.Tokens = tokens; c.Backend.Workers = noWorkers{} })
+	api := New(Config{Metrics: http.NotFoundHandler()})
 	param := regexp.MustCompile(`\{(\w+)(\.\.\.)?\}`)
 	public := 0
 	for _, pattern := range api.Routes() {
@@ -156,7 +156,7 @@ func TestWorkerTokenLimitedToQueues(t *testing.T) {
 	if err := tokens.ReadTokens(strings.NewReader(file)); err != nil {
 		t.Fatal(err)
 	}
-	srv := newTestServer(t, func(c *Config) { c.Tokens = &tokens; c.Workers = &stubWorkers{} })
+	srv := newTestServer(t, func(c *testConfig) { c.Tokens = &tokens; c.Backend.Workers = &stubWorkers{} })
 	lease := func(queue, secret string) response {
 		return srv.do(t, "POST", "/v1/queues/"+queue+"/lease", "{}", "Authorization", "Bearer "+secret)
 	}
@@ -224,7 +224,7 @@ func TestNoTokensNoAuth(t *testing.T) {
 // With RequireClientCert, a request without a verified client certificate
 // is refused, naming what is missing, but for the health checks.
 func TestRequireClientCert(t *testing.T) {
-	s := newTestServer(t, func(c *Config) { c.RequireClientCert = true })
+	s := newTestServer(t, func(c *testConfig) { c.RequireClientCert = true })
 	for _, path := range []string{"/v1/tasks", "/metrics", "/", "/v1/openapi.json"} {
 		r := s.do(t, http.MethodGet, path, "")
 		if r.status != http.StatusUnauthorized || !strings.Contains(r.errorBody(t).Message, "client certificate") {

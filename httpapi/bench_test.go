@@ -36,12 +36,12 @@ func BenchmarkCreateHTTP(b *testing.B) {
 		{"batch1000", "/v1/tasks/batch", 1000, `{"tasks":[` + strings.TrimSuffix(strings.Repeat(body+",", 1000), ",") + `]}`},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			s := newTestServer(b, func(c *Config) { c.Limits = Limits{} })
+			s := newTestServer(b, func(c *testConfig) { c.Limits = Limits{} })
 			addr := strings.TrimPrefix(s.URL, "http://")
 			request := []byte(fmt.Sprintf("POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
 				bc.path, addr, len(bc.body), bc.body))
 			requests := (b.N + bc.perReq - 1) / bc.perReq
-			firstIndex := s.node.Status().CommitIndex
+			firstIndex := s.group.Status().CommitIndex
 			var next, failed atomic.Int64
 			var firstErr sync.Once
 			b.ResetTimer()
@@ -74,7 +74,7 @@ func BenchmarkCreateHTTP(b *testing.B) {
 				b.Fatalf("%d requests failed", failed.Load())
 			}
 			b.ReportMetric(float64(requests*bc.perReq)/b.Elapsed().Seconds(), "tasks/s")
-			b.ReportMetric(float64(requests*bc.perReq)/float64(s.node.Status().CommitIndex-firstIndex), "tasks/entry")
+			b.ReportMetric(float64(requests*bc.perReq)/float64(s.group.Status().CommitIndex-firstIndex), "tasks/entry")
 		})
 	}
 }

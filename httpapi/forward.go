@@ -2,23 +2,16 @@ package httpapi
 
 import (
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"time"
 
 	"github.com/hourglass-scheduler/hourglass/cluster"
+	"github.com/hourglass-scheduler/hourglass/slots"
 	"github.com/hourglass-scheduler/hourglass/wire"
 )
-
-// Cluster is what the API needs to know of the cluster.
-type Cluster interface {
-	// Leader names the leader and its HTTP address; self when it is us.
-	Leader() (id, httpAddr string, self bool)
-	Members() ([]cluster.Member, error)
-	RemoveMember(id string) error
-	Status() cluster.Status
-}
 
 // headerForwarded marks a request one node forwarded to another, so it is
 // never forwarded twice (a leader change in between answers 503 instead).
@@ -32,17 +25,21 @@ func (a *API) servedLocally(r *http.Request) bool {
 	if _, pattern := a.mux.Handler(r); pattern == "" || pattern == "/" {
 		return true
 	}
-	if r.Method == http.MethodGet && (r.URL.Path == "/v1/cluster" || r.URL.Path == "/v1/openapi.json" || r.URL.Query().Get("stale") == "true") {
+	if r.Method == http.MethodGet && (r.URL.Path == "/v1/cluster" || r.URL.Path == "/v1/openapi.json") {
 		return true
 	}
 	return len(r.URL.Path) < 4 || r.URL.Path[:4] != "/v1/"
 }
 
-// leader waits, up to LeaderWait, for a leader to be known.
-func (a *API) leader(r *http.Request) (id, addr string, self bool, err error) {
+// leader waits, up to LeaderWait, for group g's leader to be known; b is
+// this node's replica of g.
+func (a *API) leader(r *http.Request, g slots.Group, b *Backend) (id, addr string, self bool, err *apiError) {
+	if b == nil {
+		return "", "", false, unavailable("this node has no replica of group %d (it is joining the cluster); retry", g)
+	}
 	deadline := time.Now().Add(a.cfg.LeaderWait)
 	for {
-		id, addr, self = a.cfg.Cluster.Leader()
+		id, addr, self = b.Group.Leader()
 		switch {
 		case self:
 			return id, addr, true, nil
@@ -81,7 +78,7 @@ func (a *API) forward(w http.ResponseWriter, r *http.Request, leaderID, addr str
 		a.writeError(w, unavailable("the leader %s publishes a bad HTTP address %q", leaderID, addr))
 		return
 	}
-	self := a.cfg.Cluster.Status().NodeID
+	self := a.cfg.Node.Status().NodeID
 	proxy := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
@@ -97,32 +94,78 @@ func (a *API) forward(w http.ResponseWriter, r *http.Request, leaderID, addr str
 }
 
 func (a *API) getCluster(w http.ResponseWriter, r *http.Request) {
-	members, err := a.cfg.Cluster.Members()
+	members, err := a.cfg.Node.Members()
 	if err != nil {
 		a.writeError(w, err)
 		return
 	}
-	st := a.cfg.Cluster.Status()
-	info := wire.ClusterInfo{Term: st.Term, CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex, Nodes: []wire.ClusterNode{}}
-	if id, addr, _ := a.cfg.Cluster.Leader(); id != "" {
-		info.Leader = &wire.ClusterLeader{ID: id, HTTPAddr: addr}
-	}
+	info := wire.ClusterInfo{Nodes: []wire.ClusterNode{}, Groups: []wire.ClusterGroup{}}
 	for _, m := range members {
-		state := "joining"
-		switch {
-		case m.Leader:
-			state = "leader"
-		case m.InRaft && m.Voter:
-			state = "follower"
-		case m.InRaft:
-			state = "nonvoter"
-		}
 		info.Nodes = append(info.Nodes, wire.ClusterNode{
 			ID: m.ID, HTTPAddr: m.HTTPAddr, RaftAddr: m.RaftAddr, GossipAddr: m.GossipAddr,
-			State: state, Voter: m.Voter, Alive: m.Alive,
+			State: memberState(m), Voter: m.Voter, Alive: m.Alive,
 		})
 	}
+	table := a.cfg.Node.Table()
+	for _, st := range a.cfg.Node.Status().Groups {
+		b := a.backendOf(st.Group)
+		if b == nil {
+			continue // being opened
+		}
+		g, err := a.groupInfo(st, b, table)
+		if err != nil {
+			a.writeError(w, err)
+			return
+		}
+		info.Groups = append(info.Groups, g)
+		if st.Group == 1 {
+			info.Leader, info.Term, info.CommitIndex, info.AppliedIndex = g.Leader, g.Term, g.CommitIndex, g.AppliedIndex
+		}
+	}
 	writeJSON(w, http.StatusOK, info)
+}
+
+// groupInfo describes one group as this node's replica b sees it.
+func (a *API) groupInfo(st cluster.Status, b *Backend, table *slots.Table) (wire.ClusterGroup, error) {
+	g := wire.ClusterGroup{ID: uint32(st.Group), Term: st.Term, CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex,
+		Lag: st.CommitIndex - st.AppliedIndex, Replicas: []wire.GroupReplica{}}
+	if table != nil {
+		g.Slots = len(table.Slots(st.Group))
+	}
+	if id, addr, _ := b.Group.Leader(); id != "" {
+		g.Leader = &wire.ClusterLeader{ID: id, HTTPAddr: addr}
+	}
+	members, err := b.Group.Members()
+	if err != nil {
+		return g, err
+	}
+	for _, m := range members {
+		if m.InRaft {
+			g.Replicas = append(g.Replicas, wire.GroupReplica{ID: m.ID, State: memberState(m), Alive: m.Alive})
+		}
+	}
+	queues, _, err := b.Store.QueuesPage("", math.MaxInt)
+	if err != nil {
+		return g, err
+	}
+	for _, q := range queues {
+		g.Tasks += q.Counts.Total()
+	}
+	return g, nil
+}
+
+// memberState is leader, follower or nonvoter for a member of a raft
+// configuration, and joining for one only gossip knows.
+func memberState(m cluster.Member) string {
+	switch {
+	case m.Leader:
+		return "leader"
+	case m.InRaft && m.Voter:
+		return "follower"
+	case m.InRaft:
+		return "nonvoter"
+	}
+	return "joining"
 }
 
 func (a *API) removeNode(w http.ResponseWriter, r *http.Request) {
@@ -131,7 +174,7 @@ func (a *API) removeNode(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, invalid("id: required"))
 		return
 	}
-	if err := a.cfg.Cluster.RemoveMember(id); err != nil {
+	if err := a.backend(r).Group.RemoveMember(id); err != nil {
 		a.writeError(w, err)
 		return
 	}

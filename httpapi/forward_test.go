@@ -11,7 +11,6 @@ import (
 
 	"github.com/hourglass-scheduler/hourglass/client"
 	"github.com/hourglass-scheduler/hourglass/cluster"
-	"github.com/hourglass-scheduler/hourglass/service"
 )
 
 // apiNode is a cluster node with its API on a real port.
@@ -37,11 +36,15 @@ func startAPICluster(t *testing.T) map[string]*apiNode {
 		if err != nil {
 			t.Fatal(err)
 		}
-		node.Start(func(ctx context.Context, _ uint64) { <-ctx.Done() })
+		api := New(Config{Node: node, Health: node, LeaderWait: time.Second})
+		node.Start(func(g *cluster.Group) cluster.LeaderFunc {
+			api.SetBackend(g.ID(), groupBackend(g))
+			return func(ctx context.Context, _ uint64) { <-ctx.Done() }
+		})
 		if seed == "" {
 			seed = node.Status().GossipAddr
 		}
-		srv.Config.Handler = New(Config{Service: service.New(node, node.FSM(), service.Config{}), Store: node.FSM(), Health: node, Cluster: node, LeaderWait: time.Second})
+		srv.Config.Handler = api
 		srv.Start()
 		n := &apiNode{node: node, srv: srv}
 		nodes[id] = n
@@ -51,7 +54,9 @@ func startAPICluster(t *testing.T) map[string]*apiNode {
 	for {
 		agreed := 0
 		for _, n := range nodes {
-			if id, addr, _ := n.node.Leader(); id != "" && addr != "" {
+			if g := n.node.Group(1); g == nil {
+				continue
+			} else if id, addr, _ := g.Leader(); id != "" && addr != "" {
 				agreed++
 			}
 		}
@@ -69,13 +74,13 @@ func TestAnyNodeAcceptsAnyRequest(t *testing.T) {
 	nodes := startAPICluster(t)
 	var follower, leader *apiNode
 	for _, n := range nodes {
-		if n.node.IsLeader() {
+		if n.node.Group(1).IsLeader() {
 			leader = n
 		} else {
 			follower = n
 		}
 	}
-	ts := &testServer{Server: follower.srv, node: follower.node}
+	ts := &testServer{Server: follower.srv, node: follower.node, group: follower.node.Group(1)}
 
 	created := ts.do(t, "POST", "/v1/tasks", `{"id":"fwd","delay":"1h",`+validTarget+`}`)
 	if created.status != http.StatusCreated || created.task(t).ID != "fwd" {
@@ -136,7 +141,7 @@ func TestNoLeaderIsA503WithinBoundedTime(t *testing.T) {
 	// hands leadership to another node, which then leads too.
 	var survivor *apiNode
 	for _, n := range nodes {
-		if survivor == nil && !n.node.IsLeader() {
+		if survivor == nil && !n.node.Group(1).IsLeader() {
 			survivor = n
 		}
 	}
@@ -156,7 +161,7 @@ func TestNoLeaderIsA503WithinBoundedTime(t *testing.T) {
 	deadline := time.Now().Add(15 * time.Second)
 	var leaderless time.Time
 	for {
-		if id, _, _ := survivor.node.Leader(); id != "" {
+		if id, _, _ := survivor.node.Group(1).Leader(); id != "" {
 			leaderless = time.Time{}
 		} else if leaderless.IsZero() {
 			leaderless = time.Now()
@@ -169,7 +174,7 @@ func TestNoLeaderIsA503WithinBoundedTime(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	ts := &testServer{Server: survivor.srv, node: survivor.node}
+	ts := &testServer{Server: survivor.srv, node: survivor.node, group: survivor.node.Group(1)}
 	start := time.Now()
 	r := ts.do(t, "POST", "/v1/tasks", `{"delay":"1h",`+validTarget+`}`)
 	took := time.Since(start)

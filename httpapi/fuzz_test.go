@@ -143,7 +143,7 @@ func FuzzAPI(f *testing.F) {
 		f.Add(uint8(s.route), s.param, []byte(s.body))
 	}
 	workers := &checkedWorkers{}
-	s := newTestServer(f, func(c *Config) { c.Workers = workers })
+	s := newTestServer(f, func(c *testConfig) { c.Backend.Workers = workers })
 	api := s.Config.Handler
 	f.Fuzz(func(t *testing.T, route uint8, param string, body []byte) {
 		rt := fuzzRoutes[int(route)%len(fuzzRoutes)]
@@ -161,7 +161,7 @@ func FuzzAPI(f *testing.F) {
 		if err != nil {
 			return
 		}
-		before := s.node.FSM().AppliedIndex()
+		before := s.group.FSM().AppliedIndex()
 		rec := httptest.NewRecorder()
 		api.ServeHTTP(rec, req)
 
@@ -176,8 +176,8 @@ func FuzzAPI(f *testing.F) {
 		} else if rec.Code < 300 && !json.Valid(rec.Body.Bytes()) {
 			t.Fatalf("%s %s %q: %d with a body that is not JSON: %s", rt.method, path, body, rec.Code, rec.Body)
 		}
-		if (rec.Code == http.StatusBadRequest || rec.Code == http.StatusRequestEntityTooLarge) && s.node.FSM().AppliedIndex() != before {
-			t.Fatalf("%s %s %q: refused with %d, but the state machine applied entries (index %d to %d)", rt.method, path, body, rec.Code, before, s.node.FSM().AppliedIndex())
+		if (rec.Code == http.StatusBadRequest || rec.Code == http.StatusRequestEntityTooLarge) && s.group.FSM().AppliedIndex() != before {
+			t.Fatalf("%s %s %q: refused with %d, but the state machine applied entries (index %d to %d)", rt.method, path, body, rec.Code, before, s.group.FSM().AppliedIndex())
 		}
 		workers.mu.Lock()
 		bad := workers.bad

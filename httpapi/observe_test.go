@@ -17,7 +17,7 @@ import (
 func TestRequestsAreCountedAndLogged(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	var logs bytes.Buffer
-	srv := newTestServer(t, func(c *Config) {
+	srv := newTestServer(t, func(c *testConfig) {
 		c.Registry = reg
 		c.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/hourglass-scheduler/hourglass/client"
-	"github.com/hourglass-scheduler/hourglass/cluster"
 	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
 	"github.com/hourglass-scheduler/hourglass/scheduler"
 )
@@ -66,7 +65,7 @@ func loadOpenAPI(t *testing.T) *openAPIDoc {
 func TestOpenAPIMatchesRoutes(t *testing.T) {
 	doc := loadOpenAPI(t)
 	// Every optional part on: worker and backup routes, /metrics.
-	api := New(Config{Workers: noWorkers{}, Backups: (*cluster.Node)(nil), Metrics: http.NotFoundHandler()})
+	api := New(Config{Metrics: http.NotFoundHandler()})
 	served := map[string]bool{}
 	param := regexp.MustCompile(`\{(\w+)\.\.\.\}`)
 	for _, pattern := range api.Routes() {

@@ -55,7 +55,7 @@ func (a *API) listQueues(w http.ResponseWriter, r *http.Request) {
 		}
 		after = string(token)
 	}
-	infos, next, err := a.cfg.Store.QueuesPage(after, limit)
+	infos, next, err := a.backend(r).Store.QueuesPage(after, limit)
 	if err != nil {
 		a.writeError(w, err)
 		return
@@ -79,7 +79,7 @@ func (a *API) getQueue(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, err)
 		return
 	}
-	info, err := a.cfg.Store.Queue(name)
+	info, err := a.backend(r).Store.Queue(name)
 	if err != nil {
 		a.writeError(w, err)
 		return
@@ -104,7 +104,7 @@ func (a *API) putQueue(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.writeQueue(w, r, name, func(ctx context.Context) error {
-		_, err := a.cfg.Service.PutQueue(ctx, q)
+		_, err := a.backend(r).Service.PutQueue(ctx, q)
 		return err
 	})
 }
@@ -117,7 +117,7 @@ func (a *API) setPaused(paused bool) http.HandlerFunc {
 			return
 		}
 		a.writeQueue(w, r, name, func(ctx context.Context) error {
-			_, err := a.cfg.Service.PauseQueue(ctx, name, paused)
+			_, err := a.backend(r).Service.PauseQueue(ctx, name, paused)
 			return err
 		})
 	}
@@ -126,7 +126,7 @@ func (a *API) setPaused(paused bool) http.HandlerFunc {
 // writeQueue makes a write of queue name's settings, if the queue exists
 // or there is room for one more, and answers with the queue.
 func (a *API) writeQueue(w http.ResponseWriter, r *http.Request, name string, write func(ctx context.Context) error) {
-	if err := a.checkQueueRoom(map[string]string{name: "queue"}); err != nil {
+	if err := a.checkQueueRoom(r, map[string]string{name: "queue"}); err != nil {
 		a.writeError(w, err)
 		return
 	}
@@ -136,7 +136,7 @@ func (a *API) writeQueue(w http.ResponseWriter, r *http.Request, name string, wr
 		a.writeError(w, err)
 		return
 	}
-	info, err := a.cfg.Store.Queue(name)
+	info, err := a.backend(r).Store.Queue(name)
 	if err != nil {
 		a.writeError(w, err)
 		return
@@ -151,7 +151,7 @@ func (a *API) deleteQueue(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := a.writeContext(r)
 	defer cancel()
-	if err := a.cfg.Service.DeleteQueue(ctx, name); err != nil {
+	if err := a.backend(r).Service.DeleteQueue(ctx, name); err != nil {
 		a.writeError(w, err)
 		return
 	}
@@ -249,7 +249,7 @@ func (a *API) redrive(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := a.writeContext(r)
 	defer cancel()
-	total, err := a.cfg.Service.Redrive(ctx, name, req.ID)
+	total, err := a.backend(r).Service.Redrive(ctx, name, req.ID)
 	if err != nil {
 		a.writeError(w, err)
 		return
@@ -280,9 +280,9 @@ func (a *API) bulk(shift bool) http.HandlerFunc {
 		defer cancel()
 		var res service.Bulk
 		if shift {
-			res, err = a.cfg.Service.ShiftSelected(ctx, sel, by, req.DryRun)
+			res, err = a.backend(r).Service.ShiftSelected(ctx, sel, by, req.DryRun)
 		} else {
-			res, err = a.cfg.Service.CancelSelected(ctx, sel, req.DryRun)
+			res, err = a.backend(r).Service.CancelSelected(ctx, sel, req.DryRun)
 		}
 		if err != nil {
 			a.writeError(w, err)
@@ -333,12 +333,12 @@ func (a *API) selector(queue string, req *wire.BulkRequest, shift bool) (fsm.Sel
 // checkQueueRoom refuses a request that would create queues beyond
 // Limits.MaxQueues. fields maps each queue the request names to the field
 // that names it first.
-func (a *API) checkQueueRoom(fields map[string]string) error {
+func (a *API) checkQueueRoom(r *http.Request, fields map[string]string) error {
 	names := make([]string, 0, len(fields))
 	for name := range fields {
 		names = append(names, name)
 	}
-	unknown, existing, err := a.cfg.Store.QueueRoom(names)
+	unknown, existing, err := a.backend(r).Store.QueueRoom(names)
 	if err != nil || len(unknown) == 0 || existing+len(unknown) <= a.cfg.Limits.MaxQueues {
 		return err
 	}

@@ -110,11 +110,11 @@ func (s *racingStore) Queue(name string) (*fsm.QueueInfo, error) {
 // Pause now changes only the paused flag, in the state machine.
 func TestPauseKeepsASettingsChangeMadeMeanwhile(t *testing.T) {
 	race := &racingStore{}
-	s := newTestServer(t, func(c *Config) {
-		race.Store = c.Store
-		c.Store = race
+	s := newTestServer(t, func(c *testConfig) {
+		race.Store = c.Backend.Store
+		c.Backend.Store = race
 	})
-	writes := service.New(s.node, s.node.FSM(), service.Config{})
+	writes := service.New(s.group, s.group.FSM(), service.Config{})
 	if r := s.do(t, "PUT", "/v1/queues/mail", `{"max_attempts":3}`); r.status != http.StatusOK {
 		t.Fatalf("put: %d %s", r.status, r.body)
 	}
@@ -129,7 +129,7 @@ func TestPauseKeepsASettingsChangeMadeMeanwhile(t *testing.T) {
 	if race.hook != nil {
 		t.Fatal("the settings change did not happen during the pause")
 	}
-	info, err := s.node.FSM().Queue("mail")
+	info, err := s.group.FSM().Queue("mail")
 	if err != nil || !info.Settings.GetPaused() || info.Settings.GetRate() != 5 {
 		t.Fatalf("after the pause: %+v %v; want paused with the rate set meanwhile", info.Settings, err)
 	}
@@ -137,7 +137,7 @@ func TestPauseKeepsASettingsChangeMadeMeanwhile(t *testing.T) {
 
 func TestQueueAndWorkerInputIsRefused(t *testing.T) {
 	workers := &stubWorkers{}
-	s := newTestServer(t, func(c *Config) { c.Workers = workers })
+	s := newTestServer(t, func(c *testConfig) { c.Backend.Workers = workers })
 	for _, c := range []struct{ method, path, body, field string }{
 		{"PUT", "/v1/queues/bad%20name", `{}`, "queue"},
 		{"PUT", "/v1/queues/q", `{"max_attempts":-1}`, "max_attempts"},
@@ -272,7 +272,7 @@ func TestDueStats(t *testing.T) {
 // TestQueueLimit: a request that would make a queue beyond MaxQueues is a
 // 409 naming the field and changes nothing; queues that exist take tasks.
 func TestQueueLimit(t *testing.T) {
-	s := newTestServer(t, func(c *Config) { c.Limits.MaxQueues = 3 })
+	s := newTestServer(t, func(c *testConfig) { c.Limits.MaxQueues = 3 })
 	for _, q := range []string{"q1", "q2", "q3"} {
 		if r := s.do(t, "PUT", "/v1/queues/"+q, `{}`); r.status != http.StatusOK {
 			t.Fatalf("put %s: %d %s", q, r.status, r.body)

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hourglass-scheduler/hourglass/cluster"
@@ -22,6 +23,7 @@ import (
 	"github.com/hourglass-scheduler/hourglass/metrics/labels"
 	"github.com/hourglass-scheduler/hourglass/scheduler"
 	"github.com/hourglass-scheduler/hourglass/service"
+	"github.com/hourglass-scheduler/hourglass/slots"
 	"github.com/hourglass-scheduler/hourglass/wire"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -44,14 +46,10 @@ type Health interface {
 
 // Config wires the API to its node.
 type Config struct {
-	// Service is the write path: every write of the API goes through it.
-	Service *service.Service
-	Store   Store
-	Health  Health
-	Cluster Cluster
-	Backups Backups
-	// Workers serves pull workers; nil: the worker endpoints answer 503.
-	Workers Workers
+	// Node is this node; each of its group replicas is added with
+	// SetBackend once it is open.
+	Node   Node
+	Health Health
 	// Metrics, when set, serves GET /metrics (Prometheus).
 	Metrics http.Handler
 	// Registry, when set, registers the API's own metrics (requests,
@@ -93,6 +91,9 @@ type API struct {
 	metrics          *apiMetrics
 	forwardTransport http.RoundTripper
 	inFlight         chan struct{} // a slot per request in progress
+
+	groupsMu sync.RWMutex
+	groups   map[slots.Group]*Backend // this node's replicas
 }
 
 // New returns the API handler.
@@ -118,7 +119,7 @@ func New(cfg Config) *API {
 		transport.TLSClientConfig = cfg.ForwardTLS.Clone()
 	}
 	a := &API{inFlight: make(chan struct{}, cfg.Limits.MaxConcurrent), cfg: cfg, log: cfg.Logger.With("component", "httpapi"), mux: http.NewServeMux(),
-		metrics: newAPIMetrics(cfg.Registry), forwardTransport: transport, scopes: map[string]Scope{}}
+		metrics: newAPIMetrics(cfg.Registry), forwardTransport: transport, scopes: map[string]Scope{}, groups: map[slots.Group]*Backend{}}
 	a.handle("POST /v1/tasks", ScopeTasksWrite, a.createTask)
 	a.handle("POST /v1/tasks/batch", ScopeTasksWrite, a.createBatch)
 	a.handle("GET /v1/tasks", ScopeTasksRead, a.listTasks)
@@ -134,20 +135,16 @@ func New(cfg Config) *API {
 	a.handle("POST /v1/queues/{queue}/redrive", ScopeTasksWrite, a.redrive)
 	a.handle("POST /v1/queues/{queue}/cancel", ScopeTasksWrite, a.bulk(false))
 	a.handle("POST /v1/queues/{queue}/shift", ScopeTasksWrite, a.bulk(true))
-	if cfg.Workers != nil {
-		a.handle(leasePattern, ScopeWorker, a.lease)
-		a.handle("POST /v1/tasks/{id}/ack", ScopeWorker, a.ack)
-		a.handle("POST /v1/tasks/ack", ScopeWorker, a.ackMany)
-		a.handle("POST /v1/tasks/{id}/nack", ScopeWorker, a.nack)
-		a.handle("POST /v1/tasks/{id}/extend", ScopeWorker, a.extend)
-	}
+	a.handle(leasePattern, ScopeWorker, a.lease)
+	a.handle("POST /v1/tasks/{id}/ack", ScopeWorker, a.ack)
+	a.handle("POST /v1/tasks/ack", ScopeWorker, a.ackMany)
+	a.handle("POST /v1/tasks/{id}/nack", ScopeWorker, a.nack)
+	a.handle("POST /v1/tasks/{id}/extend", ScopeWorker, a.extend)
 	a.handle("GET /v1/stats/due", ScopeTasksRead, a.dueStats)
 	a.handle("GET /v1/cluster", ScopeTasksRead, a.getCluster)
 	a.handle("DELETE /v1/cluster/nodes/{id}", ScopeAdmin, a.removeNode)
-	if cfg.Backups != nil {
-		a.handle("GET "+snapshotPath, ScopeAdmin, a.getSnapshot)
-		a.handle("POST "+snapshotPath, ScopeAdmin, a.restoreSnapshot)
-	}
+	a.handle("GET "+snapshotPath, ScopeAdmin, a.getSnapshot)
+	a.handle("POST "+snapshotPath, ScopeAdmin, a.restoreSnapshot)
 	if cfg.Metrics != nil {
 		a.handle("GET /metrics", scopePublic, newMetricsCache(cfg.Metrics).ServeHTTP)
 	}
@@ -257,15 +254,17 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request) (route string) {
 		liftDeadlines(w) // here too when it is forwarded
 	}
 	if !a.servedLocally(r) {
-		id, addr, self, err := a.leader(r)
+		_, pattern := a.mux.Handler(r)
+		id, all, err := a.groupOfRequest(r, pattern)
 		if err != nil {
 			a.writeError(w, err)
 			return routeForwarded
 		}
-		if !self {
-			a.forward(w, r, id, addr)
-			return routeForwarded
+		if all {
+			a.notAcrossGroups(w, r)
+			return pattern
 		}
+		return a.serveGroup(w, r, id)
 	}
 	a.mux.ServeHTTP(w, r)
 	return r.Pattern // set by the mux
@@ -293,13 +292,13 @@ func (a *API) createTask(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, err)
 		return
 	}
-	if err := a.checkQueueRoom(map[string]string{task.Task.Queue: "queue"}); err != nil {
+	if err := a.checkQueueRoom(r, map[string]string{task.Task.Queue: "queue"}); err != nil {
 		a.writeError(w, err)
 		return
 	}
 	ctx, cancel := a.writeContext(r)
 	defer cancel()
-	items, err := a.cfg.Service.CreateTasks(ctx, []service.NewTask{task})
+	items, err := a.backend(r).Service.CreateTasks(ctx, []service.NewTask{task})
 	if err != nil {
 		a.writeError(w, err)
 		return
@@ -345,13 +344,13 @@ func (a *API) createBatch(w http.ResponseWriter, r *http.Request) {
 			queues[t.Task.Queue] = fmt.Sprintf("tasks[%d].queue", i)
 		}
 	}
-	if err := a.checkQueueRoom(queues); err != nil {
+	if err := a.checkQueueRoom(r, queues); err != nil {
 		a.writeError(w, err)
 		return
 	}
 	ctx, cancel := a.writeContext(r)
 	defer cancel()
-	items, err := a.cfg.Service.CreateTasks(ctx, tasks)
+	items, err := a.backend(r).Service.CreateTasks(ctx, tasks)
 	if errors.Is(err, cluster.ErrTooLarge) {
 		err = tooLarge("tasks: the batch is too large to commit at once (%v); send fewer or smaller tasks", err)
 	}
@@ -397,7 +396,7 @@ func (a *API) getTask(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, err)
 		return
 	}
-	task, err := a.cfg.Store.Get(id)
+	task, err := a.backend(r).Store.Get(id)
 	if err != nil {
 		a.writeError(w, err)
 		return
@@ -412,7 +411,7 @@ func (a *API) cancelTask(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := a.writeContext(r)
 	defer cancel()
-	task, err := a.cfg.Service.CancelTask(ctx, id)
+	task, err := a.backend(r).Service.CancelTask(ctx, id)
 	a.answerTask(w, task, err)
 }
 
@@ -469,7 +468,7 @@ func (a *API) updateTask(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := a.writeContext(r)
 	defer cancel()
-	task, err := a.cfg.Service.UpdateTask(ctx, cmd)
+	task, err := a.backend(r).Service.UpdateTask(ctx, cmd)
 	a.answerTask(w, task, err)
 }
 
@@ -524,7 +523,7 @@ func (a *API) listTasks(w http.ResponseWriter, r *http.Request) {
 		}
 		lq.After = token
 	}
-	tasks, next, err := a.cfg.Store.List(lq)
+	tasks, next, err := a.backend(r).Store.List(lq)
 	if err != nil {
 		a.writeError(w, err)
 		return

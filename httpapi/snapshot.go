@@ -40,7 +40,7 @@ func (a *API) getSnapshot(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, err)
 		return
 	}
-	b, err := a.cfg.Backups.Backup(r.Context())
+	b, err := a.backend(r).Backups.Backup(r.Context())
 	if err != nil {
 		a.writeError(w, err)
 		return
@@ -69,7 +69,7 @@ func (a *API) restoreSnapshot(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, err)
 		return
 	}
-	meta, err := a.cfg.Backups.Restore(r.Context(), r.Body)
+	meta, err := a.backend(r).Backups.Restore(r.Context(), r.Body)
 	if err != nil {
 		if errors.Is(err, archive.ErrInvalid) || errors.Is(err, archive.ErrTooBig) {
 			io.CopyN(io.Discard, r.Body, maxRefusedDrain)

@@ -53,7 +53,7 @@ func (a *API) dueStats(w http.ResponseWriter, r *http.Request) {
 			step, n, from.Format(time.RFC3339), to.Format(time.RFC3339), maxDueBuckets))
 		return
 	}
-	counts, err := a.cfg.Store.DueCounts(from.UnixNano(), to.UnixNano(), int64(step))
+	counts, err := a.backend(r).Store.DueCounts(from.UnixNano(), to.UnixNano(), int64(step))
 	if err != nil {
 		a.writeError(w, err)
 		return

@@ -67,7 +67,7 @@ func (a *API) lease(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	tasks, err := a.cfg.Workers.Lease(r.Context(), lr)
+	tasks, err := a.workers(r).Lease(r.Context(), lr)
 	if err != nil {
 		a.writeError(w, err)
 		return
@@ -132,7 +132,7 @@ func (a *API) ack(w http.ResponseWriter, r *http.Request) {
 		if len(req.Result) > maxWorkerText {
 			return nil, invalid("result: longer than %d bytes", maxWorkerText)
 		}
-		return a.cfg.Workers.Ack(ctx, id, h, req.Result)
+		return a.workers(r).Ack(ctx, id, h, req.Result)
 	})
 }
 
@@ -155,7 +155,7 @@ func (a *API) nack(w http.ResponseWriter, r *http.Request) {
 		if msg == "" {
 			msg = "the worker gave up (nack)"
 		}
-		return a.cfg.Workers.Nack(ctx, id, h, msg, retryIn)
+		return a.workers(r).Nack(ctx, id, h, msg, retryIn)
 	})
 }
 
@@ -170,7 +170,7 @@ func (a *API) extend(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return nil, err
 		}
-		return a.cfg.Workers.Extend(ctx, id, h, d)
+		return a.workers(r).Extend(ctx, id, h, d)
 	})
 }
 
@@ -206,7 +206,7 @@ func (a *API) ackMany(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), a.cfg.ProposeTimeout)
 	defer cancel()
-	errs, err := a.cfg.Workers.AckMany(ctx, acks)
+	errs, err := a.workers(r).AckMany(ctx, acks)
 	if err != nil {
 		a.writeError(w, err)
 		return
@@ -219,4 +219,34 @@ func (a *API) ackMany(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// workers is the pull-worker side of r's group; one that serves none
+// answers every call 503.
+func (a *API) workers(r *http.Request) Workers {
+	if w := a.backend(r).Workers; w != nil {
+		return w
+	}
+	return workersNotServed{}
+}
+
+// noWorkers answers every worker call: not served here.
+type workersNotServed struct{}
+
+var errNoWorkers = unavailable("this node does not serve pull workers")
+
+func (workersNotServed) Lease(context.Context, scheduler.LeaseRequest) ([]*fsmpb.Task, error) {
+	return nil, errNoWorkers
+}
+func (workersNotServed) Ack(context.Context, string, scheduler.Holder, string) (*fsmpb.Task, error) {
+	return nil, errNoWorkers
+}
+func (workersNotServed) AckMany(context.Context, []scheduler.AckItem) ([]error, error) {
+	return nil, errNoWorkers
+}
+func (workersNotServed) Nack(context.Context, string, scheduler.Holder, string, *time.Duration) (*fsmpb.Task, error) {
+	return nil, errNoWorkers
+}
+func (workersNotServed) Extend(context.Context, string, scheduler.Holder, time.Duration) (*fsmpb.Task, error) {
+	return nil, errNoWorkers
 }

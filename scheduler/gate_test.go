@@ -226,7 +226,7 @@ func TestMaxLatenessExpiresAfterOutage(t *testing.T) {
 	lenient.MaxLateness = int64(3 * time.Hour)
 	plain := h.task("plain", recv.URL+"/ok", due)
 	h.create(strict, lenient, plain)
-	if err := h.node.Close(); err != nil {
+	if err := h.host.Close(); err != nil {
 		t.Fatal(err)
 	}
 	// Two hours of outage: the restarted scheduler's clock says so.

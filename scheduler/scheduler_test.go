@@ -86,38 +86,40 @@ func (r *receiver) deliveries(id string) []delivery {
 
 type harness struct {
 	t      *testing.T
-	node   *cluster.Node
+	host   *cluster.Node
+	node   *cluster.Group   // the node's one group
 	writes *service.Service // straight to the node, whatever the scheduler's wraps
 }
 
 func start(t *testing.T, dir string, cfg Config) *harness {
 	t.Helper()
-	return startWith(t, dir, cfg, func(n *cluster.Node) service.Proposer { return n })
+	return startWith(t, dir, cfg, func(n *cluster.Group) service.Proposer { return n })
 }
 
 // startWith starts a node whose scheduler proposes through wrap(node).
-func startWith(t *testing.T, dir string, cfg Config, wrap func(*cluster.Node) service.Proposer) *harness {
+func startWith(t *testing.T, dir string, cfg Config, wrap func(*cluster.Group) service.Proposer) *harness {
 	t.Helper()
 	h, _ := startScheduler(t, dir, cfg, wrap)
 	return h
 }
 
-func startScheduler(t *testing.T, dir string, cfg Config, wrap func(*cluster.Node) service.Proposer) (*harness, *Scheduler) {
+func startScheduler(t *testing.T, dir string, cfg Config, wrap func(*cluster.Group) service.Proposer) (*harness, *Scheduler) {
 	t.Helper()
-	node, err := cluster.Open(cluster.Config{NodeID: "n1", DataDir: dir, RaftAddr: "127.0.0.1:0"})
+	n, err := cluster.Open(cluster.Config{NodeID: "n1", DataDir: dir, RaftAddr: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	node := n.Group(1)
 	s := New(node.FSM(), service.New(wrap(node), node.FSM(), service.Config{}), cfg)
 	node.FSM().SetNotifier(s)
-	node.Start(s.Run)
-	t.Cleanup(func() { node.Close() })
+	n.Start(func(*cluster.Group) cluster.LeaderFunc { return s.Run })
+	t.Cleanup(func() { n.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := node.WaitLeader(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return &harness{t: t, node: node, writes: service.New(node, node.FSM(), service.Config{})}, s
+	return &harness{t: t, host: n, node: node, writes: service.New(node, node.FSM(), service.Config{})}, s
 }
 
 func (h *harness) task(id, url string, due time.Time) *fsmpb.Task {
@@ -217,7 +219,7 @@ func TestErrorBodyOnlyWhenAsked(t *testing.T) {
 }
 
 func TestRetriesThenDead(t *testing.T) {
-	h, s := startScheduler(t, t.TempDir(), Config{Metrics: prometheus.NewRegistry()}, func(n *cluster.Node) service.Proposer { return n })
+	h, s := startScheduler(t, t.TempDir(), Config{Metrics: prometheus.NewRegistry()}, func(n *cluster.Group) service.Proposer { return n })
 	recv := newReceiver(t)
 	task := h.task("f", recv.URL+"/fail", time.Now().Add(50*time.Millisecond))
 	task.MaxAttempts = 4
@@ -288,7 +290,7 @@ func TestOverdueTasksCatchUpInDueOrder(t *testing.T) {
 		tasks = append(tasks, h.task(fmt.Sprintf("t%03d", i), recv.URL+"/ok", base.Add(time.Duration(i)*time.Millisecond)))
 	}
 	h.create(tasks...)
-	if err := h.node.Close(); err != nil {
+	if err := h.host.Close(); err != nil {
 		t.Fatal(err)
 	}
 	// An hour passes: the restarted scheduler's clock says so.
@@ -363,7 +365,7 @@ func TestRequeueDoesNotReachALaterRun(t *testing.T) {
 // lossyProposer commits every command but answers the first failFires
 // Fire proposals with an indeterminate error, as a timed-out Apply would.
 type lossyProposer struct {
-	node      *cluster.Node
+	node      *cluster.Group
 	failFires atomic.Int32
 }
 
@@ -382,7 +384,7 @@ func TestFireWithUnknownOutcomeIsReclaimed(t *testing.T) {
 	recv := newReceiver(t)
 	lossy := &lossyProposer{}
 	lossy.failFires.Store(1)
-	h := startWith(t, t.TempDir(), Config{}, func(n *cluster.Node) service.Proposer { lossy.node = n; return lossy })
+	h := startWith(t, t.TempDir(), Config{}, func(n *cluster.Group) service.Proposer { lossy.node = n; return lossy })
 	h.create(h.task("lost-fire", recv.URL+"/ok", time.Now().Add(100*time.Millisecond)))
 	task := h.waitState("lost-fire", fsmpb.State_SUCCEEDED, 5*time.Second)
 	if got := recv.deliveries("lost-fire"); len(got) != 1 || got[0].attempt != 2 {
@@ -401,7 +403,7 @@ func TestMemoryIsBoundedByHorizonAndCap(t *testing.T) {
 	recv := newReceiver(t)
 	const maxLoaded, n = 40, 400
 	h, s := startScheduler(t, t.TempDir(), Config{Horizon: 300 * time.Millisecond, MaxLoaded: maxLoaded},
-		func(n *cluster.Node) service.Proposer { return n })
+		func(n *cluster.Group) service.Proposer { return n })
 	start := time.Now().Add(time.Second)
 	var tasks []*fsmpb.Task
 	due := map[string]time.Time{}

@@ -3,6 +3,7 @@ package slots
 import (
 	"fmt"
 	"hash/crc32"
+	"strconv"
 )
 
 // Count is the number of slots, fixed forever.
@@ -50,3 +51,6 @@ func (t *Table) Slots(g Group) []Slot {
 	}
 	return out
 }
+
+// String is the group's id in decimal.
+func (g Group) String() string { return strconv.FormatUint(uint64(g), 10) }

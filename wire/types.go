@@ -287,13 +287,38 @@ const (
 	CodeInternal           = "internal"
 )
 
-// ClusterInfo is GET /v1/cluster: this node's view of the cluster.
+// ClusterInfo is GET /v1/cluster: this node's view of the cluster. The
+// leader and indexes at its top are group 1's (a cluster of one group has
+// no other); Groups lists every group.
 type ClusterInfo struct {
 	Leader       *ClusterLeader `json:"leader"`
 	Nodes        []ClusterNode  `json:"nodes"`
 	Term         uint64         `json:"term"`
 	CommitIndex  uint64         `json:"commit_index"`
 	AppliedIndex uint64         `json:"applied_index"`
+	Groups       []ClusterGroup `json:"groups"`
+}
+
+// ClusterGroup is one raft group as this node's replica of it sees it.
+// Lag is how many committed entries the replica has not applied yet.
+type ClusterGroup struct {
+	ID           uint32         `json:"id"`
+	Leader       *ClusterLeader `json:"leader"`
+	Replicas     []GroupReplica `json:"replicas"`
+	Slots        int            `json:"slots"`
+	Tasks        uint64         `json:"tasks"`
+	Term         uint64         `json:"term"`
+	CommitIndex  uint64         `json:"commit_index"`
+	AppliedIndex uint64         `json:"applied_index"`
+	Lag          uint64         `json:"lag"`
+}
+
+// GroupReplica is one member of a group's raft configuration: State is
+// leader, follower or nonvoter.
+type GroupReplica struct {
+	ID    string `json:"id"`
+	State string `json:"state"`
+	Alive bool   `json:"alive"`
 }
 
 // ClusterLeader names the leader, when one is known.

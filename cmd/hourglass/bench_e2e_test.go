@@ -115,8 +115,8 @@ func TestBenchPull(t *testing.T) {
 	resp.Body.Close()
 	for _, want := range []string{
 		`hourglass_tasks{queue="bench-pending",state="scheduled"} 500`,
-		"hourglass_raft_leader 1",
-		`hourglass_attempts_total{outcome="succeeded",queue="bench-`,
+		`hourglass_raft_leader{group="1"} 1`,
+		`hourglass_attempts_total{group="1",outcome="succeeded",queue="bench-`,
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %q", want)

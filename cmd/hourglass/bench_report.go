@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -211,16 +212,23 @@ func (b *benchRun) scrape(ctx context.Context) *metricsSample {
 		if err != nil {
 			continue
 		}
+		// The series of every group add up.
+		name = groupLabel.ReplaceAllString(name, "")
+		name = strings.Replace(name, ",}", "}", 1)
+		name = strings.TrimSuffix(name, "{}")
 		if le, ok := strings.CutPrefix(name, `hourglass_fire_lateness_seconds_bucket{le="`); ok {
 			if bound, err := strconv.ParseFloat(strings.TrimSuffix(le, `"}`), 64); err == nil {
-				m.buckets[bound] = v
+				m.buckets[bound] += v
 			}
 			continue
 		}
-		m.values[name] = v
+		m.values[name] += v
 	}
 	return m
 }
+
+// groupLabel matches the group label of a series (and its comma).
+var groupLabel = regexp.MustCompile(`group="\d+",?`)
 
 // serverReport compares the leader's metrics now with before the creates.
 func (b *benchRun) serverReport(ctx context.Context, before, afterCreate *metricsSample) *serverReport {

@@ -24,10 +24,11 @@ func TestTaskSeriesAreBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer node.Close()
-	node.Start(func(ctx context.Context, _ uint64) { <-ctx.Done() })
+	node.Start(func(*cluster.Group) cluster.LeaderFunc { return func(ctx context.Context, _ uint64) { <-ctx.Done() } })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := node.WaitLeader(ctx); err != nil {
+	g := node.Group(1)
+	if err := g.WaitLeader(ctx); err != nil {
 		t.Fatal(err)
 	}
 	var tasks []service.NewTask
@@ -35,7 +36,7 @@ func TestTaskSeriesAreBounded(t *testing.T) {
 		id := fmt.Sprintf("t%02d", i)
 		tasks = append(tasks, service.NewTask{Task: &fsmpb.Task{Id: id, Queue: fmt.Sprintf("q%02d", i%10), ExecuteAt: 4e18}})
 	}
-	if _, err := service.New(node, node.FSM(), service.Config{}).CreateTasks(ctx, tasks); err != nil {
+	if _, err := service.New(g, g.FSM(), service.Config{}).CreateTasks(ctx, tasks); err != nil {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()

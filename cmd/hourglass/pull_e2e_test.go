@@ -126,7 +126,7 @@ func TestClusterLeaseSurvivesLeaderKill(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if want := `hourglass_attempts_total{outcome="lease_expired",queue="jobs"} 5`; !strings.Contains(string(body), want) {
+	if want := `hourglass_attempts_total{group="1",outcome="lease_expired",queue="jobs"} 5`; !strings.Contains(string(body), want) {
 		t.Fatalf("the new leader's /metrics lacks %q", want)
 	}
 	t.Logf("leases survived the leader kill: 5 acked on the new leader, 5 re-offered at attempt 2, %d offered once", n-10)

@@ -250,19 +250,7 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger) error {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newNodeCollector(node, dataDir, queueLabels))
 
-	// 2. Every write enters through the service; the scheduler hears of
-	// due-index changes and does the leader's duties while leading.
-	writes := service.New(node, node.FSM(), service.Config{Retention: f.retention})
-	sched := scheduler.New(node.FSM(), writes, scheduler.Config{
-		Horizon: f.horizon, FireLead: f.fireLead, CatchUpRate: f.catchUpRate,
-		Workers: f.workers, TargetConcurrency: f.targetConcurrency, QueueConcurrency: f.queueConcurrency, Logger: logger,
-		Leadership: node, StaleAfter: f.leaseTimeout, Metrics: metrics,
-		HTTPClient: webhook.NewHTTPClient(f.workers, policy, proxy), SigningKeys: signingKeys, ErrorBodyBytes: f.errorBodyBytes, QueueLabels: queueLabels,
-	})
-	node.FSM().SetNotifier(sched)
-	node.Start(sched.Run)
-
-	// 3. The HTTP API.
+	// 2. The HTTP API; each group's replica is added to it as it opens.
 	tokens, err := loadTokens(f)
 	if err != nil {
 		return err
@@ -274,7 +262,7 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger) error {
 		logger.Warn("authentication is off: no --auth-token or --tokens-file, so anyone who reaches the HTTP API can use all of it; keep it on a private listener")
 	}
 	api := httpapi.New(httpapi.Config{
-		Service: writes, Store: node.FSM(), Health: node, Cluster: node, Backups: node, Workers: sched,
+		Node: node, Health: node,
 		Registry: metrics,
 		Metrics:  promhttp.HandlerFor(metrics, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError)}),
 		Limits: httpapi.Limits{MaxPayload: f.maxPayload, MaxBatch: f.maxBatch, MaxConcurrent: f.maxConcurrent, MaxListBytes: f.maxListBytes,
@@ -283,6 +271,25 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger) error {
 		Tokens:      tokens, Logger: logger,
 		ForwardTLS: secure.forward, RequireClientCert: f.tlsClientCA != "",
 	})
+
+	// 3. Each group: every write enters through its service; its
+	// scheduler hears of due-index changes and does the leader's duties
+	// while this node leads the group. The webhook client is shared.
+	httpClient := webhook.NewHTTPClient(f.workers, policy, proxy)
+	node.Start(func(g *cluster.Group) cluster.LeaderFunc {
+		writes := service.New(g, g.FSM(), service.Config{Retention: f.retention})
+		sched := scheduler.New(g.FSM(), writes, scheduler.Config{
+			Horizon: f.horizon, FireLead: f.fireLead, CatchUpRate: f.catchUpRate,
+			Workers: f.workers, TargetConcurrency: f.targetConcurrency, QueueConcurrency: f.queueConcurrency,
+			Logger: logger.With("group", uint32(g.ID())), Leadership: g, StaleAfter: f.leaseTimeout,
+			Metrics:    prometheus.WrapRegistererWith(prometheus.Labels{"group": g.ID().String()}, metrics),
+			HTTPClient: httpClient, SigningKeys: signingKeys, ErrorBodyBytes: f.errorBodyBytes, QueueLabels: queueLabels,
+		})
+		g.FSM().SetNotifier(sched)
+		api.SetBackend(g.ID(), &httpapi.Backend{Service: writes, Store: g.FSM(), Group: g, Backups: g, Workers: sched})
+		return sched.Run
+	})
+
 	var handler http.Handler = api
 	if f.pprof {
 		handler = withProfiler(api)
@@ -300,14 +307,18 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger) error {
 	}
 	st := node.Status()
 	logger.Info("hourglass listening", "node_id", f.nodeID, "url", scheme+"://"+ln.Addr().String(), "http_addr", ln.Addr().String(),
-		"raft_addr", st.RaftAddr, "gossip_addr", st.GossipAddr, "data_dir", dataDir, "tokens", tokens.Len())
+		"raft_addr", st.RaftAddr, "gossip_addr", st.GossipAddr, "data_dir", dataDir, "groups", len(st.Groups), "tokens", tokens.Len())
 	// "ready" is what /readyz says: a leader is known and this node has
 	// caught up. Until then the API answers, but writes wait or get 503.
 	go func() {
 		if node.WaitReady(ctx) == nil {
-			st := node.Status()
-			logger.Info("hourglass ready", "node_id", f.nodeID, "state", st.State, "leader_id", st.LeaderID, "term", st.Term,
-				"applied_index", st.AppliedIndex)
+			leads := 0
+			for _, g := range node.Groups() {
+				if g.IsLeader() {
+					leads++
+				}
+			}
+			logger.Info("hourglass ready", "node_id", f.nodeID, "groups", len(node.Groups()), "leading", leads)
 		}
 	}()
 

@@ -1,0 +1,516 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.etcd.io/bbolt"
+
+	"github.com/hourglass-scheduler/hourglass/fsm"
+	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
+	"github.com/hourglass-scheduler/hourglass/slots"
+)
+
+// LeaderFunc runs a group's leader-only work. It is called once this node
+// leads the group and the group's state machine has applied everything
+// committed before (a Barrier), with the raft term of that leadership; ctx
+// is cancelled when leadership ends, or while a restore replaces the state
+// (it is called again after, in the same term), and the group waits for
+// the function to return before it reports any later leadership.
+type LeaderFunc func(ctx context.Context, term uint64)
+
+// Group is this node's replica of one raft group: its raft log, state
+// machine and snapshots, in a directory of its own, with raft traffic
+// over the node's shared listener.
+type Group struct {
+	id        slots.Group
+	node      *Node
+	dir       string
+	log       *slog.Logger
+	fsm       *fsm.FSM
+	store     *raftboltdb.BoltStore
+	snaps     raft.SnapshotStore
+	transport *raft.NetworkTransport
+	raft      *raft.Raft
+	proposer  *proposer
+	notifyCh  chan bool
+	exclusive chan exclusiveRun // work that needs leader duties stopped
+	metrics   *groupMetrics
+
+	stopBackground context.CancelFunc
+	background     sync.WaitGroup
+	stopWatching   context.CancelFunc
+	watching       sync.WaitGroup
+	startOnce      sync.Once
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// openGroup opens (or creates) the replica of group id in dir; its raft
+// has no configuration until it is bootstrapped or a leader adds it.
+func openGroup(n *Node, id slots.Group, dir string) (*Group, error) {
+	cfg := n.cfg
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create group directory: %w", err)
+	}
+	logger := cfg.Logger.With("group", uint32(id))
+	g := &Group{id: id, node: n, dir: dir, log: logger.With("component", "cluster"), notifyCh: make(chan bool, 16),
+		exclusive: make(chan exclusiveRun), stopBackground: func() {}, stopWatching: func() {}}
+	var reg prometheus.Registerer
+	if cfg.Metrics != nil {
+		reg = prometheus.WrapRegistererWith(prometheus.Labels{"group": id.String()}, cfg.Metrics)
+	}
+	g.metrics = newGroupMetrics(reg)
+	ok := false
+	defer func() {
+		if !ok {
+			g.closeStores()
+		}
+	}()
+
+	if err := removeStaleRestores(dir); err != nil {
+		return nil, fmt.Errorf("remove an interrupted restore: %w", err)
+	}
+	var err error
+	if g.fsm, err = fsm.Open(filepath.Join(dir, "state.db")); err != nil {
+		return nil, err
+	}
+	g.fsm.SetLogger(logger.With("component", "fsm"))
+	// The raft log's freelist is rebuilt on open rather than written with
+	// every commit (as etcd does): the log is small, compacted behind
+	// snapshots, and every commit is two fdatasyncs already.
+	logOptions := &bbolt.Options{NoFreelistSync: true, FreelistType: bbolt.FreelistMapType}
+	if g.store, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db"), BoltOptions: logOptions}); err != nil {
+		return nil, fmt.Errorf("open raft log %s: %w", filepath.Join(dir, "raft.db"), err)
+	}
+	snaps, err := newSnapshotStore(filepath.Join(dir, "snapshots"), 2, newHCLog(logger, "raft"))
+	if err != nil {
+		return nil, fmt.Errorf("open snapshot store: %w", err)
+	}
+	g.snaps = snaps
+	if err := g.catchUpFromSnapshot(snaps); err != nil {
+		return nil, err
+	}
+	layer, err := n.mux.Layer(uint32(id))
+	if err != nil {
+		return nil, err
+	}
+	const maxPool, timeout = 3, 10 * time.Second
+	g.transport = raft.NewNetworkTransportWithLogger(layer, maxPool, timeout, newHCLog(logger, "raft-net"))
+
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.NodeID)
+	rc.Logger = newHCLog(logger, "raft")
+	rc.NotifyCh = g.notifyCh
+	// The FSM keeps its own state and applied index across restarts
+	// (fsm package): replaying the snapshot on every start would reload
+	// every task.
+	rc.NoSnapshotRestoreOnStart = true
+	rc.BatchApplyCh = true
+	rc.HeartbeatTimeout = cfg.HeartbeatTimeout
+	rc.ElectionTimeout = cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
+	if cfg.SnapshotThreshold > 0 {
+		rc.SnapshotThreshold = cfg.SnapshotThreshold
+	}
+	if cfg.SnapshotInterval > 0 {
+		rc.SnapshotInterval = cfg.SnapshotInterval
+	}
+	if cfg.TrailingLogs > 0 {
+		rc.TrailingLogs = cfg.TrailingLogs
+	}
+	if g.raft, err = raft.NewRaft(rc, g.fsm, g.store, g.store, snaps, g.transport); err != nil {
+		return nil, fmt.Errorf("start raft: %w", err)
+	}
+	g.proposer = newProposer(g.raft, cfg.MaxInflightEntries, cfg.MaxEntryCommands, cfg.MaxEntryBytes, g.metrics.applyDuration)
+	ctx, cancel := context.WithCancel(context.Background())
+	g.stopBackground = cancel
+	g.goBackground(func() { g.snapshotBySize(ctx) })
+	g.goBackground(func() { g.countLeaderChanges(ctx) })
+	ok = true
+	return g, nil
+}
+
+// hasState reports whether the replica has raft state: it was
+// bootstrapped, or a leader has sent it the log.
+func (g *Group) hasState() (bool, error) {
+	existing, err := raft.HasExistingState(g.store, g.store, g.snaps)
+	if err != nil {
+		return false, fmt.Errorf("group %d: inspect raft state: %w", g.id, err)
+	}
+	return existing, nil
+}
+
+// bootstrap starts the group's raft with servers as its voters.
+func (g *Group) bootstrap(servers []raft.Server) error {
+	if err := g.raft.BootstrapCluster(raft.Configuration{Servers: servers}).Error(); err != nil {
+		return fmt.Errorf("group %d: bootstrap: %w", g.id, err)
+	}
+	return nil
+}
+
+func (g *Group) goBackground(f func()) {
+	g.background.Add(1)
+	go func() {
+		defer g.background.Done()
+		f()
+	}()
+}
+
+// start begins following leadership: onLeader runs whenever this replica
+// leads (see LeaderFunc). Leadership changes before it are held until
+// then. Only the first call counts.
+func (g *Group) start(onLeader LeaderFunc) {
+	g.startOnce.Do(func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		g.stopWatching = cancel
+		g.watching.Add(1)
+		go g.watchLeadership(ctx, onLeader)
+	})
+}
+
+// ID is the group's id.
+func (g *Group) ID() slots.Group { return g.id }
+
+// catchUpFromSnapshot restores the state machine from the newest snapshot
+// when the state file is behind it. Raft starts applying after the
+// snapshot's index (NoSnapshotRestoreOnStart), and the log before it may be
+// compacted away, so a state file that lost writes (it is not fsynced on
+// every apply) must be brought up to the snapshot first.
+func (g *Group) catchUpFromSnapshot(snaps raft.SnapshotStore) error {
+	list, err := snaps.List()
+	if err != nil {
+		return fmt.Errorf("list snapshots: %w", err)
+	}
+	if len(list) == 0 || list[0].Index <= g.fsm.AppliedIndex() {
+		return nil
+	}
+	g.log.Warn("state file is behind the latest snapshot: restoring it",
+		"applied_index", g.fsm.AppliedIndex(), "snapshot_index", list[0].Index)
+	_, rc, err := snaps.Open(list[0].ID)
+	if err != nil {
+		return fmt.Errorf("open snapshot %s: %w", list[0].ID, err)
+	}
+	if err := g.fsm.Restore(rc); err != nil {
+		return fmt.Errorf("restore snapshot %s: %w", list[0].ID, err)
+	}
+	return nil
+}
+
+// watchLeadership follows raft's NotifyCh and runs onLeader while this
+// replica leads. It also runs the work that needs leader duties stopped
+// (a restore), between stopping them and starting them again.
+func (g *Group) watchLeadership(ctx context.Context, onLeader LeaderFunc) {
+	defer g.watching.Done()
+	type term struct {
+		cancel context.CancelFunc
+		done   chan struct{}
+	}
+	var current *term
+	stopLeading := func() {
+		if current != nil {
+			current.cancel()
+			<-current.done
+			current = nil
+			g.log.Info("leader duties stopped")
+		}
+	}
+	startLeading := func() {
+		lctx, cancel := context.WithCancel(ctx)
+		current = &term{cancel: cancel, done: make(chan struct{})}
+		go func(done chan struct{}) {
+			defer close(done)
+			g.lead(lctx, onLeader)
+		}(current.done)
+	}
+	defer stopLeading()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case leader := <-g.notifyCh:
+			if !leader {
+				stopLeading()
+				continue
+			}
+			if current == nil {
+				startLeading()
+			}
+		case run := <-g.exclusive:
+			stopLeading()
+			run.done <- run.fn()
+			if g.raft.State() == raft.Leader {
+				startLeading()
+			}
+		}
+	}
+}
+
+func (g *Group) lead(ctx context.Context, onLeader LeaderFunc) {
+	// The leader is told before its state machine has applied the entries
+	// of earlier terms: wait until it has (hashicorp/raft#509).
+	for {
+		err := g.raft.Barrier(5 * time.Second).Error()
+		if err == nil {
+			break
+		}
+		g.log.Warn("barrier after election failed", "err", err)
+		if g.raft.State() != raft.Leader {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	term := g.raft.CurrentTerm()
+	g.log.Info("leader duties starting", "term", term, "applied_index", g.raft.AppliedIndex())
+	onLeader(ctx, term)
+}
+
+// Propose replicates cmd (coalesced with concurrent proposals into one raft
+// entry) and returns its result from the state machine (see
+// fsm.FSM.ApplyBatch for the result types).
+func (g *Group) Propose(ctx context.Context, cmd *fsmpb.Command) (any, error) {
+	return g.proposer.propose(ctx, cmd)
+}
+
+// FSM is the group's state machine, for reads.
+func (g *Group) FSM() *fsm.FSM { return g.fsm }
+
+// IsLeader reports whether this replica leads its group.
+func (g *Group) IsLeader() bool { return g.raft.State() == raft.Leader }
+
+// Status is a snapshot of one replica's raft view.
+type Status struct {
+	Group        slots.Group
+	NodeID       string
+	RaftAddr     string
+	GossipAddr   string
+	State        string
+	LeaderID     string
+	LeaderAddr   string
+	Term         uint64
+	CommitIndex  uint64
+	AppliedIndex uint64
+}
+
+// Status reports the replica's raft view.
+func (g *Group) Status() Status {
+	addr, id := g.raft.LeaderWithID()
+	st := Status{
+		Group:      g.id,
+		NodeID:     g.node.cfg.NodeID,
+		RaftAddr:   string(g.transport.LocalAddr()),
+		State:      g.raft.State().String(),
+		LeaderID:   string(id),
+		LeaderAddr: string(addr),
+		Term:       g.raft.CurrentTerm(),
+	}
+	st.CommitIndex, st.AppliedIndex = g.indexes()
+	if g.node.gossip != nil {
+		st.GossipAddr = g.node.gossip.Addr()
+	}
+	return st
+}
+
+// indexes are the replica's commit and applied index. Raft starts both
+// from its last snapshot (or zero) and learns the commit index from the
+// next entry a leader sends, which on an idle cluster may be a long time;
+// the state machine remembers what it applied across restarts, and
+// everything it applied was committed.
+func (g *Group) indexes() (commit, applied uint64) {
+	applied = max(g.raft.AppliedIndex(), g.fsm.AppliedIndex())
+	return max(g.raft.CommitIndex(), applied), applied
+}
+
+// maxReadyLag is how many committed entries a replica may not have
+// applied yet and still call itself ready.
+const maxReadyLag = 1000
+
+// Ready reports nil when the group has a known leader and this replica
+// has applied nearly everything committed; otherwise why not.
+func (g *Group) Ready() error {
+	if addr, _ := g.raft.LeaderWithID(); addr == "" {
+		return fmt.Errorf("group %d: no raft leader is known yet", g.id)
+	}
+	if commit, applied := g.indexes(); commit > applied+maxReadyLag {
+		return fmt.Errorf("group %d: catching up: applied %d of %d committed raft entries", g.id, applied, commit)
+	}
+	return nil
+}
+
+// WaitLeader waits until the group has a known leader, or ctx ends.
+func (g *Group) WaitLeader(ctx context.Context) error {
+	for {
+		if addr, _ := g.raft.LeaderWithID(); addr != "" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("group %d: no raft leader: %w", g.id, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// snapshotBySize takes a raft snapshot whenever SnapshotBytes of entries
+// were applied since the last one this loop took (raft's own, by entry
+// count, come on top).
+func (g *Group) snapshotBySize(ctx context.Context) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	var mark uint64
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		applied := g.fsm.AppliedBytes()
+		if applied-mark < g.node.cfg.SnapshotBytes {
+			continue
+		}
+		g.log.Info("raft log grew past the snapshot size: taking a snapshot", "bytes", applied-mark)
+		err := g.raft.Snapshot().Error()
+		if err != nil && !errors.Is(err, raft.ErrNothingNewToSnapshot) {
+			g.log.Warn("snapshot by size", "err", err)
+			continue // try again at the next tick
+		}
+		mark = applied
+	}
+}
+
+// Snapshot asks raft to take a snapshot now (and compact its log).
+func (g *Group) Snapshot() error {
+	return g.raft.Snapshot().Error()
+}
+
+// close stops leader duties, then raft, then the stores, in that order.
+// Calling it again returns the first call's error.
+func (g *Group) close() error {
+	g.closeOnce.Do(func() { g.closeErr = g.shutdown() })
+	return g.closeErr
+}
+
+func (g *Group) shutdown() error {
+	g.handOverLeadership()
+	g.stopWatching()
+	g.watching.Wait()
+	g.stopBackground()
+	g.background.Wait()
+	g.proposer.close()
+	// Heartbeats are handled on the transport's goroutines, not raft's: one
+	// arriving during Shutdown can write the term after the stores closed,
+	// and raft panics (hashicorp/raft#717). Route them through raft's main
+	// loop from here on, which stops with Shutdown.
+	g.transport.SetHeartbeatHandler(nil)
+	var errs []error
+	if err := g.raft.Shutdown().Error(); err != nil {
+		errs = append(errs, fmt.Errorf("group %d: shut down raft: %w", g.id, err))
+	}
+	return errors.Join(append(errs, g.closeStores())...)
+}
+
+// handOverLeadership transfers leadership to another voter before a
+// leader stops, so firing resumes at once rather than after an election.
+func (g *Group) handOverLeadership() {
+	if g.raft.State() != raft.Leader {
+		return
+	}
+	future := g.raft.GetConfiguration()
+	if future.Error() != nil {
+		return
+	}
+	others := 0
+	for _, s := range future.Configuration().Servers {
+		if s.Suffrage == raft.Voter && string(s.ID) != g.node.cfg.NodeID {
+			others++
+		}
+	}
+	if others == 0 {
+		return
+	}
+	g.log.Info("stopping: handing leadership over")
+	if err := g.raft.LeadershipTransfer().Error(); err != nil {
+		g.log.Warn("leadership transfer failed; the others will elect a leader", "err", err)
+	}
+}
+
+// Leader returns the id and HTTP address (as gossip publishes it) of the
+// group's leader, and whether that is this node. The id is empty while no
+// leader is known.
+func (g *Group) Leader() (id, httpAddr string, self bool) {
+	_, leaderID := g.raft.LeaderWithID()
+	id = string(leaderID)
+	if id == "" {
+		return "", "", false
+	}
+	if id == g.node.cfg.NodeID {
+		return id, g.node.cfg.HTTPAdvertise, true
+	}
+	if g.node.gossip != nil {
+		httpAddr = g.node.gossip.alive()[id].HTTP
+	}
+	return id, httpAddr, false
+}
+
+// VerifyLeader confirms, with a round of messages to a quorum, that this
+// replica still leads (ErrNotLeader when it does not).
+func (g *Group) VerifyLeader() error {
+	return translate(g.raft.VerifyLeader().Error())
+}
+
+// Members lists the group's members, from its raft configuration and
+// gossip.
+func (g *Group) Members() ([]Member, error) { return g.members() }
+
+// ErrNoSuchMember: the id is not in the raft configuration.
+var ErrNoSuchMember = errors.New("no such member in the cluster configuration")
+
+// RemoveMember takes a node out of the group's raft configuration. Only
+// the group's leader can; elsewhere it is ErrNotLeader.
+func (g *Group) RemoveMember(id string) error {
+	future := g.raft.GetConfiguration()
+	if err := future.Error(); err != nil {
+		return translate(err)
+	}
+	found := false
+	for _, s := range future.Configuration().Servers {
+		found = found || string(s.ID) == id
+	}
+	if !found {
+		return fmt.Errorf("%w: %q", ErrNoSuchMember, id)
+	}
+	g.node.markRemoved(id)
+	if err := g.raft.RemoveServer(raft.ServerID(id), 0, 0).Error(); err != nil {
+		return translate(err)
+	}
+	g.log.Info("removed a member", "id", id)
+	return nil
+}
+
+func (g *Group) closeStores() error {
+	var errs []error
+	if g.transport != nil {
+		errs = append(errs, g.transport.Close())
+	}
+	if g.store != nil {
+		errs = append(errs, g.store.Close())
+	}
+	if g.fsm != nil {
+		errs = append(errs, g.fsm.Close())
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,132 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+
+	"github.com/hourglass-scheduler/hourglass/cluster"
+	"github.com/hourglass-scheduler/hourglass/service"
+	"github.com/hourglass-scheduler/hourglass/slots"
+	"github.com/hourglass-scheduler/hourglass/wire"
+)
+
+// Node is what the API needs to know of this node and its cluster.
+type Node interface {
+	// Table says which group holds each slot; nil while this node does
+	// not know the cluster's groups yet.
+	Table() *slots.Table
+	Members() ([]cluster.Member, error)
+	Status() cluster.NodeStatus
+}
+
+// GroupView is what the API needs to know of one group's raft.
+type GroupView interface {
+	// Leader names the group's leader and its HTTP address; self when it
+	// is this node.
+	Leader() (id, httpAddr string, self bool)
+	Members() ([]cluster.Member, error)
+	RemoveMember(id string) error
+	Status() cluster.Status
+}
+
+// Backend is this node's replica of one group, as the API uses it.
+type Backend struct {
+	Service *service.Service
+	Store   Store
+	Group   GroupView
+	Backups Backups
+	// Workers serves pull workers; nil: the worker endpoints answer 503.
+	Workers Workers
+}
+
+// headerGroup names the group a request is for, when a node forwards it
+// to the group's leader (or a node fanning a request out over the groups
+// sends it one part): the receiver serves it from that group alone.
+const headerGroup = "Hourglass-Group"
+
+// SetBackend makes b serve the requests of group id (this node's replica
+// of it), from now on.
+func (a *API) SetBackend(id slots.Group, b *Backend) {
+	a.groupsMu.Lock()
+	defer a.groupsMu.Unlock()
+	a.groups[id] = b
+}
+
+func (a *API) backendOf(id slots.Group) *Backend {
+	a.groupsMu.RLock()
+	defer a.groupsMu.RUnlock()
+	return a.groups[id]
+}
+
+type backendKey struct{}
+
+// backend is the group replica a group's handler serves r from (set by
+// serveGroup).
+func (a *API) backend(r *http.Request) *Backend {
+	return r.Context().Value(backendKey{}).(*Backend)
+}
+
+// groupOfRequest says which group r is for: the group a forwarding node
+// named, or the group of the task id in its path; all is true when r
+// concerns every group (a list, a queue, the cluster).
+func (a *API) groupOfRequest(r *http.Request, pattern string) (id slots.Group, all bool, err *apiError) {
+	if h := r.Header.Get(headerGroup); h != "" {
+		n, perr := strconv.ParseUint(h, 10, 32)
+		if perr != nil || n == 0 {
+			return 0, false, invalid("%s: %q is not a group id", headerGroup, h)
+		}
+		return slots.Group(n), false, nil
+	}
+	table := a.cfg.Node.Table()
+	if table == nil {
+		return 0, false, unavailable("this node is joining the cluster and does not know its groups yet; retry")
+	}
+	if taskRoutes[pattern] {
+		return table.GroupOf(r.PathValue("id")), false, nil
+	}
+	if table[len(table)-1] == 1 {
+		return 1, false, nil // one group holds everything
+	}
+	return 0, true, nil
+}
+
+// taskRoutes are the routes about one task, named in their path.
+var taskRoutes = map[string]bool{
+	"GET /v1/tasks/{id}":         true,
+	"DELETE /v1/tasks/{id}":      true,
+	"PATCH /v1/tasks/{id}":       true,
+	"POST /v1/tasks/{id}/ack":    true,
+	"POST /v1/tasks/{id}/nack":   true,
+	"POST /v1/tasks/{id}/extend": true,
+}
+
+// serveGroup serves r from group id: on this node when it leads the group
+// (or r is a stale read and this node has a replica), else by forwarding
+// r to the group's leader.
+func (a *API) serveGroup(w http.ResponseWriter, r *http.Request, id slots.Group) (route string) {
+	b := a.backendOf(id)
+	stale := r.Method == http.MethodGet && r.URL.Query().Get("stale") == "true"
+	if b == nil || !stale {
+		leaderID, addr, self, err := a.leader(r, id, b)
+		if err != nil {
+			a.writeError(w, err)
+			return routeForwarded
+		}
+		if !self {
+			r.Header.Set(headerGroup, id.String())
+			a.forward(w, r, leaderID, addr)
+			return routeForwarded
+		}
+	}
+	r = r.WithContext(context.WithValue(r.Context(), backendKey{}, b))
+	a.mux.ServeHTTP(w, r)
+	return r.Pattern // set by the mux
+}
+
+// notAcrossGroups answers a request that would need the answers of
+// several groups merged, which this version does not do yet.
+func (a *API) notAcrossGroups(w http.ResponseWriter, r *http.Request) {
+	a.writeError(w, &apiError{http.StatusNotImplemented, wire.CodeUnavailable,
+		"this cluster has more than one raft group, and " + r.Method + " " + r.URL.Path + " is not served across groups yet"})
+}
