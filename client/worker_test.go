@@ -327,3 +327,21 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// A lease that does not wait (no wait given) still gets the tasks that
+// are due: it is answered once the leader has looked, not at once.
+func TestLeaseWithoutWaitGetsDueTasks(t *testing.T) {
+	c := startServer(t)
+	createPull(t, c, "now", "job", 3)
+	got := map[string]bool{}
+	waitFor(t, 10*time.Second, "the due tasks leased without waiting", func() bool {
+		leased, err := c.LeaseTasks(context.Background(), "now", client.LeaseRequest{Max: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, task := range leased {
+			got[task.ID] = true
+		}
+		return len(got) == 3
+	})
+}

@@ -28,11 +28,18 @@ type LeaseRequest struct {
 	Wait  time.Duration
 }
 
+// onceWait bounds how long a request that does not wait waits for the
+// loop's answer (which comes at once while the loop runs).
+const onceWait = time.Second
+
 // waiter is a lease request waiting for the loop to hand it tasks.
 type waiter struct {
 	id    uint64
 	queue string
 	max   int
+	// once: a request that does not wait (Wait 0) is answered after the
+	// loop's next step, with what is due then or nothing.
+	once  bool
 	ready chan struct{} // closed when done is set by the loop
 
 	mu    sync.Mutex
@@ -61,14 +68,18 @@ func (w *waiter) grant(items []leader.LeaseItem, term, run uint64) bool {
 // lease through raft, and returns the tasks as leased. A lease that did
 // not commit is given back, to be leased again.
 func (s *Scheduler) Lease(ctx context.Context, req LeaseRequest) ([]*fsmpb.Task, error) {
-	w := &waiter{queue: req.Queue, max: req.Max, ready: make(chan struct{})}
+	w := &waiter{queue: req.Queue, max: req.Max, ready: make(chan struct{}), once: req.Wait <= 0}
 	s.mu.Lock()
 	s.lastWaiter++
 	w.id = s.lastWaiter
 	s.inbox.waiters = append(s.inbox.waiters, w)
 	s.mu.Unlock()
 	s.poke()
-	timer := time.NewTimer(req.Wait)
+	wait := req.Wait
+	if w.once {
+		wait = onceWait // the loop answers at its next step, unless it is not running
+	}
+	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	select {
 	case <-w.ready:
@@ -85,6 +96,9 @@ func (s *Scheduler) Lease(ctx context.Context, req LeaseRequest) ([]*fsmpb.Task,
 	w.mu.Unlock()
 	if w.err != nil {
 		return nil, w.err
+	}
+	if len(w.items) == 0 {
+		return nil, nil // a request that did not wait, and nothing was due
 	}
 	now := s.cfg.Clock.Now()
 	items := make([]*fsmpb.FireItem, len(w.items))

@@ -72,6 +72,13 @@ func (s *Scheduler) loop(ctx context.Context, run, term uint64, fires chan<- []*
 				wake = now
 			}
 		}
+		for _, w := range in.waiters {
+			if w.once && waiting[w.id] == w { // nothing due for it: answered empty
+				delete(waiting, w.id)
+				core.DropWaiter(w.id, w.queue)
+				w.grant(nil, term, run)
+			}
+		}
 		unsent = append(unsent, out.Send...)
 		for len(unsent) > 0 && offer(work, unsent[0]) {
 			unsent[0] = leader.SendJob{}
