@@ -7,6 +7,7 @@ import (
 	"github.com/hourglass-scheduler/hourglass/fsm"
 	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
 	"github.com/hourglass-scheduler/hourglass/wheel"
+	"google.golang.org/protobuf/proto"
 )
 
 // Store is what the core reads of the state machine.
@@ -43,6 +44,10 @@ type Config struct {
 	// number of names, leave the other queues their workers. Keep it
 	// above TargetConcurrency, or one slow host holds all of its queue.
 	QueueConcurrency int
+	// Share is how many groups a queue's tasks are spread over (1): each
+	// group's core enforces its share of the queue's rate limit, burst
+	// and concurrency cap, so that together they enforce the whole.
+	Share int
 }
 
 // SetDefaults fills in the zero values.
@@ -70,6 +75,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.QueueConcurrency <= 0 {
 		c.QueueConcurrency = max(c.Workers/2, 1)
+	}
+	if c.Share <= 0 {
+		c.Share = 1
 	}
 }
 
@@ -356,5 +364,24 @@ func (c *Core) settings(name string) *fsmpb.Queue {
 		}
 		return nil
 	}
-	return info.Settings
+	return shareOf(info.Settings, c.cfg.Share)
+}
+
+// shareOf is the part of a queue's limits one of share groups enforces:
+// the rate, burst and concurrency cap divided among them (each at least
+// one task, so a small cap can be exceeded up to share times).
+func shareOf(s *fsmpb.Queue, share int) *fsmpb.Queue {
+	if share <= 1 || s.GetRate() <= 0 && s.GetMaxConcurrent() == 0 {
+		return s
+	}
+	s = proto.Clone(s).(*fsmpb.Queue)
+	n := uint32(share)
+	s.Rate /= float64(share)
+	if s.Burst > 0 {
+		s.Burst = max(1, (s.Burst+n-1)/n)
+	}
+	if s.MaxConcurrent > 0 {
+		s.MaxConcurrent = max(1, (s.MaxConcurrent+n-1)/n)
+	}
+	return s
 }

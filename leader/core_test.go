@@ -270,6 +270,46 @@ func TestRateLimitExact(t *testing.T) {
 	}
 }
 
+// With the queue's tasks spread over four groups, each group's core
+// enforces a quarter of its rate limit and burst, exactly.
+func TestRateLimitShared(t *testing.T) {
+	s := newSim(t, Config{Share: 4})
+	s.setQueue(&fsmpb.Queue{Name: "limited", Rate: 100, Burst: 10})
+	due := t0.Add(time.Second)
+	for i := range 40 {
+		s.create(fmt.Sprintf("r%03d", i), "limited", due, false)
+	}
+	s.runUntil(due.Add(5 * time.Second))
+	start := due.Add(-s.core.cfg.FireLead)
+	for i := range 40 {
+		id := fmt.Sprintf("r%03d", i)
+		want := start // a burst of 10/4, rounded up: 3
+		if i >= 3 {
+			want = start.Add(time.Duration(i-2) * 40 * time.Millisecond) // 25/s
+		}
+		if got := s.fired[id]; len(got) != 1 || got[0].Sub(want).Abs() > time.Microsecond {
+			t.Fatalf("%s (the %dth) fired at %v, want %v", id, i, got, want)
+		}
+	}
+}
+
+func TestShareOfAQueuesLimits(t *testing.T) {
+	q := &fsmpb.Queue{Name: "q", Rate: 10, Burst: 5, MaxConcurrent: 7}
+	if got := shareOf(q, 1); got != q {
+		t.Fatalf("one group's share is the whole: %v", got)
+	}
+	got := shareOf(q, 3)
+	if got.Rate != 10.0/3 || got.Burst != 2 || got.MaxConcurrent != 3 || q.Rate != 10 {
+		t.Fatalf("a third of %v: %v (and the original became %v)", q, got, q)
+	}
+	if got := shareOf(&fsmpb.Queue{MaxConcurrent: 1}, 4); got.MaxConcurrent != 1 {
+		t.Fatalf("a cap of 1 over 4 groups: %d, want 1 each", got.MaxConcurrent)
+	}
+	if got := shareOf(&fsmpb.Queue{Paused: true}, 4); !got.Paused {
+		t.Fatal("a paused queue is paused in every group")
+	}
+}
+
 // lease asks for up to max tasks of queue as request id and returns the
 // items granted at this step (none: the request waits).
 func (s *sim) lease(id uint64, queue string, max int) []LeaseItem {

@@ -70,6 +70,10 @@ type Config struct {
 	// names, leave the other queues their workers. Keep it above
 	// TargetConcurrency, or one slow host holds all of its queue.
 	QueueConcurrency int
+	// Share is how many groups a queue's tasks are spread over (1): this
+	// group's scheduler enforces its share of each queue's rate limit and
+	// concurrency cap (leader.Config.Share).
+	Share int
 	// MaxInFlight caps the webhook deliveries fired and not yet finished
 	// (16,384), and a quarter of it those of one host: beyond it, due
 	// tasks wait, still scheduled.
@@ -129,7 +133,7 @@ func (c *Config) setDefaults() {
 // core is the configuration of the leader core.
 func (c *Config) core() leader.Config {
 	return leader.Config{Horizon: c.Horizon, MaxLoaded: c.MaxLoaded, FireLead: c.FireLead, CatchUpRate: c.CatchUpRate, MaxInFlight: c.MaxInFlight,
-		Workers: c.Workers, TargetConcurrency: c.TargetConcurrency, QueueConcurrency: c.QueueConcurrency}
+		Workers: c.Workers, TargetConcurrency: c.TargetConcurrency, QueueConcurrency: c.QueueConcurrency, Share: c.Share}
 }
 
 // Scheduler is the leader's firing machinery. Install it as the fsm's
