@@ -177,3 +177,42 @@ func TestThreeNodesShareEveryGroup(t *testing.T) {
 		t.Fatal("n4 holds another slot table than n1")
 	}
 }
+
+// The leaders of a three-node cluster's groups spread over the nodes:
+// each node leads the group that prefers it; a node that stops hands its
+// groups over, and takes them back when it returns.
+func TestLeadersSpreadOverTheNodes(t *testing.T) {
+	c := newTestCluster(t)
+	cfg := Config{BootstrapExpect: 3, Groups: 3, BalanceInterval: 100 * time.Millisecond}
+	first := c.startWith("n1", cfg)
+	cfg.Join = []string{first.Status().GossipAddr}
+	c.startWith("n2", cfg)
+	c.startWith("n3", cfg)
+	spread := func() bool {
+		leaders := map[string]bool{}
+		for _, n := range c.nodes {
+			for _, g := range n.Groups() {
+				if g.IsLeader() {
+					leaders[n.cfg.NodeID] = true
+				}
+			}
+		}
+		return len(leaders) == 3
+	}
+	c.waitFor(20*time.Second, "one group led by each node", spread)
+	c.stop("n2")
+	c.waitFor(20*time.Second, "the two left lead every group", func() bool {
+		led := 0
+		for _, n := range c.nodes {
+			for _, g := range n.Groups() {
+				if g.IsLeader() {
+					led++
+				}
+			}
+		}
+		return led == 3
+	})
+	cfg.Join = []string{c.nodes["n1"].Status().GossipAddr}
+	c.startWith("n2", cfg)
+	c.waitFor(20*time.Second, "n2 leading its group again", spread)
+}

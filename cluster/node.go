@@ -55,6 +55,10 @@ type Config struct {
 	// (0: DefaultGroups). A node that joins a cluster takes the cluster's
 	// count, and a data directory keeps the count it was created with.
 	Groups int
+	// BalanceInterval is how often a node hands one of the groups it
+	// leads to the group's preferred leader, so that leaders spread evenly
+	// over the nodes (0: DefaultBalanceInterval; negative: never).
+	BalanceInterval time.Duration
 	// LeaveOnStop: on Close, leave the cluster for good (the leader then
 	// removes this node from the raft configuration). Off, a stopped node
 	// is expected back and stays a member.
@@ -134,6 +138,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Groups == 0 {
 		c.Groups = DefaultGroups
+	}
+	if c.BalanceInterval == 0 {
+		c.BalanceInterval = DefaultBalanceInterval
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -241,6 +248,9 @@ func Open(cfg Config) (*Node, error) {
 	if n.gossip != nil {
 		n.goBackground(func() { n.reconcile(ctx) })
 		n.goBackground(func() { n.publishFormed(ctx) })
+		if cfg.BalanceInterval > 0 {
+			n.goBackground(func() { n.balanceLeaders(ctx) })
+		}
 		if len(cfg.Join) > 0 {
 			n.goBackground(func() { n.join(ctx, cfg.Join) })
 		}
@@ -344,6 +354,10 @@ func (n *Node) openGroups(count int) error {
 	if err != nil {
 		return err
 	}
+	// The table first: a group's owner may ask for it as the group opens.
+	n.mu.Lock()
+	n.table = &table
+	n.mu.Unlock()
 	for id := slots.Group(1); id <= slots.Group(count); id++ {
 		n.mu.Lock()
 		_, open := n.groups[id]
@@ -367,9 +381,6 @@ func (n *Node) openGroups(count int) error {
 			g.start(start(g))
 		}
 	}
-	n.mu.Lock()
-	n.table = &table
-	n.mu.Unlock()
 	return nil
 }
 
