@@ -62,6 +62,10 @@ func stateKey(state fsmpb.State, queue, id string) []byte {
 	return append(k, id...)
 }
 
+// StateKey is where a task of state and queue stands in a list filtered
+// by state or queue: the cursor after it (ListQuery.After).
+func StateKey(state fsmpb.State, queue, id string) []byte { return stateKey(state, queue, id) }
+
 // statePrefix is the by_state prefix of a state and, if not empty, a queue.
 func statePrefix(state fsmpb.State, queue string) []byte {
 	k := []byte{byte(state)}

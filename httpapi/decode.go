@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
 	"github.com/hourglass-scheduler/hourglass/service"
 	"github.com/hourglass-scheduler/hourglass/wire"
@@ -159,6 +158,9 @@ func jsonKind(goKind string) string {
 type taskBuilder struct {
 	limits Limits
 	now    time.Time
+	// newID makes the id of a task the request gives none (nil: it is
+	// left empty, for a check alone).
+	newID func() string
 }
 
 // build validates req and returns the task to create. field prefixes error
@@ -172,7 +174,9 @@ func (b *taskBuilder) build(req *wire.CreateTaskRequest, field string) (service.
 		UpdatedAt: b.now.UnixNano(),
 	}
 	if t.Id == "" {
-		t.Id = uuid.Must(uuid.NewV7()).String()
+		if b.newID != nil {
+			t.Id = b.newID()
+		}
 	} else if err := checkName(field+"id", t.Id, 128); err != nil {
 		return service.NewTask{}, err
 	}

@@ -27,7 +27,7 @@ func FuzzDecodeCreate(f *testing.F) {
 		if err := decodeJSON(bytes.NewReader(body), &req); err != nil {
 			return
 		}
-		b := &taskBuilder{limits: Limits{MaxPayload: 4096}, now: now}
+		b := &taskBuilder{limits: Limits{MaxPayload: 4096}, now: now, newID: func() string { return newID(nil, 0) }}
 		built, err := b.build(&req, "")
 		if err != nil {
 			if _, ok := err.(*apiError); !ok {

@@ -1,9 +1,12 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/hourglass-scheduler/hourglass/cluster"
 	"github.com/hourglass-scheduler/hourglass/service"
@@ -38,6 +41,8 @@ type Backend struct {
 	Backups Backups
 	// Workers serves pull workers; nil: the worker endpoints answer 503.
 	Workers Workers
+
+	id slots.Group // set by SetBackend
 }
 
 // headerGroup names the group a request is for, when a node forwards it
@@ -48,6 +53,7 @@ const headerGroup = "Hourglass-Group"
 // SetBackend makes b serve the requests of group id (this node's replica
 // of it), from now on.
 func (a *API) SetBackend(id slots.Group, b *Backend) {
+	b.id = id
 	a.groupsMu.Lock()
 	defer a.groupsMu.Unlock()
 	a.groups[id] = b
@@ -83,12 +89,22 @@ func (a *API) groupOfRequest(r *http.Request, pattern string) (id slots.Group, a
 		return 0, false, unavailable("this node is joining the cluster and does not know its groups yet; retry")
 	}
 	if taskRoutes[pattern] {
-		return table.GroupOf(r.PathValue("id")), false, nil
+		// The mux sets path values only as it serves: /v1/tasks/{id}...
+		return table.GroupOf(pathSegment(r, 3)), false, nil
 	}
 	if table[len(table)-1] == 1 {
 		return 1, false, nil // one group holds everything
 	}
 	return 0, true, nil
+}
+
+// pathSegment is the i-th segment of r's path ("" when it has fewer).
+func pathSegment(r *http.Request, i int) string {
+	segments := strings.Split(r.URL.Path, "/")
+	if i < len(segments) {
+		return segments[i]
+	}
+	return ""
 }
 
 // taskRoutes are the routes about one task, named in their path.
@@ -123,6 +139,9 @@ func (a *API) serveGroup(w http.ResponseWriter, r *http.Request, id slots.Group)
 	a.mux.ServeHTTP(w, r)
 	return r.Pattern // set by the mux
 }
+
+// readCloser is a request body of bytes read before.
+func readCloser(body []byte) io.ReadCloser { return io.NopCloser(bytes.NewReader(body)) }
 
 // notAcrossGroups answers a request that would need the answers of
 // several groups merged, which this version does not do yet.

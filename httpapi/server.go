@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hourglass-scheduler/hourglass/cluster"
@@ -94,6 +95,8 @@ type API struct {
 
 	groupsMu sync.RWMutex
 	groups   map[slots.Group]*Backend // this node's replicas
+	across   map[string]http.HandlerFunc
+	turn     atomic.Uint64 // taking turns among groups (pickGroup)
 }
 
 // New returns the API handler.
@@ -153,6 +156,7 @@ func New(cfg Config) *API {
 	a.handle("GET /v1/openapi.json", scopePublic, a.openAPI)
 	a.handle("GET /{$}", scopePublic, console.Index)
 	a.handle("GET /ui/{file...}", scopePublic, console.Assets().ServeHTTP)
+	a.across = a.acrossGroups()
 	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, &apiError{http.StatusNotFound, wire.CodeNotFound, fmt.Sprintf("no endpoint %s %s", r.Method, r.URL.Path)})
 	})
@@ -261,7 +265,11 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request) (route string) {
 			return routeForwarded
 		}
 		if all {
-			a.notAcrossGroups(w, r)
+			if h := a.across[pattern]; h != nil {
+				h(w, r)
+			} else {
+				a.notAcrossGroups(w, r)
+			}
 			return pattern
 		}
 		return a.serveGroup(w, r, id)
@@ -276,8 +284,11 @@ func (a *API) writeContext(r *http.Request) (context.Context, context.CancelFunc
 	return context.WithTimeout(r.Context(), a.cfg.ProposeTimeout)
 }
 
-func (a *API) builder() *taskBuilder {
-	return &taskBuilder{limits: a.cfg.Limits, now: a.cfg.Now()}
+// builder checks and builds the tasks of r, served by one group: a task
+// without an id gets one of that group.
+func (a *API) builder(r *http.Request) *taskBuilder {
+	g := a.backend(r).id
+	return &taskBuilder{limits: a.cfg.Limits, now: a.cfg.Now(), newID: func() string { return newID(a.cfg.Node.Table(), g) }}
 }
 
 func (a *API) createTask(w http.ResponseWriter, r *http.Request) {
@@ -287,7 +298,7 @@ func (a *API) createTask(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, err)
 		return
 	}
-	task, err := a.builder().build(&req, "")
+	task, err := a.builder(r).build(&req, "")
 	if err != nil {
 		a.writeError(w, err)
 		return
@@ -330,7 +341,7 @@ func (a *API) createBatch(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, invalid("tasks: %d tasks, over the batch limit of %d", n, a.cfg.Limits.MaxBatch))
 		return
 	}
-	b := a.builder()
+	b := a.builder(r)
 	tasks := make([]service.NewTask, len(req.Tasks))
 	queues := map[string]string{} // queue → the field of its first task
 	for i := range req.Tasks {
@@ -435,7 +446,7 @@ func (a *API) updateTask(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, err)
 		return
 	}
-	b := a.builder()
+	b := a.builder(r)
 	cmd := service.Update{ID: id, IfVersion: ifVersion}
 	at, err := b.when(req.ExecuteAt, req.Delay, "", false)
 	if err != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/hourglass-scheduler/hourglass/metrics/labels"
 	"github.com/hourglass-scheduler/hourglass/scheduler"
 	"github.com/hourglass-scheduler/hourglass/service"
+	"github.com/hourglass-scheduler/hourglass/slots"
 	"github.com/hourglass-scheduler/hourglass/webhook"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -40,7 +41,7 @@ type serverFlags struct {
 	tlsCert, tlsKey, tlsClientCA                        string
 	clusterCA, clusterCert, clusterKey                  string
 	gossipKeys                                          listFlag
-	bootstrapExpect                                     int
+	bootstrapExpect, groups                             int
 	leaveOnStop, pprof                                  bool
 	authToken, tokensFile, logLevel, logFormat          string
 	maxPayload, maxBatch, workers, catchUpRate          int
@@ -81,6 +82,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&f.httpAdvertise, "http-advertise", "", "HTTP address other nodes forward requests to (default: the --http-addr listener)")
 	fs.Var(&f.join, "join", "gossip address (host:port) of a member to join; repeatable, or comma-separated")
 	fs.IntVar(&f.bootstrapExpect, "bootstrap-expect", 0, "form a new cluster once this many nodes see each other (the same value on each)")
+	fs.IntVar(&f.groups, "groups", cluster.DefaultGroups, fmt.Sprintf("raft groups a new cluster spreads its tasks over (1 to %d); a node that joins takes the cluster's, and a data directory keeps the count it was made with", slots.Count))
 	fs.BoolVar(&f.leaveOnStop, "leave-on-stop", false, "on stop, leave the cluster for good (default: a stopped node stays a member and is expected back)")
 	fs.StringVar(&f.authToken, "auth-token", "", "accept this bearer token with every scope (admin); see also --tokens-file")
 	fs.StringVar(&f.tokensFile, "tokens-file", "", "file of API tokens with their scopes, one \"NAME SCOPES SHA256\" per line (hourglass token create makes them)")
@@ -128,6 +130,9 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if err := f.checkRaftTiming(); err != nil {
 		return err
+	}
+	if f.groups < 1 || f.groups > slots.Count {
+		return fmt.Errorf("%w: --groups %d: want 1 to %d", errUsage, f.groups, slots.Count)
 	}
 	if f.errorBodyBytes < 0 || f.errorBodyBytes > webhook.MaxErrorBodyBytes {
 		return fmt.Errorf("%w: --error-body-bytes %d: want 0 to %d", errUsage, f.errorBodyBytes, webhook.MaxErrorBodyBytes)
@@ -228,7 +233,7 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger) error {
 		NodeID:     f.nodeID, Version: buildVersion(), DataDir: dataDir,
 		RaftAddr: f.raftAddr, RaftAdvertise: f.raftAdvertise,
 		GossipAddr: f.gossipAddr, GossipAdvertise: f.gossipAdvertise,
-		HTTPAdvertise: httpAdvertise, Join: f.join, BootstrapExpect: f.bootstrapExpect, LeaveOnStop: f.leaveOnStop,
+		HTTPAdvertise: httpAdvertise, Join: f.join, BootstrapExpect: f.bootstrapExpect, LeaveOnStop: f.leaveOnStop, Groups: f.groups,
 		SnapshotThreshold: f.snapshotThreshold, SnapshotInterval: f.snapshotInterval, TrailingLogs: f.trailingLogs,
 		SnapshotBytes:    f.snapshotBytes,
 		HeartbeatTimeout: f.heartbeatTimeout, ElectionTimeout: f.electionTimeout, LeaderLeaseTimeout: f.leaseTimeout,
@@ -280,7 +285,7 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger) error {
 		writes := service.New(g, g.FSM(), service.Config{Retention: f.retention})
 		sched := scheduler.New(g.FSM(), writes, scheduler.Config{
 			Horizon: f.horizon, FireLead: f.fireLead, CatchUpRate: f.catchUpRate,
-			Workers: f.workers, TargetConcurrency: f.targetConcurrency, QueueConcurrency: f.queueConcurrency,
+			Workers: f.workers, TargetConcurrency: f.targetConcurrency, QueueConcurrency: f.queueConcurrency, Share: groupCount(node),
 			Logger: logger.With("group", uint32(g.ID())), Leadership: g, StaleAfter: f.leaseTimeout,
 			Metrics:    prometheus.WrapRegistererWith(prometheus.Labels{"group": g.ID().String()}, metrics),
 			HTTPClient: httpClient, SigningKeys: signingKeys, ErrorBodyBytes: f.errorBodyBytes, QueueLabels: queueLabels,
@@ -334,6 +339,12 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger) error {
 		logger.Warn("http shutdown", "err", err)
 	}
 	return nil
+}
+
+// groupCount is how many groups the node's cluster has.
+func groupCount(node *cluster.Node) int {
+	table := node.Table()
+	return int(table[len(table)-1])
 }
 
 // loadTokens reads --tokens-file and adds --auth-token (as an admin

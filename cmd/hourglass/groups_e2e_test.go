@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hourglass-scheduler/hourglass/client"
+)
+
+// groupLeaders maps each node id to the groups it leads, as node n sees
+// it.
+func groupLeaders(t *testing.T, n *clusterNode) map[string][]uint32 {
+	t.Helper()
+	info, err := client.New(n.addr(), "").Cluster(context.Background())
+	if err != nil {
+		return nil
+	}
+	out := map[string][]uint32{}
+	for _, g := range info.Groups {
+		if g.Leader != nil {
+			out[g.Leader.ID] = append(out[g.Leader.ID], g.ID)
+		}
+	}
+	return out
+}
+
+// waitSpread waits until each of the nodes leads groups/len(nodes) of the
+// groups.
+func waitSpread(t *testing.T, nodes []*clusterNode, groups int) map[string][]uint32 {
+	t.Helper()
+	var leaders map[string][]uint32
+	waitFor(t, 30*time.Second, "the groups' leaders spread over the nodes", func() bool {
+		leaders = groupLeaders(t, nodes[0])
+		if len(leaders) != len(nodes) {
+			return false
+		}
+		for _, gs := range leaders {
+			if len(gs) != groups/len(nodes) {
+				return false
+			}
+		}
+		return true
+	})
+	return leaders
+}
+
+// TestGroupsLeaderKill is the leader kill of the fault suite with six
+// groups, two led by each node: the killed node takes two leaderships
+// with it at once. Tasks are created through one node and cancelled
+// through another, both forwarding to the groups' leaders; the verdict is
+// the same: none lost, none early, no cancelled one delivered.
+func TestGroupsLeaderKill(t *testing.T) {
+	nodes := startCluster(t, "--groups", "6")
+	leaders := waitSpread(t, nodes, 6)
+	victim, other := nodes[0], nodes[1]
+	t.Logf("groups by leader: %v; killing %s", leaders, victim.id)
+	recv := newCheckedReceiver(t)
+	const n = 3000
+	due := createSpread(t, client.New(other.addr(), ""), "g", n, time.Now().Add(2*time.Second), 2*time.Millisecond, recv.URL)
+	waitFor(t, 20*time.Second, "firing under way", func() bool { return recv.count() >= 500 })
+	oldTerm := recv.maxTerm()
+	killed := time.Now()
+	victim.srv.kill()
+
+	cancelled := map[string]bool{}
+	sc := client.New(nodes[2].addr(), "")
+	for k := n - 100; k < n; k++ {
+		id := fmt.Sprintf("g-%04d", k)
+		for attempt := 0; attempt < 50; attempt++ {
+			_, err := sc.CancelTask(context.Background(), id)
+			if err == nil {
+				cancelled[id] = true
+				break
+			}
+			if strings.Contains(err.Error(), "conflict") {
+				break // already delivered or being delivered: fine
+			}
+			time.Sleep(100 * time.Millisecond) // 503 during the election
+		}
+	}
+	if len(cancelled) == 0 {
+		t.Fatal("no cancel succeeded after the failover")
+	}
+	waitFor(t, 60*time.Second, "every task delivered", func() bool { return recv.count() >= n-len(cancelled) })
+	time.Sleep(500 * time.Millisecond) // let any late, wrong delivery show up
+	recv.verdict(t, "leader kill, 6 groups", due, cancelled, killed, oldTerm)
+
+	// The killed node comes back and takes its groups back.
+	victim.rejoin(t, nodes)
+	waitSpread(t, nodes, 6)
+}
+
+// TestGroupsPullWorkers: pull tasks of three groups, leased through one
+// node in batches and acknowledged in batches through another; every task
+// is leased once and acknowledged, and a long poll on an empty queue is
+// answered by the first group with a task.
+func TestGroupsPullWorkers(t *testing.T) {
+	nodes := startCluster(t, "--groups", "3")
+	waitSpread(t, nodes, 3)
+	ctx := context.Background()
+	creator, worker := client.New(nodes[0].addr(), ""), client.New(nodes[1].addr(), "")
+	const n = 200
+	var batch []client.CreateTaskRequest
+	for i := range n {
+		batch = append(batch, client.CreateTaskRequest{ID: fmt.Sprintf("p-%03d", i), Queue: "jobs", Delay: "0s"})
+	}
+	results, err := creator.CreateTasks(ctx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range results {
+		if r.Error != nil {
+			t.Fatalf("create: %+v", r.Error)
+		}
+	}
+	leased := map[string]bool{}
+	deadline := time.Now().Add(30 * time.Second)
+	for len(leased) < n && time.Now().Before(deadline) {
+		got, err := worker.LeaseTasks(ctx, "jobs", client.LeaseRequest{Max: 64, Wait: "1s"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) > 64 {
+			t.Fatalf("leased %d tasks, asking for at most 64", len(got))
+		}
+		var acks []client.AckItem
+		for _, task := range got {
+			if leased[task.ID] {
+				t.Fatalf("task %s leased twice", task.ID)
+			}
+			leased[task.ID] = true
+			acks = append(acks, client.AckItem{ID: task.ID, LeaseToken: task.LeaseToken})
+		}
+		if len(acks) == 0 {
+			continue
+		}
+		res, err := worker.AckTasks(ctx, acks)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range res {
+			if r.Error != nil {
+				t.Fatalf("ack of %s: %+v", acks[i].ID, r.Error)
+			}
+		}
+	}
+	if len(leased) != n {
+		t.Fatalf("leased %d of %d tasks", len(leased), n)
+	}
+	q, err := creator.GetQueue(ctx, "jobs")
+	if err != nil || q.Tasks["succeeded"] != n {
+		t.Fatalf("queue after the acks: %+v %v", q, err)
+	}
+
+	// A long poll on an empty queue waits on every group: a task created
+	// meanwhile, in whichever group, is its answer.
+	answer := make(chan []client.LeasedTask, 1)
+	go func() {
+		got, err := worker.LeaseTasks(ctx, "later", client.LeaseRequest{Max: 5, Wait: "20s"})
+		if err != nil {
+			t.Error(err)
+		}
+		answer <- got
+	}()
+	time.Sleep(300 * time.Millisecond) // the poll is waiting
+	for i := range 3 {
+		if _, err := creator.CreateTask(ctx, client.CreateTaskRequest{ID: fmt.Sprintf("late-%d", i), Queue: "later", Delay: "0s"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case got := <-answer:
+		if len(got) == 0 {
+			t.Fatal("the long poll ended empty")
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the long poll was not answered when tasks fell due")
+	}
+}

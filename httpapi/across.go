@@ -1,0 +1,795 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/hourglass-scheduler/hourglass/fsm"
+	"github.com/hourglass-scheduler/hourglass/slots"
+	"github.com/hourglass-scheduler/hourglass/wire"
+)
+
+// acrossGroups are the handlers of the routes that concern more than one
+// group, by pattern: they split a request over the groups and merge the
+// answers (see fanout.go). A route not here is served by one group.
+func (a *API) acrossGroups() map[string]http.HandlerFunc {
+	return map[string]http.HandlerFunc{
+		"POST /v1/tasks":                  a.createAcross,
+		"POST /v1/tasks/batch":            a.batchAcross,
+		"GET /v1/tasks":                   a.listAcross,
+		"GET /v1/queues":                  a.queuesAcross,
+		"GET /v1/queues/{queue}":          a.queueAcross,
+		"PUT /v1/queues/{queue}":          a.queueWriteAcross,
+		"POST /v1/queues/{queue}/pause":   a.queueWriteAcross,
+		"POST /v1/queues/{queue}/resume":  a.queueWriteAcross,
+		"DELETE /v1/queues/{queue}":       a.queueDeleteAcross,
+		"POST /v1/queues/{queue}/redrive": a.redriveAcross,
+		"POST /v1/queues/{queue}/cancel":  a.bulkAcross,
+		"POST /v1/queues/{queue}/shift":   a.bulkAcross,
+		"GET /v1/stats/due":               a.dueStatsAcross,
+		"POST /v1/tasks/ack":              a.acksAcross,
+		leasePattern:                      a.leaseAcross,
+		"DELETE /v1/cluster/nodes/{id}":   a.removeNodeAcross,
+	}
+}
+
+// createAcross sends a new task to the group of its id, or, without an
+// id, to a group this node leads (whose handler then makes an id in
+// that group's slots).
+func (a *API) createAcross(w http.ResponseWriter, r *http.Request) {
+	body, err := a.readBody(w, r, a.cfg.Limits.MaxPayload+bodySlack)
+	if err != nil {
+		a.writeError(w, err)
+		return
+	}
+	var peek struct {
+		ID string `json:"id"`
+	}
+	g := slots.Group(0)
+	if json.Unmarshal(body, &peek) == nil && peek.ID != "" {
+		g = a.cfg.Node.Table().GroupOf(peek.ID)
+	} else {
+		g = a.pickGroup() // a bad body gets its answer there
+	}
+	r.Body = readCloser(body)
+	r.ContentLength = int64(len(body))
+	a.serveGroup(w, r, g)
+}
+
+// batchAcross sends a batch whole to one group when its tasks all belong
+// there (or have no ids); otherwise it checks the whole batch, splits it
+// by group, and answers every task in request order. A batch is atomic
+// per group: a group that fails fails all of its tasks, each with the
+// error.
+func (a *API) batchAcross(w http.ResponseWriter, r *http.Request) {
+	body, err := a.readBody(w, r, a.cfg.Limits.MaxBodySize)
+	if err != nil {
+		a.writeError(w, err)
+		return
+	}
+	table := a.cfg.Node.Table()
+	var peek struct {
+		Tasks []struct {
+			ID string `json:"id"`
+		} `json:"tasks"`
+	}
+	target := slots.Group(0)
+	split := false
+	if json.Unmarshal(body, &peek) == nil {
+		for _, t := range peek.Tasks {
+			if t.ID == "" {
+				continue
+			}
+			g := table.GroupOf(t.ID)
+			if target != 0 && g != target {
+				split = true
+				break
+			}
+			target = g
+		}
+	}
+	if !split {
+		if target == 0 {
+			target = a.pickGroup()
+		}
+		r.Body = readCloser(body)
+		r.ContentLength = int64(len(body))
+		a.serveGroup(w, r, target)
+		return
+	}
+
+	// Check every task first, so an error names the task's place in the
+	// request, then send each group its tasks.
+	var req wire.BatchRequest
+	if err := decodeJSON(bytes.NewReader(body), &req); err != nil {
+		a.writeError(w, err)
+		return
+	}
+	if len(req.Tasks) > a.cfg.Limits.MaxBatch {
+		a.writeError(w, invalid("tasks: %d tasks, over the batch limit of %d", len(req.Tasks), a.cfg.Limits.MaxBatch))
+		return
+	}
+	b := &taskBuilder{limits: a.cfg.Limits, now: a.cfg.Now()}
+	for i := range req.Tasks {
+		if _, err := b.build(&req.Tasks[i], "tasks["+strconv.Itoa(i)+"]."); err != nil {
+			a.writeError(w, err)
+			return
+		}
+	}
+	fresh := a.pickGroup() // for the tasks without ids
+	places := map[slots.Group][]int{}
+	for i, t := range req.Tasks {
+		g := fresh
+		if t.ID != "" {
+			g = table.GroupOf(t.ID)
+		}
+		places[g] = append(places[g], i)
+	}
+	var parts []groupPart
+	for g, idx := range places {
+		sub := wire.BatchRequest{Tasks: make([]wire.CreateTaskRequest, len(idx))}
+		for j, i := range idx {
+			sub.Tasks[j] = req.Tasks[i]
+		}
+		data, err := json.Marshal(sub)
+		if err != nil {
+			a.writeError(w, err)
+			return
+		}
+		parts = append(parts, groupPart{group: g, method: r.Method, target: r.URL.RequestURI(), body: data})
+	}
+	out := wire.BatchResponse{Results: make([]wire.BatchResult, len(req.Tasks))}
+	for k, ans := range a.askGroups(r, parts) {
+		idx := places[parts[k].group]
+		var resp wire.BatchResponse
+		if !ans.ok() || json.Unmarshal(ans.body, &resp) != nil || len(resp.Results) != len(idx) {
+			failed := answerError(ans)
+			for _, i := range idx {
+				out.Results[i].Error = failed
+			}
+			continue
+		}
+		for j, i := range idx {
+			out.Results[i] = resp.Results[j]
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// listAcross merges the groups' pages in the order each group lists in
+// (by id, or by state, queue and id): the page token says, per group,
+// where its next page starts.
+func (a *API) listAcross(w http.ResponseWriter, r *http.Request) {
+	if err := checkQuery(r, "queue", "state", "limit", "page_token", "stale"); err != nil {
+		a.writeError(w, err)
+		return
+	}
+	q := r.URL.Query()
+	limit := defaultListLimit
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > maxListLimit {
+			a.writeError(w, invalid("limit: must be a number from 1 to %d, got %q", maxListLimit, s))
+			return
+		}
+		limit = n
+	}
+	parts := a.everyGroup(r, nil)
+	cursors, err := decodeGroupsToken(q.Get("page_token"), len(parts))
+	if err != nil {
+		a.writeError(w, err)
+		return
+	}
+	var asked []groupPart
+	for i, p := range parts {
+		if cursors[i].done {
+			continue
+		}
+		sq := cloneQuery(q)
+		sq.Del("page_token")
+		if cursors[i].after != nil {
+			sq.Set("page_token", base64.RawURLEncoding.EncodeToString(cursors[i].after))
+		}
+		p.target = r.URL.Path + "?" + sq.Encode()
+		asked = append(asked, p)
+	}
+	answers := a.askGroups(r, asked)
+	if failed, ok := firstFailure(answers); ok {
+		relay(w, failed)
+		return
+	}
+	filtered := q.Get("queue") != "" || q.Get("state") != ""
+	type item struct {
+		raw json.RawMessage
+		key []byte
+	}
+	type stream struct {
+		group int // index into cursors
+		items []item
+		more  bool
+	}
+	streams := make([]*stream, len(answers))
+	for k, ans := range answers {
+		var page struct {
+			Tasks         []json.RawMessage `json:"tasks"`
+			NextPageToken string            `json:"next_page_token"`
+		}
+		if err := json.Unmarshal(ans.body, &page); err != nil {
+			a.writeError(w, err)
+			return
+		}
+		s := &stream{group: int(asked[k].group) - 1, more: page.NextPageToken != ""}
+		for _, raw := range page.Tasks {
+			var t struct{ ID, State, Queue string }
+			if err := json.Unmarshal(raw, &t); err != nil {
+				a.writeError(w, err)
+				return
+			}
+			s.items = append(s.items, item{raw: raw, key: listKey(filtered, t.State, t.Queue, t.ID)})
+		}
+		streams[k] = s
+	}
+	out := struct {
+		Tasks         []json.RawMessage `json:"tasks"`
+		NextPageToken string            `json:"next_page_token,omitempty"`
+	}{Tasks: []json.RawMessage{}}
+	size := 0
+	taken := make([]int, len(streams))
+	for len(out.Tasks) < limit && size < a.cfg.Limits.MaxListBytes {
+		best := -1
+		for k, s := range streams {
+			if taken[k] < len(s.items) && (best < 0 || bytes.Compare(s.items[taken[k]].key, streams[best].items[taken[best]].key) < 0) {
+				best = k
+			}
+		}
+		if best < 0 {
+			break
+		}
+		it := streams[best].items[taken[best]]
+		out.Tasks = append(out.Tasks, it.raw)
+		size += len(it.raw)
+		taken[best]++
+	}
+	for k, s := range streams {
+		c := &cursors[s.group]
+		switch {
+		case taken[k] > 0:
+			c.after = s.items[taken[k]-1].key
+			c.done = taken[k] == len(s.items) && !s.more
+		case len(s.items) == 0 && !s.more:
+			c.done = true
+		}
+	}
+	if slices.ContainsFunc(cursors, func(c groupCursor) bool { return !c.done }) {
+		out.NextPageToken = encodeGroupsToken(cursors)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// listKey is where a listed task stands in its group's list (the cursor
+// after it): its id, or with a filter its by-state key.
+func listKey(filtered bool, state, queue, id string) []byte {
+	if !filtered {
+		return []byte(id)
+	}
+	s, _ := fsm.ParseState(state)
+	return fsm.StateKey(s, queue, id)
+}
+
+// groupCursor is where a group's next page starts: after the key after
+// (nil: at the first), or nowhere (done).
+type groupCursor struct {
+	after []byte
+	done  bool
+}
+
+// groupsTokenMark starts the page token of a list across groups.
+const groupsTokenMark = 'G'
+
+func encodeGroupsToken(cursors []groupCursor) string {
+	buf := []byte{groupsTokenMark}
+	for _, c := range cursors {
+		switch {
+		case c.done:
+			buf = append(buf, 2)
+		case c.after == nil:
+			buf = append(buf, 0)
+		default:
+			buf = append(buf, 1)
+			buf = binary.AppendUvarint(buf, uint64(len(c.after)))
+			buf = append(buf, c.after...)
+		}
+	}
+	return base64.RawURLEncoding.EncodeToString(buf)
+}
+
+func decodeGroupsToken(s string, count int) ([]groupCursor, error) {
+	cursors := make([]groupCursor, count)
+	if s == "" {
+		return cursors, nil
+	}
+	bad := invalid("page_token: not a token from a previous page of this list")
+	buf, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(buf) == 0 || buf[0] != groupsTokenMark {
+		return nil, bad
+	}
+	buf = buf[1:]
+	for i := range cursors {
+		if len(buf) == 0 {
+			return nil, bad
+		}
+		kind := buf[0]
+		buf = buf[1:]
+		switch kind {
+		case 0:
+		case 2:
+			cursors[i].done = true
+		case 1:
+			n, w := binary.Uvarint(buf)
+			if w <= 0 || n == 0 || uint64(len(buf)-w) < n {
+				return nil, bad
+			}
+			cursors[i].after = bytes.Clone(buf[w : w+int(n)])
+			buf = buf[w+int(n):]
+		default:
+			return nil, bad
+		}
+	}
+	if len(buf) != 0 {
+		return nil, bad
+	}
+	return cursors, nil
+}
+
+func cloneQuery(q url.Values) url.Values {
+	out := url.Values{}
+	for k, v := range q {
+		out[k] = slices.Clone(v)
+	}
+	return out
+}
+
+// queuesAcross merges the groups' pages of queues, by name: each group
+// lists its first queues after the same name, so the first names of all
+// are the page.
+func (a *API) queuesAcross(w http.ResponseWriter, r *http.Request) {
+	if err := checkQuery(r, "stale", "limit", "page_token"); err != nil {
+		a.writeError(w, err)
+		return
+	}
+	limit := maxListLimit
+	if s := r.URL.Query().Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > maxListLimit {
+			a.writeError(w, invalid("limit: must be a number from 1 to %d, got %q", maxListLimit, s))
+			return
+		}
+		limit = n
+	}
+	answers := a.askGroups(r, a.everyGroup(r, nil))
+	if failed, ok := firstFailure(answers); ok {
+		relay(w, failed)
+		return
+	}
+	byName := map[string]*wire.Queue{}
+	more := false
+	for _, ans := range answers {
+		var page wire.QueueList
+		if err := json.Unmarshal(ans.body, &page); err != nil {
+			a.writeError(w, err)
+			return
+		}
+		more = more || page.NextPageToken != ""
+		for _, q := range page.Queues {
+			mergeQueue(byName, q)
+		}
+	}
+	names := make([]string, 0, len(byName))
+	for name := range byName {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	out := wire.QueueList{Queues: []wire.Queue{}}
+	for _, name := range names[:min(limit, len(names))] {
+		out.Queues = append(out.Queues, *byName[name])
+	}
+	if more || len(names) > limit {
+		out.NextPageToken = base64.RawURLEncoding.EncodeToString([]byte(out.Queues[len(out.Queues)-1].Name))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// mergeQueue adds q, one group's view of a queue, to byName: the counts
+// add up; the settings, the same in every group, are the first's.
+func mergeQueue(byName map[string]*wire.Queue, q wire.Queue) {
+	have, ok := byName[q.Name]
+	if !ok {
+		q.Tasks = maps0(q.Tasks)
+		byName[q.Name] = &q
+		return
+	}
+	for state, n := range q.Tasks {
+		have.Tasks[state] += n
+	}
+	if q.CreatedAt.Before(have.CreatedAt) {
+		have.CreatedAt = q.CreatedAt
+	}
+	if q.UpdatedAt.After(have.UpdatedAt) {
+		have.UpdatedAt = q.UpdatedAt
+	}
+}
+
+func maps0(m map[string]uint64) map[string]uint64 {
+	out := make(map[string]uint64, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// mergedQueue answers with the queue as every group that has it sees it
+// together; not found only when no group has it.
+func (a *API) mergedQueue(w http.ResponseWriter, answers []groupAnswer) {
+	byName := map[string]*wire.Queue{}
+	var missing groupAnswer
+	for _, ans := range answers {
+		if ans.status == http.StatusNotFound {
+			missing = ans
+			continue
+		}
+		if !ans.ok() {
+			relay(w, ans)
+			return
+		}
+		var q wire.Queue
+		if err := json.Unmarshal(ans.body, &q); err != nil {
+			a.writeError(w, err)
+			return
+		}
+		mergeQueue(byName, q)
+	}
+	for _, q := range byName {
+		writeJSON(w, http.StatusOK, q)
+		return
+	}
+	relay(w, missing)
+}
+
+func (a *API) queueAcross(w http.ResponseWriter, r *http.Request) {
+	a.mergedQueue(w, a.askGroups(r, a.everyGroup(r, nil)))
+}
+
+// queueWriteAcross writes a queue's settings (or pauses or resumes it) in
+// every group, so each enforces them on its tasks. The groups commit
+// apart: after a failure some may have the change and others not, and the
+// error says to retry (the write is idempotent).
+func (a *API) queueWriteAcross(w http.ResponseWriter, r *http.Request) {
+	body, err := a.readBody(w, r, bodySlack)
+	if err != nil {
+		a.writeError(w, err)
+		return
+	}
+	a.mergedQueue(w, a.askGroups(r, a.everyGroup(r, body)))
+}
+
+// queueDeleteAcross deletes a queue's settings in every group.
+func (a *API) queueDeleteAcross(w http.ResponseWriter, r *http.Request) {
+	answers := a.askGroups(r, a.everyGroup(r, nil))
+	if failed, ok := firstFailure(answers); ok {
+		relay(w, failed)
+		return
+	}
+	relay(w, answers[0])
+}
+
+// redriveAcross redrives one task in its group, or a queue's dead tasks
+// in every group, and adds up the count.
+func (a *API) redriveAcross(w http.ResponseWriter, r *http.Request) {
+	body, err := a.readBody(w, r, bodySlack)
+	if err != nil {
+		a.writeError(w, err)
+		return
+	}
+	var req wire.RedriveRequest
+	if len(body) > 0 && json.Unmarshal(body, &req) == nil && req.ID != "" {
+		g := a.cfg.Node.Table().GroupOf(req.ID)
+		r.Body = readCloser(body)
+		r.ContentLength = int64(len(body))
+		a.serveGroup(w, r, g)
+		return
+	}
+	answers := a.askGroups(r, a.everyGroup(r, body))
+	if failed, ok := firstFailure(answers); ok {
+		relay(w, failed)
+		return
+	}
+	var out wire.RedriveResponse
+	for _, ans := range answers {
+		var part wire.RedriveResponse
+		if err := json.Unmarshal(ans.body, &part); err != nil {
+			a.writeError(w, err)
+			return
+		}
+		out.Redriven += part.Redriven
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// bulkAcross cancels or shifts a queue's selected tasks in every group
+// and adds up the counts.
+func (a *API) bulkAcross(w http.ResponseWriter, r *http.Request) {
+	body, err := a.readBody(w, r, bodySlack)
+	if err != nil {
+		a.writeError(w, err)
+		return
+	}
+	answers := a.askGroups(r, a.everyGroup(r, body))
+	if failed, ok := firstFailure(answers); ok {
+		relay(w, failed)
+		return
+	}
+	var out wire.BulkResponse
+	for _, ans := range answers {
+		var part wire.BulkResponse
+		if err := json.Unmarshal(ans.body, &part); err != nil {
+			a.writeError(w, err)
+			return
+		}
+		out.Matched += part.Matched
+		out.Changed += part.Changed
+		out.DryRun = part.DryRun
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// dueStatsAcross adds up the groups' counts, bucket by bucket.
+func (a *API) dueStatsAcross(w http.ResponseWriter, r *http.Request) {
+	answers := a.askGroups(r, a.everyGroup(r, nil))
+	if failed, ok := firstFailure(answers); ok {
+		relay(w, failed)
+		return
+	}
+	var out wire.DueStats
+	for i, ans := range answers {
+		var part wire.DueStats
+		if err := json.Unmarshal(ans.body, &part); err != nil {
+			a.writeError(w, err)
+			return
+		}
+		if i == 0 {
+			out = part
+			continue
+		}
+		if len(part.Buckets) != len(out.Buckets) {
+			a.writeError(w, errors.New("groups answered due stats of different buckets"))
+			return
+		}
+		out.Total += part.Total
+		for k := range out.Buckets {
+			out.Buckets[k].Count += part.Buckets[k].Count
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// acksAcross splits a batch of acks by the group of each task, and
+// answers every ack in request order.
+func (a *API) acksAcross(w http.ResponseWriter, r *http.Request) {
+	body, err := a.readBody(w, r, maxAcks*(bodySlack/16))
+	if err != nil {
+		a.writeError(w, err)
+		return
+	}
+	var req wire.AcksRequest
+	if err := decodeJSON(bytes.NewReader(body), &req); err != nil || len(req.Acks) == 0 || len(req.Acks) > maxAcks {
+		// The group's handler says what is wrong with it.
+		r.Body = readCloser(body)
+		r.ContentLength = int64(len(body))
+		a.serveGroup(w, r, 1)
+		return
+	}
+	table := a.cfg.Node.Table()
+	places := map[slots.Group][]int{}
+	for i, ack := range req.Acks {
+		g := table.GroupOf(ack.ID)
+		places[g] = append(places[g], i)
+	}
+	var parts []groupPart
+	for g, idx := range places {
+		sub := wire.AcksRequest{Acks: make([]wire.AckItem, len(idx))}
+		for j, i := range idx {
+			sub.Acks[j] = req.Acks[i]
+		}
+		data, err := json.Marshal(sub)
+		if err != nil {
+			a.writeError(w, err)
+			return
+		}
+		parts = append(parts, groupPart{group: g, method: r.Method, target: r.URL.RequestURI(), body: data})
+	}
+	answers := a.askGroups(r, parts)
+	// A request the groups refuse whole (a bad lease token, say) is
+	// refused whole here too.
+	for _, ans := range answers {
+		if ans.status >= 400 && ans.status < 500 {
+			relay(w, ans)
+			return
+		}
+	}
+	out := wire.AcksResponse{Results: make([]wire.AckResult, len(req.Acks))}
+	for k, ans := range answers {
+		idx := places[parts[k].group]
+		var resp wire.AcksResponse
+		if !ans.ok() || json.Unmarshal(ans.body, &resp) != nil || len(resp.Results) != len(idx) {
+			failed := answerError(ans)
+			for _, i := range idx {
+				out.Results[i].Error = failed
+			}
+			continue
+		}
+		for j, i := range idx {
+			out.Results[i] = resp.Results[j]
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// removeNodeAcross takes a node out of every group's configuration; it
+// is not found only when no group has it.
+func (a *API) removeNodeAcross(w http.ResponseWriter, r *http.Request) {
+	answers := a.askGroups(r, a.everyGroup(r, nil))
+	var missing groupAnswer
+	found := false
+	for _, ans := range answers {
+		switch {
+		case ans.status == http.StatusNotFound:
+			missing = ans
+		case !ans.ok():
+			relay(w, ans)
+			return
+		default:
+			found = true
+		}
+	}
+	if !found {
+		relay(w, missing)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"removed": pathSegment(r, 4)})
+}
+
+// leaseAcross leases a queue's due tasks from any group: first from each
+// group in turn without waiting (the groups this node leads first), and
+// when none has any, by waiting on all at once for the first to answer.
+// A lease granted by a group after another answered first is not lost:
+// it expires unused, and the task is offered again with a higher
+// attempt.
+func (a *API) leaseAcross(w http.ResponseWriter, r *http.Request) {
+	body, err := a.readBody(w, r, bodySlack)
+	if err != nil {
+		a.writeError(w, err)
+		return
+	}
+	var req wire.LeaseRequest
+	if len(body) > 0 {
+		if err := decodeJSON(bytes.NewReader(body), &req); err != nil {
+			a.writeError(w, err)
+			return
+		}
+	}
+	want := req.Max
+	if want == 0 {
+		want = 1
+	}
+	if want < 1 || want > maxLeaseTasks {
+		a.writeError(w, invalid("max: must be between 1 and %d, got %d", maxLeaseTasks, req.Max))
+		return
+	}
+	wait := time.Duration(0)
+	if req.Wait != "" {
+		if wait, err = parseDuration("wait", req.Wait, 0, maxLeaseWait); err != nil {
+			a.writeError(w, err)
+			return
+		}
+	}
+	if req.Lease != "" {
+		if _, err = parseDuration("lease", req.Lease, minLease, maxLease); err != nil {
+			a.writeError(w, err)
+			return
+		}
+	}
+	parts := a.everyGroup(r, nil)
+	first := a.pickGroup()
+	slices.SortStableFunc(parts, func(x, y groupPart) int {
+		return int((x.group-first+slots.Group(len(parts)))%slots.Group(len(parts))) -
+			int((y.group-first+slots.Group(len(parts)))%slots.Group(len(parts)))
+	})
+	out := wire.LeaseResponse{Tasks: []wire.LeasedTask{}}
+	partBody := func(max int, wait string) []byte {
+		data, _ := json.Marshal(wire.LeaseRequest{Max: max, Wait: wait, Lease: req.Lease})
+		return data
+	}
+	// A group that cannot answer (no leader just now) is passed over
+	// while others can; only when all fail is the failure the answer.
+	failures := 0
+	var failure groupAnswer
+	for _, p := range parts {
+		p.body = partBody(want-len(out.Tasks), "0s")
+		ans := a.askGroup(r, p)
+		if !ans.ok() {
+			if failures == 0 {
+				failure = ans
+			}
+			failures++
+			continue
+		}
+		var got wire.LeaseResponse
+		if err := json.Unmarshal(ans.body, &got); err != nil {
+			a.writeError(w, err)
+			return
+		}
+		out.Tasks = append(out.Tasks, got.Tasks...)
+		if len(out.Tasks) >= want {
+			break
+		}
+	}
+	switch {
+	case len(out.Tasks) > 0:
+		writeJSON(w, http.StatusOK, out)
+	case failures == len(parts):
+		relay(w, failure)
+	case wait == 0:
+		writeJSON(w, http.StatusOK, out)
+	default:
+		a.writeLeaseWait(w, r, parts, partBody(want, req.Wait), want)
+	}
+}
+
+// writeLeaseWait waits on every group at once and answers with the first
+// group's tasks (and those of any other that answered as well, up to
+// want). A group that fails while others wait is passed over.
+func (a *API) writeLeaseWait(w http.ResponseWriter, r *http.Request, parts []groupPart, body []byte, want int) {
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	sub := r.WithContext(ctx)
+	answers := make(chan groupAnswer, len(parts))
+	for _, p := range parts {
+		p.body = body
+		go func() { answers <- a.askGroup(sub, p) }()
+	}
+	out := wire.LeaseResponse{Tasks: []wire.LeasedTask{}}
+	var failure *groupAnswer
+	failures := 0
+	for range parts {
+		ans := <-answers
+		if !ans.ok() {
+			if failure == nil {
+				failure = &ans
+			}
+			failures++
+			continue
+		}
+		var got wire.LeaseResponse
+		if json.Unmarshal(ans.body, &got) != nil {
+			continue
+		}
+		out.Tasks = append(out.Tasks, got.Tasks[:min(len(got.Tasks), want-len(out.Tasks))]...)
+		if len(out.Tasks) > 0 {
+			cancel() // the others stop waiting
+		}
+	}
+	if len(out.Tasks) == 0 && failures == len(parts) {
+		relay(w, *failure) // no group could wait
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}

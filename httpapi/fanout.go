@@ -1,0 +1,173 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+
+	"github.com/google/uuid"
+
+	"github.com/hourglass-scheduler/hourglass/slots"
+	"github.com/hourglass-scheduler/hourglass/wire"
+)
+
+// A request that concerns more than one group (a list, a queue, a batch
+// of tasks of several groups) is split: each group gets its part, as a
+// request served by that group alone (here when this node leads it, else
+// forwarded to its leader), and the answers are merged into one. The
+// handlers of this file do the splitting and merging, one per route.
+
+// groupAnswer is one group's answer to its part of a request.
+type groupAnswer struct {
+	group  slots.Group
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (g groupAnswer) ok() bool { return g.status >= 200 && g.status < 300 }
+
+// answerRecorder keeps a group's answer in memory.
+type answerRecorder struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (r *answerRecorder) Header() http.Header { return r.header }
+func (r *answerRecorder) WriteHeader(status int) {
+	if r.status == 0 {
+		r.status = status
+	}
+}
+func (r *answerRecorder) Write(p []byte) (int, error) {
+	r.WriteHeader(http.StatusOK)
+	return r.body.Write(p)
+}
+
+// groupPart is one group's part of a request: its method, path and query,
+// and body.
+type groupPart struct {
+	group  slots.Group
+	method string
+	target string // path and query
+	body   []byte
+}
+
+// askGroups sends each part to its group, all at once, and returns the
+// answers in the parts' order.
+func (a *API) askGroups(r *http.Request, parts []groupPart) []groupAnswer {
+	answers := make([]groupAnswer, len(parts))
+	var wg sync.WaitGroup
+	for i, p := range parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			answers[i] = a.askGroup(r, p)
+		}()
+	}
+	wg.Wait()
+	return answers
+}
+
+func (a *API) askGroup(r *http.Request, p groupPart) groupAnswer {
+	sub, err := http.NewRequestWithContext(r.Context(), p.method, p.target, bytes.NewReader(p.body))
+	if err != nil {
+		return groupAnswer{group: p.group, status: http.StatusInternalServerError,
+			body: []byte(`{"error":{"code":"internal","message":"split request"}}`)}
+	}
+	for k, v := range r.Header {
+		if k != "Content-Length" {
+			sub.Header[k] = v
+		}
+	}
+	sub.Header.Set(headerGroup, p.group.String())
+	sub.Host, sub.RemoteAddr, sub.TLS = r.Host, r.RemoteAddr, r.TLS
+	rec := &answerRecorder{header: http.Header{}}
+	a.serveGroup(rec, sub, p.group)
+	return groupAnswer{group: p.group, status: rec.status, header: rec.header, body: rec.body.Bytes()}
+}
+
+// everyGroup makes the same part for every group of the cluster.
+func (a *API) everyGroup(r *http.Request, body []byte) []groupPart {
+	table := a.cfg.Node.Table()
+	count := table[len(table)-1]
+	parts := make([]groupPart, 0, count)
+	for g := slots.Group(1); g <= count; g++ {
+		parts = append(parts, groupPart{group: g, method: r.Method, target: r.URL.RequestURI(), body: body})
+	}
+	return parts
+}
+
+// relay answers w with a group's answer as it is.
+func relay(w http.ResponseWriter, ans groupAnswer) {
+	for _, k := range []string{"Content-Type", "Retry-After", "WWW-Authenticate"} {
+		if v := ans.header.Get(k); v != "" {
+			w.Header().Set(k, v)
+		}
+	}
+	w.Header().Set("Content-Length", fmt.Sprint(len(ans.body)))
+	w.WriteHeader(ans.status)
+	w.Write(ans.body)
+}
+
+// firstFailure is the first answer that is not a success, if any.
+func firstFailure(answers []groupAnswer) (groupAnswer, bool) {
+	for _, ans := range answers {
+		if !ans.ok() {
+			return ans, true
+		}
+	}
+	return groupAnswer{}, false
+}
+
+// answerError is the error a failed answer carries (its status and
+// message when it is ours).
+func answerError(ans groupAnswer) *wire.ErrorBody {
+	var resp wire.ErrorResponse
+	if json.Unmarshal(ans.body, &resp) == nil && resp.Error.Code != "" {
+		return &resp.Error
+	}
+	return &wire.ErrorBody{Code: wire.CodeUnavailable, Message: fmt.Sprintf("group %d answered HTTP %d", ans.group, ans.status)}
+}
+
+// readBody reads r's whole body, up to limit bytes.
+func (a *API) readBody(w http.ResponseWriter, r *http.Request, limit int) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(limit)))
+	if err != nil {
+		return nil, jsonError(err)
+	}
+	return body, nil
+}
+
+// pickGroup is a group for new tasks without ids: one this node leads
+// (taking turns), so that the create needs no forwarding; any group
+// when it leads none.
+func (a *API) pickGroup() slots.Group {
+	table := a.cfg.Node.Table()
+	count := uint64(table[len(table)-1])
+	turn := a.turn.Add(1)
+	for i := range count {
+		g := slots.Group((turn+i)%count + 1)
+		if b := a.backendOf(g); b != nil {
+			if _, _, self := b.Group.Leader(); self {
+				return g
+			}
+		}
+	}
+	return slots.Group(turn%count + 1)
+}
+
+// newID is a new task id (a UUIDv7, so time-sortable) in a slot of group
+// g: one in G ids drawn is.
+func newID(table *slots.Table, g slots.Group) string {
+	for {
+		id := uuid.Must(uuid.NewV7()).String()
+		if table == nil || table.GroupOf(id) == g {
+			return id
+		}
+	}
+}
