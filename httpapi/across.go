@@ -669,10 +669,8 @@ func (a *API) removeNodeAcross(w http.ResponseWriter, r *http.Request) {
 
 // leaseAcross leases a queue's due tasks from any group: first from each
 // group in turn without waiting (the groups this node leads first), and
-// when none has any, by waiting on all at once for the first to answer.
-// A lease granted by a group after another answered first is not lost:
-// it expires unused, and the task is offered again with a higher
-// attempt.
+// when none has any, by waiting on them all at once, each for its share
+// of the tasks wanted, until the first answers.
 func (a *API) leaseAcross(w http.ResponseWriter, r *http.Request) {
 	body, err := a.readBody(w, r, bodySlack)
 	if err != nil {
@@ -750,20 +748,33 @@ func (a *API) leaseAcross(w http.ResponseWriter, r *http.Request) {
 	case wait == 0:
 		writeJSON(w, http.StatusOK, out)
 	default:
-		a.writeLeaseWait(w, r, parts, partBody(want, req.Wait), want)
+		// Each group waited on is asked for its share of want, so that
+		// all the tasks every group grants fit the answer: a lease
+		// granted and then not handed out would hold its task until it
+		// expired. With fewer wanted than groups, that many groups are
+		// waited on (the others are swept again by the next request).
+		parts = parts[:min(len(parts), want)]
+		for i := range parts {
+			share := want / len(parts)
+			if i < want%len(parts) {
+				share++
+			}
+			parts[i].body = partBody(share, req.Wait)
+		}
+		a.writeLeaseWait(w, r, parts)
 	}
 }
 
-// writeLeaseWait waits on every group at once and answers with the first
-// group's tasks (and those of any other that answered as well, up to
-// want). A group that fails while others wait is passed over.
-func (a *API) writeLeaseWait(w http.ResponseWriter, r *http.Request, parts []groupPart, body []byte, want int) {
+// writeLeaseWait waits on the parts' groups at once and answers with the
+// tasks of the first to answer and of every other that answered as well
+// (each asked for its share, so together no more than wanted). A group
+// that fails while others wait is passed over.
+func (a *API) writeLeaseWait(w http.ResponseWriter, r *http.Request, parts []groupPart) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	sub := r.WithContext(ctx)
 	answers := make(chan groupAnswer, len(parts))
 	for _, p := range parts {
-		p.body = body
 		go func() { answers <- a.askGroup(sub, p) }()
 	}
 	out := wire.LeaseResponse{Tasks: []wire.LeasedTask{}}
@@ -782,7 +793,7 @@ func (a *API) writeLeaseWait(w http.ResponseWriter, r *http.Request, parts []gro
 		if json.Unmarshal(ans.body, &got) != nil {
 			continue
 		}
-		out.Tasks = append(out.Tasks, got.Tasks[:min(len(got.Tasks), want-len(out.Tasks))]...)
+		out.Tasks = append(out.Tasks, got.Tasks...)
 		if len(out.Tasks) > 0 {
 			cancel() // the others stop waiting
 		}

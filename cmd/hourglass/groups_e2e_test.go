@@ -155,6 +155,32 @@ func TestGroupsPullWorkers(t *testing.T) {
 		t.Fatalf("queue after the acks: %+v %v", q, err)
 	}
 
+	// Tasks of every group falling due at once while a long poll waits on
+	// all groups: each group grants its share, and every grant is handed
+	// out (one dropped would hold its task until its 30s lease ran out).
+	const burst = 300
+	var due []client.CreateTaskRequest
+	for i := range burst {
+		due = append(due, client.CreateTaskRequest{ID: fmt.Sprintf("burst-%03d", i), Queue: "burst", Delay: "1500ms"})
+	}
+	if _, err := creator.CreateTasks(ctx, due); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	deadline = time.Now().Add(10 * time.Second)
+	for len(got) < burst && time.Now().Before(deadline) {
+		leased, err := worker.LeaseTasks(ctx, "burst", client.LeaseRequest{Max: 1000, Wait: "5s", Lease: "30s"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, task := range leased {
+			got[task.ID] = true
+		}
+	}
+	if len(got) != burst {
+		t.Fatalf("%d of %d tasks due at once handed out within 10s", len(got), burst)
+	}
+
 	// A long poll on an empty queue waits on every group: a task created
 	// meanwhile, in whichever group, is its answer.
 	answer := make(chan []client.LeasedTask, 1)
