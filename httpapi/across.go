@@ -39,6 +39,8 @@ func (a *API) acrossGroups() map[string]http.HandlerFunc {
 		"POST /v1/tasks/ack":              a.acksAcross,
 		leasePattern:                      a.leaseAcross,
 		"DELETE /v1/cluster/nodes/{id}":   a.removeNodeAcross,
+		"GET " + snapshotPath:             a.snapshotAcross,
+		"POST " + snapshotPath:            a.restoreAcross,
 	}
 }
 
@@ -667,10 +669,13 @@ func (a *API) removeNodeAcross(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"removed": pathSegment(r, 4)})
 }
 
-// leaseAcross leases a queue's due tasks from any group: first from each
-// group in turn without waiting (the groups this node leads first), and
-// when none has any, by waiting on them all at once, each for its share
-// of the tasks wanted, until the first answers.
+// leaseAcross leases a queue's due tasks from any group: from each group
+// in turn without waiting (the groups this node leads first); when none
+// has any, it waits on them all at once with peeks, which lease nothing,
+// until one has a task, and leases from that one first. Only sweeps
+// lease, one group at a time, so no lease is ever granted to an answer
+// that is not sent (a lease granted to a request called off would hold
+// its task until it expired).
 func (a *API) leaseAcross(w http.ResponseWriter, r *http.Request) {
 	body, err := a.readBody(w, r, bodySlack)
 	if err != nil {
@@ -705,23 +710,42 @@ func (a *API) leaseAcross(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	deadline := time.Now().Add(wait)
 	parts := a.everyGroup(r, nil)
-	first := a.pickGroup()
-	slices.SortStableFunc(parts, func(x, y groupPart) int {
-		return int((x.group-first+slots.Group(len(parts)))%slots.Group(len(parts))) -
-			int((y.group-first+slots.Group(len(parts)))%slots.Group(len(parts)))
-	})
-	out := wire.LeaseResponse{Tasks: []wire.LeasedTask{}}
-	partBody := func(max int, wait string) []byte {
-		data, _ := json.Marshal(wire.LeaseRequest{Max: max, Wait: wait, Lease: req.Lease})
-		return data
+	start := a.pickGroup()
+	for {
+		out, failure, failures := a.sweepLeases(r, parts, start, want, req.Lease)
+		switch {
+		case len(out.Tasks) > 0:
+			writeJSON(w, http.StatusOK, out)
+			return
+		case failures == len(parts):
+			relay(w, failure) // no group could answer
+			return
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			writeJSON(w, http.StatusOK, out)
+			return
+		}
+		ready, ok := a.peekGroups(r, parts, left)
+		if !ok {
+			writeJSON(w, http.StatusOK, out) // nothing fell due within the wait
+			return
+		}
+		start = ready // lease from the group that has tasks first
 	}
-	// A group that cannot answer (no leader just now) is passed over
-	// while others can; only when all fail is the failure the answer.
-	failures := 0
-	var failure groupAnswer
-	for _, p := range parts {
-		p.body = partBody(want-len(out.Tasks), "0s")
+}
+
+// sweepLeases leases up to want tasks from the groups in turn, from group
+// start on, without waiting. A group that cannot answer (no leader just
+// now) is passed over; failures counts them, failure is the first.
+func (a *API) sweepLeases(r *http.Request, parts []groupPart, start slots.Group, want int, lease string) (out wire.LeaseResponse, failure groupAnswer, failures int) {
+	out.Tasks = []wire.LeasedTask{}
+	n := len(parts)
+	for k := range n {
+		p := parts[(int(start)-1+k)%n]
+		p.body, _ = json.Marshal(wire.LeaseRequest{Max: want - len(out.Tasks), Wait: "0s", Lease: lease})
 		ans := a.askGroup(r, p)
 		if !ans.ok() {
 			if failures == 0 {
@@ -732,75 +756,37 @@ func (a *API) leaseAcross(w http.ResponseWriter, r *http.Request) {
 		}
 		var got wire.LeaseResponse
 		if err := json.Unmarshal(ans.body, &got); err != nil {
-			a.writeError(w, err)
-			return
+			failures++
+			continue
 		}
 		out.Tasks = append(out.Tasks, got.Tasks...)
 		if len(out.Tasks) >= want {
 			break
 		}
 	}
-	switch {
-	case len(out.Tasks) > 0:
-		writeJSON(w, http.StatusOK, out)
-	case failures == len(parts):
-		relay(w, failure)
-	case wait == 0:
-		writeJSON(w, http.StatusOK, out)
-	default:
-		// Each group waited on is asked for its share of want, so that
-		// all the tasks every group grants fit the answer: a lease
-		// granted and then not handed out would hold its task until it
-		// expired. With fewer wanted than groups, that many groups are
-		// waited on (the others are swept again by the next request).
-		parts = parts[:min(len(parts), want)]
-		for i := range parts {
-			share := want / len(parts)
-			if i < want%len(parts) {
-				share++
-			}
-			parts[i].body = partBody(share, req.Wait)
-		}
-		a.writeLeaseWait(w, r, parts)
-	}
+	return out, failure, failures
 }
 
-// writeLeaseWait waits on the parts' groups at once and answers with the
-// tasks of the first to answer and of every other that answered as well
-// (each asked for its share, so together no more than wanted). A group
-// that fails while others wait is passed over.
-func (a *API) writeLeaseWait(w http.ResponseWriter, r *http.Request, parts []groupPart) {
+// peekGroups waits, up to wait, on every group at once until one has a
+// due task of the queue, and returns that group. A peek leases nothing,
+// so the others can be called off without losing a task.
+func (a *API) peekGroups(r *http.Request, parts []groupPart, wait time.Duration) (slots.Group, bool) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	sub := r.WithContext(ctx)
+	sub.Header = r.Header.Clone()
+	sub.Header.Set(headerLeasePeek, "1")
+	body, _ := json.Marshal(wire.LeaseRequest{Max: 1, Wait: wait.String()})
 	answers := make(chan groupAnswer, len(parts))
 	for _, p := range parts {
+		p.body = body
 		go func() { answers <- a.askGroup(sub, p) }()
 	}
-	out := wire.LeaseResponse{Tasks: []wire.LeasedTask{}}
-	var failure *groupAnswer
-	failures := 0
 	for range parts {
 		ans := <-answers
-		if !ans.ok() {
-			if failure == nil {
-				failure = &ans
-			}
-			failures++
-			continue
-		}
-		var got wire.LeaseResponse
-		if json.Unmarshal(ans.body, &got) != nil {
-			continue
-		}
-		out.Tasks = append(out.Tasks, got.Tasks...)
-		if len(out.Tasks) > 0 {
-			cancel() // the others stop waiting
+		if ans.ok() && ans.header.Get(headerLeaseReady) != "" {
+			return ans.group, true
 		}
 	}
-	if len(out.Tasks) == 0 && failures == len(parts) {
-		relay(w, *failure) // no group could wait
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
+	return 0, false
 }

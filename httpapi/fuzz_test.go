@@ -63,6 +63,11 @@ func (w *checkedWorkers) Lease(_ context.Context, req scheduler.LeaseRequest) ([
 	return nil, nil
 }
 
+func (w *checkedWorkers) Peek(ctx context.Context, req scheduler.LeaseRequest) (bool, error) {
+	_, err := w.Lease(ctx, req)
+	return false, err
+}
+
 func (w *checkedWorkers) check(id string, h scheduler.Holder, text string) {
 	if id == "" || len(h.Token) != scheduler.LeaseTokenSize || len(text) > maxWorkerText {
 		w.fail("id %q holder %+v text of %d bytes", id, h, len(text))

@@ -23,6 +23,10 @@ func (s *stubWorkers) Lease(context.Context, scheduler.LeaseRequest) ([]*fsmpb.T
 	s.calls++
 	return nil, nil
 }
+func (s *stubWorkers) Peek(context.Context, scheduler.LeaseRequest) (bool, error) {
+	s.calls++
+	return false, nil
+}
 func (s *stubWorkers) Ack(context.Context, string, scheduler.Holder, string) (*fsmpb.Task, error) {
 	s.calls++
 	return &fsmpb.Task{}, nil

@@ -16,11 +16,21 @@ import (
 // Workers serves pull workers: the leader's scheduler.
 type Workers interface {
 	Lease(ctx context.Context, req scheduler.LeaseRequest) ([]*fsmpb.Task, error)
+	// Peek waits until a due task of the queue is there, leasing nothing.
+	Peek(ctx context.Context, req scheduler.LeaseRequest) (bool, error)
 	Ack(ctx context.Context, id string, h scheduler.Holder, result string) (*fsmpb.Task, error)
 	AckMany(ctx context.Context, acks []scheduler.AckItem) ([]error, error)
 	Nack(ctx context.Context, id string, h scheduler.Holder, msg string, retryIn *time.Duration) (*fsmpb.Task, error)
 	Extend(ctx context.Context, id string, h scheduler.Holder, lease time.Duration) (*fsmpb.Task, error)
 }
+
+// headerLeasePeek asks a lease request of one group (a node leasing
+// across groups) to wait for a due task and lease nothing; the answer
+// carries headerLeaseReady when one is there.
+const (
+	headerLeasePeek  = "Hourglass-Lease-Peek"
+	headerLeaseReady = "Hourglass-Lease-Ready"
+)
 
 // Limits of the worker endpoints.
 const (
@@ -66,6 +76,18 @@ func (a *API) lease(w http.ResponseWriter, r *http.Request) {
 			a.writeError(w, err)
 			return
 		}
+	}
+	if r.Header.Get(headerLeasePeek) != "" {
+		ready, err := a.workers(r).Peek(r.Context(), lr)
+		if err != nil {
+			a.writeError(w, err)
+			return
+		}
+		if ready {
+			w.Header().Set(headerLeaseReady, "1")
+		}
+		writeJSON(w, http.StatusOK, wire.LeaseResponse{Tasks: []wire.LeasedTask{}})
+		return
 	}
 	tasks, err := a.workers(r).Lease(r.Context(), lr)
 	if err != nil {
@@ -237,6 +259,9 @@ var errNoWorkers = unavailable("this node does not serve pull workers")
 
 func (workersNotServed) Lease(context.Context, scheduler.LeaseRequest) ([]*fsmpb.Task, error) {
 	return nil, errNoWorkers
+}
+func (workersNotServed) Peek(context.Context, scheduler.LeaseRequest) (bool, error) {
+	return false, errNoWorkers
 }
 func (workersNotServed) Ack(context.Context, string, scheduler.Holder, string) (*fsmpb.Task, error) {
 	return nil, errNoWorkers

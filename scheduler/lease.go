@@ -39,11 +39,15 @@ type waiter struct {
 	max   int
 	// once: a request that does not wait (Wait 0) is answered after the
 	// loop's next step, with what is due then or nothing.
-	once  bool
+	once bool
+	// peek: the request only asks to know when a task is there; what the
+	// core hands it goes straight back (Peek).
+	peek  bool
 	ready chan struct{} // closed when done is set by the loop
 
 	mu    sync.Mutex
 	done  bool // handed tasks, failed, or given up by the requester
+	seen  bool // a peek: a task was there
 	items []leader.LeaseItem
 	term  uint64
 	run   uint64
@@ -61,6 +65,45 @@ func (w *waiter) grant(items []leader.LeaseItem, term, run uint64) bool {
 	w.items, w.term, w.run, w.done = items, term, run, true
 	close(w.ready)
 	return true
+}
+
+// saw tells a peek that a task is there.
+func (w *waiter) saw() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.seen, w.done = true, true
+		close(w.ready)
+	}
+}
+
+// Peek waits, up to req.Wait, until a due task of req.Queue is there to
+// be leased, and reports whether one was; it leases nothing, so giving
+// up on it (ctx) loses nothing. A node leasing across groups waits on
+// every group this way, then leases from the one that has tasks.
+func (s *Scheduler) Peek(ctx context.Context, req LeaseRequest) (bool, error) {
+	w := &waiter{queue: req.Queue, max: 1, ready: make(chan struct{}), peek: true}
+	s.mu.Lock()
+	s.lastWaiter++
+	w.id = s.lastWaiter
+	s.inbox.waiters = append(s.inbox.waiters, w)
+	s.mu.Unlock()
+	s.poke()
+	timer := time.NewTimer(req.Wait)
+	defer timer.Stop()
+	select {
+	case <-w.ready:
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.done = true
+		s.tell(0, func(in *inbox) { in.dropped = append(in.dropped, w) })
+		return false, nil
+	}
+	return w.seen, w.err
 }
 
 // Lease leases due pull tasks of a queue to a worker: it waits for the

@@ -67,6 +67,12 @@ func (s *Scheduler) loop(ctx context.Context, run, term uint64, fires chan<- []*
 		for _, g := range out.Grants {
 			w := waiting[g.Waiter]
 			delete(waiting, g.Waiter)
+			if w != nil && w.peek {
+				w.saw()
+				core.GiveBack(g.Items) // a peek leases nothing
+				wake = now
+				continue
+			}
 			if w == nil || !w.grant(g.Items, term, run) {
 				core.GiveBack(g.Items) // its requester gave up meanwhile
 				wake = now
