@@ -25,6 +25,7 @@ type (
 	ClusterLeader     = wire.ClusterLeader
 	ClusterNode       = wire.ClusterNode
 	ClusterGroup      = wire.ClusterGroup
+	SnapshotGroup     = wire.SnapshotGroup
 	GroupReplica      = wire.GroupReplica
 	CreateTaskRequest = wire.CreateTaskRequest
 	DueBucket         = wire.DueBucket

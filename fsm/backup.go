@@ -1,10 +1,12 @@
 package fsm
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	bolt "go.etcd.io/bbolt"
 	"google.golang.org/protobuf/proto"
@@ -239,6 +241,113 @@ func RebaseStateFile(path string, index, term uint64) error {
 	}
 	if err != nil {
 		return fmt.Errorf("rebase state file: %w", err)
+	}
+	return nil
+}
+
+// KeepTasks removes from the state file at path every task keep refuses,
+// with its index entries and its counts, and compacts the file: a state
+// of one group split for a cluster of many (each group keeps the tasks of
+// its slots). The raft index and term stay as they were; queues stay in
+// every part.
+func KeepTasks(path string, keep func(id string) bool) error {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5e9, NoSync: true})
+	if err != nil {
+		return fmt.Errorf("split state file: %w", err)
+	}
+	const chunk = 10_000 // tasks removed per transaction
+	for after := []byte(nil); ; {
+		var last []byte
+		err = db.Update(func(tx *bolt.Tx) error {
+			a := newApplier(tx)
+			c := a.tasks.Cursor()
+			var drop []*fsmpb.Task
+			k, v := c.First()
+			if after != nil {
+				k, v = c.Seek(after)
+				if bytes.Equal(k, after) {
+					k, v = c.Next()
+				}
+			}
+			for ; k != nil && len(drop) < chunk; k, v = c.Next() {
+				last = bytes.Clone(k)
+				if keep(string(k)) {
+					continue
+				}
+				t := new(fsmpb.Task)
+				if err := proto.Unmarshal(v, t); err != nil {
+					return fmt.Errorf("decode task %q: %w", k, err)
+				}
+				drop = append(drop, t)
+			}
+			for _, t := range drop {
+				if err := a.drop(t); err != nil {
+					return err
+				}
+			}
+			return a.flushCounts()
+		})
+		if err != nil || last == nil {
+			break
+		}
+		after = last
+	}
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("split state file: %w", err)
+	}
+	return compactFile(path)
+}
+
+// drop deletes task t and every index entry of it.
+func (a *applier) drop(t *fsmpb.Task) error {
+	a.countDeltas[queueState{t.Queue, t.State}]--
+	type entry struct {
+		b   *bolt.Bucket
+		key []byte
+	}
+	deletes := []entry{{a.byState, stateKey(t.State, t.Queue, t.Id)}, {a.tasks, []byte(t.Id)}, {a.running, []byte(t.Id)}}
+	if t.State == fsmpb.State_SCHEDULED {
+		deletes = append(deletes, entry{a.due, timeKey(t.DueAt, t.Id)})
+	}
+	if t.RetainUntil != 0 {
+		deletes = append(deletes, entry{a.expire, timeKey(t.RetainUntil, t.Id)})
+	}
+	for _, d := range deletes {
+		if err := d.b.Delete(d.key); err != nil {
+			return fmt.Errorf("remove task %q: %w", t.Id, err)
+		}
+	}
+	return nil
+}
+
+// compactFile rewrites the bbolt file at path without its free pages.
+func compactFile(path string) error {
+	tmp := path + ".compact"
+	src, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: 5e9})
+	if err != nil {
+		return fmt.Errorf("compact state file: %w", err)
+	}
+	defer src.Close()
+	dst, err := bolt.Open(tmp, 0o600, &bolt.Options{Timeout: 5e9, NoSync: true})
+	if err != nil {
+		return fmt.Errorf("compact state file: %w", err)
+	}
+	err = bolt.Compact(dst, src, 64<<20)
+	if err == nil {
+		err = dst.Sync()
+	}
+	if cerr := dst.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("compact state file: %w", err)
 	}
 	return nil
 }

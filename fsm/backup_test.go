@@ -152,3 +152,53 @@ func TestRebaseStateFile(t *testing.T) {
 		t.Fatalf("rebased file: index %d term %d, %d tasks", info.Index, info.Term, info.Tasks.Total())
 	}
 }
+
+// Split in two, each part keeps its tasks with every index entry (the
+// checker, which cross-checks the indexes and counts, passes) and the
+// raft index and term; the parts' tasks add up to the whole.
+func TestKeepTasksSplitsAState(t *testing.T) {
+	whole := filledBackupFile(t)
+	data, err := os.ReadFile(whole)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := map[string]bool{"s1": true, "r": true, "c": true}
+	var total uint64
+	for part, keep := range []func(string) bool{func(id string) bool { return first[id] }, func(id string) bool { return !first[id] }} {
+		path := filepath.Join(t.TempDir(), "part.db")
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := KeepTasks(path, keep); err != nil {
+			t.Fatal(err)
+		}
+		info, err := CheckStateFile(path)
+		if err != nil {
+			t.Fatalf("part %d: %v", part, err)
+		}
+		if info.Index != 4 || info.Term != 2 {
+			t.Fatalf("part %d: index %d term %d, want 4 and 2", part, info.Index, info.Term)
+		}
+		f, err := Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tasks, _, err := f.List(ListQuery{Limit: 100})
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, task := range tasks {
+			if !keep(task.Id) {
+				t.Fatalf("part %d kept %s", part, task.Id)
+			}
+		}
+		if uint64(len(tasks)) != info.Tasks.Total() {
+			t.Fatalf("part %d: %d tasks listed, counts say %d", part, len(tasks), info.Tasks.Total())
+		}
+		total += info.Tasks.Total()
+	}
+	if total != 5 {
+		t.Fatalf("the parts hold %d tasks, the whole 5", total)
+	}
+}

@@ -74,10 +74,21 @@ func (a *API) askGroups(r *http.Request, parts []groupPart) []groupAnswer {
 }
 
 func (a *API) askGroup(r *http.Request, p groupPart) groupAnswer {
-	sub, err := http.NewRequestWithContext(r.Context(), p.method, p.target, bytes.NewReader(p.body))
+	sub, err := a.groupRequest(r, p, bytes.NewReader(p.body))
 	if err != nil {
 		return groupAnswer{group: p.group, status: http.StatusInternalServerError,
 			body: []byte(`{"error":{"code":"internal","message":"split request"}}`)}
+	}
+	rec := &answerRecorder{header: http.Header{}}
+	a.serveGroup(rec, sub, p.group)
+	return groupAnswer{group: p.group, status: rec.status, header: rec.header, body: rec.body.Bytes()}
+}
+
+// groupRequest is r's part p, for p's group alone, with body (nil: none).
+func (a *API) groupRequest(r *http.Request, p groupPart, body io.Reader) (*http.Request, error) {
+	sub, err := http.NewRequestWithContext(r.Context(), p.method, p.target, body)
+	if err != nil {
+		return nil, err
 	}
 	for k, v := range r.Header {
 		if k != "Content-Length" {
@@ -86,9 +97,7 @@ func (a *API) askGroup(r *http.Request, p groupPart) groupAnswer {
 	}
 	sub.Header.Set(headerGroup, p.group.String())
 	sub.Host, sub.RemoteAddr, sub.TLS = r.Host, r.RemoteAddr, r.TLS
-	rec := &answerRecorder{header: http.Header{}}
-	a.serveGroup(rec, sub, p.group)
-	return groupAnswer{group: p.group, status: rec.status, header: rec.header, body: rec.body.Bytes()}
+	return sub, nil
 }
 
 // everyGroup makes the same part for every group of the cluster.

@@ -143,9 +143,10 @@ func (a *API) serveGroup(w http.ResponseWriter, r *http.Request, id slots.Group)
 // readCloser is a request body of bytes read before.
 func readCloser(body []byte) io.ReadCloser { return io.NopCloser(bytes.NewReader(body)) }
 
-// notAcrossGroups answers a request that would need the answers of
-// several groups merged, which this version does not do yet.
-func (a *API) notAcrossGroups(w http.ResponseWriter, r *http.Request) {
-	a.writeError(w, &apiError{http.StatusNotImplemented, wire.CodeUnavailable,
-		"this cluster has more than one raft group, and " + r.Method + " " + r.URL.Path + " is not served across groups yet"})
+// noRouteAcross answers a request of a route that has no handler across
+// groups: a bug (TestEveryRouteIsRoutedAcrossGroups keeps it from
+// happening).
+func (a *API) noRouteAcross(w http.ResponseWriter, r *http.Request) {
+	a.writeError(w, &apiError{http.StatusInternalServerError, wire.CodeInternal,
+		"no way to serve " + r.Method + " " + r.URL.Path + " across the cluster's groups"})
 }

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/hourglass-scheduler/hourglass/client"
 	"github.com/hourglass-scheduler/hourglass/cluster"
+	"github.com/hourglass-scheduler/hourglass/fsm/archive"
 	"github.com/hourglass-scheduler/hourglass/slots"
 )
 
@@ -251,6 +253,107 @@ func TestGroupsTokenRoundTrip(t *testing.T) {
 	for _, bad := range []string{"!", "Rw", token[:len(token)-1], encodeGroupsToken(cursors[:2])} {
 		if _, err := decodeGroupsToken(bad, 3); err == nil {
 			t.Errorf("token %q accepted", bad)
+		}
+	}
+}
+
+// A backup of three groups is one archive of their three states; restored,
+// every group is back as it was. A backup of a single-group cluster
+// restores into three groups too, its tasks split by slot.
+func TestBackupAndRestoreAcrossGroups(t *testing.T) {
+	s := newGroupsServer(t, 3)
+	var tasks []string
+	for i := range 30 {
+		tasks = append(tasks, fmt.Sprintf(`{"id":"t%02d","delay":"1h",%s}`, i, validTarget))
+	}
+	if r := s.do(t, "POST", "/v1/tasks/batch", `{"tasks":[`+strings.Join(tasks, ",")+`]}`); r.status != http.StatusOK {
+		t.Fatalf("batch: %d %s", r.status, r.body)
+	}
+	backup := s.do(t, "GET", "/v1/snapshot", "")
+	if backup.status != http.StatusOK || backup.header.Get("Hourglass-Snapshot-Groups") != "3" {
+		t.Fatalf("backup: %d %s", backup.status, backup.header)
+	}
+	meta, err := archive.ExtractGroups(bytes.NewReader(backup.body), t.TempDir(), nil)
+	if err != nil || len(meta.Groups) != 3 || meta.Tasks.Total() != 30 {
+		t.Fatalf("the backup: %+v %v", meta, err)
+	}
+
+	// Changes after the backup are undone by the restore.
+	if r := s.do(t, "DELETE", "/v1/tasks/t05", ""); r.status != http.StatusOK {
+		t.Fatalf("cancel: %d %s", r.status, r.body)
+	}
+	if r := s.do(t, "POST", "/v1/tasks", `{"id":"later","delay":"1h",`+validTarget+`}`); r.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	r := s.do(t, "POST", "/v1/snapshot", string(backup.body))
+	var restored client.RestoreResponse
+	if r.status != http.StatusOK || json.Unmarshal(r.body, &restored) != nil || len(restored.Restored.Groups) != 3 || restored.Restored.TotalTasks != 30 {
+		t.Fatalf("restore: %d %s", r.status, r.body)
+	}
+	waitRestored := func(id, state string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			r := s.do(t, "GET", "/v1/tasks/"+id, "")
+			if state == "" && r.status == http.StatusNotFound || state != "" && r.status == http.StatusOK && r.task(t).State == state {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after the restore, task %s: %d %s; want state %q", id, r.status, r.body, state)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitRestored("t05", "scheduled")
+	waitRestored("later", "")
+
+	// A damaged archive changes nothing.
+	bad := bytes.Clone(backup.body)
+	bad[len(bad)/2] ^= 0x10
+	if r := s.do(t, "POST", "/v1/snapshot", string(bad)); r.status != http.StatusBadRequest {
+		t.Fatalf("a damaged archive: %d %s", r.status, r.body)
+	}
+
+	// A single-group cluster's backup: split by slot over the groups.
+	one := newTestServerWith(t, cluster.Config{}, func(c *testConfig) { c.Limits.MaxBatch = 50 })
+	var old []string
+	for i := range 20 {
+		old = append(old, fmt.Sprintf(`{"id":"old%02d","delay":"2h",%s}`, i, validTarget))
+	}
+	if r := one.do(t, "POST", "/v1/tasks/batch", `{"tasks":[`+strings.Join(old, ",")+`]}`); r.status != http.StatusOK {
+		t.Fatalf("batch on one group: %d %s", r.status, r.body)
+	}
+	single := one.do(t, "GET", "/v1/snapshot", "")
+	if single.status != http.StatusOK {
+		t.Fatalf("backup of one group: %d", single.status)
+	}
+	if r := s.do(t, "POST", "/v1/snapshot", string(single.body)); r.status != http.StatusOK {
+		t.Fatalf("restore of a single-group backup into three groups: %d %s", r.status, r.body)
+	}
+	waitRestored("t00", "")
+	for i := range 20 {
+		id := fmt.Sprintf("old%02d", i)
+		waitRestored(id, "scheduled")
+		if _, err := s.groupOf(id).FSM().Get(id); err != nil {
+			t.Fatalf("%s is not in the group of its slot: %v", id, err)
+		}
+	}
+	if got := len(s.listAll(t, "", 100)); got != 20 {
+		t.Fatalf("%d tasks after restoring 20", got)
+	}
+}
+
+// Every route of the API is served by one group (a task's), by whichever
+// node gets it, or across the groups.
+func TestEveryRouteIsRoutedAcrossGroups(t *testing.T) {
+	api := New(Config{Metrics: http.NotFoundHandler()})
+	local := map[string]bool{"GET /v1/cluster": true, "GET /v1/openapi.json": true}
+	for _, pattern := range api.Routes() {
+		if !strings.Contains(pattern, " /v1/") || local[pattern] {
+			continue
+		}
+		if !taskRoutes[pattern] && api.across[pattern] == nil {
+			t.Errorf("route %s is served neither by one task's group nor across groups", pattern)
 		}
 	}
 }

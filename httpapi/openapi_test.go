@@ -22,6 +22,9 @@ type noWorkers struct{}
 func (noWorkers) Lease(context.Context, scheduler.LeaseRequest) ([]*fsmpb.Task, error) {
 	return nil, nil
 }
+func (noWorkers) Peek(context.Context, scheduler.LeaseRequest) (bool, error) {
+	return false, nil
+}
 func (noWorkers) Ack(context.Context, string, scheduler.Holder, string) (*fsmpb.Task, error) {
 	return nil, nil
 }
@@ -116,6 +119,7 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		"ErrorResponse": client.ErrorResponse{}, "ClusterInfo": client.ClusterInfo{}, "ClusterLeader": client.ClusterLeader{},
 		"ClusterNode": client.ClusterNode{}, "Snapshot": client.Snapshot{}, "RestoreResponse": client.RestoreResponse{},
 		"DueStats": client.DueStats{}, "DueBucket": client.DueBucket{}, "RetryPolicy": client.RetryPolicy{},
+		"ClusterGroup": client.ClusterGroup{}, "GroupReplica": client.GroupReplica{}, "SnapshotGroup": client.SnapshotGroup{},
 	}
 	for name, v := range types {
 		schema, ok := doc.Components.Schemas[name]

@@ -78,6 +78,13 @@ type Config struct {
 	// over https with this configuration (the nodes' API serves TLS).
 	// Nil: over plain http.
 	ForwardTLS *tls.Config
+	// TempDir is where a restore of many groups is checked before it is
+	// sent to the groups (the data directory, best: a file system with
+	// room for the state); empty: os.TempDir().
+	TempDir string
+	// CheckState checks each state file of a restore of many groups (nil:
+	// fsm.CheckStateFile in this process).
+	CheckState archive.Checker
 	Now        func() time.Time
 	Logger     *slog.Logger
 }
@@ -268,7 +275,7 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request) (route string) {
 			if h := a.across[pattern]; h != nil {
 				h(w, r)
 			} else {
-				a.notAcrossGroups(w, r)
+				a.noRouteAcross(w, r)
 			}
 			return pattern
 		}

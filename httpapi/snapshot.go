@@ -82,8 +82,14 @@ func (a *API) restoreSnapshot(w http.ResponseWriter, r *http.Request) {
 
 // SnapshotView is the API form of an archive's metadata.
 func SnapshotView(m archive.Meta) wire.Snapshot {
-	return wire.Snapshot{
+	v := wire.Snapshot{
 		Index: m.Index, Term: m.Term, CreatedAt: m.CreatedAt, NodeID: m.NodeID,
 		HourglassVersion: m.HourglassVersion, Tasks: m.Tasks, TotalTasks: m.Tasks.Total(),
 	}
+	if m.FormatVersion == archive.GroupsFormatVersion {
+		for _, g := range m.Groups {
+			v.Groups = append(v.Groups, wire.SnapshotGroup{ID: g.ID, Index: g.Index, Term: g.Term, TotalTasks: g.Tasks.Total()})
+		}
+	}
+	return v
 }

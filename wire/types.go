@@ -349,6 +349,18 @@ type Snapshot struct {
 	HourglassVersion string            `json:"hourglass_version"`
 	Tasks            map[string]uint64 `json:"tasks"` // by state
 	TotalTasks       uint64            `json:"total_tasks"`
+	// Groups lists each group's part of a backup of a cluster of many
+	// groups (index and term above are then zero: each group has its
+	// own).
+	Groups []SnapshotGroup `json:"groups,omitempty"`
+}
+
+// SnapshotGroup is one group's part of a backup.
+type SnapshotGroup struct {
+	ID         uint32 `json:"id"`
+	Index      uint64 `json:"index"`
+	Term       uint64 `json:"term"`
+	TotalTasks uint64 `json:"total_tasks"`
 }
 
 // RestoreResponse is the answer to POST /v1/snapshot: the backup the

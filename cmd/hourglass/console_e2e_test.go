@@ -25,7 +25,8 @@ import (
 // screenshot of the overview (to $HOURGLASS_ARTIFACTS when set).
 func TestConsoleInBrowser(t *testing.T) {
 	chromium := requireTool(t, "chromium", "chromium-browser", "google-chrome")
-	srv := startServer(t, t.TempDir(), freeAddr(t))
+	// Two groups: every page of the console reads across them.
+	srv := startServer(t, t.TempDir(), freeAddr(t), "--groups", "2")
 	c := client.New(srv.addr, "")
 	ctx := context.Background()
 
@@ -91,10 +92,12 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	// Overview: cluster, tasks by queue and state, firing, forecast.
 	var leader, queueTable, firing string
-	var bars, xTicks, yTicks, rateCharts, rateTicks int
+	var bars, xTicks, yTicks, rateCharts, rateTicks, groupRows int
 	run("load the overview",
 		chromedp.Navigate(srv.addr+"/"),
 		chromedp.WaitVisible("#nodes tbody tr", chromedp.ByQuery),
+		chromedp.WaitVisible("#groups tbody tr", chromedp.ByQuery),
+		chromedp.Evaluate(`document.querySelectorAll("#groups tbody tr").length`, &groupRows),
 		chromedp.Text("#leader", &leader, chromedp.ByQuery),
 		chromedp.WaitVisible(`#queue-states`, chromedp.ByQuery),
 		chromedp.Text("#queue-states", &queueTable, chromedp.ByQuery),
@@ -112,6 +115,9 @@ func TestConsoleInBrowser(t *testing.T) {
 	)
 	if leader != "node-1" {
 		t.Errorf("overview leader = %q, want node-1", leader)
+	}
+	if groupRows != 2 {
+		t.Errorf("the overview lists %d groups, want 2", groupRows)
 	}
 	for _, want := range []string{"emails", "reports", "billing"} {
 		if !strings.Contains(queueTable, want) {

@@ -4,7 +4,7 @@
 //	hourglass server                  run a node (single-node cluster in ./hourglass-data)
 //	hourglass task create|get|cancel|list
 //	hourglass snapshot save|inspect|restore FILE
-//	hourglass cluster members|remove
+//	hourglass cluster members|groups|remove
 //	hourglass token create
 //	hourglass signing-key|gossip-key create
 //	hourglass tls ca|cert

@@ -275,6 +275,7 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger) error {
 		QueueLabels: queueLabels,
 		Tokens:      tokens, Logger: logger,
 		ForwardTLS: secure.forward, RequireClientCert: f.tlsClientCA != "",
+		TempDir: dataDir, CheckState: checkState,
 	})
 
 	// 3. Each group: every write enters through its service; its

@@ -134,7 +134,7 @@ func restoreSnapshot(ctx context.Context, c *client.Client, file string, asJSON 
 		return err
 	}
 	defer in.Close()
-	if _, err := archive.Read(in, io.Discard); err != nil {
+	if _, err := archive.Check(in); err != nil {
 		return fmt.Errorf("%s: %w; nothing was sent", file, err)
 	}
 	st, err := in.Stat()
@@ -155,8 +155,13 @@ func restoreSnapshot(ctx context.Context, c *client.Client, file string, asJSON 
 	if asJSON {
 		return writeJSON(stdout, s)
 	}
-	fmt.Fprintf(stdout, "restored %s in %v: the cluster now holds the state of raft index %d (term %d), taken %s on %s\n",
-		file, time.Since(start).Round(time.Millisecond), s.Index, s.Term, s.CreatedAt.Format(time.RFC3339), s.NodeID)
+	if len(s.Groups) > 0 {
+		fmt.Fprintf(stdout, "restored %s in %v: each of the cluster's %d groups now holds its state as taken %s through %s\n",
+			file, time.Since(start).Round(time.Millisecond), len(s.Groups), s.CreatedAt.Format(time.RFC3339), s.NodeID)
+	} else {
+		fmt.Fprintf(stdout, "restored %s in %v: the cluster now holds the state of raft index %d (term %d), taken %s on %s\n",
+			file, time.Since(start).Round(time.Millisecond), s.Index, s.Term, s.CreatedAt.Format(time.RFC3339), s.NodeID)
+	}
 	fmt.Fprintf(stdout, "tasks: %d (%s)\n", s.TotalTasks, countsLine(s.Tasks))
 	return nil
 }
@@ -182,8 +187,16 @@ func printSnapshot(w io.Writer, asJSON bool, headline, file string, m archive.Me
 			SchemaVersion: int64(m.SchemaVersion), StateBytes: m.StateSize, FileBytes: st.Size(),
 		})
 	}
-	fmt.Fprintf(w, "%s: raft index %d (term %d), taken %s on node %s by hourglass %s\n",
-		headline, m.Index, m.Term, m.CreatedAt.Format(time.RFC3339), m.NodeID, m.HourglassVersion)
+	if m.FormatVersion == archive.GroupsFormatVersion {
+		fmt.Fprintf(w, "%s: %d groups, taken %s through node %s by hourglass %s\n",
+			headline, len(m.Groups), m.CreatedAt.Format(time.RFC3339), m.NodeID, m.HourglassVersion)
+		for _, g := range m.Groups {
+			fmt.Fprintf(w, "group %d: raft index %d (term %d), %d tasks\n", g.ID, g.Index, g.Term, g.Tasks.Total())
+		}
+	} else {
+		fmt.Fprintf(w, "%s: raft index %d (term %d), taken %s on node %s by hourglass %s\n",
+			headline, m.Index, m.Term, m.CreatedAt.Format(time.RFC3339), m.NodeID, m.HourglassVersion)
+	}
 	fmt.Fprintf(w, "tasks: %d (%s)\n", m.Tasks.Total(), countsLine(m.Tasks))
 	fmt.Fprintf(w, "size: %s (state %s); format %d, schema %d; %s\n",
 		humanBytes(st.Size()), humanBytes(m.StateSize), m.FormatVersion, m.SchemaVersion, timing)

@@ -24,9 +24,11 @@ import (
 const (
 	// Format names the archive kind in meta.json and the gzip header.
 	Format = "hourglass-snapshot"
-	// FormatVersion is the newest archive layout this build writes and
-	// reads.
+	// FormatVersion is the layout of an archive of one group's state.
 	FormatVersion = 1
+	// GroupsFormatVersion is the layout of an archive of many groups:
+	// the newest this build writes and reads.
+	GroupsFormatVersion = 2
 
 	metaName  = "meta.json"
 	stateName = "state.db"
@@ -60,6 +62,19 @@ type Meta struct {
 	CreatedAt        time.Time  `json:"created_at"`
 	StateSize        int64      `json:"state_size"`
 	Tasks            fsm.Counts `json:"tasks"`
+	// Groups describes each group's state in an archive of many groups
+	// (format version 2); Index and Term are then zero, StateSize and
+	// Tasks the sums. Empty in an archive of one group (version 1).
+	Groups []GroupMeta `json:"groups,omitempty"`
+}
+
+// GroupMeta describes one group's state in an archive of many groups.
+type GroupMeta struct {
+	ID        uint32     `json:"id"`
+	Index     uint64     `json:"index"`
+	Term      uint64     `json:"term"`
+	StateSize int64      `json:"state_size"`
+	Tasks     fsm.Counts `json:"tasks"`
 }
 
 // NewMeta describes a backup of the state machine taken on node.
@@ -142,26 +157,64 @@ func Read(r io.Reader, state io.Writer) (Meta, error) {
 // read is Read; admit, when set, may refuse the archive by its meta.json
 // before any of its state is written.
 func read(r io.Reader, state io.Writer, admit func(Meta) error) (Meta, error) {
-	br := bufio.NewReaderSize(r, 1<<16)
-	gz, err := gzip.NewReader(br)
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return Meta{}, invalid("not an Hourglass snapshot: the file is empty or too short to be one")
-	}
-	if err != nil {
-		return Meta{}, streamError("gzip header", err)
-	}
-	gz.Multistream(false)
-	if gz.Comment != Format {
-		return Meta{}, invalid("not an Hourglass snapshot (gzip comment %q, want %q)", gz.Comment, Format)
-	}
-	tr := tar.NewReader(gz)
-
-	// meta.json
-	hdr, err := next(tr, metaName, maxMetaSize)
+	rd, err := openReader(r)
 	if err != nil {
 		return Meta{}, err
 	}
-	metaJSON, err := io.ReadAll(tr)
+	meta, err := rd.meta()
+	if err != nil {
+		return Meta{}, err
+	}
+	if meta.FormatVersion == GroupsFormatVersion {
+		return Meta{}, invalid("this is an archive of a cluster of %d groups: restore it to a cluster (POST /v1/snapshot), or check it with hourglass snapshot inspect", len(meta.Groups))
+	}
+	if admit != nil {
+		if err := admit(meta); err != nil {
+			return Meta{}, err
+		}
+	}
+	if err := rd.state(stateName, meta.StateSize, state); err != nil {
+		return Meta{}, err
+	}
+	if err := rd.end([]string{stateName}); err != nil {
+		return Meta{}, err
+	}
+	return meta, nil
+}
+
+// reader reads an archive entry by entry, checking as it goes: meta,
+// then each state, then end.
+type reader struct {
+	br       *bufio.Reader
+	gz       *gzip.Reader
+	tr       *tar.Reader
+	metaJSON []byte
+	sums     map[string][]byte // SHA-256 of each entry read, by name
+}
+
+func openReader(r io.Reader) (*reader, error) {
+	br := bufio.NewReaderSize(r, 1<<16)
+	gz, err := gzip.NewReader(br)
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return nil, invalid("not an Hourglass snapshot: the file is empty or too short to be one")
+	}
+	if err != nil {
+		return nil, streamError("gzip header", err)
+	}
+	gz.Multistream(false)
+	if gz.Comment != Format {
+		return nil, invalid("not an Hourglass snapshot (gzip comment %q, want %q)", gz.Comment, Format)
+	}
+	return &reader{br: br, gz: gz, tr: tar.NewReader(gz), sums: map[string][]byte{}}, nil
+}
+
+// meta reads and checks meta.json.
+func (rd *reader) meta() (Meta, error) {
+	hdr, err := next(rd.tr, metaName, maxMetaSize)
+	if err != nil {
+		return Meta{}, err
+	}
+	metaJSON, err := io.ReadAll(rd.tr)
 	if err != nil {
 		return Meta{}, streamError(metaName, err)
 	}
@@ -175,65 +228,67 @@ func read(r io.Reader, state io.Writer, admit func(Meta) error) (Meta, error) {
 	if err := checkMeta(meta); err != nil {
 		return Meta{}, err
 	}
-	if admit != nil {
-		if err := admit(meta); err != nil {
-			return Meta{}, err
-		}
-	}
+	sum := sha256.Sum256(metaJSON)
+	rd.metaJSON, rd.sums[metaName] = metaJSON, sum[:]
+	return meta, nil
+}
 
-	// state.db
-	hdr, err = next(tr, stateName, -1)
+// state reads the state entry name, of size bytes, into w.
+func (rd *reader) state(name string, size int64, w io.Writer) error {
+	hdr, err := next(rd.tr, name, -1)
 	if err != nil {
-		return Meta{}, err
+		return err
 	}
-	if hdr.Size != meta.StateSize {
-		return Meta{}, invalid("%s: %d bytes, %s says %d", stateName, hdr.Size, metaName, meta.StateSize)
+	if hdr.Size != size {
+		return invalid("%s: %d bytes, %s says %d", name, hdr.Size, metaName, size)
 	}
-	stateHash := sha256.New()
-	if err := copyState(state, tr, stateHash, &stateHead{size: hdr.Size}); err != nil {
-		return Meta{}, err
+	h := sha256.New()
+	if err := copyState(w, rd.tr, h, &stateHead{size: hdr.Size}); err != nil {
+		return err
 	}
+	rd.sums[name] = h.Sum(nil)
+	return nil
+}
 
-	// SHA256SUMS
-	if _, err := next(tr, sumsName, maxSumsSize); err != nil {
-		return Meta{}, err
+// end reads SHA256SUMS and checks the digests of meta.json and of the
+// states named, then that nothing follows.
+func (rd *reader) end(states []string) error {
+	if _, err := next(rd.tr, sumsName, maxSumsSize); err != nil {
+		return err
 	}
-	sums, err := io.ReadAll(tr)
+	sums, err := io.ReadAll(rd.tr)
 	if err != nil {
-		return Meta{}, streamError(sumsName, err)
+		return streamError(sumsName, err)
 	}
-	want, err := parseSums(sums)
+	names := append([]string{metaName}, states...)
+	want, err := parseSums(sums, names)
 	if err != nil {
-		return Meta{}, err
+		return err
 	}
-	metaSum := sha256.Sum256(metaJSON)
-	for _, got := range []struct {
-		name string
-		sum  []byte
-	}{{metaName, metaSum[:]}, {stateName, stateHash.Sum(nil)}} {
-		if w := want[got.name]; w != hex.EncodeToString(got.sum) {
-			return Meta{}, invalid("%s: SHA-256 is %x, %s says %s: the archive is damaged", got.name, got.sum, sumsName, w)
+	for _, name := range names {
+		if got := hex.EncodeToString(rd.sums[name]); want[name] != got {
+			return invalid("%s: SHA-256 is %s, %s says %s: the archive is damaged", name, got, sumsName, want[name])
 		}
 	}
 
 	// Nothing after: the tar ends, the gzip stream ends (checking its CRC
 	// and length), and no bytes follow it.
-	if _, err := tr.Next(); err != io.EOF {
+	if _, err := rd.tr.Next(); err != io.EOF {
 		if err == nil {
-			return Meta{}, invalid("unexpected entry after %s", sumsName)
+			return invalid("unexpected entry after %s", sumsName)
 		}
-		return Meta{}, streamError("end of archive", err)
+		return streamError("end of archive", err)
 	}
-	if n, err := io.Copy(io.Discard, gz); err != nil || n > 0 {
+	if n, err := io.Copy(io.Discard, rd.gz); err != nil || n > 0 {
 		if err != nil {
-			return Meta{}, streamError("end of archive", err)
+			return streamError("end of archive", err)
 		}
-		return Meta{}, invalid("%d unexpected bytes after the end of the archive", n)
+		return invalid("%d unexpected bytes after the end of the archive", n)
 	}
-	if _, err := br.ReadByte(); err != io.EOF {
-		return Meta{}, invalid("unexpected data after the end of the gzip stream")
+	if _, err := rd.br.ReadByte(); err != io.EOF {
+		return invalid("unexpected data after the end of the gzip stream")
 	}
-	return meta, nil
+	return nil
 }
 
 // next reads the next tar header and checks it is the regular file name,
@@ -261,9 +316,13 @@ func checkMeta(m Meta) error {
 		return invalid("%s: format %q, want %q", metaName, m.Format, Format)
 	case m.FormatVersion < 1:
 		return invalid("%s: format_version %d", metaName, m.FormatVersion)
-	case m.FormatVersion > FormatVersion:
+	case m.FormatVersion > GroupsFormatVersion:
 		return invalid("archive format version %d is newer than this build reads (%d): use the Hourglass version that wrote it (%s) or newer",
-			m.FormatVersion, FormatVersion, m.HourglassVersion)
+			m.FormatVersion, GroupsFormatVersion, m.HourglassVersion)
+	case m.FormatVersion == FormatVersion && len(m.Groups) > 0:
+		return invalid("%s: format_version %d with groups", metaName, m.FormatVersion)
+	case m.FormatVersion == GroupsFormatVersion:
+		return checkGroups(m)
 	case m.SchemaVersion != fsm.SchemaVersion:
 		return invalid("the state in this archive has schema version %d; this build reads %d", m.SchemaVersion, fsm.SchemaVersion)
 	case m.StateSize <= 0:
@@ -300,7 +359,7 @@ func copyState(w io.Writer, r io.Reader, h hash.Hash, head *stateHead) error {
 }
 
 // parseSums reads sha256sum lines ("<hex>  <name>").
-func parseSums(data []byte) (map[string]string, error) {
+func parseSums(data []byte, required []string) (map[string]string, error) {
 	sums := map[string]string{}
 	for i, line := range strings.Split(strings.TrimSuffix(string(data), "\n"), "\n") {
 		sum, name, ok := strings.Cut(line, "  ")
@@ -309,7 +368,7 @@ func parseSums(data []byte) (map[string]string, error) {
 		}
 		sums[name] = sum
 	}
-	for _, name := range []string{metaName, stateName} {
+	for _, name := range required {
 		if sums[name] == "" {
 			return nil, invalid("%s has no digest of %s", sumsName, name)
 		}
@@ -398,8 +457,9 @@ func matches(m Meta, info *fsm.StateInfo) error {
 	return nil
 }
 
-// Verify checks the archive at path as Extract does, using a temporary
-// state file in tmpDir (os.TempDir() when empty) that it removes after.
+// Verify checks the archive at path, of either kind, as ExtractGroups
+// does, extracting into a temporary directory in tmpDir (os.TempDir()
+// when empty) that it removes after.
 func Verify(path, tmpDir string, check Checker) (Meta, error) {
 	in, err := os.Open(path)
 	if err != nil {
@@ -411,5 +471,5 @@ func Verify(path, tmpDir string, check Checker) (Meta, error) {
 		return Meta{}, fmt.Errorf("verify snapshot: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	return Extract(in, filepath.Join(dir, stateName), check)
+	return ExtractGroups(in, dir, check)
 }

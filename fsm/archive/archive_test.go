@@ -167,8 +167,8 @@ func TestForeignAndDamagedArchivesAreRefused(t *testing.T) {
 	mustRefuse(t, "trailing garbage", append(bytes.Clone(good), "extra"...), "after the end of the gzip stream")
 	mustRefuse(t, "two archives", append(bytes.Clone(good), good...), "after the end of the gzip stream")
 
-	newer, _, _ := writeArchive(t, f, func(m *Meta) { m.FormatVersion = 2; m.HourglassVersion = "v9" })
-	mustRefuse(t, "a newer format", newer, "format version 2 is newer than this build reads (1): use the Hourglass version that wrote it (v9)")
+	newer, _, _ := writeArchive(t, f, func(m *Meta) { m.FormatVersion = 3; m.HourglassVersion = "v9" })
+	mustRefuse(t, "a newer format", newer, "format version 3 is newer than this build reads (2): use the Hourglass version that wrote it (v9)")
 	schema, _, _ := writeArchive(t, f, func(m *Meta) { m.SchemaVersion = 99 })
 	mustRefuse(t, "another schema", schema, "schema version 99")
 	mustRefuse(t, "no state size", gzipTar(t, Format, "meta.json", `{"format":"hourglass-snapshot","format_version":1,"schema_version":2,"tasks":{}}`), "state_size 0")

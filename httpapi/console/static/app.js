@@ -198,15 +198,23 @@ async function overview() {
 
 function drawCluster(box, info) {
   const leader = info.leader ? info.leader.id : "none";
+  const groups = info.groups || [];
   fill(box,
     h("h2", {}, "Cluster"),
-    h("p", {}, "Leader: ", h("strong", { id: "leader" }, leader), ` · term ${info.term} · commit ${fmtCount(info.commit_index)} · applied ${fmtCount(info.applied_index)}`),
+    h("p", {}, groups.length > 1 ? "Leader of group 1: " : "Leader: ", h("strong", { id: "leader" }, leader), ` · term ${info.term} · commit ${fmtCount(info.commit_index)} · applied ${fmtCount(info.applied_index)}`),
     h("table", { id: "nodes" },
       h("thead", {}, h("tr", {}, ["Node", "Role", "HTTP", "Raft", "Voter", "Reachable"].map((c) => h("th", {}, c)))),
       h("tbody", {}, info.nodes.map((n) => h("tr", {},
         h("td", {}, n.id), h("td", {}, h("span", { class: "role role-" + n.state }, n.state)),
         h("td", {}, n.http_addr || ""), h("td", {}, n.raft_addr || ""),
-        h("td", {}, n.voter ? "yes" : "no"), h("td", {}, n.alive ? "yes" : h("span", { class: "bad" }, "no")))))));
+        h("td", {}, n.voter ? "yes" : "no"), h("td", {}, n.alive ? "yes" : h("span", { class: "bad" }, "no")))))),
+    groups.length > 1 ? h("table", { id: "groups" },
+      h("thead", {}, h("tr", {}, ["Group", "Leader", "Replicas", "Slots", "Tasks", "Lag"].map((c) => h("th", {}, c)))),
+      h("tbody", {}, groups.map((g) => h("tr", {},
+        h("td", {}, String(g.id)),
+        h("td", {}, g.leader ? g.leader.id : h("span", { class: "bad" }, "none")),
+        h("td", {}, g.replicas.map((r) => r.id + (r.alive ? "" : " (down)")).join(", ")),
+        h("td", {}, String(g.slots)), h("td", {}, fmtCount(g.tasks)), h("td", {}, fmtCount(g.lag)))))) : null);
 }
 
 async function fetchMetrics() {
@@ -302,7 +310,7 @@ function drawFiring(box, metrics, info) {
   const last = history.length >= 2 ? between(history[history.length - 2], history[history.length - 1]) : null;
   const rate = last ? last.fireRate : null;
   const recentP99 = last ? last.p99 : null;
-  const isLeader = sum(metrics, "hourglass_raft_leader") === 1;
+  const isLeader = sum(metrics, "hourglass_raft_leader") >= 1; // of some group
   rows.push(["Fire rate", rate === null ? "measuring…" : rate.toFixed(1) + " /s"]);
   rows.push(["Fired since start", fmtCount(fired)]);
   rows.push(["Lateness p50 / p99 (since start)", `${fmtSeconds(quantile(lat, 0.5))} / ${fmtSeconds(quantile(lat, 0.99))}`]);
@@ -317,7 +325,7 @@ function drawFiring(box, metrics, info) {
   fill(box,
     h("h2", {}, "Firing"),
     isLeader ? null : h("p", { class: "muted" },
-      "This node is not the leader: it fires nothing. ",
+      "This node leads no group: it fires nothing. ",
       info.leader && info.leader.http_addr ? ["The leader's console: ", h("a", { href: `http://${info.leader.http_addr}/` }, info.leader.http_addr)] : ""),
     h("table", { id: "firing-stats", class: "kv" }, h("tbody", {}, rows.map(([k, v]) => h("tr", {}, h("th", {}, k), h("td", {}, v))))));
 }
