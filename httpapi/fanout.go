@@ -103,7 +103,7 @@ func (a *API) groupRequest(r *http.Request, p groupPart, body io.Reader) (*http.
 // everyGroup makes the same part for every group of the cluster.
 func (a *API) everyGroup(r *http.Request, body []byte) []groupPart {
 	table := a.cfg.Node.Table()
-	count := table[len(table)-1]
+	count := slots.Group(table.Groups())
 	parts := make([]groupPart, 0, count)
 	for g := slots.Group(1); g <= count; g++ {
 		parts = append(parts, groupPart{group: g, method: r.Method, target: r.URL.RequestURI(), body: body})
@@ -157,7 +157,7 @@ func (a *API) readBody(w http.ResponseWriter, r *http.Request, limit int) ([]byt
 // when it leads none.
 func (a *API) pickGroup() slots.Group {
 	table := a.cfg.Node.Table()
-	count := uint64(table[len(table)-1])
+	count := uint64(table.Groups())
 	turn := a.turn.Add(1)
 	for i := range count {
 		g := slots.Group((turn+i)%count + 1)

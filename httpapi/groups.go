@@ -92,7 +92,7 @@ func (a *API) groupOfRequest(r *http.Request, pattern string) (id slots.Group, a
 		// The mux sets path values only as it serves: /v1/tasks/{id}...
 		return table.GroupOf(pathSegment(r, 3)), false, nil
 	}
-	if table[len(table)-1] == 1 {
+	if table.Groups() == 1 {
 		return 1, false, nil // one group holds everything
 	}
 	return 0, true, nil

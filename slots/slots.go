@@ -54,3 +54,7 @@ func (t *Table) Slots(g Group) []Slot {
 
 // String is the group's id in decimal.
 func (g Group) String() string { return strconv.FormatUint(uint64(g), 10) }
+
+// Groups is how many groups the table spreads the slots over: 1 to
+// Groups, in order, as Even makes them, so the last slot's.
+func (t *Table) Groups() int { return int(t[Count-1]) }

@@ -74,3 +74,12 @@ func TestEvenTables(t *testing.T) {
 		t.Fatalf("GroupOf disagrees with the table")
 	}
 }
+
+func TestTableGroups(t *testing.T) {
+	for _, n := range []int{1, 3, 1024} {
+		table, err := Even(n)
+		if err != nil || table.Groups() != n {
+			t.Fatalf("Even(%d): %d groups, %v", n, table.Groups(), err)
+		}
+	}
+}

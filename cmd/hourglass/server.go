@@ -343,10 +343,7 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger) error {
 }
 
 // groupCount is how many groups the node's cluster has.
-func groupCount(node *cluster.Node) int {
-	table := node.Table()
-	return int(table[len(table)-1])
-}
+func groupCount(node *cluster.Node) int { return node.Table().Groups() }
 
 // loadTokens reads --tokens-file and adds --auth-token (as an admin
 // token).
