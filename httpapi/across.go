@@ -669,8 +669,10 @@ func (a *API) removeNodeAcross(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"removed": pathSegment(r, 4)})
 }
 
-// leaseAcross leases a queue's due tasks from any group: from each group
-// in turn without waiting (the groups this node leads first); when none
+// leaseAcross leases a queue's due tasks from any group: from the first
+// group, in turn, that has any, without waiting (the groups this node
+// leads first, so that a worker of each node mostly leases without a hop
+// to another node); when none
 // has any, it waits on them all at once with peeks, which lease nothing,
 // until one has a task, and leases from that one first. Only sweeps
 // lease, one group at a time, so no lease is ever granted to an answer
@@ -737,9 +739,10 @@ func (a *API) leaseAcross(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// sweepLeases leases up to want tasks from the groups in turn, from group
-// start on, without waiting. A group that cannot answer (no leader just
-// now) is passed over; failures counts them, failure is the first.
+// sweepLeases leases up to want tasks from the first group, in turn from
+// group start on, that has any, without waiting. A group that cannot
+// answer (no leader just now) is passed over; failures counts them,
+// failure is the first.
 func (a *API) sweepLeases(r *http.Request, parts []groupPart, start slots.Group, want int, lease string) (out wire.LeaseResponse, failure groupAnswer, failures int) {
 	out.Tasks = []wire.LeasedTask{}
 	n := len(parts)
@@ -760,7 +763,9 @@ func (a *API) sweepLeases(r *http.Request, parts []groupPart, start slots.Group,
 			continue
 		}
 		out.Tasks = append(out.Tasks, got.Tasks...)
-		if len(out.Tasks) >= want {
+		if len(out.Tasks) > 0 {
+			// Enough for one answer: the next request starts elsewhere
+			// (or here again), and a group led here costs no hop.
 			break
 		}
 	}

@@ -68,7 +68,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := flag.NewFlagSet("hourglass bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, benchUsage); fs.PrintDefaults() }
-	fs.Var(&addrs, "addr", "HTTP address of a node to create tasks through; repeatable (the others are tried when it fails) (default "+client.DefaultAddr+")")
+	fs.Var(&addrs, "addr", "HTTP address of a node to create tasks through; repeatable (requests take turns over them, and the others are tried when one fails) (default "+client.DefaultAddr+")")
 	fs.StringVar(&cfg.token, "token", "", "bearer token, if the server requires one")
 	var caCert, clientCert, clientKey string
 	fs.StringVar(&caCert, "ca-cert", "", "CA certificate (PEM) that signed the servers', if not one the system trusts")
@@ -229,6 +229,7 @@ func bench(ctx context.Context, cfg benchConfig, progress io.Writer) (*benchRepo
 type benchRun struct {
 	cfg      benchConfig
 	clients  []*client.Client // for readiness and /v1/cluster
+	turn     atomic.Uint64    // which node a create tries first
 	http     *http.Client     // for the creates
 	chk      *checker
 	progress io.Writer
@@ -287,16 +288,19 @@ type batchAnswer struct {
 }
 
 // send makes one create request of n tasks (body holds one task's JSON,
-// or with n > 1 a batch), through the first node that answers: a node
-// that cannot be reached is skipped, an answer is final. It returns which
-// tasks were created.
+// or with n > 1 a batch), through the nodes in turn (requests take turns
+// at which node they try first, so a cluster's nodes share the load): a
+// node that cannot be reached is skipped, an answer is final. It returns
+// which tasks were created.
 func (b *benchRun) send(ctx context.Context, body []byte, n int) ([]bool, error) {
 	path := "/v1/tasks"
 	if n > 1 {
 		path = "/v1/tasks/batch"
 	}
 	var err error
-	for _, addr := range b.cfg.addrs {
+	first := int(b.turn.Add(1) % uint64(len(b.cfg.addrs)))
+	for k := range b.cfg.addrs {
+		addr := b.cfg.addrs[(first+k)%len(b.cfg.addrs)]
 		var resp *http.Response
 		resp, err = b.post(ctx, addr+path, body)
 		if err != nil {
