@@ -327,23 +327,31 @@ func TestClusterLeaderKill(t *testing.T) {
 // then lets it go on. The others elect a new leader and fire; the old one,
 // on waking, must not deliver anything it had lined up before the pause.
 func TestClusterLeaderPause(t *testing.T) {
-	nodes := startCluster(t)
-	leader, other := leaderAndFollower(t, nodes)
-	recv := newCheckedReceiver(t)
-	due := createSpread(t, client.New(other.srv.addr, ""), "p", 3000, time.Now().Add(2*time.Second), 2*time.Millisecond, recv.URL)
-	waitFor(t, 20*time.Second, "firing under way", func() bool { return recv.count() >= 500 })
-	oldTerm := recv.maxTerm()
-	paused := time.Now()
-	if err := leader.srv.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
+	// One raft group, and three (one led by each node).
+	for _, groups := range []string{"1", "3"} {
+		t.Run("groups="+groups, func(t *testing.T) {
+			nodes := startCluster(t, "--groups", groups)
+			if groups != "1" {
+				waitSpread(t, nodes, 3)
+			}
+			leader, other := leaderAndFollower(t, nodes)
+			recv := newCheckedReceiver(t)
+			due := createSpread(t, client.New(other.srv.addr, ""), "p", 3000, time.Now().Add(2*time.Second), 2*time.Millisecond, recv.URL)
+			waitFor(t, 20*time.Second, "firing under way", func() bool { return recv.count() >= 500 })
+			oldTerm := recv.maxTerm()
+			paused := time.Now()
+			if err := leader.srv.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(5 * time.Second)
+			if err := leader.srv.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, 60*time.Second, "every task delivered", func() bool { return recv.count() >= len(due) })
+			time.Sleep(time.Second) // anything the woken leader still sends arrives now
+			recv.verdict(t, "leader paused 5s", due, nil, paused, oldTerm)
+		})
 	}
-	time.Sleep(5 * time.Second)
-	if err := leader.srv.cmd.Process.Signal(syscall.SIGCONT); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, 60*time.Second, "every task delivered", func() bool { return recv.count() >= len(due) })
-	time.Sleep(time.Second) // anything the woken leader still sends arrives now
-	recv.verdict(t, "leader paused 5s", due, nil, paused, oldTerm)
 }
 
 // TestClusterQuorumLoss kills two of three nodes (the leader among them)
@@ -432,53 +440,61 @@ func TestClusterFollowerCatchesUpBySnapshot(t *testing.T) {
 // (SIGTERM, then start again on the same data) while tasks are created and
 // fire: every acknowledged task is delivered, none early.
 func TestClusterRollingRestart(t *testing.T) {
-	nodes := startCluster(t)
-	recv := newCheckedReceiver(t)
-	var mu sync.Mutex
-	due := map[string]time.Time{}
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() { // the load: a task every few ms, due 1-2 s later
-		defer close(done)
-		for k := 0; ; k++ {
-			select {
-			case <-stop:
-				return
-			default:
+	// One raft group, and three (one led by each node).
+	for _, groups := range []string{"1", "3"} {
+		t.Run("groups="+groups, func(t *testing.T) {
+			nodes := startCluster(t, "--groups", groups)
+			if groups != "1" {
+				waitSpread(t, nodes, 3)
 			}
-			id := fmt.Sprintf("r-%05d", k)
-			at := time.Now().Add(time.Second + time.Duration(k%1000)*time.Millisecond)
-			req := client.CreateTaskRequest{ID: id, ExecuteAt: at.UTC().Format(time.RFC3339Nano), Target: &client.Target{URL: recv.URL}}
-			for attempt := 0; ; attempt++ {
-				n := nodes[(k+attempt)%len(nodes)]
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				_, err := client.New(n.addr(), "").CreateTask(ctx, req)
-				cancel()
-				if err == nil {
-					break // acknowledged
+			recv := newCheckedReceiver(t)
+			var mu sync.Mutex
+			due := map[string]time.Time{}
+			stop := make(chan struct{})
+			done := make(chan struct{})
+			go func() { // the load: a task every few ms, due 1-2 s later
+				defer close(done)
+				for k := 0; ; k++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					id := fmt.Sprintf("r-%05d", k)
+					at := time.Now().Add(time.Second + time.Duration(k%1000)*time.Millisecond)
+					req := client.CreateTaskRequest{ID: id, ExecuteAt: at.UTC().Format(time.RFC3339Nano), Target: &client.Target{URL: recv.URL}}
+					for attempt := 0; ; attempt++ {
+						n := nodes[(k+attempt)%len(nodes)]
+						ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+						_, err := client.New(n.addr(), "").CreateTask(ctx, req)
+						cancel()
+						if err == nil {
+							break // acknowledged
+						}
+						time.Sleep(50 * time.Millisecond) // that node is restarting, or no leader yet
+					}
+					mu.Lock()
+					due[id] = at.Round(0)
+					mu.Unlock()
+					time.Sleep(3 * time.Millisecond)
 				}
-				time.Sleep(50 * time.Millisecond) // that node is restarting, or no leader yet
+			}()
+			restarted := time.Now()
+			for _, n := range nodes {
+				time.Sleep(time.Second)
+				n.srv.terminate(t)
+				n.rejoin(t, nodes)
 			}
+			time.Sleep(time.Second)
+			close(stop)
+			<-done
 			mu.Lock()
-			due[id] = at.Round(0)
+			acknowledged := len(due)
 			mu.Unlock()
-			time.Sleep(3 * time.Millisecond)
-		}
-	}()
-	restarted := time.Now()
-	for _, n := range nodes {
-		time.Sleep(time.Second)
-		n.srv.terminate(t)
-		n.rejoin(t, nodes)
+			waitFor(t, 30*time.Second, fmt.Sprintf("%d tasks delivered", acknowledged), func() bool { return recv.count() >= acknowledged })
+			recv.verdict(t, "rolling restart", due, nil, restarted, 0)
+		})
 	}
-	time.Sleep(time.Second)
-	close(stop)
-	<-done
-	mu.Lock()
-	acknowledged := len(due)
-	mu.Unlock()
-	waitFor(t, 30*time.Second, fmt.Sprintf("%d tasks delivered", acknowledged), func() bool { return recv.count() >= acknowledged })
-	recv.verdict(t, "rolling restart", due, nil, restarted, 0)
 }
 
 // TestClusterWipedNodeRejoins wipes a node's data directory (n1, the
@@ -487,43 +503,51 @@ func TestClusterRollingRestart(t *testing.T) {
 // with the same flags: it must rejoin the existing cluster as a fresh
 // member and receive its data.
 func TestClusterWipedNodeRejoins(t *testing.T) {
-	nodes := startCluster(t)
-	wiped := nodes[0]
-	other := nodes[1]
-	c := client.New(other.srv.addr, "")
-	if _, err := c.CreateTask(context.Background(), client.CreateTaskRequest{ID: "before-wipe", Delay: "1h", Target: &client.Target{URL: "http://127.0.0.1:9/"}}); err != nil {
-		t.Fatal(err)
-	}
-	wiped.srv.kill()
-	err := os.RemoveAll(wiped.dataDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Until the others elect a leader the answer is 503 "retry".
-	var out []byte
-	waitFor(t, 15*time.Second, "cluster remove to succeed", func() bool {
-		out, err = exec.Command(binary, "cluster", "remove", wiped.id, "--addr", other.addr()).CombinedOutput()
-		return err == nil
-	})
-	if !strings.Contains(string(out), "removed "+wiped.id) {
-		t.Fatalf("cluster remove said %q", out)
-	}
-	wiped.rejoin(t, nodes)
-	wiped.waitHasTask(t, "before-wipe")
-	info, err := c.Cluster(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	voters := 0
-	for _, n := range info.Nodes {
-		if n.Voter {
-			voters++
-		}
-	}
-	if voters != 3 {
-		t.Fatalf("%d voters after the wiped node rejoined: %+v", voters, info.Nodes)
-	}
-	if data, _ := os.ReadFile(wiped.srv.logPath); strings.Contains(string(data), "bootstrapping the cluster") {
-		t.Fatal("the wiped node bootstrapped a cluster of its own")
+	// One raft group, and three (one led by each node).
+	for _, groups := range []string{"1", "3"} {
+		t.Run("groups="+groups, func(t *testing.T) {
+			nodes := startCluster(t, "--groups", groups)
+			if groups != "1" {
+				waitSpread(t, nodes, 3)
+			}
+			wiped := nodes[0]
+			other := nodes[1]
+			c := client.New(other.srv.addr, "")
+			if _, err := c.CreateTask(context.Background(), client.CreateTaskRequest{ID: "before-wipe", Delay: "1h", Target: &client.Target{URL: "http://127.0.0.1:9/"}}); err != nil {
+				t.Fatal(err)
+			}
+			wiped.srv.kill()
+			err := os.RemoveAll(wiped.dataDir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Until the others elect a leader the answer is 503 "retry".
+			var out []byte
+			waitFor(t, 15*time.Second, "cluster remove to succeed", func() bool {
+				out, err = exec.Command(binary, "cluster", "remove", wiped.id, "--addr", other.addr()).CombinedOutput()
+				return err == nil
+			})
+			if !strings.Contains(string(out), "removed "+wiped.id) {
+				t.Fatalf("cluster remove said %q", out)
+			}
+			wiped.rejoin(t, nodes)
+			wiped.waitHasTask(t, "before-wipe")
+			info, err := c.Cluster(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			voters := 0
+			for _, n := range info.Nodes {
+				if n.Voter {
+					voters++
+				}
+			}
+			if voters != 3 {
+				t.Fatalf("%d voters after the wiped node rejoined: %+v", voters, info.Nodes)
+			}
+			if data, _ := os.ReadFile(wiped.srv.logPath); strings.Contains(string(data), "bootstrapping the cluster") {
+				t.Fatal("the wiped node bootstrapped a cluster of its own")
+			}
+		})
 	}
 }
