@@ -128,43 +128,65 @@ func (a *API) batchAcross(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	fresh := a.pickGroup() // for the tasks without ids
-	places := map[slots.Group][]int{}
-	for i, t := range req.Tasks {
-		g := fresh
-		if t.ID != "" {
-			g = table.GroupOf(t.ID)
+	groupOf := func(i int) slots.Group {
+		if id := req.Tasks[i].ID; id != "" {
+			return table.GroupOf(id)
 		}
+		return fresh
+	}
+	results, _, err := scatter(a, r, req.Tasks, groupOf,
+		func(tasks []wire.CreateTaskRequest) any { return wire.BatchRequest{Tasks: tasks} },
+		func(resp *wire.BatchResponse) []wire.BatchResult { return resp.Results },
+		func(e *wire.ErrorBody) wire.BatchResult { return wire.BatchResult{Error: e} })
+	if err != nil {
+		a.writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, wire.BatchResponse{Results: results})
+}
+
+// scatter sends each group its items of a request (wrap makes a group's
+// request body of them), all groups at once, and gathers their results
+// (unwrap takes them from a group's answer) in the items' order. Each item
+// of a group that failed, or answered with another number of results,
+// gets failed(the error). The answers are returned too.
+func scatter[I, R, Resp any](a *API, r *http.Request, items []I, groupOf func(int) slots.Group,
+	wrap func([]I) any, unwrap func(*Resp) []R, failed func(*wire.ErrorBody) R) ([]R, []groupAnswer, error) {
+	places := map[slots.Group][]int{}
+	for i := range items {
+		g := groupOf(i)
 		places[g] = append(places[g], i)
 	}
 	var parts []groupPart
 	for g, idx := range places {
-		sub := wire.BatchRequest{Tasks: make([]wire.CreateTaskRequest, len(idx))}
+		mine := make([]I, len(idx))
 		for j, i := range idx {
-			sub.Tasks[j] = req.Tasks[i]
+			mine[j] = items[i]
 		}
-		data, err := json.Marshal(sub)
+		data, err := json.Marshal(wrap(mine))
 		if err != nil {
-			a.writeError(w, err)
-			return
+			return nil, nil, err
 		}
 		parts = append(parts, groupPart{group: g, method: r.Method, target: r.URL.RequestURI(), body: data})
 	}
-	out := wire.BatchResponse{Results: make([]wire.BatchResult, len(req.Tasks))}
-	for k, ans := range a.askGroups(r, parts) {
+	answers := a.askGroups(r, parts)
+	out := make([]R, len(items))
+	for k, ans := range answers {
 		idx := places[parts[k].group]
-		var resp wire.BatchResponse
-		if !ans.ok() || json.Unmarshal(ans.body, &resp) != nil || len(resp.Results) != len(idx) {
-			failed := answerError(ans)
-			for _, i := range idx {
-				out.Results[i].Error = failed
-			}
-			continue
+		var resp Resp
+		var got []R
+		if ans.ok() && json.Unmarshal(ans.body, &resp) == nil {
+			got = unwrap(&resp)
 		}
 		for j, i := range idx {
-			out.Results[i] = resp.Results[j]
+			if len(got) != len(idx) {
+				out[i] = failed(answerError(ans))
+			} else {
+				out[i] = got[j]
+			}
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	return out, answers, nil
 }
 
 // listAcross merges the groups' pages in the order each group lists in
@@ -600,25 +622,14 @@ func (a *API) acksAcross(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	table := a.cfg.Node.Table()
-	places := map[slots.Group][]int{}
-	for i, ack := range req.Acks {
-		g := table.GroupOf(ack.ID)
-		places[g] = append(places[g], i)
+	results, answers, err := scatter(a, r, req.Acks, func(i int) slots.Group { return table.GroupOf(req.Acks[i].ID) },
+		func(acks []wire.AckItem) any { return wire.AcksRequest{Acks: acks} },
+		func(resp *wire.AcksResponse) []wire.AckResult { return resp.Results },
+		func(e *wire.ErrorBody) wire.AckResult { return wire.AckResult{Error: e} })
+	if err != nil {
+		a.writeError(w, err)
+		return
 	}
-	var parts []groupPart
-	for g, idx := range places {
-		sub := wire.AcksRequest{Acks: make([]wire.AckItem, len(idx))}
-		for j, i := range idx {
-			sub.Acks[j] = req.Acks[i]
-		}
-		data, err := json.Marshal(sub)
-		if err != nil {
-			a.writeError(w, err)
-			return
-		}
-		parts = append(parts, groupPart{group: g, method: r.Method, target: r.URL.RequestURI(), body: data})
-	}
-	answers := a.askGroups(r, parts)
 	// A request the groups refuse whole (a bad lease token, say) is
 	// refused whole here too.
 	for _, ans := range answers {
@@ -627,22 +638,7 @@ func (a *API) acksAcross(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	out := wire.AcksResponse{Results: make([]wire.AckResult, len(req.Acks))}
-	for k, ans := range answers {
-		idx := places[parts[k].group]
-		var resp wire.AcksResponse
-		if !ans.ok() || json.Unmarshal(ans.body, &resp) != nil || len(resp.Results) != len(idx) {
-			failed := answerError(ans)
-			for _, i := range idx {
-				out.Results[i].Error = failed
-			}
-			continue
-		}
-		for j, i := range idx {
-			out.Results[i] = resp.Results[j]
-		}
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, wire.AcksResponse{Results: results})
 }
 
 // removeNodeAcross takes a node out of every group's configuration; it

@@ -213,6 +213,32 @@ func createSpread(t *testing.T, c *client.Client, prefix string, n int, start ti
 	return due
 }
 
+// cancelAfterFailover cancels tasks prefix-from to prefix-(to-1) through
+// c, retrying through the election, and returns those whose cancel
+// returned 200 (which must never be delivered).
+func cancelAfterFailover(t *testing.T, c *client.Client, prefix string, from, to int) map[string]bool {
+	t.Helper()
+	cancelled := map[string]bool{}
+	for k := from; k < to; k++ {
+		id := fmt.Sprintf("%s-%04d", prefix, k)
+		for attempt := 0; attempt < 50; attempt++ {
+			_, err := c.CancelTask(context.Background(), id)
+			if err == nil {
+				cancelled[id] = true
+				break
+			}
+			if strings.Contains(err.Error(), "conflict") {
+				break // already delivered or being delivered: fine
+			}
+			time.Sleep(100 * time.Millisecond) // 503 during the election
+		}
+	}
+	if len(cancelled) == 0 {
+		t.Fatal("no cancel succeeded after the failover")
+	}
+	return cancelled
+}
+
 // maxInFlight is how many deliveries a leader can have under way at once
 // to the receiver, one host (the default --target-concurrency): the bound on stale deliveries when a leader is
 // cut off with requests already sent.
@@ -291,25 +317,7 @@ func TestClusterLeaderKill(t *testing.T) {
 
 	// Cancel the last 100 through the survivor; those answered 200 must
 	// never be delivered.
-	cancelled := map[string]bool{}
-	sc := client.New(follower.addr(), "")
-	for k := n - 100; k < n; k++ {
-		id := fmt.Sprintf("c-%04d", k)
-		for attempt := 0; attempt < 50; attempt++ {
-			_, err := sc.CancelTask(context.Background(), id)
-			if err == nil {
-				cancelled[id] = true
-				break
-			}
-			if strings.Contains(err.Error(), "conflict") {
-				break // already delivered or being delivered: fine
-			}
-			time.Sleep(100 * time.Millisecond) // 503 during the election
-		}
-	}
-	if len(cancelled) == 0 {
-		t.Fatal("no cancel succeeded after the failover")
-	}
+	cancelled := cancelAfterFailover(t, client.New(follower.addr(), ""), "c", n-100, n)
 	waitFor(t, 60*time.Second, "every task delivered", func() bool { return recv.count() >= n-len(cancelled) })
 	time.Sleep(500 * time.Millisecond) // let any late, wrong delivery show up
 	recv.verdict(t, "leader kill", due, cancelled, killed, oldTerm)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -65,25 +64,7 @@ func TestGroupsLeaderKill(t *testing.T) {
 	killed := time.Now()
 	victim.srv.kill()
 
-	cancelled := map[string]bool{}
-	sc := client.New(nodes[2].addr(), "")
-	for k := n - 100; k < n; k++ {
-		id := fmt.Sprintf("g-%04d", k)
-		for attempt := 0; attempt < 50; attempt++ {
-			_, err := sc.CancelTask(context.Background(), id)
-			if err == nil {
-				cancelled[id] = true
-				break
-			}
-			if strings.Contains(err.Error(), "conflict") {
-				break // already delivered or being delivered: fine
-			}
-			time.Sleep(100 * time.Millisecond) // 503 during the election
-		}
-	}
-	if len(cancelled) == 0 {
-		t.Fatal("no cancel succeeded after the failover")
-	}
+	cancelled := cancelAfterFailover(t, client.New(nodes[2].addr(), ""), "g", n-100, n)
 	waitFor(t, 60*time.Second, "every task delivered", func() bool { return recv.count() >= n-len(cancelled) })
 	time.Sleep(500 * time.Millisecond) // let any late, wrong delivery show up
 	recv.verdict(t, "leader kill, 6 groups", due, cancelled, killed, oldTerm)

@@ -90,57 +90,86 @@ func NewMeta(b *fsm.Backup, hourglassVersion, node string, now time.Time) Meta {
 // Write streams an archive of meta and the state to w. state must write
 // exactly meta.StateSize bytes.
 func Write(w io.Writer, meta Meta, state io.WriterTo) error {
+	wr, err := newWriter(w, meta)
+	if err != nil {
+		return err
+	}
+	if err := wr.entry(stateName, meta.StateSize, state.WriteTo); err != nil {
+		return err
+	}
+	return wr.close()
+}
+
+// writer writes an archive: meta.json, the states, then SHA256SUMS of
+// them all.
+type writer struct {
+	gz      *gzip.Writer
+	tw      *tar.Writer
+	modTime time.Time
+	sums    strings.Builder
+}
+
+func newWriter(w io.Writer, meta Meta) (*writer, error) {
 	metaJSON, err := json.MarshalIndent(meta, "", "  ")
 	if err != nil {
-		return fmt.Errorf("write snapshot: encode meta: %w", err)
+		return nil, fmt.Errorf("write snapshot: encode meta: %w", err)
 	}
 	metaJSON = append(metaJSON, '\n')
 	// Level 1: the state file is mostly sparse pages, which compress well
 	// even so, and a save should run at disk speed.
 	gz, err := gzip.NewWriterLevel(w, gzip.BestSpeed)
 	if err != nil {
-		return fmt.Errorf("write snapshot: %w", err)
+		return nil, fmt.Errorf("write snapshot: %w", err)
 	}
 	gz.Comment = Format
-	tw := tar.NewWriter(gz)
-	header := func(name string, size int64) error {
-		return tw.WriteHeader(&tar.Header{
-			Name: name, Size: size, Mode: 0o600, ModTime: meta.CreatedAt,
-			Typeflag: tar.TypeReg, Format: tar.FormatPAX,
-		})
+	wr := &writer{gz: gz, tw: tar.NewWriter(gz), modTime: meta.CreatedAt}
+	if err := wr.entry(metaName, int64(len(metaJSON)), func(w io.Writer) (int64, error) {
+		n, err := w.Write(metaJSON)
+		return int64(n), err
+	}); err != nil {
+		return nil, err
 	}
+	return wr, nil
+}
 
-	if err := header(metaName, int64(len(metaJSON))); err != nil {
-		return fmt.Errorf("write snapshot: %w", err)
-	}
-	if _, err := tw.Write(metaJSON); err != nil {
-		return fmt.Errorf("write snapshot: %w", err)
-	}
-	metaSum := sha256.Sum256(metaJSON)
-
-	if err := header(stateName, meta.StateSize); err != nil {
-		return fmt.Errorf("write snapshot: %w", err)
-	}
-	stateHash := sha256.New()
-	n, err := state.WriteTo(io.MultiWriter(tw, stateHash))
+// entry adds the file name of size bytes, which copy writes.
+func (wr *writer) entry(name string, size int64, copy func(io.Writer) (int64, error)) error {
+	err := wr.tw.WriteHeader(&tar.Header{
+		Name: name, Size: size, Mode: 0o600, ModTime: wr.modTime,
+		Typeflag: tar.TypeReg, Format: tar.FormatPAX,
+	})
 	if err != nil {
-		return fmt.Errorf("write snapshot: state: %w", err)
+		return fmt.Errorf("write snapshot: %w", err)
 	}
-	if n != meta.StateSize {
-		return fmt.Errorf("write snapshot: state is %d bytes, meta says %d", n, meta.StateSize)
+	h := sha256.New()
+	n, err := copy(io.MultiWriter(wr.tw, h))
+	if err != nil {
+		return fmt.Errorf("write snapshot: %s: %w", name, err)
 	}
+	if n != size {
+		return fmt.Errorf("write snapshot: %s is %d bytes, meta says %d", name, n, size)
+	}
+	fmt.Fprintf(&wr.sums, "%x  %s\n", h.Sum(nil), name)
+	return nil
+}
 
-	sums := fmt.Sprintf("%x  %s\n%x  %s\n", metaSum, metaName, stateHash.Sum(nil), stateName)
-	if err := header(sumsName, int64(len(sums))); err != nil {
-		return fmt.Errorf("write snapshot: %w", err)
+// close adds SHA256SUMS and ends the tar and the gzip stream.
+func (wr *writer) close() error {
+	sums := wr.sums.String()
+	err := wr.tw.WriteHeader(&tar.Header{
+		Name: sumsName, Size: int64(len(sums)), Mode: 0o600, ModTime: wr.modTime,
+		Typeflag: tar.TypeReg, Format: tar.FormatPAX,
+	})
+	if err == nil {
+		_, err = io.WriteString(wr.tw, sums)
 	}
-	if _, err := io.WriteString(tw, sums); err != nil {
-		return fmt.Errorf("write snapshot: %w", err)
+	if err == nil {
+		err = wr.tw.Close()
 	}
-	if err := tw.Close(); err != nil {
-		return fmt.Errorf("write snapshot: %w", err)
+	if err == nil {
+		err = wr.gz.Close()
 	}
-	if err := gz.Close(); err != nil {
+	if err != nil {
 		return fmt.Errorf("write snapshot: %w", err)
 	}
 	return nil

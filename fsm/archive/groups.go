@@ -1,17 +1,12 @@
 package archive
 
 import (
-	"archive/tar"
-	"crypto/sha256"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"time"
-
-	"github.com/klauspost/compress/gzip"
 
 	"github.com/hourglass-scheduler/hourglass/fsm"
 )
@@ -100,58 +95,23 @@ func WriteGroups(w io.Writer, meta Meta, sources []*GroupSource) error {
 	if len(sources) != len(meta.Groups) {
 		return fmt.Errorf("write snapshot: %d sources for %d groups", len(sources), len(meta.Groups))
 	}
-	metaJSON, err := json.MarshalIndent(meta, "", "  ")
+	wr, err := newWriter(w, meta)
 	if err != nil {
-		return fmt.Errorf("write snapshot: encode meta: %w", err)
+		return err
 	}
-	metaJSON = append(metaJSON, '\n')
-	gz, err := gzip.NewWriterLevel(w, gzip.BestSpeed)
-	if err != nil {
-		return fmt.Errorf("write snapshot: %w", err)
-	}
-	gz.Comment = Format
-	tw := tar.NewWriter(gz)
-	header := func(name string, size int64) error {
-		return tw.WriteHeader(&tar.Header{
-			Name: name, Size: size, Mode: 0o600, ModTime: meta.CreatedAt,
-			Typeflag: tar.TypeReg, Format: tar.FormatPAX,
-		})
-	}
-	if err := header(metaName, int64(len(metaJSON))); err != nil {
-		return fmt.Errorf("write snapshot: %w", err)
-	}
-	if _, err := tw.Write(metaJSON); err != nil {
-		return fmt.Errorf("write snapshot: %w", err)
-	}
-	sums := fmt.Sprintf("%x  %s\n", sha256.Sum256(metaJSON), metaName)
 	for i, src := range sources {
 		g := meta.Groups[i]
-		name := groupStateName(g.ID)
-		if err := header(name, g.StateSize); err != nil {
-			return fmt.Errorf("write snapshot: %w", err)
+		err := wr.entry(groupStateName(g.ID), g.StateSize, func(w io.Writer) (int64, error) {
+			if err := src.rd.state(stateName, src.Meta.StateSize, w); err != nil {
+				return 0, err
+			}
+			return src.Meta.StateSize, src.rd.end([]string{stateName})
+		})
+		if err != nil {
+			return fmt.Errorf("group %d: %w", g.ID, err)
 		}
-		h := sha256.New()
-		if err := src.rd.state(stateName, src.Meta.StateSize, io.MultiWriter(tw, h)); err != nil {
-			return fmt.Errorf("write snapshot: group %d: %w", g.ID, err)
-		}
-		if err := src.rd.end([]string{stateName}); err != nil {
-			return fmt.Errorf("write snapshot: group %d: %w", g.ID, err)
-		}
-		sums += fmt.Sprintf("%x  %s\n", h.Sum(nil), name)
 	}
-	if err := header(sumsName, int64(len(sums))); err != nil {
-		return fmt.Errorf("write snapshot: %w", err)
-	}
-	if _, err := io.WriteString(tw, sums); err != nil {
-		return fmt.Errorf("write snapshot: %w", err)
-	}
-	if err := tw.Close(); err != nil {
-		return fmt.Errorf("write snapshot: %w", err)
-	}
-	if err := gz.Close(); err != nil {
-		return fmt.Errorf("write snapshot: %w", err)
-	}
-	return nil
+	return wr.close()
 }
 
 // GroupStatePath is where ExtractGroups puts group id's state in dir.
