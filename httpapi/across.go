@@ -198,14 +198,10 @@ func (a *API) listAcross(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	limit := defaultListLimit
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > maxListLimit {
-			a.writeError(w, invalid("limit: must be a number from 1 to %d, got %q", maxListLimit, s))
-			return
-		}
-		limit = n
+	limit, err := listLimit(r, defaultListLimit)
+	if err != nil {
+		a.writeError(w, err)
+		return
 	}
 	parts := a.everyGroup(r, nil)
 	cursors, err := decodeGroupsToken(q.Get("page_token"), len(parts))
@@ -390,14 +386,10 @@ func (a *API) queuesAcross(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, err)
 		return
 	}
-	limit := maxListLimit
-	if s := r.URL.Query().Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > maxListLimit {
-			a.writeError(w, invalid("limit: must be a number from 1 to %d, got %q", maxListLimit, s))
-			return
-		}
-		limit = n
+	limit, err := listLimit(r, maxListLimit)
+	if err != nil {
+		a.writeError(w, err)
+		return
 	}
 	answers := a.askGroups(r, a.everyGroup(r, nil))
 	if failed, ok := firstFailure(answers); ok {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/hourglass-scheduler/hourglass/fsm"
@@ -37,14 +36,10 @@ func (a *API) listQueues(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	limit := maxListLimit
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > maxListLimit {
-			a.writeError(w, invalid("limit: must be a number from 1 to %d, got %q", maxListLimit, s))
-			return
-		}
-		limit = n
+	limit, err := listLimit(r, maxListLimit)
+	if err != nil {
+		a.writeError(w, err)
+		return
 	}
 	var after string
 	if s := q.Get("page_token"); s != "" {

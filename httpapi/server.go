@@ -525,14 +525,12 @@ func (a *API) listTasks(w http.ResponseWriter, r *http.Request) {
 		}
 		lq.State = state
 	}
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > maxListLimit {
-			a.writeError(w, invalid("limit: must be a number from 1 to %d, got %q", maxListLimit, s))
-			return
-		}
-		lq.Limit = n
+	limit, err := listLimit(r, defaultListLimit)
+	if err != nil {
+		a.writeError(w, err)
+		return
 	}
+	lq.Limit = limit
 	if s := q.Get("page_token"); s != "" {
 		token, err := base64.RawURLEncoding.DecodeString(s)
 		if err != nil || len(token) == 0 {
@@ -554,6 +552,19 @@ func (a *API) listTasks(w http.ResponseWriter, r *http.Request) {
 		out.NextPageToken = base64.RawURLEncoding.EncodeToString(next)
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// listLimit is the page size r asks for (?limit=), def when none.
+func listLimit(r *http.Request, def int) (int, error) {
+	s := r.URL.Query().Get("limit")
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > maxListLimit {
+		return 0, invalid("limit: must be a number from 1 to %d, got %q", maxListLimit, s)
+	}
+	return n, nil
 }
 
 // checkQuery refuses query parameters other than the allowed ones.

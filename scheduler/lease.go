@@ -77,25 +77,31 @@ func (w *waiter) saw() {
 	}
 }
 
-// Peek waits, up to req.Wait, until a due task of req.Queue is there to
-// be leased, and reports whether one was; it leases nothing, so giving
-// up on it (ctx) loses nothing. A node leasing across groups waits on
-// every group this way, then leases from the one that has tasks.
-func (s *Scheduler) Peek(ctx context.Context, req LeaseRequest) (bool, error) {
-	w := &waiter{queue: req.Queue, max: 1, ready: make(chan struct{}), peek: true}
+// wait hands w to the loop and waits, up to wait, for the loop to answer
+// it, or for ctx to end.
+func (s *Scheduler) wait(ctx context.Context, w *waiter, wait time.Duration) {
 	s.mu.Lock()
 	s.lastWaiter++
 	w.id = s.lastWaiter
 	s.inbox.waiters = append(s.inbox.waiters, w)
 	s.mu.Unlock()
 	s.poke()
-	timer := time.NewTimer(req.Wait)
+	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	select {
 	case <-w.ready:
 	case <-timer.C:
 	case <-ctx.Done():
 	}
+}
+
+// Peek waits, up to req.Wait, until a due task of req.Queue is there to
+// be leased, and reports whether one was; it leases nothing, so giving
+// up on it (ctx) loses nothing. A node leasing across groups waits on
+// every group this way, then leases from the one that has tasks.
+func (s *Scheduler) Peek(ctx context.Context, req LeaseRequest) (bool, error) {
+	w := &waiter{queue: req.Queue, max: 1, ready: make(chan struct{}), peek: true}
+	s.wait(ctx, w, req.Wait)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if !w.done {
@@ -112,23 +118,11 @@ func (s *Scheduler) Peek(ctx context.Context, req LeaseRequest) (bool, error) {
 // not commit is given back, to be leased again.
 func (s *Scheduler) Lease(ctx context.Context, req LeaseRequest) ([]*fsmpb.Task, error) {
 	w := &waiter{queue: req.Queue, max: req.Max, ready: make(chan struct{}), once: req.Wait <= 0}
-	s.mu.Lock()
-	s.lastWaiter++
-	w.id = s.lastWaiter
-	s.inbox.waiters = append(s.inbox.waiters, w)
-	s.mu.Unlock()
-	s.poke()
 	wait := req.Wait
 	if w.once {
 		wait = onceWait // the loop answers at its next step, unless it is not running
 	}
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
-	select {
-	case <-w.ready:
-	case <-timer.C:
-	case <-ctx.Done():
-	}
+	s.wait(ctx, w, wait)
 	w.mu.Lock()
 	if !w.done {
 		w.done = true // the loop drops it, and gives back what it hands it
