@@ -103,11 +103,11 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.IntVar(&f.metricsMaxQueues, "metrics-max-queues", 100, "queues with series of their own in /metrics; the tasks of the others are summed under queue=\"(other)\"")
 	fs.IntVar(&f.maxBatch, "max-batch", 1000, "most tasks in one batch create")
 	fs.IntVar(&f.maxConcurrent, "max-concurrent-requests", 1024, "most API requests in progress at once (workers' waiting leases count; health checks and metrics do not); more are answered 429 with Retry-After")
-	fs.IntVar(&f.workers, "workers", 256, "concurrent webhook deliveries")
-	fs.IntVar(&f.queueConcurrency, "queue-concurrency", 0, "most concurrent webhook deliveries of one queue, so that one queue's slow targets leave the others their workers (0: half of --workers)")
+	fs.IntVar(&f.workers, "workers", 256, "concurrent webhook deliveries (of the cluster: each group's leader sends its share)")
+	fs.IntVar(&f.queueConcurrency, "queue-concurrency", 0, "most concurrent webhook deliveries of one queue, so that one queue's slow targets leave the others their workers (0: half of --workers; each group's leader enforces its share)")
 	fs.IntVar(&f.errorBodyBytes, "error-body-bytes", 0, fmt.Sprintf("keep up to this many bytes of a failed delivery's response body in the task's last_error (0: only the status line; at most %d)", webhook.MaxErrorBodyBytes))
-	fs.IntVar(&f.targetConcurrency, "target-concurrency", 64, "most concurrent webhook deliveries to one target host, so a slow one cannot take every worker")
-	fs.IntVar(&f.catchUpRate, "catch-up-rate", 5000, "overdue tasks fired per second after downtime or failover")
+	fs.IntVar(&f.targetConcurrency, "target-concurrency", 64, "most concurrent webhook deliveries to one target host, so a slow one cannot take every worker (each group's leader enforces its share)")
+	fs.IntVar(&f.catchUpRate, "catch-up-rate", 5000, "overdue tasks fired per second after downtime or failover (each group's leader fires its share)")
 	fs.DurationVar(&f.horizon, "horizon", time.Minute, "how far ahead tasks are loaded into memory")
 	fs.DurationVar(&f.fireLead, "fire-lead", 20*time.Millisecond, "how early a task's firing is committed, ahead of its send")
 	fs.DurationVar(&f.retention, "retention", 7*24*time.Hour, "how long finished tasks are kept")
@@ -282,11 +282,15 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger) error {
 	// scheduler hears of due-index changes and does the leader's duties
 	// while this node leads the group. The webhook client is shared.
 	httpClient := webhook.NewHTTPClient(f.workers, policy, proxy)
+	// The delivery limits are the cluster's: each group's leader takes
+	// its share of them, as of a queue's (scheduler.Config.Share).
 	node.Start(func(g *cluster.Group) cluster.LeaderFunc {
 		writes := service.New(g, g.FSM(), service.Config{Retention: f.retention})
+		n := groupCount(node)
 		sched := scheduler.New(g.FSM(), writes, scheduler.Config{
-			Horizon: f.horizon, FireLead: f.fireLead, CatchUpRate: f.catchUpRate,
-			Workers: f.workers, TargetConcurrency: f.targetConcurrency, QueueConcurrency: f.queueConcurrency, Share: groupCount(node),
+			Horizon: f.horizon, FireLead: f.fireLead, CatchUpRate: shareOf(f.catchUpRate, n),
+			Workers: shareOf(f.workers, n), TargetConcurrency: shareOf(f.targetConcurrency, n), QueueConcurrency: shareOf(f.queueConcurrency, n),
+			Share:  n,
 			Logger: logger.With("group", uint32(g.ID())), Leadership: g, StaleAfter: f.leaseTimeout,
 			Metrics:    prometheus.WrapRegistererWith(prometheus.Labels{"group": g.ID().String()}, metrics),
 			HTTPClient: httpClient, SigningKeys: signingKeys, ErrorBodyBytes: f.errorBodyBytes, QueueLabels: queueLabels,
@@ -340,6 +344,15 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger) error {
 		logger.Warn("http shutdown", "err", err)
 	}
 	return nil
+}
+
+// shareOf is one group's share of a limit of the whole cluster spread
+// over groups groups: at least one (and 0, the default, stays 0).
+func shareOf(limit, groups int) int {
+	if limit <= 0 {
+		return limit
+	}
+	return max(1, limit/groups)
 }
 
 // groupCount is how many groups the node's cluster has.
