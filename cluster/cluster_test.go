@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -14,13 +15,18 @@ type testCluster struct {
 	nodes map[string]*Node
 	dirs  map[string]string
 	raft  map[string]string // raft address of each node, kept across restarts
+	logs  *logBuffer        // every node's log, shown when the test fails
 }
 
 func newTestCluster(t *testing.T) *testCluster {
-	c := &testCluster{t: t, nodes: map[string]*Node{}, dirs: map[string]string{}, raft: map[string]string{}}
+	c := &testCluster{t: t, nodes: map[string]*Node{}, dirs: map[string]string{}, raft: map[string]string{}, logs: &logBuffer{}}
 	t.Cleanup(func() {
 		for _, n := range c.nodes {
 			n.Close()
+		}
+		if t.Failed() {
+			lines := strings.Split(c.logs.String(), "\n")
+			t.Logf("the nodes' last %d log lines:\n%s", min(300, len(lines)), strings.Join(lines[max(0, len(lines)-300):], "\n"))
 		}
 	})
 	return c
@@ -39,6 +45,9 @@ func (c *testCluster) startWith(id string, cfg Config) *Node {
 	}
 	cfg.NodeID, cfg.DataDir, cfg.RaftAddr = id, c.dirs[id], c.raft[id]
 	cfg.GossipAddr, cfg.HTTPAdvertise = "127.0.0.1:0", "http-of-"+id
+	if cfg.Logger == nil {
+		cfg.Logger = c.logs.logger().With("node", id)
+	}
 	n, err := Open(cfg)
 	if err != nil {
 		c.t.Fatal(err)

@@ -162,6 +162,24 @@ func (g *gossip) markFormed() error {
 	return g.update(func(m *nodeMeta) { m.Formed = true })
 }
 
+// pushState exchanges state with every other member over TCP (a
+// push-pull, as a join does), so that they learn this node's new
+// metadata now: the leaders add a member only once they know it hosts
+// the groups, and the UDP gossip that carries an update can be lost under
+// load, leaving them to learn it at the next periodic push-pull (30 s).
+func (g *gossip) pushState() {
+	var addrs []string
+	self := g.Addr()
+	for _, addr := range g.gossipAddrs() {
+		if addr != self {
+			addrs = append(addrs, addr)
+		}
+	}
+	if len(addrs) > 0 {
+		g.list.Join(addrs) // best effort: the gossip gets there anyway
+	}
+}
+
 // leave announces that this node is leaving for good, then leaves. (A
 // receiver of memberlist's leave event cannot tell a leave from a failure,
 // so the metadata says it first.)

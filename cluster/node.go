@@ -344,7 +344,11 @@ func (n *Node) publishGroups(count int) error {
 	if n.gossip == nil {
 		return nil
 	}
-	return n.gossip.update(func(m *nodeMeta) { m.Groups = count })
+	if err := n.gossip.update(func(m *nodeMeta) { m.Groups = count }); err != nil {
+		return err
+	}
+	n.gossip.pushState()
+	return nil
 }
 
 // openGroups opens the replicas of groups 1 to count that are not open
