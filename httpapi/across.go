@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hourglass-scheduler/hourglass/fsm"
+	"github.com/hourglass-scheduler/hourglass/scheduler"
 	"github.com/hourglass-scheduler/hourglass/slots"
 	"github.com/hourglass-scheduler/hourglass/wire"
 )
@@ -736,8 +737,7 @@ func (a *API) sweepLeases(r *http.Request, parts []groupPart, start slots.Group,
 	n := len(parts)
 	for k := range n {
 		p := parts[(int(start)-1+k)%n]
-		p.body, _ = json.Marshal(wire.LeaseRequest{Max: want - len(out.Tasks), Wait: "0s", Lease: lease})
-		ans := a.askGroup(r, p)
+		got, ans := a.leaseFrom(r, p, want-len(out.Tasks), lease)
 		if !ans.ok() {
 			if failures == 0 {
 				failure = ans
@@ -745,12 +745,7 @@ func (a *API) sweepLeases(r *http.Request, parts []groupPart, start slots.Group,
 			failures++
 			continue
 		}
-		var got wire.LeaseResponse
-		if err := json.Unmarshal(ans.body, &got); err != nil {
-			failures++
-			continue
-		}
-		out.Tasks = append(out.Tasks, got.Tasks...)
+		out.Tasks = append(out.Tasks, got...)
 		if len(out.Tasks) > 0 {
 			// Enough for one answer: the next request starts elsewhere
 			// (or here again), and a group led here costs no hop.
@@ -758,6 +753,39 @@ func (a *API) sweepLeases(r *http.Request, parts []groupPart, start slots.Group,
 		}
 	}
 	return out, failure, failures
+}
+
+// leaseFrom leases up to max tasks from p's group without waiting: from
+// the scheduler itself when this node leads the group (no request, no
+// JSON), else through the group's leader.
+func (a *API) leaseFrom(r *http.Request, p groupPart, max int, lease string) ([]wire.LeasedTask, groupAnswer) {
+	queue := pathSegment(r, 3)
+	if b := a.backendOf(p.group); b != nil && b.Workers != nil && validName(queue) {
+		if _, _, self := b.Group.Leader(); self {
+			d := defaultLease
+			if lease != "" {
+				d, _ = time.ParseDuration(lease) // checked by leaseAcross
+			}
+			tasks, err := b.Workers.Lease(r.Context(), scheduler.LeaseRequest{Queue: queue, Max: max, Lease: d})
+			if err != nil {
+				status, body := a.classify(err)
+				data, _ := json.Marshal(wire.ErrorResponse{Error: body})
+				return nil, groupAnswer{group: p.group, status: status, header: http.Header{}, body: data}
+			}
+			return leasedViews(tasks), groupAnswer{group: p.group, status: http.StatusOK}
+		}
+	}
+	p.body, _ = json.Marshal(wire.LeaseRequest{Max: max, Wait: "0s", Lease: lease})
+	ans := a.askGroup(r, p)
+	if !ans.ok() {
+		return nil, ans
+	}
+	var got wire.LeaseResponse
+	if err := json.Unmarshal(ans.body, &got); err != nil {
+		ans.status = http.StatusBadGateway
+		return nil, ans
+	}
+	return got.Tasks, ans
 }
 
 // peekGroups waits, up to wait, on every group at once until one has a

@@ -94,11 +94,16 @@ func (a *API) lease(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, err)
 		return
 	}
-	out := wire.LeaseResponse{Tasks: make([]wire.LeasedTask, len(tasks))}
+	writeJSON(w, http.StatusOK, wire.LeaseResponse{Tasks: leasedViews(tasks)})
+}
+
+// leasedViews are leased tasks as the API shows them.
+func leasedViews(tasks []*fsmpb.Task) []wire.LeasedTask {
+	out := make([]wire.LeasedTask, len(tasks))
 	for i, t := range tasks {
-		out.Tasks[i] = wire.LeasedTask{Task: TaskView(t), Attempt: int(t.Attempts), LeaseToken: encodeLeaseToken(t.LeaseToken)}
+		out[i] = wire.LeasedTask{Task: TaskView(t), Attempt: int(t.Attempts), LeaseToken: encodeLeaseToken(t.LeaseToken)}
 	}
-	writeJSON(w, http.StatusOK, out)
+	return out
 }
 
 // encodeLeaseToken is how a lease token travels: base64url, unpadded.
