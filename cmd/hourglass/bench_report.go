@@ -60,7 +60,9 @@ type deliveryReport struct {
 	PullErrors int64 `json:"pull_errors,omitempty"`
 }
 
-// serverReport is what the leader's /metrics said about the run.
+// serverReport is what the leaders' /metrics said about the run: of the
+// one leader, or added up over the nodes that lead a group (Leader lists
+// them, comma-separated).
 type serverReport struct {
 	Leader string `json:"leader"`
 	// FireLateness quantiles are upper bounds: the histogram bucket the
@@ -170,33 +172,59 @@ type metricsSample struct {
 	values  map[string]float64
 }
 
-// scrape reads the leader's /metrics; nil if there is none to read.
+// scrape reads the /metrics of every node that leads a group (the one
+// leader of a single-group cluster) and adds them up; nil if there is
+// none to read.
 func (b *benchRun) scrape(ctx context.Context) *metricsSample {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	var leader string
+	var leaders []string
 	for _, c := range b.clients {
-		if info, err := c.Cluster(ctx); err == nil && info.Leader != nil {
-			leader = info.Leader.HTTPAddr
-			break
+		info, err := c.Cluster(ctx)
+		if err != nil {
+			continue
+		}
+		seen := map[string]bool{}
+		for _, g := range info.Groups {
+			if g.Leader != nil && g.Leader.HTTPAddr != "" {
+				seen[g.Leader.HTTPAddr] = true
+			}
+		}
+		if len(seen) == 0 && info.Leader != nil {
+			seen[info.Leader.HTTPAddr] = true
+		}
+		for addr := range seen {
+			leaders = append(leaders, addr)
+		}
+		break
+	}
+	if len(leaders) == 0 {
+		return nil
+	}
+	slices.Sort(leaders)
+	m := &metricsSample{leader: strings.Join(leaders, ","), buckets: map[float64]float64{}, values: map[string]float64{}}
+	for _, leader := range leaders {
+		if !m.add(ctx, leader) {
+			return nil
 		}
 	}
-	if leader == "" {
-		return nil
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+leader+"/metrics", nil)
+	return m
+}
+
+// add adds the /metrics of the node at addr to m.
+func (m *metricsSample) add(ctx context.Context, addr string) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
 	if err != nil {
-		return nil
+		return false
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil
+		return false
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil
+		return false
 	}
-	m := &metricsSample{leader: leader, buckets: map[float64]float64{}, values: map[string]float64{}}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -212,7 +240,7 @@ func (b *benchRun) scrape(ctx context.Context) *metricsSample {
 		if err != nil {
 			continue
 		}
-		// The series of every group add up.
+		// The series of every group, and of every leading node, add up.
 		name = groupLabel.ReplaceAllString(name, "")
 		name = strings.Replace(name, ",}", "}", 1)
 		name = strings.TrimSuffix(name, "{}")
@@ -224,7 +252,7 @@ func (b *benchRun) scrape(ctx context.Context) *metricsSample {
 		}
 		m.values[name] += v
 	}
-	return m
+	return sc.Err() == nil
 }
 
 // groupLabel matches the group label of a series (and its comma).
