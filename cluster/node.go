@@ -441,6 +441,9 @@ func (n *Node) Table() *slots.Table {
 	return n.table
 }
 
+// ID is this node's id.
+func (n *Node) ID() string { return n.cfg.NodeID }
+
 // RaftAddr is the raft address other members dial, for every group.
 func (n *Node) RaftAddr() string { return n.raftAddr }
 

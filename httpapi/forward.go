@@ -78,7 +78,7 @@ func (a *API) forward(w http.ResponseWriter, r *http.Request, leaderID, addr str
 		a.writeError(w, unavailable("the leader %s publishes a bad HTTP address %q", leaderID, addr))
 		return
 	}
-	self := a.cfg.Node.Status().NodeID
+	self := a.cfg.Node.ID()
 	proxy := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)

@@ -19,6 +19,8 @@ type Node interface {
 	// Table says which group holds each slot; nil while this node does
 	// not know the cluster's groups yet.
 	Table() *slots.Table
+	// ID is this node's id.
+	ID() string
 	Members() ([]cluster.Member, error)
 	Status() cluster.NodeStatus
 }

@@ -102,7 +102,7 @@ func (a *API) snapshotAcross(w http.ResponseWriter, r *http.Request) {
 		}
 		sources[i] = src
 	}
-	meta := archive.GroupsMeta(sources, sources[0].Meta.HourglassVersion, a.cfg.Node.Status().NodeID, a.cfg.Now())
+	meta := archive.GroupsMeta(sources, sources[0].Meta.HourglassVersion, a.cfg.Node.ID(), a.cfg.Now())
 	h := w.Header()
 	h.Set("Content-Type", "application/gzip")
 	h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="hourglass-%s.snap"`, meta.CreatedAt.Format("20060102T150405Z")))
