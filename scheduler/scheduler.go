@@ -72,7 +72,9 @@ type Config struct {
 	QueueConcurrency int
 	// Share is how many groups a queue's tasks are spread over (1): this
 	// group's scheduler enforces its share of each queue's rate limit and
-	// concurrency cap (leader.Config.Share).
+	// concurrency cap (leader.Config.Share), and takes its share of
+	// Workers, TargetConcurrency, QueueConcurrency, CatchUpRate and
+	// MaxInFlight, which are the cluster's.
 	Share int
 	// MaxInFlight caps the webhook deliveries fired and not yet finished
 	// (16,384), and a quarter of it those of one host: beyond it, due
@@ -113,6 +115,14 @@ func (c *Config) setDefaults() {
 	core.SetDefaults() // the core's defaults, which the shell uses too
 	c.Horizon, c.MaxLoaded, c.FireLead, c.CatchUpRate, c.MaxInFlight = core.Horizon, core.MaxLoaded, core.FireLead, core.CatchUpRate, core.MaxInFlight
 	c.Workers, c.TargetConcurrency, c.QueueConcurrency = core.Workers, core.TargetConcurrency, core.QueueConcurrency
+	// The limits are the cluster's: with its queues' tasks spread over
+	// Share groups, this group's leader takes its share of them, as the
+	// core does of each queue's.
+	if c.Share > 1 {
+		for _, limit := range []*int{&c.Workers, &c.TargetConcurrency, &c.QueueConcurrency, &c.CatchUpRate, &c.MaxInFlight} {
+			*limit = max(1, *limit/c.Share)
+		}
+	}
 	if c.PurgeInterval <= 0 {
 		c.PurgeInterval = time.Minute
 	}

@@ -283,14 +283,13 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger) error {
 	// while this node leads the group. The webhook client is shared.
 	httpClient := webhook.NewHTTPClient(f.workers, policy, proxy)
 	// The delivery limits are the cluster's: each group's leader takes
-	// its share of them, as of a queue's (scheduler.Config.Share).
+	// its share of them (scheduler.Config.Share).
 	node.Start(func(g *cluster.Group) cluster.LeaderFunc {
 		writes := service.New(g, g.FSM(), service.Config{Retention: f.retention})
-		n := groupCount(node)
 		sched := scheduler.New(g.FSM(), writes, scheduler.Config{
-			Horizon: f.horizon, FireLead: f.fireLead, CatchUpRate: shareOf(f.catchUpRate, n),
-			Workers: shareOf(f.workers, n), TargetConcurrency: shareOf(f.targetConcurrency, n), QueueConcurrency: shareOf(f.queueConcurrency, n),
-			Share:  n,
+			Horizon: f.horizon, FireLead: f.fireLead, CatchUpRate: f.catchUpRate,
+			Workers: f.workers, TargetConcurrency: f.targetConcurrency, QueueConcurrency: f.queueConcurrency,
+			Share:  groupCount(node),
 			Logger: logger.With("group", uint32(g.ID())), Leadership: g, StaleAfter: f.leaseTimeout,
 			Metrics:    prometheus.WrapRegistererWith(prometheus.Labels{"group": g.ID().String()}, metrics),
 			HTTPClient: httpClient, SigningKeys: signingKeys, ErrorBodyBytes: f.errorBodyBytes, QueueLabels: queueLabels,
@@ -344,15 +343,6 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger) error {
 		logger.Warn("http shutdown", "err", err)
 	}
 	return nil
-}
-
-// shareOf is one group's share of a limit of the whole cluster spread
-// over groups groups: at least one (and 0, the default, stays 0).
-func shareOf(limit, groups int) int {
-	if limit <= 0 {
-		return limit
-	}
-	return max(1, limit/groups)
 }
 
 // groupCount is how many groups the node's cluster has.

@@ -61,11 +61,3 @@ func TestTargetFlagsTakeAddressClasses(t *testing.T) {
 		t.Errorf("an unknown class: %v", err)
 	}
 }
-
-func TestShareOfALimit(t *testing.T) {
-	for _, c := range []struct{ limit, groups, want int }{{256, 1, 256}, {256, 3, 85}, {64, 128, 1}, {0, 4, 0}} {
-		if got := shareOf(c.limit, c.groups); got != c.want {
-			t.Errorf("shareOf(%d, %d) = %d, want %d", c.limit, c.groups, got, c.want)
-		}
-	}
-}
