@@ -7,6 +7,8 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -392,19 +394,13 @@ func (a *API) queuesAcross(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, err)
 		return
 	}
-	answers := a.askGroups(r, a.everyGroup(r, nil))
-	if failed, ok := firstFailure(answers); ok {
-		relay(w, failed)
+	pages, ok := askEvery[wire.QueueList](a, w, r, nil)
+	if !ok {
 		return
 	}
 	byName := map[string]*wire.Queue{}
 	more := false
-	for _, ans := range answers {
-		var page wire.QueueList
-		if err := json.Unmarshal(ans.body, &page); err != nil {
-			a.writeError(w, err)
-			return
-		}
+	for _, page := range pages {
 		more = more || page.NextPageToken != ""
 		for _, q := range page.Queues {
 			mergeQueue(byName, q)
@@ -430,7 +426,10 @@ func (a *API) queuesAcross(w http.ResponseWriter, r *http.Request) {
 func mergeQueue(byName map[string]*wire.Queue, q wire.Queue) {
 	have, ok := byName[q.Name]
 	if !ok {
-		q.Tasks = maps0(q.Tasks)
+		q.Tasks = maps.Clone(q.Tasks) // the view's own, to add to
+		if q.Tasks == nil {
+			q.Tasks = map[string]uint64{}
+		}
 		byName[q.Name] = &q
 		return
 	}
@@ -443,14 +442,6 @@ func mergeQueue(byName map[string]*wire.Queue, q wire.Queue) {
 	if q.UpdatedAt.After(have.UpdatedAt) {
 		have.UpdatedAt = q.UpdatedAt
 	}
-}
-
-func maps0(m map[string]uint64) map[string]uint64 {
-	out := make(map[string]uint64, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 // mergedQueue answers with the queue as every group that has it sees it
@@ -524,18 +515,12 @@ func (a *API) redriveAcross(w http.ResponseWriter, r *http.Request) {
 		a.serveGroup(w, r, g)
 		return
 	}
-	answers := a.askGroups(r, a.everyGroup(r, body))
-	if failed, ok := firstFailure(answers); ok {
-		relay(w, failed)
+	parts, ok := askEvery[wire.RedriveResponse](a, w, r, body)
+	if !ok {
 		return
 	}
 	var out wire.RedriveResponse
-	for _, ans := range answers {
-		var part wire.RedriveResponse
-		if err := json.Unmarshal(ans.body, &part); err != nil {
-			a.writeError(w, err)
-			return
-		}
+	for _, part := range parts {
 		out.Redriven += part.Redriven
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -549,18 +534,12 @@ func (a *API) bulkAcross(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, err)
 		return
 	}
-	answers := a.askGroups(r, a.everyGroup(r, body))
-	if failed, ok := firstFailure(answers); ok {
-		relay(w, failed)
+	parts, ok := askEvery[wire.BulkResponse](a, w, r, body)
+	if !ok {
 		return
 	}
 	var out wire.BulkResponse
-	for _, ans := range answers {
-		var part wire.BulkResponse
-		if err := json.Unmarshal(ans.body, &part); err != nil {
-			a.writeError(w, err)
-			return
-		}
+	for _, part := range parts {
 		out.Matched += part.Matched
 		out.Changed += part.Changed
 		out.DryRun = part.DryRun
@@ -568,24 +547,33 @@ func (a *API) bulkAcross(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// dueStatsAcross adds up the groups' counts, bucket by bucket.
-func (a *API) dueStatsAcross(w http.ResponseWriter, r *http.Request) {
-	answers := a.askGroups(r, a.everyGroup(r, nil))
+// askEvery sends r to every group (body: r's, read before) and decodes
+// every answer as a T; on a failure it answers w itself (the first
+// failed answer, or the decoding error) and returns false.
+func askEvery[T any](a *API, w http.ResponseWriter, r *http.Request, body []byte) ([]T, bool) {
+	answers := a.askGroups(r, a.everyGroup(r, body))
 	if failed, ok := firstFailure(answers); ok {
 		relay(w, failed)
+		return nil, false
+	}
+	parts := make([]T, len(answers))
+	for i, ans := range answers {
+		if err := json.Unmarshal(ans.body, &parts[i]); err != nil {
+			a.writeError(w, fmt.Errorf("group %d answered: %w", ans.group, err))
+			return nil, false
+		}
+	}
+	return parts, true
+}
+
+// dueStatsAcross adds up the groups' counts, bucket by bucket.
+func (a *API) dueStatsAcross(w http.ResponseWriter, r *http.Request) {
+	parts, ok := askEvery[wire.DueStats](a, w, r, nil)
+	if !ok {
 		return
 	}
-	var out wire.DueStats
-	for i, ans := range answers {
-		var part wire.DueStats
-		if err := json.Unmarshal(ans.body, &part); err != nil {
-			a.writeError(w, err)
-			return
-		}
-		if i == 0 {
-			out = part
-			continue
-		}
+	out := parts[0]
+	for _, part := range parts[1:] {
 		if len(part.Buckets) != len(out.Buckets) {
 			a.writeError(w, errors.New("groups answered due stats of different buckets"))
 			return
