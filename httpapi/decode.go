@@ -13,6 +13,7 @@ import (
 
 	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
 	"github.com/hourglass-scheduler/hourglass/service"
+	"github.com/hourglass-scheduler/hourglass/slots"
 	"github.com/hourglass-scheduler/hourglass/wire"
 )
 
@@ -158,9 +159,12 @@ func jsonKind(goKind string) string {
 type taskBuilder struct {
 	limits Limits
 	now    time.Time
-	// newID makes the id of a task the request gives none (nil: it is
-	// left empty, for a check alone).
-	newID func() string
+	// table and group: the tasks are the group's, so a task gets an id
+	// of its slots when the request gives none, and one that gives an id
+	// of another group's is refused. No table: a check alone (no id is
+	// made, any is taken).
+	table *slots.Table
+	group slots.Group
 }
 
 // build validates req and returns the task to create. field prefixes error
@@ -173,12 +177,19 @@ func (b *taskBuilder) build(req *wire.CreateTaskRequest, field string) (service.
 		CreatedAt: b.now.UnixNano(),
 		UpdatedAt: b.now.UnixNano(),
 	}
-	if t.Id == "" {
-		if b.newID != nil {
-			t.Id = b.newID()
+	switch {
+	case t.Id == "" && b.table != nil:
+		t.Id = newID(b.table, b.group)
+	case t.Id == "":
+	default:
+		if err := checkName(field+"id", t.Id, 128); err != nil {
+			return service.NewTask{}, err
 		}
-	} else if err := checkName(field+"id", t.Id, 128); err != nil {
-		return service.NewTask{}, err
+		if b.table != nil && b.table.GroupOf(t.Id) != b.group {
+			// Only a request that names its group (Hourglass-Group) can
+			// get here: an id lives in its slot's group alone.
+			return service.NewTask{}, invalid("%sid: %q belongs to group %d, not to group %d that this request names", field, t.Id, b.table.GroupOf(t.Id), b.group)
+		}
 	}
 	if t.Queue == "" {
 		t.Queue = defaultQueue

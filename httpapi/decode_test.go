@@ -8,6 +8,7 @@ import (
 
 	"github.com/hourglass-scheduler/hourglass/client"
 	"github.com/hourglass-scheduler/hourglass/service"
+	"github.com/hourglass-scheduler/hourglass/slots"
 )
 
 // FuzzDecodeCreate feeds arbitrary bodies to the create decoder: it must
@@ -22,12 +23,13 @@ func FuzzDecodeCreate(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	now := time.Unix(1_800_000_000, 0)
+	oneGroup, _ := slots.Even(1)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var req client.CreateTaskRequest
 		if err := decodeJSON(bytes.NewReader(body), &req); err != nil {
 			return
 		}
-		b := &taskBuilder{limits: Limits{MaxPayload: 4096}, now: now, newID: func() string { return newID(nil, 0) }}
+		b := &taskBuilder{limits: Limits{MaxPayload: 4096}, now: now, table: &oneGroup, group: 1}
 		built, err := b.build(&req, "")
 		if err != nil {
 			if _, ok := err.(*apiError); !ok {

@@ -90,6 +90,11 @@ func (a *API) groupRequest(r *http.Request, p groupPart, body io.Reader) (*http.
 	if err != nil {
 		return nil, err
 	}
+	if sub.Body != nil && sub.Body != http.NoBody && sub.ContentLength == 0 {
+		// A stream of unknown length: with ContentLength 0 a forward
+		// (httputil.ReverseProxy) would send no body at all.
+		sub.ContentLength = -1
+	}
 	for k, v := range r.Header {
 		if k != "Content-Length" {
 			sub.Header[k] = v
@@ -175,7 +180,7 @@ func (a *API) pickGroup() slots.Group {
 func newID(table *slots.Table, g slots.Group) string {
 	for {
 		id := uuid.Must(uuid.NewV7()).String()
-		if table == nil || table.GroupOf(id) == g {
+		if table.GroupOf(id) == g {
 			return id
 		}
 	}

@@ -150,6 +150,18 @@ func TestEveryRouteAcrossGroups(t *testing.T) {
 	}
 	slices.Sort(want)
 
+	// A request that names a group (as a node forwarding to it does)
+	// cannot put a task in a group its id does not belong to: an id lives
+	// in one group, so it is unique in the cluster.
+	other := s.node.Table().GroupOf("b03")%3 + 1
+	if r := s.do(t, "POST", "/v1/tasks", `{"id":"b03","delay":"1h",`+validTarget+`}`, "Hourglass-Group", fmt.Sprint(other)); r.status != http.StatusBadRequest ||
+		!strings.Contains(r.errorBody(t).Message, "belongs to group") {
+		t.Fatalf("a create naming another group: %d %s", r.status, r.body)
+	}
+	if _, err := s.node.Group(other).FSM().Get("b03"); err == nil {
+		t.Fatal("a task was stored in a group its id does not belong to")
+	}
+
 	// One task's routes.
 	if r := s.do(t, "GET", "/v1/tasks/b03", ""); r.status != http.StatusOK || r.task(t).ID != "b03" {
 		t.Fatalf("get: %d %s", r.status, r.body)

@@ -292,10 +292,10 @@ func (a *API) writeContext(r *http.Request) (context.Context, context.CancelFunc
 }
 
 // builder checks and builds the tasks of r, served by one group: a task
-// without an id gets one of that group.
+// without an id gets one of that group, and one with another group's id
+// is refused.
 func (a *API) builder(r *http.Request) *taskBuilder {
-	g := a.backend(r).id
-	return &taskBuilder{limits: a.cfg.Limits, now: a.cfg.Now(), newID: func() string { return newID(a.cfg.Node.Table(), g) }}
+	return &taskBuilder{limits: a.cfg.Limits, now: a.cfg.Now(), table: a.cfg.Node.Table(), group: a.backend(r).id}
 }
 
 func (a *API) createTask(w http.ResponseWriter, r *http.Request) {

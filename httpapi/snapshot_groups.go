@@ -50,11 +50,6 @@ func (a *API) streamGroup(r *http.Request, p groupPart, body io.Reader) (int, io
 	if err != nil {
 		return http.StatusInternalServerError, io.NopCloser(strings.NewReader(""))
 	}
-	if body != nil {
-		// A stream of unknown length: with ContentLength 0 a forward
-		// (httputil.ReverseProxy) would send no body at all.
-		sub.ContentLength = -1
-	}
 	pr, pw := io.Pipe()
 	resp := &pipeResponse{header: http.Header{}, ready: make(chan struct{}), pw: pw}
 	go func() {
