@@ -54,7 +54,7 @@ func (c *testCluster) startWith(id string, cfg Config) *Node {
 	}
 	n.Start(func(*Group) LeaderFunc { return func(ctx context.Context, _ uint64) { <-ctx.Done() } })
 	c.nodes[id] = n
-	c.raft[id] = n.RaftAddr()
+	c.raft[id] = n.Status().RaftAddr
 	return n
 }
 

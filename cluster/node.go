@@ -444,9 +444,6 @@ func (n *Node) Table() *slots.Table {
 // ID is this node's id.
 func (n *Node) ID() string { return n.cfg.NodeID }
 
-// RaftAddr is the raft address other members dial, for every group.
-func (n *Node) RaftAddr() string { return n.raftAddr }
-
 // NodeStatus is this node's view: its addresses and each replica's.
 type NodeStatus struct {
 	NodeID     string
