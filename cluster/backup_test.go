@@ -15,6 +15,7 @@ import (
 
 	"github.com/hourglass-scheduler/hourglass/fsm"
 	"github.com/hourglass-scheduler/hourglass/fsm/archive"
+	"github.com/hourglass-scheduler/hourglass/fsm/archive/archivetest"
 	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
 )
 
@@ -100,8 +101,7 @@ func TestRestoreReachesEveryNode(t *testing.T) {
 	before := leader.Group(1).FSM().AppliedIndex()
 
 	// A damaged archive is refused and changes nothing.
-	bad := bytes.Clone(data)
-	bad[len(bad)/2] ^= 0x10
+	bad := archivetest.Damage(t, data, len(data)/2)
 	if _, err := leader.Group(1).Restore(context.Background(), bytes.NewReader(bad)); !errors.Is(err, archive.ErrInvalid) {
 		t.Fatalf("restore of a damaged archive: %v", err)
 	}

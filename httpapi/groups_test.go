@@ -16,6 +16,7 @@ import (
 	"github.com/hourglass-scheduler/hourglass/client"
 	"github.com/hourglass-scheduler/hourglass/cluster"
 	"github.com/hourglass-scheduler/hourglass/fsm/archive"
+	"github.com/hourglass-scheduler/hourglass/fsm/archive/archivetest"
 	"github.com/hourglass-scheduler/hourglass/slots"
 )
 
@@ -320,8 +321,7 @@ func TestBackupAndRestoreAcrossGroups(t *testing.T) {
 	waitRestored("later", "")
 
 	// A damaged archive changes nothing.
-	bad := bytes.Clone(backup.body)
-	bad[len(bad)/2] ^= 0x10
+	bad := archivetest.Damage(t, backup.body, len(backup.body)/2)
 	if r := s.do(t, "POST", "/v1/snapshot", string(bad)); r.status != http.StatusBadRequest {
 		t.Fatalf("a damaged archive: %d %s", r.status, r.body)
 	}

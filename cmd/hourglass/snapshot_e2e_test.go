@@ -19,6 +19,7 @@ import (
 	"github.com/hourglass-scheduler/hourglass/client"
 	"github.com/hourglass-scheduler/hourglass/fsm"
 	"github.com/hourglass-scheduler/hourglass/fsm/archive"
+	"github.com/hourglass-scheduler/hourglass/fsm/archive/archivetest"
 )
 
 // listAll reads every task through the API, keyed by id.
@@ -155,8 +156,7 @@ func TestSnapshotSaveChangeRestore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	flipped := bytes.Clone(good)
-	flipped[len(flipped)/2] ^= 0x08
+	flipped := archivetest.Damage(t, good, len(good)/2)
 	for name, data := range map[string][]byte{"flipped": flipped, "truncated": good[:len(good)*2/3], "foreign": []byte("PK\x03\x04 a zip file")} {
 		bad := filepath.Join(t.TempDir(), name+".snap")
 		if err := os.WriteFile(bad, data, 0o600); err != nil {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hourglass-scheduler/hourglass/fsm/archive/archivetest"
 )
 
 // groupsArchive is an archive of two groups, each holding newState's
@@ -67,8 +69,7 @@ func TestArchiveOfManyGroups(t *testing.T) {
 func TestDamagedArchiveOfManyGroupsIsRefused(t *testing.T) {
 	data, _ := groupsArchive(t)
 	for _, at := range []int{len(data) / 2, len(data) - 30} {
-		bad := bytes.Clone(data)
-		bad[at] ^= 0x40
+		bad := archivetest.Damage(t, data, at)
 		dir := t.TempDir()
 		if _, err := ExtractGroups(bytes.NewReader(bad), dir, nil); !errors.Is(err, ErrInvalid) {
 			t.Fatalf("a byte flipped at %d of %d: %v", at, len(data), err)
