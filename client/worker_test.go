@@ -35,7 +35,7 @@ func startServer(t *testing.T) *client.Client {
 		g.FSM().SetNotifier(sched)
 		api.SetBackend(g.ID(), &httpapi.Backend{Service: writes, Store: g.FSM(), Group: g, Backups: g, Workers: sched})
 		return sched.Run
-	})
+	}, nil)
 	srv := httptest.NewServer(api)
 	t.Cleanup(func() { srv.Close(); node.Close() })
 	c := client.New(srv.URL, "")

@@ -24,7 +24,7 @@ func BenchmarkPropose(b *testing.B) {
 			var once sync.Once
 			n.Start(func(*Group) LeaderFunc {
 				return func(ctx context.Context, _ uint64) { once.Do(func() { close(led) }); <-ctx.Done() }
-			})
+			}, nil)
 			select {
 			case <-led:
 			case <-time.After(10 * time.Second):

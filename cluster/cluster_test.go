@@ -11,22 +11,26 @@ import (
 // testCluster is a set of real nodes on loopback: raft over TCP and gossip
 // over UDP/TCP, each with its own data directory.
 type testCluster struct {
-	t     *testing.T
-	nodes map[string]*Node
-	dirs  map[string]string
-	raft  map[string]string // raft address of each node, kept across restarts
-	logs  *logBuffer        // every node's log, shown when the test fails
+	t      *testing.T
+	nodes  map[string]*Node
+	dirs   map[string]string
+	raft   map[string]string // raft address of each node, kept across restarts
+	gossip map[string]string // and its gossip address
+	logs   *logBuffer        // every node's log, shown when the test fails
+	// replicas, when set, is every node's Config.Replicas: 5 puts every
+	// group on each of up to five nodes.
+	replicas int
 }
 
 func newTestCluster(t *testing.T) *testCluster {
-	c := &testCluster{t: t, nodes: map[string]*Node{}, dirs: map[string]string{}, raft: map[string]string{}, logs: &logBuffer{}}
+	c := &testCluster{t: t, nodes: map[string]*Node{}, dirs: map[string]string{}, raft: map[string]string{}, gossip: map[string]string{}, logs: &logBuffer{}}
 	t.Cleanup(func() {
 		for _, n := range c.nodes {
 			n.Close()
 		}
 		if t.Failed() {
 			lines := strings.Split(c.logs.String(), "\n")
-			t.Logf("the nodes' last %d log lines:\n%s", min(300, len(lines)), strings.Join(lines[max(0, len(lines)-300):], "\n"))
+			t.Logf("the nodes' last %d log lines:\n%s", min(3000, len(lines)), strings.Join(lines[max(0, len(lines)-3000):], "\n"))
 		}
 	})
 	return c
@@ -41,10 +45,13 @@ func (c *testCluster) startWith(id string, cfg Config) *Node {
 	c.t.Helper()
 	if c.dirs[id] == "" {
 		c.dirs[id] = c.t.TempDir()
-		c.raft[id] = "127.0.0.1:0"
+		c.raft[id], c.gossip[id] = "127.0.0.1:0", "127.0.0.1:0"
 	}
 	cfg.NodeID, cfg.DataDir, cfg.RaftAddr = id, c.dirs[id], c.raft[id]
-	cfg.GossipAddr, cfg.HTTPAdvertise = "127.0.0.1:0", "http-of-"+id
+	if cfg.Replicas == 0 {
+		cfg.Replicas = c.replicas
+	}
+	cfg.GossipAddr, cfg.HTTPAdvertise = c.gossip[id], "http-of-"+id
 	if cfg.Logger == nil {
 		cfg.Logger = c.logs.logger().With("node", id)
 	}
@@ -52,9 +59,9 @@ func (c *testCluster) startWith(id string, cfg Config) *Node {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	n.Start(func(*Group) LeaderFunc { return func(ctx context.Context, _ uint64) { <-ctx.Done() } })
+	n.Start(func(*Group) LeaderFunc { return func(ctx context.Context, _ uint64) { <-ctx.Done() } }, nil)
 	c.nodes[id] = n
-	c.raft[id] = n.Status().RaftAddr
+	c.raft[id], c.gossip[id] = n.Status().RaftAddr, n.Status().GossipAddr
 	return n
 }
 
@@ -132,6 +139,7 @@ func (c *testCluster) hasTask(n *Node, id string) bool {
 
 func TestThreeNodeCluster(t *testing.T) {
 	c := newTestCluster(t)
+	c.replicas = 5 // every node in group 1
 	first := c.start("n1", 3)
 	seed := first.Status().GossipAddr
 	c.start("n2", 3, seed)

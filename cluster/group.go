@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -45,6 +46,13 @@ type Group struct {
 	notifyCh  chan bool
 	exclusive chan exclusiveRun // work that needs leader duties stopped
 	metrics   *groupMetrics
+
+	// settledAt is the meta index at which this replica, leading, last
+	// found its configuration to be the placement's (0: not settled).
+	settledAt atomic.Uint64
+	// lastTransfer is when reconcilePlacement last handed leadership to
+	// the preferred leader (only it reads and writes it).
+	lastTransfer time.Time
 
 	stopBackground context.CancelFunc
 	background     sync.WaitGroup
@@ -285,6 +293,11 @@ func (g *Group) lead(ctx context.Context, onLeader LeaderFunc) {
 func (g *Group) Propose(ctx context.Context, cmd *fsmpb.Command) (any, error) {
 	return g.proposer.propose(ctx, cmd)
 }
+
+// Metrics is where the owner registers the replica's metrics: labelled
+// with the group, and unregistered when the placement moves the replica
+// away.
+func (g *Group) Metrics() prometheus.Registerer { return g.metrics.reg }
 
 // FSM is the group's state machine, for reads.
 func (g *Group) FSM() *fsm.FSM { return g.fsm }

@@ -31,7 +31,7 @@ func TestSingleNodeHostsManyGroups(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n.Start(func(*Group) LeaderFunc { return func(ctx context.Context, _ uint64) { <-ctx.Done() } })
+	n.Start(func(*Group) LeaderFunc { return func(ctx context.Context, _ uint64) { <-ctx.Done() } }, nil)
 	if got := len(n.Groups()); got != 4 {
 		t.Fatalf("%d groups, want 4", got)
 	}
@@ -129,8 +129,9 @@ func TestSingleGroupDataDirIsUpgraded(t *testing.T) {
 }
 
 // Three nodes formed with --bootstrap-expect share every group: each has
-// three voters and a leader, and a node that joins later takes the
-// count from the others and is added to every group.
+// three voters and a leader. A node that joins later takes the count from
+// the others and gets its share of the replicas, moved to it one at a
+// time, while every group keeps three voters.
 func TestThreeNodesShareEveryGroup(t *testing.T) {
 	c := newTestCluster(t)
 	first := c.startWith("n1", Config{BootstrapExpect: 3, Groups: 3})
@@ -143,17 +144,7 @@ func TestThreeNodesShareEveryGroup(t *testing.T) {
 				return false
 			}
 			for _, g := range n.Groups() {
-				members, err := g.Members()
-				if err != nil {
-					return false
-				}
-				voters := 0
-				for _, m := range members {
-					if m.Voter {
-						voters++
-					}
-				}
-				if id, _, _ := g.Leader(); id == "" || voters != 3 {
+				if id, _, _ := g.Leader(); id == "" || len(g.voters()) != 3 {
 					return false
 				}
 			}
@@ -162,16 +153,25 @@ func TestThreeNodesShareEveryGroup(t *testing.T) {
 	})
 	// A fourth node, started with another count, joins with the cluster's.
 	n4 := c.startWith("n4", Config{Join: []string{seed}, Groups: 8})
-	c.waitFor(15*time.Second, "n4 in every group", func() bool {
-		if len(n4.Groups()) != 3 {
+	c.waitFor(30*time.Second, "n4 holding two of the nine replicas, every group on three nodes", func() bool {
+		if len(n4.Groups()) != 2 {
 			return false
 		}
 		for _, g := range n4.Groups() {
-			if g.raft.AppliedIndex() == 0 {
+			if g.raft.AppliedIndex() == 0 || g.Ready() != nil {
 				return false
 			}
 		}
-		return true
+		held := 0
+		for _, n := range c.nodes {
+			held += len(n.Groups())
+			for _, g := range n.Groups() {
+				if g.IsLeader() && len(g.voters()) != 3 {
+					return false
+				}
+			}
+		}
+		return held == 9
 	})
 	if n4.Table() == nil || *n4.Table() != *first.Table() {
 		t.Fatal("n4 holds another slot table than n1")

@@ -53,6 +53,12 @@ type nodeMeta struct {
 	// Instance is new at every start of the process, so a removal can
 	// name the run it removed.
 	Instance string `json:"instance"`
+	// State is the state of this node's replica of each group, one
+	// character per group (stateNone and the others), and MetaIndex the
+	// last meta group entry this node has applied and followed: the
+	// group leaders and the placement act on them.
+	State     string `json:"state,omitempty"`
+	MetaIndex uint64 `json:"mi,omitempty"`
 }
 
 // gossip wraps memberlist: it publishes this node's addresses and pokes the
@@ -103,6 +109,10 @@ func newGossip(cfg Config, raftAddr string, formed bool, groups int) (*gossip, e
 			return nil, fmt.Errorf("gossip keys: %w", err)
 		}
 	}
+	// A member that restarts at another address (a container's new IP,
+	// a test's new port) is taken back once the old one is declared dead;
+	// without this memberlist refuses the new address for ever.
+	mc.DeadNodeReclaimTime = time.Second
 	mc.Delegate = g
 	mc.Events = g
 	mc.Logger = newStdLog(cfg.Logger, "memberlist")
@@ -203,6 +213,27 @@ func (g *gossip) update(change func(*nodeMeta)) error {
 		return err
 	}
 	return g.list.UpdateNode(5 * time.Second)
+}
+
+// updateState publishes a change of the replicas' states without waiting
+// for the broadcast to go out (the next change may well replace it, and
+// gossip gets it there anyway).
+func (g *gossip) updateState(change func(*nodeMeta)) error {
+	g.mu.Lock()
+	m := g.meta
+	g.mu.Unlock()
+	before := m
+	change(&m)
+	if m == before {
+		return nil
+	}
+	if err := g.setMeta(m); err != nil {
+		return err
+	}
+	// The broadcast is queued before UpdateNode waits for it to be sent
+	// (with no timeout it would wait for ever): its timeout is no error.
+	g.list.UpdateNode(time.Millisecond)
+	return nil
 }
 
 // NodeMeta implements memberlist.Delegate: only metadata is used.
@@ -309,13 +340,13 @@ func (n *Node) join(ctx context.Context, addrs []string) {
 }
 
 // awaitGroups runs on a node that does not know the cluster's groups yet
-// (a new data directory, joining or forming a cluster). It waits until a
-// member publishes the group count, and opens empty replicas of them for
-// their leaders to add this node to; or, with BootstrapExpect, until that
-// many members are alive in gossip: then the one with the lowest id
-// creates the cluster with all of them as voters of every group, and the
-// others learn the count from it. Every node started with the same
-// --bootstrap-expect and --join flags makes the same choice.
+// (a new data directory, joining or forming a cluster). A member that
+// leads the meta group adds it there, and it learns the groups and their
+// placement from it (followPlacement). With BootstrapExpect, once that
+// many members are alive in gossip and none belongs to a cluster yet, the
+// one with the lowest id creates the cluster with all of them as voters
+// of every group. Every node started with the same --bootstrap-expect and
+// --join flags makes the same choice.
 func (n *Node) awaitGroups(ctx context.Context) {
 	expect := n.cfg.BootstrapExpect
 	if expect > 1 {
@@ -327,17 +358,15 @@ func (n *Node) awaitGroups(ctx context.Context) {
 	defer ticker.Stop()
 	bootstrapper := ""
 	for {
-		alive := n.gossip.alive()
-		for id, m := range alive {
-			if m.Groups > 0 && id != n.cfg.NodeID {
-				n.log.Info("joining a cluster", "groups", m.Groups, "told_by", id)
-				if err := n.adopt(m.Groups); err != nil {
-					n.log.Error("open this node's replicas of the cluster's groups", "err", err)
-				}
-				return
-			}
+		if n.Table() != nil {
+			return
 		}
-		if expect > 1 && len(alive) >= expect {
+		alive := n.gossip.alive()
+		formed := false
+		for id, m := range alive {
+			formed = formed || id != n.cfg.NodeID && (m.Groups > 0 || m.Formed)
+		}
+		if expect > 1 && !formed && len(alive) >= expect {
 			ids := make([]string, 0, len(alive))
 			for id := range alive {
 				ids = append(ids, id)
@@ -366,6 +395,45 @@ func (n *Node) awaitGroups(ctx context.Context) {
 	}
 }
 
+// awaitMeta runs on a member of a cluster made by a release without the
+// meta group: the member with the lowest id among the voters of its
+// lowest group starts the meta group with those voters (who open their
+// replicas of it at start and so take part), and writes the placement
+// where the groups are. The others wait to hear from it.
+func (n *Node) awaitMeta(ctx context.Context) {
+	ticker := time.NewTicker(time.Second)
+	defer ticker.Stop()
+	for {
+		if existing, err := n.meta.hasState(); err != nil || existing {
+			return
+		}
+		if groups := n.Groups(); len(groups) > 0 {
+			future := groups[0].raft.GetConfiguration()
+			if future.Error() == nil {
+				var servers []raft.Server
+				for _, s := range future.Configuration().Servers {
+					if s.Suffrage == raft.Voter {
+						servers = append(servers, s)
+					}
+				}
+				slices.SortFunc(servers, func(a, b raft.Server) int { return strings.Compare(string(a.ID), string(b.ID)) })
+				if len(servers) > 0 && string(servers[0].ID) == n.cfg.NodeID {
+					n.log.Info("starting the meta group of this node's cluster", "voters", len(servers))
+					if err := n.meta.bootstrap(servers); err != nil {
+						n.log.Error("start the meta group", "err", err)
+					}
+					return
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
+}
+
 // bootstrapServers are the first expect members (by id) that pass the
 // TLS check, or nil while there are fewer.
 func (n *Node) bootstrapServers(ids []string, alive map[string]nodeMeta, expect int) []raft.Server {
@@ -383,34 +451,48 @@ func (n *Node) bootstrapServers(ids []string, alive map[string]nodeMeta, expect 
 	return nil
 }
 
-// reconcile runs the membership of the groups this node leads: every
-// member alive in gossip (and hosting the cluster's groups) is put into
-// each group's raft configuration, and one that left gracefully is taken
-// out. A member that merely looks dead is left alone (it may come back);
-// removing one is an operator's decision.
+// reconcile runs the membership of the groups this node leads: the meta
+// group takes in every member alive in gossip (reconcileMeta), and each
+// other group follows its placement (reconcilePlacement).
 func (n *Node) reconcile(ctx context.Context) {
-	ticker := time.NewTicker(5 * time.Second)
+	ticker := time.NewTicker(500 * time.Millisecond)
 	defer ticker.Stop()
 	for {
+		if n.meta.isLeader() {
+			if err := n.reconcileMeta(); err != nil {
+				n.meta.log.Warn("reconcile members", "err", err)
+			}
+		}
 		for _, g := range n.Groups() {
 			if g.IsLeader() {
-				if err := g.reconcileOnce(); err != nil {
-					g.log.Warn("reconcile members", "err", err)
+				if err := g.reconcilePlacement(); err != nil {
+					g.log.Warn("reconcile the group with its placement", "err", err)
 				}
 			}
+		}
+		var gossipChanged chan struct{}
+		if n.gossip != nil {
+			gossipChanged = n.gossip.changed
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-ticker.C:
-		case <-n.gossip.changed:
+		case <-gossipChanged:
 		}
 	}
 }
 
-func (g *Group) reconcileOnce() error {
-	n := g.node
-	future := g.raft.GetConfiguration()
+// reconcileMeta puts every member alive in gossip into the meta group's
+// configuration (voters up to maxVoters, then non-voters), and takes out
+// one that left gracefully. A member that merely looks dead is left alone
+// (it may come back); removing one is an operator's decision.
+func (n *Node) reconcileMeta() error {
+	if n.gossip == nil {
+		return nil
+	}
+	r, log := n.meta.raft, n.meta.log
+	future := r.GetConfiguration()
 	if err := future.Error(); err != nil {
 		return err
 	}
@@ -424,8 +506,8 @@ func (g *Group) reconcileOnce() error {
 	for _, id := range n.gossip.left() {
 		for _, s := range servers {
 			if string(s.ID) == id && id != n.cfg.NodeID {
-				g.log.Info("removing a member that left", "id", id)
-				if err := g.raft.RemoveServer(s.ID, 0, 0).Error(); err != nil {
+				log.Info("removing a member that left", "id", id)
+				if err := r.RemoveServer(s.ID, 0, 0).Error(); err != nil {
 					return fmt.Errorf("remove %s, which left: %w", id, err)
 				}
 				return nil // the configuration changed: look again
@@ -434,7 +516,7 @@ func (g *Group) reconcileOnce() error {
 	}
 	alive := n.gossip.alive()
 	for id, m := range alive {
-		if m.Raft == "" || m.Groups == 0 || n.wasRemoved(id, m.Instance) {
+		if m.Raft == "" || n.wasRemoved(id, m.Instance) {
 			continue
 		}
 		current := false
@@ -455,12 +537,12 @@ func (g *Group) reconcileOnce() error {
 		}
 		// Nothing changes for a member that fails the TLS check.
 		if err := n.checkMemberTLS(m.Raft); err != nil {
-			g.log.Warn("not adding a member: its raft address failed the cluster's TLS check", "id", id, "raft_addr", m.Raft, "err", err)
+			log.Warn("not adding a member: its raft address failed the cluster's TLS check", "id", id, "raft_addr", m.Raft, "err", err)
 			continue
 		}
 		for _, s := range stale {
-			g.log.Info("removing a stale raft member", "id", s.ID, "addr", s.Address, "for", id)
-			if err := g.raft.RemoveServer(s.ID, 0, 0).Error(); err != nil {
+			log.Info("removing a stale raft member", "id", s.ID, "addr", s.Address, "for", id)
+			if err := r.RemoveServer(s.ID, 0, 0).Error(); err != nil {
 				return fmt.Errorf("remove stale %s: %w", s.ID, err)
 			}
 			if s.Suffrage == raft.Voter {
@@ -472,11 +554,11 @@ func (g *Group) reconcileOnce() error {
 		}
 		var f raft.IndexFuture
 		if voters < maxVoters {
-			g.log.Info("adding a voter", "id", id, "raft_addr", m.Raft)
-			f = g.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(m.Raft), 0, 0)
+			log.Info("adding a voter", "id", id, "raft_addr", m.Raft)
+			f = r.AddVoter(raft.ServerID(id), raft.ServerAddress(m.Raft), 0, 0)
 		} else {
-			g.log.Info("adding a non-voter", "id", id, "raft_addr", m.Raft)
-			f = g.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(m.Raft), 0, 0)
+			log.Info("adding a non-voter", "id", id, "raft_addr", m.Raft)
+			f = r.AddNonvoter(raft.ServerID(id), raft.ServerAddress(m.Raft), 0, 0)
 		}
 		if err := f.Error(); err != nil {
 			return fmt.Errorf("add %s: %w", id, err)

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"sync"
 
 	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,6 +16,7 @@ type groupMetrics struct {
 	applyDuration prometheus.Histogram
 	// leaderChanges counts the leaders this node saw elected (or lost).
 	leaderChanges prometheus.Counter
+	reg           *trackedRegisterer
 }
 
 func newGroupMetrics(reg prometheus.Registerer) *groupMetrics {
@@ -29,10 +31,59 @@ func newGroupMetrics(reg prometheus.Registerer) *groupMetrics {
 			Help: "Changes of the group's raft leader this node observed (a new leader, or none).",
 		}),
 	}
-	if reg != nil {
-		reg.MustRegister(m.applyDuration, m.leaderChanges)
-	}
+	m.reg = &trackedRegisterer{reg: reg}
+	m.reg.MustRegister(m.applyDuration, m.leaderChanges)
 	return m
+}
+
+// unregister takes every metric of the replica (the owner's too, see
+// Group.Metrics) out of the registry, when the replica is removed.
+func (m *groupMetrics) unregister() { m.reg.unregisterAll() }
+
+// trackedRegisterer registers with reg (nothing when nil) and remembers
+// what, so that a replica's metrics can all be unregistered.
+type trackedRegisterer struct {
+	reg prometheus.Registerer
+	mu  sync.Mutex
+	cs  []prometheus.Collector
+}
+
+func (t *trackedRegisterer) Register(c prometheus.Collector) error {
+	if t.reg == nil {
+		return nil
+	}
+	if err := t.reg.Register(c); err != nil {
+		return err
+	}
+	t.mu.Lock()
+	t.cs = append(t.cs, c)
+	t.mu.Unlock()
+	return nil
+}
+
+func (t *trackedRegisterer) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		if err := t.Register(c); err != nil {
+			panic(err)
+		}
+	}
+}
+
+func (t *trackedRegisterer) Unregister(c prometheus.Collector) bool {
+	if t.reg == nil {
+		return false
+	}
+	return t.reg.Unregister(c)
+}
+
+func (t *trackedRegisterer) unregisterAll() {
+	t.mu.Lock()
+	cs := t.cs
+	t.cs = nil
+	t.mu.Unlock()
+	for _, c := range cs {
+		t.reg.Unregister(c)
+	}
 }
 
 // countLeaderChanges counts raft's leader observations until ctx ends.

@@ -55,9 +55,15 @@ type Config struct {
 	// (0: DefaultGroups). A node that joins a cluster takes the cluster's
 	// count, and a data directory keeps the count it was created with.
 	Groups int
-	// BalanceInterval is how often a node hands one of the groups it
-	// leads to the group's preferred leader, so that leaders spread evenly
-	// over the nodes (0: DefaultBalanceInterval; negative: never).
+	// Replicas is how many voting replicas each group has, on as many
+	// nodes (0: DefaultReplicas; fewer while the cluster has fewer nodes).
+	Replicas int
+	// DeadAfter is how long a member may be unreachable before its
+	// replicas move to other nodes (0: DefaultDeadAfter).
+	DeadAfter time.Duration
+	// BalanceInterval is the least time between two hand-overs of a
+	// group's leadership to its preferred leader (0:
+	// DefaultBalanceInterval).
 	BalanceInterval time.Duration
 	// LeaveOnStop: on Close, leave the cluster for good (the leader then
 	// removes this node from the raft configuration). Off, a stopped node
@@ -142,6 +148,12 @@ func (c *Config) setDefaults() {
 	if c.BalanceInterval == 0 {
 		c.BalanceInterval = DefaultBalanceInterval
 	}
+	if c.Replicas == 0 {
+		c.Replicas = DefaultReplicas
+	}
+	if c.DeadAfter == 0 {
+		c.DeadAfter = DefaultDeadAfter
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -156,9 +168,9 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// Node is one running member of a cluster: the replicas of the raft
-// groups it hosts, over one raft listener, and the gossip through which it
-// finds the other members.
+// Node is one running member of a cluster: its replica of the meta group,
+// the replicas of the raft groups the placement puts on it, over one raft
+// listener, and the gossip through which it finds the other members.
 type Node struct {
 	cfg      Config
 	log      *slog.Logger
@@ -166,11 +178,13 @@ type Node struct {
 	tls      *tls.Config // raft's mutual TLS; nil without
 	gossip   *gossip     // nil when gossip is off
 	raftAddr string      // the address other members dial
+	meta     *metaGroup
 
 	mu       sync.Mutex
 	groups   map[slots.Group]*Group
 	table    *slots.Table            // nil until the group count is known
 	onLeader func(*Group) LeaderFunc // set by Start
+	onRemove func(*Group)            // set by Start
 	closed   bool
 
 	stopBackground context.CancelFunc
@@ -189,14 +203,18 @@ type Node struct {
 // Open starts a node on cfg.DataDir: a new single-node cluster when the
 // directory holds no raft state and nothing says to join others, the same
 // cluster as before otherwise. A node that joins others learns the
-// cluster's groups from them and opens its replicas then.
+// cluster's groups and their placement from the meta group, and opens
+// the replicas placed on it then.
 func Open(cfg Config) (*Node, error) {
 	cfg.setDefaults()
 	if cfg.NodeID == "" {
 		return nil, errors.New("cluster: node id is required")
 	}
-	if cfg.Groups < 1 || cfg.Groups > slots.Count {
-		return nil, fmt.Errorf("cluster: %d groups; want 1 to %d", cfg.Groups, slots.Count)
+	if cfg.Groups < 1 || cfg.Groups > MaxGroups {
+		return nil, fmt.Errorf("cluster: %d groups; want 1 to %d", cfg.Groups, MaxGroups)
+	}
+	if cfg.Replicas < 1 || cfg.Replicas > maxVoters {
+		return nil, fmt.Errorf("cluster: %d replicas; want 1 to %d", cfg.Replicas, maxVoters)
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
@@ -216,9 +234,16 @@ func Open(cfg Config) (*Node, error) {
 	if err := n.listen(); err != nil {
 		return nil, err
 	}
-	formed := false
+	if n.meta, err = openMeta(n); err != nil {
+		return nil, err
+	}
+	metaState, err := n.meta.hasState()
+	if err != nil {
+		return nil, err
+	}
+	formed := metaState
 	if count > 0 {
-		if err := n.openGroups(count); err != nil {
+		if err := n.openExisting(count); err != nil {
 			return nil, err
 		}
 		for _, g := range n.Groups() {
@@ -235,32 +260,46 @@ func Open(cfg Config) (*Node, error) {
 		}
 	}
 	single := n.gossip == nil || cfg.BootstrapExpect <= 1 && len(cfg.Join) == 0
-	if count == 0 && single {
+	self := []raft.Server{{ID: raft.ServerID(cfg.NodeID), Address: raft.ServerAddress(n.raftAddr), Suffrage: raft.Voter}}
+	switch {
+	case count == 0 && !metaState && single:
 		n.log.Info("bootstrapping a new single-node cluster", "node_id", cfg.NodeID, "raft_addr", n.raftAddr, "groups", cfg.Groups)
-		self := []raft.Server{{ID: raft.ServerID(cfg.NodeID), Address: raft.ServerAddress(n.raftAddr), Suffrage: raft.Voter}}
 		if err := n.create(cfg.Groups, self); err != nil {
+			return nil, err
+		}
+	case count > 0 && !metaState && single:
+		// A data directory of a release without the meta group.
+		n.log.Info("starting the meta group of this node's cluster", "groups", count)
+		if err := n.meta.bootstrap(self); err != nil {
 			return nil, err
 		}
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	n.stopBackground = cancel
+	n.goBackground(func() { n.followPlacement(ctx) })
+	n.goBackground(func() { n.placeReplicas(ctx) })
+	n.goBackground(func() { n.reconcile(ctx) })
 	if n.gossip != nil {
-		n.goBackground(func() { n.reconcile(ctx) })
 		n.goBackground(func() { n.publishFormed(ctx) })
-		if cfg.BalanceInterval > 0 {
-			n.goBackground(func() { n.balanceLeaders(ctx) })
-		}
 		if len(cfg.Join) > 0 {
 			n.goBackground(func() { n.join(ctx, cfg.Join) })
 		}
-		if n.table == nil {
+		if count == 0 && !metaState {
 			n.goBackground(func() { n.awaitGroups(ctx) })
+		}
+		if count > 0 && !metaState && !single {
+			n.goBackground(func() { n.awaitMeta(ctx) })
 		}
 	}
 	ok = true
 	return n, nil
 }
+
+// MaxGroups bounds the groups of a cluster: each node publishes the state
+// of its replica of every group in its gossip metadata, which memberlist
+// caps at 512 bytes.
+const MaxGroups = 256
 
 // listen opens the raft listener (over mutual TLS when cfg.TLS is set)
 // and the mux that shares it among the groups.
@@ -304,14 +343,21 @@ func (n *Node) dialTLS(ctx context.Context, address string) (net.Conn, error) {
 }
 
 // create makes the replicas of a new cluster of count groups, each
-// bootstrapped with servers as its voters, and then records the count (a
-// crash in between leaves no count: the next start creates them again,
-// keeping what was made).
+// bootstrapped with servers as its voters, and the meta group with them,
+// and then records the count (a crash in between leaves no count: the
+// next start creates them again, keeping what was made). The meta
+// group's first leader writes the placement (every group where it was
+// made), which then moves to its goals.
 func (n *Node) create(count int, servers []raft.Server) error {
-	if err := n.openGroups(count); err != nil {
+	// The table first: a group's owner may ask for it as the group opens.
+	if err := n.setTable(count); err != nil {
 		return err
 	}
-	for _, g := range n.Groups() {
+	for id := slots.Group(1); id <= slots.Group(count); id++ {
+		if err := n.openGroup(id); err != nil {
+			return err
+		}
+		g := n.Group(id)
 		existing, err := g.hasState()
 		if err != nil {
 			return err
@@ -322,22 +368,39 @@ func (n *Node) create(count int, servers []raft.Server) error {
 			}
 		}
 	}
+	existing, err := n.meta.hasState()
+	if err != nil {
+		return err
+	}
+	if !existing {
+		if err := n.meta.bootstrap(servers); err != nil {
+			return err
+		}
+	}
+	return n.adopt(count)
+}
+
+// adopt records that the cluster has count groups.
+func (n *Node) adopt(count int) error {
 	if err := writeLayout(n.cfg.DataDir, count); err != nil {
+		return err
+	}
+	if err := n.setTable(count); err != nil {
 		return err
 	}
 	return n.publishGroups(count)
 }
 
-// adopt opens empty replicas of a cluster's count groups, for their
-// leaders to add this node to, and records the count.
-func (n *Node) adopt(count int) error {
-	if err := writeLayout(n.cfg.DataDir, count); err != nil {
+// setTable records the slot table of count groups.
+func (n *Node) setTable(count int) error {
+	table, err := slots.Even(count)
+	if err != nil {
 		return err
 	}
-	if err := n.openGroups(count); err != nil {
-		return err
-	}
-	return n.publishGroups(count)
+	n.mu.Lock()
+	n.table = &table
+	n.mu.Unlock()
+	return nil
 }
 
 func (n *Node) publishGroups(count int) error {
@@ -351,39 +414,46 @@ func (n *Node) publishGroups(count int) error {
 	return nil
 }
 
-// openGroups opens the replicas of groups 1 to count that are not open
-// yet (and starts them, once Start was called).
-func (n *Node) openGroups(count int) error {
-	table, err := slots.Even(count)
-	if err != nil {
+// openExisting opens the replicas this node's data directory holds, of a
+// cluster of count groups.
+func (n *Node) openExisting(count int) error {
+	if err := n.setTable(count); err != nil {
 		return err
 	}
-	// The table first: a group's owner may ask for it as the group opens.
-	n.mu.Lock()
-	n.table = &table
-	n.mu.Unlock()
 	for id := slots.Group(1); id <= slots.Group(count); id++ {
-		n.mu.Lock()
-		_, open := n.groups[id]
-		closed := n.closed
-		n.mu.Unlock()
-		if closed {
-			return ErrClosed
-		}
-		if open {
+		if _, err := os.Stat(groupDir(n.cfg.DataDir, id)); err != nil {
 			continue
 		}
-		g, err := openGroup(n, id, groupDir(n.cfg.DataDir, id))
-		if err != nil {
-			return fmt.Errorf("group %d: %w", id, err)
+		if err := n.openGroup(id); err != nil {
+			return err
 		}
-		n.mu.Lock()
-		n.groups[id] = g
-		start := n.onLeader
-		n.mu.Unlock()
-		if start != nil {
-			g.start(start(g))
-		}
+	}
+	return nil
+}
+
+// openGroup opens this node's replica of group id, unless it is open (and
+// starts it, once Start was called).
+func (n *Node) openGroup(id slots.Group) error {
+	n.mu.Lock()
+	_, open := n.groups[id]
+	closed := n.closed
+	n.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	if open {
+		return nil
+	}
+	g, err := openGroup(n, id, groupDir(n.cfg.DataDir, id))
+	if err != nil {
+		return fmt.Errorf("group %d: %w", id, err)
+	}
+	n.mu.Lock()
+	n.groups[id] = g
+	start := n.onLeader
+	n.mu.Unlock()
+	if start != nil {
+		g.start(start(g))
 	}
 	return nil
 }
@@ -398,11 +468,13 @@ func (n *Node) goBackground(f func()) {
 
 // Start begins following the leadership of every group: onLeader(g) is
 // what runs whenever this node leads g (see LeaderFunc); it is asked once
-// per group, for the groups open now and for each opened later. Call it
-// once, after Open; leadership changes before it are held until then.
-func (n *Node) Start(onLeader func(*Group) LeaderFunc) {
+// per replica, for those open now and for each opened later. onRemove
+// (optional) hears of a replica the placement moved away, before it is
+// closed. Call it once, after Open; leadership changes before it are held
+// until then.
+func (n *Node) Start(onLeader func(*Group) LeaderFunc, onRemove func(*Group)) {
 	n.mu.Lock()
-	n.onLeader = onLeader
+	n.onLeader, n.onRemove = onLeader, onRemove
 	groups := n.sortedGroups()
 	n.mu.Unlock()
 	for _, g := range groups {
@@ -464,11 +536,15 @@ func (n *Node) Status() NodeStatus {
 	return st
 }
 
-// Ready reports nil when this node hosts the cluster's groups and each
-// has a known leader and is caught up; otherwise why not.
+// Ready reports nil when this node knows the cluster's groups and their
+// placement, and each replica it holds has a known leader and is caught
+// up; otherwise why not.
 func (n *Node) Ready() error {
 	if n.Table() == nil {
 		return errors.New("joining: the cluster's groups are not known yet")
+	}
+	if _, ok := n.meta.placement(); !ok {
+		return errors.New("joining: the placement of the cluster's groups is not known yet")
 	}
 	for _, g := range n.Groups() {
 		if err := g.Ready(); err != nil {
@@ -549,6 +625,9 @@ func (n *Node) close() error {
 		}()
 	}
 	wg.Wait()
+	if n.meta != nil {
+		errs = append(errs, n.meta.close())
+	}
 	if n.gossip != nil {
 		// Without LeaveOnStop a node that stops is expected back (a
 		// restart or an upgrade) and stays a member.
@@ -570,6 +649,9 @@ func (n *Node) close() error {
 func (n *Node) closeAll() {
 	for _, g := range n.Groups() {
 		g.close()
+	}
+	if n.meta != nil {
+		n.meta.close()
 	}
 	if n.gossip != nil {
 		n.gossip.list.Shutdown()

@@ -36,7 +36,7 @@ func openNode(t *testing.T, dir string, l *leaderLog) *Node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n.Start(func(*Group) LeaderFunc { return l.onLeader })
+	n.Start(func(*Group) LeaderFunc { return l.onLeader }, nil)
 	return n
 }
 
@@ -97,7 +97,7 @@ func TestSingleNodeBootstrapsAndResumes(t *testing.T) {
 	if st := n.Group(1).Status(); st.AppliedIndex < written.AppliedIndex || st.CommitIndex < written.AppliedIndex {
 		t.Fatalf("restarted node reports commit index %d, applied %d; it had applied %d", st.CommitIndex, st.AppliedIndex, written.AppliedIndex)
 	}
-	n.Start(func(*Group) LeaderFunc { return l.onLeader })
+	n.Start(func(*Group) LeaderFunc { return l.onLeader }, nil)
 	term2 := waitTerm(t, l)
 	if term2 <= term1 {
 		t.Fatalf("term after restart %d, before %d", term2, term1)
@@ -217,7 +217,7 @@ func TestSnapshotBySize(t *testing.T) {
 	}
 	defer n.Close()
 	l := &leaderLog{ch: make(chan uint64, 4)}
-	n.Start(func(*Group) LeaderFunc { return l.onLeader })
+	n.Start(func(*Group) LeaderFunc { return l.onLeader }, nil)
 	waitTerm(t, l)
 	if got := n.Group(1).raft.Stats()["last_snapshot_index"]; got != "0" {
 		t.Fatalf("snapshot before any load: last_snapshot_index %s", got)

@@ -117,6 +117,7 @@ func raftConfig(t *testing.T, n *Node) (uint64, []raft.Server) {
 // they lacked.
 func TestStrangersAreKeptOut(t *testing.T) {
 	c := newTestCluster(t)
+	c.replicas = 5 // every node in group 1
 	ca, otherCA := newTestCA(t), newTestCA(t)
 	key := gossipKey(t)
 	logs := map[string]*logBuffer{}

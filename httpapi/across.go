@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/hourglass-scheduler/hourglass/cluster"
 	"github.com/hourglass-scheduler/hourglass/fsm"
 	"github.com/hourglass-scheduler/hourglass/scheduler"
 	"github.com/hourglass-scheduler/hourglass/slots"
@@ -622,10 +623,15 @@ func (a *API) acksAcross(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, wire.AcksResponse{Results: results})
 }
 
-// removeNodeAcross takes a node out of every group's configuration; it
-// is not found only when no group has it.
+// removeNodeAcross takes a node out of every group's configuration and out
+// of the meta group (so out of the placement); it is not found only when
+// none has it.
 func (a *API) removeNodeAcross(w http.ResponseWriter, r *http.Request) {
+	// The groups first, then the meta group: were it first, the
+	// placement could start moving replicas while the groups' leaders
+	// still take the node for a member.
 	answers := a.askGroups(r, a.everyGroup(r, nil))
+	answers = append(answers, a.askGroup(r, groupPart{group: cluster.MetaGroup, method: r.Method, target: r.URL.RequestURI()}))
 	var missing groupAnswer
 	found := false
 	for _, ans := range answers {

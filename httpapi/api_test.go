@@ -48,10 +48,10 @@ func newTestServerWith(t testing.TB, nc cluster.Config, mutate func(*testConfig)
 		t.Fatal(err)
 	}
 	group := node.Group(1)
-	node.Start(func(*cluster.Group) cluster.LeaderFunc { return func(ctx context.Context, _ uint64) { <-ctx.Done() } })
+	node.Start(func(*cluster.Group) cluster.LeaderFunc { return func(ctx context.Context, _ uint64) { <-ctx.Done() } }, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := group.WaitLeader(ctx); err != nil {
+	if err := node.WaitReady(ctx); err != nil {
 		t.Fatal(err)
 	}
 	cfg := testConfig{

@@ -34,12 +34,15 @@ func (a *API) servedLocally(r *http.Request) bool {
 // leader waits, up to LeaderWait, for group g's leader to be known; b is
 // this node's replica of g.
 func (a *API) leader(r *http.Request, g slots.Group, b *Backend) (id, addr string, self bool, err *apiError) {
-	if b == nil {
-		return "", "", false, unavailable("this node has no replica of group %d (it is joining the cluster); retry", g)
-	}
 	deadline := time.Now().Add(a.cfg.LeaderWait)
 	for {
-		id, addr, self = b.Group.Leader()
+		if b != nil {
+			id, addr, self = b.Group.Leader()
+		} else {
+			// No replica here: gossip says who leads the group.
+			id, addr = a.cfg.Node.LeaderOf(g)
+			self = id == a.cfg.Node.ID() && id != ""
+		}
 		switch {
 		case self:
 			return id, addr, true, nil
@@ -107,22 +110,43 @@ func (a *API) getCluster(w http.ResponseWriter, r *http.Request) {
 		})
 	}
 	table := a.cfg.Node.Table()
+	statuses := map[slots.Group]cluster.Status{}
 	for _, st := range a.cfg.Node.Status().Groups {
-		b := a.backendOf(st.Group)
-		if b == nil {
-			continue // being opened
-		}
-		g, err := a.groupInfo(st, b, table)
-		if err != nil {
-			a.writeError(w, err)
-			return
+		statuses[st.Group] = st
+	}
+	for id := slots.Group(1); table != nil && id <= slots.Group(table.Groups()); id++ {
+		st, here := statuses[id]
+		b := a.backendOf(id)
+		var g wire.ClusterGroup
+		if here && b != nil {
+			var err error
+			if g, err = a.groupInfo(st, b, table); err != nil {
+				a.writeError(w, err)
+				return
+			}
+		} else {
+			g = a.placedGroupInfo(id, table)
 		}
 		info.Groups = append(info.Groups, g)
-		if st.Group == 1 {
+		if id == 1 {
 			info.Leader, info.Term, info.CommitIndex, info.AppliedIndex = g.Leader, g.Term, g.CommitIndex, g.AppliedIndex
 		}
 	}
 	writeJSON(w, http.StatusOK, info)
+}
+
+// placedGroupInfo describes a group this node holds no replica of, as
+// gossip tells it: its leader and where it is placed (its raft indexes
+// and task count are its replicas' to tell).
+func (a *API) placedGroupInfo(id slots.Group, table *slots.Table) wire.ClusterGroup {
+	g := wire.ClusterGroup{ID: uint32(id), Slots: len(table.Slots(id)), Replicas: []wire.GroupReplica{}}
+	if leader, addr := a.cfg.Node.LeaderOf(id); leader != "" {
+		g.Leader = &wire.ClusterLeader{ID: leader, HTTPAddr: addr}
+	}
+	for _, r := range a.cfg.Node.PlacedReplicas(id) {
+		g.Replicas = append(g.Replicas, wire.GroupReplica{ID: r.ID, State: r.State, Alive: r.Alive})
+	}
+	return g
 }
 
 // groupInfo describes one group as this node's replica b sees it.
@@ -174,7 +198,13 @@ func (a *API) removeNode(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, invalid("id: required"))
 		return
 	}
-	if err := a.backend(r).Group.RemoveMember(id); err != nil {
+	var err error
+	if r.Header.Get(headerGroup) == cluster.MetaGroup.String() {
+		err = a.cfg.Node.RemoveMember(id)
+	} else {
+		err = a.backend(r).Group.RemoveMember(id)
+	}
+	if err != nil {
 		a.writeError(w, err)
 		return
 	}

@@ -40,7 +40,7 @@ func startAPICluster(t *testing.T) map[string]*apiNode {
 		node.Start(func(g *cluster.Group) cluster.LeaderFunc {
 			api.SetBackend(g.ID(), groupBackend(g))
 			return func(ctx context.Context, _ uint64) { <-ctx.Done() }
-		})
+		}, nil)
 		if seed == "" {
 			seed = node.Status().GossipAddr
 		}

@@ -23,6 +23,14 @@ type Node interface {
 	ID() string
 	Members() ([]cluster.Member, error)
 	Status() cluster.NodeStatus
+	// LeaderOf names a group's leader and its HTTP address, also of a
+	// group this node holds no replica of (empty while none is known).
+	LeaderOf(id slots.Group) (leaderID, httpAddr string)
+	// PlacedReplicas lists the nodes a group is placed on.
+	PlacedReplicas(id slots.Group) []cluster.Replica
+	// RemoveMember takes a node out of the cluster's meta group, which
+	// places the groups (on the meta group's leader only).
+	RemoveMember(id string) error
 }
 
 // GroupView is what the API needs to know of one group's raft.
@@ -61,6 +69,14 @@ func (a *API) SetBackend(id slots.Group, b *Backend) {
 	a.groups[id] = b
 }
 
+// RemoveBackend stops serving group id from this node's replica (which
+// the placement moved away): its requests go to its leader.
+func (a *API) RemoveBackend(id slots.Group) {
+	a.groupsMu.Lock()
+	defer a.groupsMu.Unlock()
+	delete(a.groups, id)
+}
+
 func (a *API) backendOf(id slots.Group) *Backend {
 	a.groupsMu.RLock()
 	defer a.groupsMu.RUnlock()
@@ -81,7 +97,8 @@ func (a *API) backend(r *http.Request) *Backend {
 func (a *API) groupOfRequest(r *http.Request, pattern string) (id slots.Group, all bool, err *apiError) {
 	if h := r.Header.Get(headerGroup); h != "" {
 		n, perr := strconv.ParseUint(h, 10, 32)
-		if perr != nil || n == 0 {
+		// Group 0, the meta group, only for a member's removal.
+		if perr != nil || n == 0 && pattern != removeNodePattern {
 			return 0, false, invalid("%s: %q is not a group id", headerGroup, h)
 		}
 		return slots.Group(n), false, nil
@@ -94,7 +111,7 @@ func (a *API) groupOfRequest(r *http.Request, pattern string) (id slots.Group, a
 		// The mux sets path values only as it serves: /v1/tasks/{id}...
 		return table.GroupOf(pathSegment(r, 3)), false, nil
 	}
-	if table.Groups() == 1 {
+	if table.Groups() == 1 && pattern != removeNodePattern {
 		return 1, false, nil // one group holds everything
 	}
 	return 0, true, nil
@@ -108,6 +125,10 @@ func pathSegment(r *http.Request, i int) string {
 	}
 	return ""
 }
+
+// removeNodePattern removes a member from every group, and from the meta
+// group, which places them.
+const removeNodePattern = "DELETE /v1/cluster/nodes/{id}"
 
 // taskRoutes are the routes about one task, named in their path.
 var taskRoutes = map[string]bool{

@@ -32,7 +32,7 @@ func newGroupsServer(t *testing.T, groups int) *testServer {
 	node.Start(func(g *cluster.Group) cluster.LeaderFunc {
 		api.SetBackend(g.ID(), groupBackend(g))
 		return func(ctx context.Context, _ uint64) { <-ctx.Done() }
-	})
+	}, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := node.WaitReady(ctx); err != nil {

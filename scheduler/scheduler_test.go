@@ -112,7 +112,7 @@ func startScheduler(t *testing.T, dir string, cfg Config, wrap func(*cluster.Gro
 	node := n.Group(1)
 	s := New(node.FSM(), service.New(wrap(node), node.FSM(), service.Config{}), cfg)
 	node.FSM().SetNotifier(s)
-	n.Start(func(*cluster.Group) cluster.LeaderFunc { return s.Run })
+	n.Start(func(*cluster.Group) cluster.LeaderFunc { return s.Run }, nil)
 	t.Cleanup(func() { n.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -24,7 +24,7 @@ func TestTaskSeriesAreBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer node.Close()
-	node.Start(func(*cluster.Group) cluster.LeaderFunc { return func(ctx context.Context, _ uint64) { <-ctx.Done() } })
+	node.Start(func(*cluster.Group) cluster.LeaderFunc { return func(ctx context.Context, _ uint64) { <-ctx.Done() } }, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	g := node.Group(1)

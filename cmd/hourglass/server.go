@@ -23,7 +23,6 @@ import (
 	"github.com/hourglass-scheduler/hourglass/metrics/labels"
 	"github.com/hourglass-scheduler/hourglass/scheduler"
 	"github.com/hourglass-scheduler/hourglass/service"
-	"github.com/hourglass-scheduler/hourglass/slots"
 	"github.com/hourglass-scheduler/hourglass/webhook"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -41,7 +40,8 @@ type serverFlags struct {
 	tlsCert, tlsKey, tlsClientCA                        string
 	clusterCA, clusterCert, clusterKey                  string
 	gossipKeys                                          listFlag
-	bootstrapExpect, groups                             int
+	bootstrapExpect, groups, replicas                   int
+	deadAfter                                           time.Duration
 	leaveOnStop, pprof                                  bool
 	authToken, tokensFile, logLevel, logFormat          string
 	maxPayload, maxBatch, workers, catchUpRate          int
@@ -82,7 +82,9 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&f.httpAdvertise, "http-advertise", "", "HTTP address other nodes forward requests to (default: the --http-addr listener)")
 	fs.Var(&f.join, "join", "gossip address (host:port) of a member to join; repeatable, or comma-separated")
 	fs.IntVar(&f.bootstrapExpect, "bootstrap-expect", 0, "form a new cluster once this many nodes see each other (the same value on each)")
-	fs.IntVar(&f.groups, "groups", cluster.DefaultGroups, fmt.Sprintf("raft groups a new cluster spreads its tasks over (1 to %d); a node that joins takes the cluster's, and a data directory keeps the count it was made with", slots.Count))
+	fs.IntVar(&f.groups, "groups", cluster.DefaultGroups, fmt.Sprintf("raft groups a new cluster spreads its tasks over (1 to %d); a node that joins takes the cluster's, and a data directory keeps the count it was made with", cluster.MaxGroups))
+	fs.IntVar(&f.replicas, "replicas", cluster.DefaultReplicas, "voting replicas of each group, each on its own node (1 to 5; fewer while the cluster has fewer nodes); give every node the same")
+	fs.DurationVar(&f.deadAfter, "dead-after", cluster.DefaultDeadAfter, "how long a node may be unreachable before the replicas it holds are moved to other nodes")
 	fs.BoolVar(&f.leaveOnStop, "leave-on-stop", false, "on stop, leave the cluster for good (default: a stopped node stays a member and is expected back)")
 	fs.StringVar(&f.authToken, "auth-token", "", "accept this bearer token with every scope (admin); see also --tokens-file")
 	fs.StringVar(&f.tokensFile, "tokens-file", "", "file of API tokens with their scopes, one \"NAME SCOPES SHA256\" per line (hourglass token create makes them)")
@@ -131,8 +133,14 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := f.checkRaftTiming(); err != nil {
 		return err
 	}
-	if f.groups < 1 || f.groups > slots.Count {
-		return fmt.Errorf("%w: --groups %d: want 1 to %d", errUsage, f.groups, slots.Count)
+	if f.groups < 1 || f.groups > cluster.MaxGroups {
+		return fmt.Errorf("%w: --groups %d: want 1 to %d", errUsage, f.groups, cluster.MaxGroups)
+	}
+	if f.replicas < 1 || f.replicas > 5 {
+		return fmt.Errorf("%w: --replicas %d: want 1 to 5", errUsage, f.replicas)
+	}
+	if f.deadAfter < time.Second {
+		return fmt.Errorf("%w: --dead-after %v: want at least 1s", errUsage, f.deadAfter)
 	}
 	if f.errorBodyBytes < 0 || f.errorBodyBytes > webhook.MaxErrorBodyBytes {
 		return fmt.Errorf("%w: --error-body-bytes %d: want 0 to %d", errUsage, f.errorBodyBytes, webhook.MaxErrorBodyBytes)
@@ -234,6 +242,7 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger) error {
 		RaftAddr: f.raftAddr, RaftAdvertise: f.raftAdvertise,
 		GossipAddr: f.gossipAddr, GossipAdvertise: f.gossipAdvertise,
 		HTTPAdvertise: httpAdvertise, Join: f.join, BootstrapExpect: f.bootstrapExpect, LeaveOnStop: f.leaveOnStop, Groups: f.groups,
+		Replicas: f.replicas, DeadAfter: f.deadAfter,
 		SnapshotThreshold: f.snapshotThreshold, SnapshotInterval: f.snapshotInterval, TrailingLogs: f.trailingLogs,
 		SnapshotBytes:    f.snapshotBytes,
 		HeartbeatTimeout: f.heartbeatTimeout, ElectionTimeout: f.electionTimeout, LeaderLeaseTimeout: f.leaseTimeout,
@@ -291,12 +300,16 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger) error {
 			Workers: f.workers, TargetConcurrency: f.targetConcurrency, QueueConcurrency: f.queueConcurrency,
 			Share:  groupCount(node),
 			Logger: logger.With("group", uint32(g.ID())), Leadership: g, StaleAfter: f.leaseTimeout,
-			Metrics:    prometheus.WrapRegistererWith(prometheus.Labels{"group": g.ID().String()}, metrics),
+			Metrics:    g.Metrics(),
 			HTTPClient: httpClient, SigningKeys: signingKeys, ErrorBodyBytes: f.errorBodyBytes, QueueLabels: queueLabels,
 		})
 		g.FSM().SetNotifier(sched)
 		api.SetBackend(g.ID(), &httpapi.Backend{Service: writes, Store: g.FSM(), Group: g, Backups: g, Workers: sched})
 		return sched.Run
+	}, func(g *cluster.Group) {
+		// The placement moved the replica away: requests for the group go
+		// to its leader from now on.
+		api.RemoveBackend(g.ID())
 	})
 
 	var handler http.Handler = api
