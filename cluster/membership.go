@@ -570,13 +570,16 @@ func (n *Node) reconcileMeta() error {
 
 // members merges gossip and the group's raft configuration into one
 // list, sorted by id.
-func (g *Group) members() ([]Member, error) {
-	n := g.node
-	future := g.raft.GetConfiguration()
+func (g *Group) members() ([]Member, error) { return g.node.raftMembers(g.raft) }
+
+// raftMembers merges gossip and a raft configuration into one list,
+// sorted by id.
+func (n *Node) raftMembers(r *raft.Raft) ([]Member, error) {
+	future := r.GetConfiguration()
 	if err := future.Error(); err != nil {
 		return nil, err
 	}
-	_, leaderID := g.raft.LeaderWithID()
+	_, leaderID := r.LeaderWithID()
 	byID := map[string]*Member{}
 	get := func(id string) *Member {
 		if m, ok := byID[id]; ok {
@@ -643,15 +646,25 @@ func (n *Node) anyLeader() bool {
 }
 
 // Members lists the cluster's members as this node sees them: gossip,
-// and the raft configurations of its groups. A member is in raft (and a
-// voter) when it is in (and votes in) any group's configuration, and
-// Leader when it leads any group.
+// and the raft configurations of the meta group and of its groups. A
+// member is in raft (and a voter) when it is in (and votes in) the meta
+// group's or any group's configuration, and Leader when it leads any
+// group holding tasks.
 func (n *Node) Members() ([]Member, error) {
 	byID := map[string]*Member{}
+	rafts := []*raft.Raft{n.meta.raft}
 	for _, g := range n.Groups() {
-		members, err := g.members()
+		rafts = append(rafts, g.raft)
+	}
+	for i, r := range rafts {
+		members, err := n.raftMembers(r)
 		if err != nil {
 			return nil, err
+		}
+		if i == 0 {
+			for j := range members {
+				members[j].Leader = false // the meta group leads no tasks
+			}
 		}
 		for _, m := range members {
 			have, ok := byID[m.ID]

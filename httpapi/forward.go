@@ -151,7 +151,7 @@ func (a *API) placedGroupInfo(id slots.Group, table *slots.Table) wire.ClusterGr
 
 // groupInfo describes one group as this node's replica b sees it.
 func (a *API) groupInfo(st cluster.Status, b *Backend, table *slots.Table) (wire.ClusterGroup, error) {
-	g := wire.ClusterGroup{ID: uint32(st.Group), Term: st.Term, CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex,
+	g := wire.ClusterGroup{ID: uint32(st.Group), Local: true, Term: st.Term, CommitIndex: st.CommitIndex, AppliedIndex: st.AppliedIndex,
 		Lag: st.CommitIndex - st.AppliedIndex, Replicas: []wire.GroupReplica{}}
 	if table != nil {
 		g.Slots = len(table.Slots(st.Group))

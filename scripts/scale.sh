@@ -3,8 +3,9 @@
 # container limited to a share of a core (docker run --cpus), so that the
 # nodes' CPU is the bottleneck as on real machines, with the load generator
 # (hourglass bench, not limited) on the host. For each cluster: one raft
-# group (as before groups) and one group per node; batched creates spread
-# over the nodes, then pull workers leasing in batches from every node.
+# group (as before groups) and one group per node, each group on three of
+# the nodes (--replicas 3, the default); batched creates spread over the
+# nodes, then pull workers leasing in batches from every node.
 #
 #   scripts/scale.sh                   1 and 3 nodes
 #   NODES="1 3 5" scripts/scale.sh     and 5
@@ -59,16 +60,19 @@ run() {
       sleep 0.1
     done
   done
-  # With a group per node, wait until each node leads one (leaders move
-  # one at a time after the cluster forms; a move during the run is a
-  # leader change, whose leases in flight end only when they expire).
-  if [ "$g" -gt 1 ]; then
-    for _ in $(seq 1 300); do
-      leaders=$(curl -fsS 127.0.0.1:7601/v1/cluster | jq -r '[.groups[].leader.id] | unique | length')
-      [ "$leaders" -ge "$n" ] && break
-      sleep 0.1
-    done
-  fi
+  # Wait until the placement has settled: every group on min(3, N) nodes,
+  # each replica a caught-up voter, and (with a group per node) each node
+  # leading one. Replicas and leaders move one at a time after the
+  # cluster forms; a move during the run is a leader change, whose leases
+  # in flight end only when they expire.
+  local want=$((n < 3 ? n : 3)) spread=$((n < g ? n : g))
+  for _ in $(seq 1 600); do
+    settled=$(curl -fsS 127.0.0.1:7601/v1/cluster | jq --argjson r "$want" --argjson l "$spread" \
+      '([.groups[] | (.replicas | length == $r) and all(.replicas[]; .state == "leader" or .state == "follower")] | all)
+       and ([.groups[].leader.id] | unique | length >= $l)')
+    [ "$settled" = true ] && break
+    sleep 0.2
+  done
   local out
   out=$("$bench" bench "${addrs[@]}" --tasks "$tasks" --batch 100 --concurrency 8 --due 30s --spread 0s --pull --pullers "$((4 * n))" 2>&1 || true)
   local creates leases verdict

@@ -299,10 +299,14 @@ type ClusterInfo struct {
 	Groups       []ClusterGroup `json:"groups"`
 }
 
-// ClusterGroup is one raft group as this node's replica of it sees it.
-// Lag is how many committed entries the replica has not applied yet.
+// ClusterGroup is one raft group as this node's replica of it sees it
+// (Local), or as gossip tells it when this node holds none: then Replicas
+// are where the placement puts it, and the task count, term and indexes
+// are 0. Lag is how many committed entries the replica has not applied
+// yet.
 type ClusterGroup struct {
 	ID           uint32         `json:"id"`
+	Local        bool           `json:"local"`
 	Leader       *ClusterLeader `json:"leader"`
 	Replicas     []GroupReplica `json:"replicas"`
 	Slots        int            `json:"slots"`
@@ -314,7 +318,9 @@ type ClusterGroup struct {
 }
 
 // GroupReplica is one member of a group's raft configuration: State is
-// leader, follower or nonvoter.
+// leader, follower or nonvoter; or, seen from a node without a replica of
+// the group, one node the placement puts it on: leader, follower,
+// catching-up, or absent (no replica there yet).
 type GroupReplica struct {
 	ID    string `json:"id"`
 	State string `json:"state"`

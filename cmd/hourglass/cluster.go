@@ -78,20 +78,24 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			var replicas []string
 			for _, r := range g.Replicas {
 				replica := r.ID
-				if r.State == "nonvoter" {
-					replica += " (nonvoter)"
+				if r.State != "leader" && r.State != "follower" {
+					replica += " (" + r.State + ")"
 				}
 				if !r.Alive {
 					replica += " (down)"
 				}
 				replicas = append(replicas, replica)
 			}
+			if !g.Local {
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t-\t-\t-\t-\n", g.ID, leader, strings.Join(replicas, ","), g.Slots)
+				continue
+			}
 			fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%d\t%d\t%d\n", g.ID, leader, strings.Join(replicas, ","), g.Slots, g.Tasks, g.Term, g.AppliedIndex, g.Lag)
 		}
 		if err := tw.Flush(); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "as %s sees it: TASKS, APPLIED and LAG are its replica's (LAG: committed entries not applied yet)\n", server.addr)
+		fmt.Fprintf(stdout, "as %s sees it: TASKS, APPLIED and LAG are its replica's (LAG: committed entries not applied yet; - where it holds no replica)\n", server.addr)
 		return nil
 	case "remove":
 		if len(rest) != 1 {

@@ -540,19 +540,20 @@ func TestClusterWipedNodeRejoins(t *testing.T) {
 			}
 			wiped.rejoin(t, nodes)
 			wiped.waitHasTask(t, "before-wipe")
-			info, err := c.Cluster(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
-			voters := 0
-			for _, n := range info.Nodes {
-				if n.Voter {
-					voters++
+			// It is promoted to voter once it has caught up.
+			waitFor(t, 15*time.Second, "3 voters after the wiped node rejoined", func() bool {
+				info, err := c.Cluster(context.Background())
+				if err != nil {
+					return false
 				}
-			}
-			if voters != 3 {
-				t.Fatalf("%d voters after the wiped node rejoined: %+v", voters, info.Nodes)
-			}
+				voters := 0
+				for _, n := range info.Nodes {
+					if n.Voter {
+						voters++
+					}
+				}
+				return voters == 3
+			})
 			if data, _ := os.ReadFile(wiped.srv.logPath); strings.Contains(string(data), "bootstrapping the cluster") {
 				t.Fatal("the wiped node bootstrapped a cluster of its own")
 			}

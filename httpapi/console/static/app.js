@@ -213,8 +213,8 @@ function drawCluster(box, info) {
       h("tbody", {}, groups.map((g) => h("tr", {},
         h("td", {}, String(g.id)),
         h("td", {}, g.leader ? g.leader.id : h("span", { class: "bad" }, "none")),
-        h("td", {}, g.replicas.map((r) => r.id + (r.alive ? "" : " (down)")).join(", ")),
-        h("td", {}, String(g.slots)), h("td", {}, fmtCount(g.tasks)), h("td", {}, fmtCount(g.lag)))))) : null);
+        h("td", {}, g.replicas.map((r) => r.id + (r.state === "leader" || r.state === "follower" ? "" : ` (${r.state})`) + (r.alive ? "" : " (down)")).join(", ")),
+        h("td", {}, String(g.slots)), h("td", {}, g.local ? fmtCount(g.tasks) : "–"), h("td", {}, g.local ? fmtCount(g.lag) : "–"))))) : null);
 }
 
 async function fetchMetrics() {
