@@ -38,7 +38,7 @@ func newTestCluster(t *testing.T) *testCluster {
 
 func (c *testCluster) start(id string, expect int, join ...string) *Node {
 	c.t.Helper()
-	return c.startWith(id, Config{BootstrapExpect: expect, Join: join})
+	return c.startWith(id, Config{BootstrapExpect: expect, Join: join, Groups: 1})
 }
 
 func (c *testCluster) startWith(id string, cfg Config) *Node {
@@ -111,6 +111,22 @@ func (c *testCluster) leader() *Node {
 			}
 		}
 		return true
+	})
+	return leader
+}
+
+// metaLeader waits for the node leading the meta group.
+func (c *testCluster) metaLeader() *Node {
+	c.t.Helper()
+	var leader *Node
+	c.waitFor(15*time.Second, "a meta group leader", func() bool {
+		for _, n := range c.nodes {
+			if n.meta.isLeader() {
+				leader = n
+				return true
+			}
+		}
+		return false
 	})
 	return leader
 }
@@ -195,16 +211,22 @@ func TestThreeNodeCluster(t *testing.T) {
 	c.waitFor(10*time.Second, "n4 a voter", func() bool { return c.voters(c.leader()) == 4 })
 	c.waitFor(10*time.Second, "n4 replicating", func() bool { return c.hasTask(n4, "b") })
 
-	// And an operator can remove it again.
+	// And an operator can remove it again (from the group, then from the
+	// meta group, as the API does).
 	leader = c.leader()
 	if err := leader.Group(1).RemoveMember("n4"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.metaLeader().RemoveMember("n4"); err != nil {
 		t.Fatal(err)
 	}
 	if err := leader.Group(1).RemoveMember("nobody"); !errors.Is(err, ErrNoSuchMember) {
 		t.Fatalf("remove of an unknown member: %v", err)
 	}
 	c.stop("n4")
-	// n4 still looks alive in gossip for a while: it must not be re-added.
+	// The removals reach the leader's replica of the meta group; n4 still
+	// looks alive in gossip for a while: it must not be re-added.
+	c.waitFor(5*time.Second, "3 voters after removing n4", func() bool { return c.voters(leader) == 3 })
 	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
 		if v := c.voters(leader); v != 3 {
 			t.Fatalf("%d voters after removing n4", v)

@@ -187,7 +187,9 @@ func (n *Node) removeReplica(g *Group) error {
 // it writes the first placement of a cluster, then makes one move at a
 // time (nextMove) as members join, leave, or stay dead for DeadAfter,
 // waiting for each to be carried out (every group's leader publishing its
-// configuration settled) before the next.
+// configuration settled) before the next, for at most moveTimeout. A
+// move off a gone node does not wait: a group that has a replica placed
+// there may be unable to settle until it is moved.
 func (n *Node) placeReplicas(ctx context.Context) {
 	ticker := time.NewTicker(250 * time.Millisecond)
 	defer ticker.Stop()
@@ -218,13 +220,6 @@ func (n *Node) placeReplicas(ctx context.Context) {
 			continue
 		}
 		peers := n.peers()
-		waiting := false
-		for id := slots.Group(1); id <= slots.Group(p.Groups); id++ {
-			waiting = waiting || !settled(peers, p, id)
-		}
-		if waiting && time.Since(lastMove) < moveTimeout {
-			continue
-		}
 		nodes, err := n.candidates(peers, downSince)
 		if err != nil {
 			n.log.Warn("placement: read the meta group's members", "err", err)
@@ -232,6 +227,13 @@ func (n *Node) placeReplicas(ctx context.Context) {
 		}
 		m, ok := nextMove(p, nodes, n.cfg.Replicas)
 		if !ok {
+			continue
+		}
+		waiting := false
+		for id := slots.Group(1); id <= slots.Group(p.Groups); id++ {
+			waiting = waiting || !settled(peers, p, id)
+		}
+		if waiting && !m.Replaces && time.Since(lastMove) < moveTimeout {
 			continue
 		}
 		n.log.Info("placement: moving a replica", "group", uint32(m.Group), "from", p.Replicas[m.Group], "to", m.Replicas, "why", m.Why)
@@ -410,8 +412,13 @@ func (g *Group) reconcilePlacement() error {
 			continue
 		}
 		if string(s.ID) == self {
-			g.log.Info("handing leadership to a placed voter before leaving the group", "to", want[0])
-			return g.transferTo(want)
+			if time.Since(g.lastTransfer) < n.cfg.BalanceInterval {
+				extra++
+				continue
+			}
+			g.lastTransfer = time.Now()
+			g.log.Info("handing leadership to a placed voter before leaving the group", "placed", want)
+			return g.transferTo(want, peers)
 		}
 		g.log.Info("removing a member the placement moved away", "id", s.ID)
 		return g.raft.RemoveServer(s.ID, 0, 0).Error()
@@ -426,7 +433,7 @@ func (g *Group) reconcilePlacement() error {
 		if time.Since(g.lastTransfer) >= n.cfg.BalanceInterval {
 			g.lastTransfer = time.Now()
 			g.log.Info("handing leadership to the group's preferred leader", "to", first)
-			return g.transferTo(want)
+			return g.transferTo([]string{first}, peers)
 		}
 		return nil
 	}
@@ -436,20 +443,25 @@ func (g *Group) reconcilePlacement() error {
 	return nil
 }
 
-// transferTo hands leadership to the first of ids that is a voter.
-func (g *Group) transferTo(ids []string) error {
+// transferTo hands leadership to the first of ids that is a voter and
+// publishes a caught-up replica, if any: a transfer to a node that cannot
+// take over holds every write of the group until it times out.
+func (g *Group) transferTo(ids []string, peers map[string]nodeMeta) error {
 	future := g.raft.GetConfiguration()
 	if err := future.Error(); err != nil {
 		return err
 	}
 	for _, id := range ids {
+		if id == g.node.cfg.NodeID || stateOf(peers[id], g.id) != stateReady {
+			continue
+		}
 		for _, s := range future.Configuration().Servers {
-			if string(s.ID) == id && s.Suffrage == raft.Voter && id != g.node.cfg.NodeID {
+			if string(s.ID) == id && s.Suffrage == raft.Voter {
 				return g.raft.LeadershipTransferToServer(s.ID, s.Address).Error()
 			}
 		}
 	}
-	return fmt.Errorf("no voter to hand leadership to among %v", ids)
+	return nil // none can take over now: the next call looks again
 }
 
 // LeaderOf names the leader of group id (MetaGroup: the meta group) and

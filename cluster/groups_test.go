@@ -153,7 +153,7 @@ func TestThreeNodesShareEveryGroup(t *testing.T) {
 	})
 	// A fourth node, started with another count, joins with the cluster's.
 	n4 := c.startWith("n4", Config{Join: []string{seed}, Groups: 8})
-	c.waitFor(30*time.Second, "n4 holding two of the nine replicas, every group on three nodes", func() bool {
+	c.waitFor(60*time.Second, "n4 holding two of the nine replicas, every group on three nodes", func() bool {
 		if len(n4.Groups()) != 2 {
 			return false
 		}

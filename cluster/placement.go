@@ -63,6 +63,10 @@ type move struct {
 	Group    slots.Group
 	Replicas []string
 	Why      string
+	// Replaces says the move takes a replica off a gone node: it does not
+	// wait for other moves to be carried out, since a group with a
+	// replica placed on a node that is gone may not finish its own.
+	Replaces bool
 }
 
 func (m move) String() string {
@@ -129,10 +133,14 @@ func nextMove(p Placement, nodes []candidate, replicas int) (move, bool) {
 			if to, ok := addTo(g); ok {
 				next := slices.Clone(reps)
 				next[i] = to
-				return with(g, next, "%s is gone: its replica moves to %s", id, to)
+				m, _ := with(g, next, "%s is gone: its replica moves to %s", id, to)
+				m.Replaces = true
+				return m, true
 			}
 			if len(reps) > 1 {
-				return with(g, slices.Delete(slices.Clone(reps), i, i+1), "%s is gone, and no other node can take its replica", id)
+				m, _ := with(g, slices.Delete(slices.Clone(reps), i, i+1), "%s is gone, and no other node can take its replica", id)
+				m.Replaces = true
+				return m, true
 			}
 		}
 	}

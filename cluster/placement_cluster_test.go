@@ -137,16 +137,7 @@ func TestPlacementOnFiveNodes(t *testing.T) {
 			t.Fatalf("remove n5 from group %d: %v", id, err)
 		}
 	}
-	var metaLeader *Node
-	c.waitFor(10*time.Second, "a meta group leader", func() bool {
-		for _, n := range c.nodes {
-			if n.meta.isLeader() {
-				metaLeader = n
-				return true
-			}
-		}
-		return false
-	})
+	metaLeader := c.metaLeader()
 	if err := metaLeader.RemoveMember("n5"); err != nil {
 		t.Fatal(err)
 	}
@@ -157,4 +148,45 @@ func TestPlacementOnFiveNodes(t *testing.T) {
 	// told where the groups are, so keeps what it held until then).
 	c.stop("n5")
 	c.waitFor(60*time.Second, "every group on the three left", func() bool { return c.placedEvenly(5, 3) })
+}
+
+// A cluster made by the release before the meta group (its nodes hold
+// groups but no meta/ directory) starts one when restarted: the lowest
+// id among group 1's voters creates it with them, the placement starts
+// where the groups are, and nothing they hold is lost.
+func TestMetaGroupStartsOnAnOlderCluster(t *testing.T) {
+	c := newTestCluster(t)
+	cfg := Config{BootstrapExpect: 3, Groups: 2}
+	first := c.startWith("n1", cfg)
+	cfg.Join = []string{first.Status().GossipAddr}
+	c.startWith("n2", cfg)
+	c.startWith("n3", cfg)
+	c.waitFor(30*time.Second, "two groups on the three nodes", func() bool { return c.placedEvenly(2, 3) })
+	ctx := context.Background()
+	for id := slots.Group(1); id <= 2; id++ {
+		if _, err := c.leaderOf(id).Group(id).Propose(ctx, createCmd(fmt.Sprintf("old-%d", id))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range []string{"n1", "n2", "n3"} {
+		c.stop(id)
+		if err := os.RemoveAll(metaDir(c.dirs[id])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range []string{"n3", "n2", "n1"} {
+		c.startWith(id, cfg)
+	}
+	c.waitFor(30*time.Second, "the placement back, with two groups on the three nodes", func() bool { return c.placedEvenly(2, 3) })
+	if !c.logs.has("starting the meta group of this node's cluster", "voters=3") {
+		t.Fatal("no node started the meta group from the groups' voters")
+	}
+	for id, n := range c.nodes {
+		for _, g := range n.Groups() {
+			c.waitFor(10*time.Second, fmt.Sprintf("old-%d on %s", g.ID(), id), func() bool {
+				_, err := g.FSM().Get(fmt.Sprintf("old-%d", g.ID()))
+				return err == nil
+			})
+		}
+	}
 }

@@ -124,6 +124,7 @@ func TestStrangersAreKeptOut(t *testing.T) {
 	start := func(id string, cfg Config) *Node {
 		logs[id] = &logBuffer{}
 		cfg.Logger = logs[id].logger()
+		cfg.Groups = 1
 		return c.startWith(id, cfg)
 	}
 	seed := start("n1", Config{BootstrapExpect: 3, TLS: ca.member("n1"), GossipKeys: [][]byte{key}}).Status().GossipAddr

@@ -31,7 +31,7 @@ func startAPICluster(t *testing.T) map[string]*apiNode {
 		}
 		node, err := cluster.Open(cluster.Config{
 			NodeID: id, DataDir: t.TempDir(), RaftAddr: "127.0.0.1:0", GossipAddr: "127.0.0.1:0",
-			HTTPAdvertise: srv.Listener.Addr().String(), Join: join, BootstrapExpect: 3,
+			HTTPAdvertise: srv.Listener.Addr().String(), Join: join, BootstrapExpect: 3, Groups: 1,
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -82,7 +82,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&f.httpAdvertise, "http-advertise", "", "HTTP address other nodes forward requests to (default: the --http-addr listener)")
 	fs.Var(&f.join, "join", "gossip address (host:port) of a member to join; repeatable, or comma-separated")
 	fs.IntVar(&f.bootstrapExpect, "bootstrap-expect", 0, "form a new cluster once this many nodes see each other (the same value on each)")
-	fs.IntVar(&f.groups, "groups", cluster.DefaultGroups, fmt.Sprintf("raft groups a new cluster spreads its tasks over (1 to %d); a node that joins takes the cluster's, and a data directory keeps the count it was made with", cluster.MaxGroups))
+	fs.IntVar(&f.groups, "groups", 0, fmt.Sprintf("raft groups a new cluster spreads its tasks over (1 to %d; 0: one per --bootstrap-expect node, one for a single node); a node that joins takes the cluster's, and a data directory keeps the count it was made with", cluster.MaxGroups))
 	fs.IntVar(&f.replicas, "replicas", cluster.DefaultReplicas, "voting replicas of each group, each on its own node (1 to 5; fewer while the cluster has fewer nodes); give every node the same")
 	fs.DurationVar(&f.deadAfter, "dead-after", cluster.DefaultDeadAfter, "how long a node may be unreachable before the replicas it holds are moved to other nodes")
 	fs.BoolVar(&f.leaveOnStop, "leave-on-stop", false, "on stop, leave the cluster for good (default: a stopped node stays a member and is expected back)")
@@ -133,8 +133,8 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := f.checkRaftTiming(); err != nil {
 		return err
 	}
-	if f.groups < 1 || f.groups > cluster.MaxGroups {
-		return fmt.Errorf("%w: --groups %d: want 1 to %d", errUsage, f.groups, cluster.MaxGroups)
+	if f.groups < 0 || f.groups > cluster.MaxGroups {
+		return fmt.Errorf("%w: --groups %d: want 1 to %d (or 0 for the default)", errUsage, f.groups, cluster.MaxGroups)
 	}
 	if f.replicas < 1 || f.replicas > 5 {
 		return fmt.Errorf("%w: --replicas %d: want 1 to 5", errUsage, f.replicas)
