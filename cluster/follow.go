@@ -544,20 +544,8 @@ func (n *Node) metaLeader() (leaderID, httpAddr string) {
 // configurations as the replicas move, or at once with
 // Group.RemoveMember). Only the meta group's leader can (ErrNotLeader).
 func (n *Node) RemoveMember(id string) error {
-	future := n.meta.raft.GetConfiguration()
-	if err := future.Error(); err != nil {
-		return translate(err)
-	}
-	found := false
-	for _, s := range future.Configuration().Servers {
-		found = found || string(s.ID) == id
-	}
-	if !found {
-		return fmt.Errorf("%w: %q", ErrNoSuchMember, id)
-	}
-	n.markRemoved(id)
-	if err := n.meta.raft.RemoveServer(raft.ServerID(id), 0, 0).Error(); err != nil {
-		return translate(err)
+	if err := n.removeServer(n.meta.raft, id); err != nil {
+		return err
 	}
 	n.meta.log.Info("removed a member", "id", id)
 	return nil

@@ -495,7 +495,17 @@ var ErrNoSuchMember = errors.New("no such member in the cluster configuration")
 // RemoveMember takes a node out of the group's raft configuration. Only
 // the group's leader can; elsewhere it is ErrNotLeader.
 func (g *Group) RemoveMember(id string) error {
-	future := g.raft.GetConfiguration()
+	if err := g.node.removeServer(g.raft, id); err != nil {
+		return err
+	}
+	g.log.Info("removed a member", "id", id)
+	return nil
+}
+
+// removeServer takes member id out of r's configuration (on r's leader),
+// and remembers that an operator removed this run of it.
+func (n *Node) removeServer(r *raft.Raft, id string) error {
+	future := r.GetConfiguration()
 	if err := future.Error(); err != nil {
 		return translate(err)
 	}
@@ -506,12 +516,8 @@ func (g *Group) RemoveMember(id string) error {
 	if !found {
 		return fmt.Errorf("%w: %q", ErrNoSuchMember, id)
 	}
-	g.node.markRemoved(id)
-	if err := g.raft.RemoveServer(raft.ServerID(id), 0, 0).Error(); err != nil {
-		return translate(err)
-	}
-	g.log.Info("removed a member", "id", id)
-	return nil
+	n.markRemoved(id)
+	return translate(r.RemoveServer(raft.ServerID(id), 0, 0).Error())
 }
 
 func (g *Group) closeStores() error {

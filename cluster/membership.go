@@ -200,16 +200,10 @@ func (g *gossip) leave() error {
 	return g.list.Leave(5 * time.Second)
 }
 
+// update publishes a change of this node's metadata and waits (up to
+// 5 s) for the broadcast to go out.
 func (g *gossip) update(change func(*nodeMeta)) error {
-	g.mu.Lock()
-	m := g.meta
-	g.mu.Unlock()
-	before := m
-	change(&m)
-	if m == before {
-		return nil
-	}
-	if err := g.setMeta(m); err != nil {
+	if changed, err := g.change(change); err != nil || !changed {
 		return err
 	}
 	return g.list.UpdateNode(5 * time.Second)
@@ -219,21 +213,27 @@ func (g *gossip) update(change func(*nodeMeta)) error {
 // for the broadcast to go out (the next change may well replace it, and
 // gossip gets it there anyway).
 func (g *gossip) updateState(change func(*nodeMeta)) error {
-	g.mu.Lock()
-	m := g.meta
-	g.mu.Unlock()
-	before := m
-	change(&m)
-	if m == before {
-		return nil
-	}
-	if err := g.setMeta(m); err != nil {
+	if changed, err := g.change(change); err != nil || !changed {
 		return err
 	}
 	// The broadcast is queued before UpdateNode waits for it to be sent
 	// (with no timeout it would wait for ever): its timeout is no error.
 	g.list.UpdateNode(time.Millisecond)
 	return nil
+}
+
+// change applies change to this node's metadata, reporting whether it
+// changed anything.
+func (g *gossip) change(change func(*nodeMeta)) (bool, error) {
+	g.mu.Lock()
+	m := g.meta
+	g.mu.Unlock()
+	before := m
+	change(&m)
+	if m == before {
+		return false, nil
+	}
+	return true, g.setMeta(m)
 }
 
 // NodeMeta implements memberlist.Delegate: only metadata is used.
