@@ -158,6 +158,9 @@ func (n *Node) followOnce() error {
 	return nil
 }
 
+// removedSuffix marks the directory of a replica being deleted.
+const removedSuffix = ".removed"
+
 // removeReplica closes replica g and deletes its directory.
 func (n *Node) removeReplica(g *Group) error {
 	n.mu.Lock()
@@ -173,7 +176,7 @@ func (n *Node) removeReplica(g *Group) error {
 	g.metrics.unregister()
 	// Renamed first, so that a crash part way leaves no half a replica
 	// where the next start would open it.
-	trash := g.dir + ".removed"
+	trash := g.dir + removedSuffix
 	if err := os.RemoveAll(trash); err != nil {
 		return fmt.Errorf("group %d: remove replica: %w", g.id, err)
 	}

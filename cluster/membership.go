@@ -14,6 +14,7 @@ import (
 
 	"github.com/hashicorp/memberlist"
 	"github.com/hashicorp/raft"
+	"github.com/hourglass-scheduler/hourglass/slots"
 )
 
 // maxVoters is how many voting members the leader keeps; more members join
@@ -649,7 +650,8 @@ func (n *Node) anyLeader() bool {
 // and the raft configurations of the meta group and of its groups. A
 // member is in raft (and a voter) when it is in (and votes in) the meta
 // group's or any group's configuration, and Leader when it leads any
-// group holding tasks.
+// group holding tasks (as gossip tells, for a group without a replica
+// here).
 func (n *Node) Members() ([]Member, error) {
 	byID := map[string]*Member{}
 	rafts := []*raft.Raft{n.meta.raft}
@@ -682,6 +684,17 @@ func (n *Node) Members() ([]Member, error) {
 			}
 			if have.HTTPAddr == "" {
 				have.HTTPAddr, have.GossipAddr = m.HTTPAddr, m.GossipAddr
+			}
+		}
+	}
+	// The leaders of groups without a replica here, as gossip tells.
+	if table := n.Table(); table != nil {
+		for id := slots.Group(1); id <= slots.Group(table.Groups()); id++ {
+			if n.Group(id) != nil {
+				continue
+			}
+			if leader, _ := n.LeaderOf(id); byID[leader] != nil {
+				byID[leader].Leader = true
 			}
 		}
 	}

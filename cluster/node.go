@@ -421,6 +421,10 @@ func (n *Node) openExisting(count int) error {
 		return err
 	}
 	for id := slots.Group(1); id <= slots.Group(count); id++ {
+		// What a crash left of a replica being deleted (removeReplica).
+		if err := os.RemoveAll(groupDir(n.cfg.DataDir, id) + removedSuffix); err != nil {
+			return fmt.Errorf("group %d: delete a removed replica: %w", id, err)
+		}
 		if _, err := os.Stat(groupDir(n.cfg.DataDir, id)); err != nil {
 			continue
 		}

@@ -5,8 +5,8 @@
 #   scripts/cluster.sh status   show the members, as the first node that answers sees them
 #   scripts/cluster.sh down     stop the nodes (data is kept)
 #   scripts/cluster.sh clean    stop the nodes and delete their data
-#   HOURGLASS_GROUPS=3 scripts/cluster.sh up   a new cluster of three raft groups (any
-#                               HOURGLASS_* variable sets that server flag)
+#   HOURGLASS_GROUPS=1 scripts/cluster.sh up   a new cluster of one raft group instead of
+#                               three (any HOURGLASS_* variable sets that server flag)
 #
 # Node i (1..3) serves HTTP on 127.0.0.1:70i0, raft on 70i1 and gossip on
 # 70i2 (node 1: 7010/7011/7012), keeps its data in hourglass-cluster/ni and
