@@ -23,6 +23,10 @@ const DefaultReplicas = 3
 // a lost machine is not a lasting risk.
 const DefaultDeadAfter = 5 * time.Minute
 
+// DefaultBalanceInterval is the least time between two hand-overs of a
+// group's leadership to its preferred leader (see reconcilePlacement).
+const DefaultBalanceInterval = 2 * time.Second
+
 // moveTimeout bounds how long the placement waits for a move to be
 // carried out before it makes the next: a group without a quorum cannot
 // change its configuration, and must not hold up the others for ever.
@@ -65,18 +69,13 @@ func (n *Node) groupStates(p Placement) string {
 // gossip, this node alone.
 func (n *Node) peers() map[string]nodeMeta {
 	if n.gossip == nil {
-		return map[string]nodeMeta{n.cfg.NodeID: n.selfMeta()}
+		return map[string]nodeMeta{n.cfg.NodeID: n.localMeta()}
 	}
 	return n.gossip.alive()
 }
 
-// selfMeta is what this node publishes (or would, without gossip).
-func (n *Node) selfMeta() nodeMeta {
-	if n.gossip != nil {
-		n.gossip.mu.Lock()
-		defer n.gossip.mu.Unlock()
-		return n.gossip.meta
-	}
+// localMeta is what this node would publish, were gossip on.
+func (n *Node) localMeta() nodeMeta {
 	p, index := n.meta.fsm.read()
 	return nodeMeta{ID: n.cfg.NodeID, Raft: n.raftAddr, HTTP: n.cfg.HTTPAdvertise, Groups: p.Groups,
 		State: n.groupStates(p), MetaIndex: index}
@@ -338,11 +337,14 @@ func (g *Group) voters() []string {
 // is in it. A placed node that is down (or was removed by an operator)
 // is added when it is back; the placement moves its replica away if it
 // stays down.
-func (g *Group) reconcilePlacement() error {
+//
+// p is the placement as of meta index index, and peers what the members
+// publish: read once for all the groups of a round, and together, so that
+// settledAt never names an index later than the placement it compared.
+func (g *Group) reconcilePlacement(p Placement, index uint64, peers map[string]nodeMeta) error {
 	n := g.node
-	p, ok := n.meta.placement()
 	want := p.Replicas[g.id]
-	if !ok || len(want) == 0 {
+	if len(want) == 0 {
 		return nil // no placement known yet
 	}
 	future := g.raft.GetConfiguration()
@@ -350,7 +352,6 @@ func (g *Group) reconcilePlacement() error {
 		return err
 	}
 	servers := future.Configuration().Servers
-	peers := n.peers()
 	self := n.cfg.NodeID
 	isSettled := false
 	defer func() {
@@ -440,7 +441,6 @@ func (g *Group) reconcilePlacement() error {
 		}
 		return nil
 	}
-	_, index := n.meta.fsm.read()
 	g.settledAt.Store(max(index, 1))
 	isSettled = true
 	return nil
@@ -497,10 +497,6 @@ type Replica struct {
 	Alive bool
 }
 
-// Placement returns the placement of the cluster's groups; false while
-// this node does not know it.
-func (n *Node) Placement() (Placement, bool) { return n.meta.placement() }
-
 // PlacedReplicas lists the nodes the placement puts group id on, with
 // what each publishes of its replica.
 func (n *Node) PlacedReplicas(id slots.Group) []Replica {
@@ -522,10 +518,6 @@ func (n *Node) PlacedReplicas(id slots.Group) []Replica {
 	}
 	return out
 }
-
-// MetaGroup is the id under which the API names the meta group (in
-// LeaderOf, and in a member's removal).
-const MetaGroup slots.Group = metaGroupID
 
 // metaLeader names the meta group's leader and its HTTP address.
 func (n *Node) metaLeader() (leaderID, httpAddr string) {

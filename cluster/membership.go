@@ -464,9 +464,11 @@ func (n *Node) reconcile(ctx context.Context) {
 				n.meta.log.Warn("reconcile members", "err", err)
 			}
 		}
+		p, index := n.meta.fsm.read()
+		peers := n.peers()
 		for _, g := range n.Groups() {
 			if g.IsLeader() {
-				if err := g.reconcilePlacement(); err != nil {
+				if err := g.reconcilePlacement(p, index, peers); err != nil {
 					g.log.Warn("reconcile the group with its placement", "err", err)
 				}
 			}

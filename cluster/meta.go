@@ -17,9 +17,10 @@ import (
 	"github.com/hourglass-scheduler/hourglass/slots"
 )
 
-// metaGroupID is the raft group (and mux layer) of the meta group; the
-// groups holding tasks count from 1.
-const metaGroupID = 0
+// MetaGroup is the meta group's id: its raft mux layer, and how the API
+// names it (in LeaderOf, and in a member's removal); the groups holding
+// tasks count from 1.
+const MetaGroup slots.Group = 0
 
 // metaGroup is this node's replica of the meta group: a small raft group
 // on every node (up to maxVoters of them voting, the others following)
@@ -60,7 +61,7 @@ func openMeta(n *Node) (*metaGroup, error) {
 	if m.snaps, err = raft.NewFileSnapshotStoreWithLogger(dir, 2, newHCLog(logger, "raft")); err != nil {
 		return nil, fmt.Errorf("open the meta group's snapshot store: %w", err)
 	}
-	layer, err := n.mux.Layer(metaGroupID)
+	layer, err := n.mux.Layer(uint32(MetaGroup))
 	if err != nil {
 		return nil, err
 	}

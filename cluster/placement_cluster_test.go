@@ -20,7 +20,7 @@ import (
 func (c *testCluster) placedEvenly(groups, replicas int) bool {
 	var p Placement
 	for _, n := range c.nodes {
-		if q, ok := n.Placement(); ok && n.meta.isLeader() {
+		if q, ok := n.meta.placement(); ok && n.meta.isLeader() {
 			p = q
 		}
 	}

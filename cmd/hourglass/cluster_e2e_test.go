@@ -547,16 +547,18 @@ func TestClusterWipedNodeRejoins(t *testing.T) {
 					t.Logf("cluster remove said last: %s", out)
 				}
 			})
-			// A retry after a 503 may find the node removed already
-			// (the groups and the meta group remove it apart).
-			retried := false
+			// A retry after a 503 may find the node removed already (the
+			// groups and the meta group remove it apart, and the 503 may
+			// have hidden a removal that happened): only then is "no such
+			// member" the removal's success.
+			var unavailableBefore bool
 			waitFor(t, 15*time.Second, "cluster remove to succeed", func() bool {
 				out, err = exec.Command(binary, "cluster", "remove", wiped.id, "--addr", other.addr()).CombinedOutput()
-				if err != nil && retried && strings.Contains(string(out), "no such member") {
+				if err != nil && unavailableBefore && strings.Contains(string(out), "no such member") {
 					out = []byte("removed " + wiped.id + " (by an earlier attempt)")
 					return true
 				}
-				retried = true
+				unavailableBefore = err != nil && strings.Contains(string(out), "HTTP 503")
 				return err == nil
 			})
 			if !strings.Contains(string(out), "removed "+wiped.id) {
