@@ -60,6 +60,9 @@ type benchConfig struct {
 	pull     bool
 	pullers  int
 	leaseMax int
+	// lease is how long a lease lasts: a task whose grant was lost (the
+	// leader changed as it committed) is offered again after it.
+	lease time.Duration
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -89,6 +92,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.BoolVar(&cfg.pull, "pull", false, "create tasks without a target and lease them with built-in pull workers (lateness: when a worker got the task)")
 	fs.IntVar(&cfg.pullers, "pullers", 8, "with --pull: concurrent lease requests (workers)")
 	fs.IntVar(&cfg.leaseMax, "lease-max", 1000, "with --pull: most tasks one lease request takes")
+	fs.DurationVar(&cfg.lease, "lease", 30*time.Second, "with --pull: how long a lease lasts; a task whose lease grant was lost in a leader change is offered again after it (keep it below --wait)")
 	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -148,6 +152,8 @@ func (c *benchConfig) check() error {
 		return fmt.Errorf("%w: --pullers %d: want at least 1", errUsage, c.pullers)
 	case c.leaseMax < 1 || c.leaseMax > 1000:
 		return fmt.Errorf("%w: --lease-max %d: want 1 to 1000", errUsage, c.leaseMax)
+	case c.lease < time.Second || c.lease > time.Hour:
+		return fmt.Errorf("%w: --lease %v: want 1s to 1h", errUsage, c.lease)
 	}
 	return nil
 }

@@ -25,7 +25,7 @@ func (b *benchRun) pull(ctx context.Context) (stop func()) {
 // an election) is tried on the next address after a short pause.
 func (b *benchRun) puller(ctx context.Context, w int) {
 	node := w % len(b.clients)
-	req := client.LeaseRequest{Max: b.cfg.leaseMax, Wait: "1s", Lease: "10m"}
+	req := client.LeaseRequest{Max: b.cfg.leaseMax, Wait: "1s", Lease: b.cfg.lease.String()}
 	// Acks go out beside the next lease request, a few at a time, as a
 	// worker that processes tasks asynchronously would send them.
 	var acking sync.WaitGroup
