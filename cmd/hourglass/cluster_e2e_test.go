@@ -467,37 +467,7 @@ func TestClusterRollingRestart(t *testing.T) {
 				waitSpread(t, nodes, 3)
 			}
 			recv := newCheckedReceiver(t)
-			var mu sync.Mutex
-			due := map[string]time.Time{}
-			stop := make(chan struct{})
-			done := make(chan struct{})
-			go func() { // the load: a task every few ms, due 1-2 s later
-				defer close(done)
-				for k := 0; ; k++ {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					id := fmt.Sprintf("r-%05d", k)
-					at := time.Now().Add(time.Second + time.Duration(k%1000)*time.Millisecond)
-					req := client.CreateTaskRequest{ID: id, ExecuteAt: at.UTC().Format(time.RFC3339Nano), Target: &client.Target{URL: recv.URL}}
-					for attempt := 0; ; attempt++ {
-						n := nodes[(k+attempt)%len(nodes)]
-						ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-						_, err := client.New(n.addr(), "").CreateTask(ctx, req)
-						cancel()
-						if err == nil {
-							break // acknowledged
-						}
-						time.Sleep(50 * time.Millisecond) // that node is restarting, or no leader yet
-					}
-					mu.Lock()
-					due[id] = at.Round(0)
-					mu.Unlock()
-					time.Sleep(3 * time.Millisecond)
-				}
-			}()
+			load := startSteadyLoad(nodes, "r", recv.URL, 0)
 			restarted := time.Now()
 			for _, n := range nodes {
 				time.Sleep(time.Second)
@@ -505,15 +475,94 @@ func TestClusterRollingRestart(t *testing.T) {
 				n.rejoin(t, nodes)
 			}
 			time.Sleep(time.Second)
-			close(stop)
-			<-done
-			mu.Lock()
-			acknowledged := len(due)
-			mu.Unlock()
-			waitFor(t, 30*time.Second, fmt.Sprintf("%d tasks delivered", acknowledged), func() bool { return recv.count() >= acknowledged })
+			due, _ := load.finish()
+			waitFor(t, 30*time.Second, fmt.Sprintf("%d tasks delivered", len(due)), func() bool { return recv.count() >= len(due) })
 			recv.verdict(t, "rolling restart", due, nil, restarted, 0)
 		})
 	}
+}
+
+// steadyLoad creates a task every few milliseconds through the nodes in
+// turn, due 1-2 s later, retrying through the next node when one fails
+// (it is restarting, or the task's group has no leader just now); with
+// cancelEvery > 0, every cancelEvery-th task is due 5 s later instead and
+// cancelled at once through another node.
+type steadyLoad struct {
+	stop, done chan struct{}
+	mu         sync.Mutex
+	due        map[string]time.Time // acknowledged creates
+	cancelled  map[string]bool      // of those, the ones whose cancel returned 200
+}
+
+func startSteadyLoad(nodes []*clusterNode, prefix, url string, cancelEvery int) *steadyLoad {
+	l := &steadyLoad{stop: make(chan struct{}), done: make(chan struct{}), due: map[string]time.Time{}, cancelled: map[string]bool{}}
+	// try calls f through the nodes in turn from the k-th until one
+	// answers without an error (giving up after 100 tries).
+	try := func(k int, f func(c *client.Client) error) error {
+		for attempt := 0; ; attempt++ {
+			n := nodes[(k+attempt)%len(nodes)]
+			err := f(client.New(n.addr(), ""))
+			if err == nil || attempt >= 100 {
+				return err
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	go func() {
+		defer close(l.done)
+		for k := 0; ; k++ {
+			select {
+			case <-l.stop:
+				return
+			default:
+			}
+			id := fmt.Sprintf("%s-%05d", prefix, k)
+			doomed := cancelEvery > 0 && k%cancelEvery == 0
+			at := time.Now().Add(time.Second + time.Duration(k%1000)*time.Millisecond)
+			if doomed {
+				at = time.Now().Add(5 * time.Second)
+			}
+			req := client.CreateTaskRequest{ID: id, ExecuteAt: at.UTC().Format(time.RFC3339Nano), Target: &client.Target{URL: url}}
+			if err := try(k, func(c *client.Client) error {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				_, err := c.CreateTask(ctx, req)
+				return err
+			}); err != nil {
+				continue // never acknowledged: no verdict on it
+			}
+			l.mu.Lock()
+			l.due[id] = at.Round(0)
+			l.mu.Unlock()
+			if doomed {
+				err := try(k+1, func(c *client.Client) error {
+					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					defer cancel()
+					_, err := c.CancelTask(ctx, id)
+					return err
+				})
+				l.mu.Lock()
+				if err == nil {
+					l.cancelled[id] = true
+				} else {
+					// An attempt that failed may have committed: whether
+					// it is delivered is not known.
+					delete(l.due, id)
+				}
+				l.mu.Unlock()
+			}
+			time.Sleep(3 * time.Millisecond)
+		}
+	}()
+	return l
+}
+
+// finish stops the load and returns the acknowledged tasks' due times and
+// those whose cancel returned 200.
+func (l *steadyLoad) finish() (due map[string]time.Time, cancelled map[string]bool) {
+	close(l.stop)
+	<-l.done
+	return l.due, l.cancelled
 }
 
 // TestClusterWipedNodeRejoins wipes a node's data directory (n1, the

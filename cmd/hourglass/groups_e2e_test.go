@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -305,4 +306,79 @@ func TestGroupsBackupRestore(t *testing.T) {
 			return err == nil && task.State == "scheduled" && errors.Is(gone, client.ErrNotFound)
 		})
 	}
+}
+
+// TestGroupsFiveNodeFaults: five nodes, five groups of three replicas,
+// under a steady load of creates and cancels through every node. A node
+// that leads a group is paused (SIGSTOP) for longer than --dead-after, so
+// its replicas move to the other four while it sleeps; it wakes, and
+// while the placement moves replicas back to it, every node is restarted
+// in turn. Nothing acknowledged is lost, nothing fires early, no task
+// whose cancel returned 200 is delivered, and the placement ends even:
+// every group on three live nodes, each node holding three replicas.
+func TestGroupsFiveNodeFaults(t *testing.T) {
+	nodes := startClusterOf(t, 5, nil, func(string) []string { return []string{"--groups", "5", "--dead-after", "3s"} })
+	waitSpread(t, nodes, 5)
+	recv := newCheckedReceiver(t)
+	load := startSteadyLoad(nodes, "f", recv.URL, 10)
+	waitFor(t, 20*time.Second, "firing under way", func() bool { return recv.count() >= 200 })
+
+	victim := nodes[0]
+	oldTerm := recv.maxTerm()
+	paused := time.Now()
+	if err := victim.srv.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 60*time.Second, "the paused node's replicas moved away", func() bool {
+		info, err := client.New(nodes[1].addr(), "").Cluster(context.Background())
+		if err != nil {
+			return false
+		}
+		for _, g := range info.Groups {
+			for _, r := range g.Replicas {
+				if r.ID == victim.id {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	if err := victim.srv.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		time.Sleep(time.Second)
+		n.srv.terminate(t)
+		n.rejoin(t, nodes)
+	}
+	time.Sleep(time.Second)
+	due, cancelled := load.finish()
+	waitFor(t, 90*time.Second, fmt.Sprintf("%d tasks delivered", len(due)-len(cancelled)), func() bool { return recv.count() >= len(due)-len(cancelled) })
+	time.Sleep(500 * time.Millisecond) // let any late, wrong delivery show up
+	recv.verdict(t, "pause past --dead-after, then a rolling restart, 5 nodes, 5 groups", due, cancelled, paused, oldTerm)
+
+	waitFor(t, 90*time.Second, "every group on three live nodes, three replicas on each node", func() bool {
+		info, err := client.New(nodes[2].addr(), "").Cluster(context.Background())
+		if err != nil || len(info.Groups) != 5 {
+			return false
+		}
+		perNode := map[string]int{}
+		for _, g := range info.Groups {
+			if len(g.Replicas) != 3 {
+				return false
+			}
+			for _, r := range g.Replicas {
+				if r.State != "leader" && r.State != "follower" {
+					return false
+				}
+				perNode[r.ID]++
+			}
+		}
+		for _, n := range nodes {
+			if perNode[n.id] != 3 {
+				return false
+			}
+		}
+		return true
+	})
 }
