@@ -11,6 +11,9 @@
 #   NODES="1 3 5" scripts/scale.sh     and 5
 #   CPUS=0.5 TASKS=50000 scripts/scale.sh
 #   TMPFS=1 scripts/scale.sh           data directories in memory (tmpfs)
+#   KEEP=dir scripts/scale.sh          keep each run's bench output and node logs in dir
+#   ONE_GROUP=0 NODES=5 scripts/scale.sh   only the one-group-per-node row
+#   BENCH_FLAGS="--lease 1m" scripts/scale.sh   more flags for hourglass bench
 #
 # All containers share this machine's one disk, and every raft group of
 # every node fsyncs its own log on it: with more groups the disk, not the
@@ -74,16 +77,21 @@ run() {
     sleep 0.2
   done
   local out
-  out=$("$bench" bench "${addrs[@]}" --tasks "$tasks" --batch 100 --concurrency 8 --due 30s --spread 0s --pull --pullers "$((4 * n))" 2>&1 || true)
+  out=$("$bench" bench "${addrs[@]}" --tasks "$tasks" --batch 100 --concurrency 8 --due 30s --spread 0s --pull --pullers "$((4 * n))" ${BENCH_FLAGS:-} 2>&1 || true)
   local creates leases verdict
   creates=$(grep -E '^create ' <<<"$out" | grep -oE '[0-9]+ tasks/s' | head -1)
   leases=$(grep -E '^leased ' <<<"$out" | grep -oE '[0-9]+/s' | head -1)
   verdict=$(grep -E '^verdict ' <<<"$out" | sed 's/^verdict *//')
   printf '%d nodes, %d groups, --cpus %s each%s: creates %s, leases %s; %s\n' "$n" "$g" "$cpus" "${TMPFS:+, data in tmpfs}" "$creates" "$leases" "$verdict"
+  if [ -n "${KEEP:-}" ]; then
+    mkdir -p "$KEEP"
+    printf '%s\n' "$out" >"$KEEP/${n}n${g}g-bench.txt"
+    for i in $(seq 1 "$n"); do docker logs "hgscale-$i" >"$KEEP/${n}n${g}g-n$i.log" 2>&1; done
+  fi
   docker ps -aq --filter "name=^hgscale-" | xargs -r docker rm -f -v >/dev/null
 }
 
 for n in $nodes_list; do
-  run "$n" 1
+  [ "${ONE_GROUP:-1}" = 0 ] && [ "$n" -gt 1 ] || run "$n" 1
   [ "$n" -gt 1 ] && run "$n" "$n"
 done

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -63,12 +64,41 @@ func (b *benchRun) puller(ctx context.Context, w int) {
 		acking.Add(1)
 		go func() {
 			defer func() { <-slots; acking.Done() }()
-			if _, err := c.AckTasks(context.WithoutCancel(ctx), acks); err != nil {
-				// Unacknowledged leases run out and are offered again:
-				// they would show up as duplicates.
-				b.chk.pullErrors.Add(1)
-				fmt.Fprintf(b.progress, "puller %d: ack %d tasks: %v\n", w, len(acks), err)
-			}
+			b.ack(context.WithoutCancel(ctx), w, c, acks)
 		}()
+	}
+}
+
+// ack acknowledges one lease's tasks as the SDK's worker does: retrying
+// while the server is unavailable (an election, a leader moving), until
+// the leases would have run out. Tasks left unacknowledged are offered
+// again when their leases run out, and show up as duplicates.
+func (b *benchRun) ack(ctx context.Context, w int, c *client.Client, acks []client.AckItem) {
+	ctx, cancel := context.WithTimeout(ctx, b.cfg.lease)
+	defer cancel()
+	for pause := 100 * time.Millisecond; ; pause = min(2*pause, 2*time.Second) {
+		results, err := c.AckTasks(ctx, acks)
+		var e *client.Error
+		switch {
+		case err == nil:
+			for i, r := range results {
+				if r.Error != nil {
+					b.chk.pullErrors.Add(1)
+					fmt.Fprintf(b.progress, "puller %d: ack of %s refused: %s\n", w, acks[i].ID, r.Error.Message)
+				}
+			}
+			return
+		case errors.As(err, &e) && e.Status < 500:
+			b.chk.pullErrors.Add(1)
+			fmt.Fprintf(b.progress, "puller %d: ack %d tasks refused: %v\n", w, len(acks), err)
+			return
+		}
+		b.chk.pullErrors.Add(1)
+		fmt.Fprintf(b.progress, "puller %d: ack %d tasks: %v; trying again in %v\n", w, len(acks), err, pause)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(pause):
+		}
 	}
 }
