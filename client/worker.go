@@ -182,7 +182,9 @@ func (w *Worker) acker(in <-chan *LeasedTask) {
 }
 
 // ackBatch acknowledges tasks in one request, retrying while the server
-// is unavailable, until their leases would have run out anyway.
+// is unavailable, until their leases would have run out anyway. The acks
+// of a batch go to their groups' leaders apart: those answered
+// "unavailable" (a group whose leader just changed) are sent again.
 func (w *Worker) ackBatch(tasks []*LeasedTask) {
 	items := make([]AckItem, len(tasks))
 	for i, t := range tasks {
@@ -195,14 +197,14 @@ func (w *Worker) ackBatch(tasks []*LeasedTask) {
 		var e *Error
 		switch {
 		case err == nil:
-			for i, r := range results {
-				if r.Error != nil {
-					// Stale (the lease ran out and the task went to
-					// another worker) or gone: nothing to report any more.
-					w.log.Warn("ack refused", "task", items[i].ID, "attempt", items[i].Attempt, "err", r.Error.Message)
-				}
+			items, err = retryableAcks(items, results, func(item AckItem, refused *ErrorBody) {
+				// Stale (the lease ran out and the task went to another
+				// worker) or gone: nothing to report any more.
+				w.log.Warn("ack refused", "task", item.ID, "attempt", item.Attempt, "err", refused.Message)
+			})
+			if len(items) == 0 {
+				return
 			}
-			return
 		case errors.As(err, &e) && e.Status < 500:
 			w.log.Warn("acks refused", "tasks", len(items), "err", err)
 			return
@@ -214,6 +216,27 @@ func (w *Worker) ackBatch(tasks []*LeasedTask) {
 		case <-time.After(pause):
 		}
 	}
+}
+
+// retryableAcks returns the acks of items whose results say the server
+// was unavailable (to send again) and an error saying how many, and
+// passes every other refused one to refused.
+func retryableAcks(items []AckItem, results []AckResult, refused func(AckItem, *ErrorBody)) ([]AckItem, error) {
+	var again []AckItem
+	var last *ErrorBody
+	for i, r := range results {
+		switch {
+		case i >= len(items) || r.Error == nil:
+		case r.Error.Code == CodeUnavailable:
+			again, last = append(again, items[i]), r.Error
+		default:
+			refused(items[i], r.Error)
+		}
+	}
+	if len(again) == 0 {
+		return nil, nil
+	}
+	return again, fmt.Errorf("%d of %d acks: %s", len(again), len(items), last.Message)
 }
 
 // poll leases as many tasks as there are free slots and starts a handler

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -24,6 +25,12 @@ import (
 // scheduler and HTTP API on a real listener.
 func startServer(t *testing.T) *client.Client {
 	t.Helper()
+	return startServerBehind(t, func(h http.Handler) http.Handler { return h })
+}
+
+// startServerBehind is startServer with the API's handler wrapped.
+func startServerBehind(t *testing.T, wrap func(http.Handler) http.Handler) *client.Client {
+	t.Helper()
 	node, err := cluster.Open(cluster.Config{NodeID: "n1", DataDir: t.TempDir(), RaftAddr: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
@@ -36,7 +43,7 @@ func startServer(t *testing.T) *client.Client {
 		api.SetBackend(g.ID(), &httpapi.Backend{Service: writes, Store: g.FSM(), Group: g, Backups: g, Workers: sched})
 		return sched.Run
 	}, nil)
-	srv := httptest.NewServer(api)
+	srv := httptest.NewServer(wrap(api))
 	t.Cleanup(func() { srv.Close(); node.Close() })
 	c := client.New(srv.URL, "")
 	waitFor(t, 10*time.Second, "the server to be ready", func() bool { return c.Ready(context.Background()) == nil })
@@ -344,4 +351,78 @@ func TestLeaseWithoutWaitGetsDueTasks(t *testing.T) {
 		}
 		return len(got) == 3
 	})
+}
+
+// TestWorkerSendsAgainAcksOfAnUnavailableGroup: the acks of a batch go to
+// their groups apart, and one group may answer "unavailable" (its leader
+// just changed) while the others succeed. The worker sends that ack
+// again, so the task ends succeeded at its first attempt instead of being
+// offered again when its lease runs out.
+func TestWorkerSendsAgainAcksOfAnUnavailableGroup(t *testing.T) {
+	var batches atomic.Int32
+	var resent sync.Map // ids acknowledged again after "unavailable"
+	var refusedID atomic.Value
+	c := startServerBehind(t, func(api http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/v1/tasks/ack" {
+				api.ServeHTTP(w, r)
+				return
+			}
+			var req client.AcksRequest
+			if err := json.NewDecoder(r.Body).Decode(&req); err != nil || len(req.Acks) == 0 {
+				t.Errorf("ack request: %v", err)
+				return
+			}
+			first := batches.Add(1) == 1
+			if !first {
+				for _, a := range req.Acks {
+					if a.ID == refusedID.Load() {
+						resent.Store(a.ID, true)
+					}
+				}
+			}
+			forward := req.Acks
+			var out client.AcksResponse
+			if first { // answer the first ack "unavailable", pass on the rest
+				refusedID.Store(req.Acks[0].ID)
+				out.Results = append(out.Results, client.AckResult{Error: &client.ErrorBody{Code: client.CodeUnavailable, Message: "group 1: no leader"}})
+				forward = req.Acks[1:]
+			}
+			if len(forward) > 0 {
+				body, _ := json.Marshal(client.AcksRequest{Acks: forward})
+				rec := httptest.NewRecorder()
+				api.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/tasks/ack", bytes.NewReader(body)))
+				var got client.AcksResponse
+				if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+					t.Errorf("ack answer %q: %v", rec.Body.String(), err)
+				}
+				out.Results = append(out.Results, got.Results...)
+			}
+			w.Header().Set("Content-Type", "application/json")
+			json.NewEncoder(w).Encode(out)
+		})
+	})
+	createPull(t, c, "acks", "job", 5)
+	mux := client.NewServeMux()
+	mux.HandleFunc("job", func(context.Context, *client.LeasedTask) error { return nil })
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	go client.NewWorker(c, client.WorkerConfig{Queue: "acks", Wait: time.Second, Lease: time.Minute}).Run(ctx, mux)
+	waitFor(t, 10*time.Second, "every task acknowledged", func() bool {
+		for i := range 5 {
+			task, err := c.GetTask(context.Background(), fmt.Sprintf("acks-%06d", i))
+			if err != nil || task.State != "succeeded" {
+				return false
+			}
+		}
+		return true
+	})
+	id, _ := refusedID.Load().(string)
+	if _, ok := resent.Load(id); !ok {
+		t.Fatalf("the ack of %s, answered unavailable, was not sent again", id)
+	}
+	task, err := c.GetTask(context.Background(), id)
+	if err != nil || task.Attempts != 1 {
+		t.Fatalf("task %s after its ack was sent again: %+v, %v", id, task, err)
+	}
 }

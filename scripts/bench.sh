@@ -216,6 +216,10 @@ done
   echo "the value is the upper bound of the bucket holding the quantile)."
   echo "Delivered lateness is measured by the receiver, per task."
   echo
+  echo "Scaling out over many nodes (clusters of 1, 3 and 5 containers, each"
+  echo "limited to a quarter of a core, one raft group against one per node) is"
+  echo "measured by \`scripts/scale.sh\`: its tables are in [scaling.md](scaling.md)."
+  echo
   echo "## Commands"
   echo
   echo '```'

@@ -70,8 +70,8 @@ func (b *benchRun) puller(ctx context.Context, w int) {
 }
 
 // ack acknowledges one lease's tasks as the SDK's worker does: retrying
-// while the server is unavailable (an election, a leader moving), until
-// the leases would have run out. Tasks left unacknowledged are offered
+// while the server, or the group of some of them, is unavailable (an
+// election, a leader moving), until the leases would have run out. Tasks left unacknowledged are offered
 // again when their leases run out, and show up as duplicates.
 func (b *benchRun) ack(ctx context.Context, w int, c *client.Client, acks []client.AckItem) {
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.lease)
@@ -81,13 +81,23 @@ func (b *benchRun) ack(ctx context.Context, w int, c *client.Client, acks []clie
 		var e *client.Error
 		switch {
 		case err == nil:
+			// A batch's acks go to their groups' leaders apart: send
+			// again those of a group that was unavailable.
+			var again []client.AckItem
 			for i, r := range results {
-				if r.Error != nil {
+				switch {
+				case r.Error == nil:
+				case r.Error.Code == client.CodeUnavailable:
+					again = append(again, acks[i])
+				default:
 					b.chk.pullErrors.Add(1)
 					fmt.Fprintf(b.progress, "puller %d: ack of %s refused: %s\n", w, acks[i].ID, r.Error.Message)
 				}
 			}
-			return
+			if len(again) == 0 {
+				return
+			}
+			acks, err = again, fmt.Errorf("%d acks unavailable", len(again))
 		case errors.As(err, &e) && e.Status < 500:
 			b.chk.pullErrors.Add(1)
 			fmt.Fprintf(b.progress, "puller %d: ack %d tasks refused: %v\n", w, len(acks), err)
