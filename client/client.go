@@ -414,6 +414,46 @@ func (c *Client) AckTasks(ctx context.Context, acks []AckItem) ([]AckResult, err
 	return out.Results, c.do(ctx, http.MethodPost, "/v1/tasks/ack", nil, AcksRequest{Acks: acks}, &out)
 }
 
+// AckAll acknowledges acks in batch requests, sending again, after a
+// growing pause, whatever the server could not take just now: the whole
+// request (an election, a node restarting) or the acks of one group
+// (answered "unavailable" each, while the other groups took theirs).
+// refused hears each ack the server refused for good (its lease ran out,
+// the task is gone). It returns nil once every ack is answered, else why
+// not: ctx ended first (give it the leases' time), or the request was
+// refused as a whole.
+func (c *Client) AckAll(ctx context.Context, acks []AckItem, refused func(AckItem, *ErrorBody)) error {
+	for pause := 100 * time.Millisecond; ; pause = min(2*pause, 2*time.Second) {
+		results, err := c.AckTasks(ctx, acks)
+		var e *Error
+		switch {
+		case err == nil:
+			var again []AckItem
+			for i, r := range results {
+				switch {
+				case i >= len(acks) || r.Error == nil:
+				case r.Error.Code == CodeUnavailable:
+					again = append(again, acks[i])
+					err = fmt.Errorf("%d of %d acks: %s", len(again), len(acks), r.Error.Message)
+				default:
+					refused(acks[i], r.Error)
+				}
+			}
+			if len(again) == 0 {
+				return nil
+			}
+			acks = again
+		case errors.As(err, &e) && e.Status < 500:
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d acks not taken before %v: %w", len(acks), ctx.Err(), err)
+		case <-time.After(pause):
+		}
+	}
+}
+
 // NackTask fails a leased attempt: the task is retried (after req.RetryIn,
 // or its backoff) or dead when its attempts are used up.
 func (c *Client) NackTask(ctx context.Context, id string, req NackRequest) (*Task, error) {

@@ -181,10 +181,9 @@ func (w *Worker) acker(in <-chan *LeasedTask) {
 	}
 }
 
-// ackBatch acknowledges tasks in one request, retrying while the server
-// is unavailable, until their leases would have run out anyway. The acks
-// of a batch go to their groups' leaders apart: those answered
-// "unavailable" (a group whose leader just changed) are sent again.
+// ackBatch acknowledges tasks in one request, sending again what the
+// server could not take just now, until their leases would have run out
+// anyway.
 func (w *Worker) ackBatch(tasks []*LeasedTask) {
 	items := make([]AckItem, len(tasks))
 	for i, t := range tasks {
@@ -192,51 +191,14 @@ func (w *Worker) ackBatch(tasks []*LeasedTask) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.Lease)
 	defer cancel()
-	for pause := 100 * time.Millisecond; ; pause = min(2*pause, 2*time.Second) {
-		results, err := w.c.AckTasks(ctx, items)
-		var e *Error
-		switch {
-		case err == nil:
-			items, err = retryableAcks(items, results, func(item AckItem, refused *ErrorBody) {
-				// Stale (the lease ran out and the task went to another
-				// worker) or gone: nothing to report any more.
-				w.log.Warn("ack refused", "task", item.ID, "attempt", item.Attempt, "err", refused.Message)
-			})
-			if len(items) == 0 {
-				return
-			}
-		case errors.As(err, &e) && e.Status < 500:
-			w.log.Warn("acks refused", "tasks", len(items), "err", err)
-			return
-		}
-		select {
-		case <-ctx.Done():
-			w.log.Warn("could not acknowledge before the leases ran out; the tasks will be offered again", "tasks", len(items), "err", err)
-			return
-		case <-time.After(pause):
-		}
+	err := w.c.AckAll(ctx, items, func(item AckItem, refused *ErrorBody) {
+		// Stale (the lease ran out and the task went to another worker)
+		// or gone: nothing to report any more.
+		w.log.Warn("ack refused", "task", item.ID, "attempt", item.Attempt, "err", refused.Message)
+	})
+	if err != nil {
+		w.log.Warn("could not acknowledge; the tasks will be offered again when their leases run out", "tasks", len(items), "err", err)
 	}
-}
-
-// retryableAcks returns the acks of items whose results say the server
-// was unavailable (to send again) and an error saying how many, and
-// passes every other refused one to refused.
-func retryableAcks(items []AckItem, results []AckResult, refused func(AckItem, *ErrorBody)) ([]AckItem, error) {
-	var again []AckItem
-	var last *ErrorBody
-	for i, r := range results {
-		switch {
-		case i >= len(items) || r.Error == nil:
-		case r.Error.Code == CodeUnavailable:
-			again, last = append(again, items[i]), r.Error
-		default:
-			refused(items[i], r.Error)
-		}
-	}
-	if len(again) == 0 {
-		return nil, nil
-	}
-	return again, fmt.Errorf("%d of %d acks: %s", len(again), len(items), last.Message)
 }
 
 // poll leases as many tasks as there are free slots and starts a handler

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -69,46 +68,19 @@ func (b *benchRun) puller(ctx context.Context, w int) {
 	}
 }
 
-// ack acknowledges one lease's tasks as the SDK's worker does: retrying
-// while the server, or the group of some of them, is unavailable (an
-// election, a leader moving), until the leases would have run out. Tasks left unacknowledged are offered
-// again when their leases run out, and show up as duplicates.
+// ack acknowledges one lease's tasks as the SDK's worker does, sending
+// again what the server could not take just now, until the leases would
+// have run out. Tasks left unacknowledged are offered again when their
+// leases run out, and show up as duplicates.
 func (b *benchRun) ack(ctx context.Context, w int, c *client.Client, acks []client.AckItem) {
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.lease)
 	defer cancel()
-	for pause := 100 * time.Millisecond; ; pause = min(2*pause, 2*time.Second) {
-		results, err := c.AckTasks(ctx, acks)
-		var e *client.Error
-		switch {
-		case err == nil:
-			// A batch's acks go to their groups' leaders apart: send
-			// again those of a group that was unavailable.
-			var again []client.AckItem
-			for i, r := range results {
-				switch {
-				case r.Error == nil:
-				case r.Error.Code == client.CodeUnavailable:
-					again = append(again, acks[i])
-				default:
-					b.chk.pullErrors.Add(1)
-					fmt.Fprintf(b.progress, "puller %d: ack of %s refused: %s\n", w, acks[i].ID, r.Error.Message)
-				}
-			}
-			if len(again) == 0 {
-				return
-			}
-			acks, err = again, fmt.Errorf("%d acks unavailable", len(again))
-		case errors.As(err, &e) && e.Status < 500:
-			b.chk.pullErrors.Add(1)
-			fmt.Fprintf(b.progress, "puller %d: ack %d tasks refused: %v\n", w, len(acks), err)
-			return
-		}
+	err := c.AckAll(ctx, acks, func(a client.AckItem, refused *client.ErrorBody) {
 		b.chk.pullErrors.Add(1)
-		fmt.Fprintf(b.progress, "puller %d: ack %d tasks: %v; trying again in %v\n", w, len(acks), err, pause)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(pause):
-		}
+		fmt.Fprintf(b.progress, "puller %d: ack of %s refused: %s\n", w, a.ID, refused.Message)
+	})
+	if err != nil {
+		b.chk.pullErrors.Add(1)
+		fmt.Fprintf(b.progress, "puller %d: ack %d tasks: %v\n", w, len(acks), err)
 	}
 }
