@@ -114,6 +114,12 @@ func newGossip(cfg Config, raftAddr string, formed bool, groups int) (*gossip, e
 	// a test's new port) is taken back once the old one is declared dead;
 	// without this memberlist refuses the new address for ever.
 	mc.DeadNodeReclaimTime = time.Second
+	// Replica states travel in the metadata, and group leaders and the
+	// placement act on them: a state update is broadcast over UDP a few
+	// times, and one lost under load (a full receive queue drops it) is
+	// otherwise learnt only at the next full sync, 30 s by default. A
+	// sync exchanges a few hundred bytes per member over TCP.
+	mc.PushPullInterval = 5 * time.Second
 	mc.Delegate = g
 	mc.Events = g
 	mc.Logger = newStdLog(cfg.Logger, "memberlist")
