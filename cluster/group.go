@@ -46,6 +46,9 @@ type Group struct {
 	notifyCh  chan bool
 	exclusive chan exclusiveRun // work that needs leader duties stopped
 	metrics   *groupMetrics
+	// rebuilding says why the state file was discarded at open, to be
+	// rebuilt from raft's snapshot and log ("": it was trusted).
+	rebuilding string
 
 	// settledAt is the meta index at which this replica, leading, last
 	// found its configuration to be the placement's (0: not settled).
@@ -90,7 +93,7 @@ func openGroup(n *Node, id slots.Group, dir string) (*Group, error) {
 		return nil, fmt.Errorf("remove an interrupted restore: %w", err)
 	}
 	var err error
-	if g.fsm, err = fsm.Open(filepath.Join(dir, "state.db")); err != nil {
+	if g.fsm, err = g.openState(cfg.BootID); err != nil {
 		return nil, err
 	}
 	g.fsm.SetLogger(logger.With("component", "fsm"))
@@ -107,6 +110,10 @@ func openGroup(n *Node, id slots.Group, dir string) (*Group, error) {
 	}
 	g.snaps = snaps
 	if err := g.catchUpFromSnapshot(snaps); err != nil {
+		if g.rebuilding != "" {
+			return nil, fmt.Errorf("group %d: rebuild the state file (%s): %w; this replica cannot be rebuilt from its own raft data: "+
+				"remove the node from the cluster (hourglass cluster remove), empty its data directory and start it again, to be sent the state by the others", id, g.rebuilding, err)
+		}
 		return nil, err
 	}
 	layer, err := n.mux.Layer(uint32(id))
@@ -147,6 +154,50 @@ func openGroup(n *Node, id slots.Group, dir string) (*Group, error) {
 	g.goBackground(func() { g.countLeaderChanges(ctx) })
 	ok = true
 	return g, nil
+}
+
+// openState opens the replica's state file, first discarding it when it
+// cannot be trusted (see lastStopUnsafe; a damaged file neither), to be
+// rebuilt from the newest snapshot (catchUpFromSnapshot) and the raft
+// log after it (replayed by raft from the snapshot's index). It records
+// the file open under bootID until closeStores.
+func (g *Group) openState(bootID string) (*fsm.FSM, error) {
+	path := filepath.Join(g.dir, "state.db")
+	why, err := lastStopUnsafe(g.dir, bootID)
+	if err != nil {
+		return nil, err
+	}
+	if why != "" {
+		if err := g.discardState(path, why); err != nil {
+			return nil, err
+		}
+	}
+	f, err := fsm.Open(path)
+	if errors.Is(err, fsm.ErrDamaged) {
+		if err := g.discardState(path, err.Error()); err != nil {
+			return nil, err
+		}
+		f, err = fsm.Open(path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := markOpen(g.dir, bootID); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// discardState removes the state file at path, which is not to be
+// trusted for the reason why, so that it is rebuilt.
+func (g *Group) discardState(path, why string) error {
+	g.log.Warn("rebuilding the state file from the newest raft snapshot and the raft log after it", "why", why)
+	g.rebuilding = why
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("discard the state file: %w", err)
+	}
+	return nil
 }
 
 // hasState reports whether the replica has raft state: it was
@@ -529,7 +580,11 @@ func (g *Group) closeStores() error {
 		errs = append(errs, g.store.Close())
 	}
 	if g.fsm != nil {
-		errs = append(errs, g.fsm.Close())
+		err := g.fsm.Close()
+		if err == nil {
+			err = markClosed(g.dir) // synced and closed: to be trusted
+		}
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -33,6 +33,11 @@ type Config struct {
 	// (which then must not be a wildcard address).
 	RaftAdvertise string
 	Logger        *slog.Logger
+	// BootID identifies the running boot of the machine's kernel (empty:
+	// read from /proc/sys/kernel/random/boot_id, where there is one). A
+	// state file left open under another boot is rebuilt from raft's
+	// snapshot and log (see laststop.go).
+	BootID string
 	// CheckState checks the state file of a backup being restored (nil:
 	// fsm.CheckStateFile in this process; the server runs it in a child
 	// process, so that a damaged file cannot crash the node).
@@ -128,6 +133,9 @@ const (
 const DefaultSnapshotBytes = 256 << 20
 
 func (c *Config) setDefaults() {
+	if c.BootID == "" {
+		c.BootID = readBootID()
+	}
 	if c.SnapshotBytes == 0 {
 		c.SnapshotBytes = DefaultSnapshotBytes
 	}

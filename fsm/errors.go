@@ -20,6 +20,9 @@ var (
 	ErrInvalid = errors.New("invalid command")
 	// ErrLocked: another process has the state file open.
 	ErrLocked = errors.New("state file is locked")
+	// ErrDamaged: the state file is not a whole bbolt file (bad meta
+	// pages or checksums, or pages that make bbolt fault).
+	ErrDamaged = errors.New("state file is damaged")
 	// ErrVersionMismatch: a compare-and-set saw another version.
 	ErrVersionMismatch = errors.New("version mismatch")
 )

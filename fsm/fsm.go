@@ -116,8 +116,20 @@ func Open(path string) (*FSM, error) {
 // remapped once it outgrows this (~120M tasks).
 const initialMmapSize = 64 << 30
 
-func openDB(path string) (*bolt.DB, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
+func openDB(path string) (db *bolt.DB, err error) {
+	// bbolt trusts its pages: a damaged file may make it fault.
+	defer func() {
+		if p := recover(); p != nil {
+			if db != nil {
+				func() {
+					defer func() { _ = recover() }()
+					db.Close() // releases the file's lock
+				}()
+			}
+			db, err = nil, fmt.Errorf("open state file %s: %w: %v", path, ErrDamaged, p)
+		}
+	}()
+	db, err = bolt.Open(path, 0o600, &bolt.Options{
 		Timeout: time.Second, // another process holds the file's lock
 		// The raft log is the durable record; the FSM is synced before
 		// snapshots and on close (see doc.go).
@@ -131,6 +143,9 @@ func openDB(path string) (*bolt.DB, error) {
 	})
 	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("open state file %s: %w: another process (another hourglass server?) is using this data directory", path, ErrLocked)
+	}
+	if errors.Is(err, berrors.ErrInvalid) || errors.Is(err, berrors.ErrChecksum) || errors.Is(err, berrors.ErrVersionMismatch) {
+		return nil, fmt.Errorf("open state file %s: %w: %w", path, ErrDamaged, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open state file %s: %w", path, err)
