@@ -155,9 +155,12 @@ failover() { # failover NAME [SERVER FLAGS...]
   unset "pid[$victim]"
   stop_all
 }
-failover failover
-failover failfast --raft-heartbeat-timeout 200ms --raft-election-timeout 200ms --raft-lease-timeout 100ms
-row "failover until firing resumes after leader kill -9" "≤ 3 s default, ≤ 1 s fast profile" \
+# One raft group, so that the one leader carries every task: with a group
+# per node the others' groups go on firing through the victim's failover,
+# and the longest pause in deliveries would not show it.
+failover failover --groups 1
+failover failfast --groups 1 --raft-heartbeat-timeout 200ms --raft-election-timeout 200ms --raft-lease-timeout 100ms
+row "failover until firing resumes after leader kill -9 (one group)" "≤ 3 s default, ≤ 1 s fast profile" \
   "$(val failover '.delivery.longest_pause_ms / 10 | round / 100') s default, $(val failfast '.delivery.longest_pause_ms / 10 | round / 100') s fast (longest pause in deliveries due 1 ms apart)" \
   "$(verdict failover); $(verdict failfast)"
 
