@@ -51,26 +51,7 @@ func lastStopUnsafe(dir, bootID string) (string, error) {
 // markOpen records, durably, that the state file in dir is open under
 // boot bootID.
 func markOpen(dir, bootID string) error {
-	path := filepath.Join(dir, openMarker)
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return fmt.Errorf("record the state file open: %w", err)
-	}
-	_, err = f.Write([]byte(bootID + "\n"))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err == nil {
-		err = syncDir(dir)
-	}
-	if err != nil {
+	if err := writeFileDurably(dir, openMarker, []byte(bootID+"\n")); err != nil {
 		return fmt.Errorf("record the state file open: %w", err)
 	}
 	return nil

@@ -100,12 +100,22 @@ func writeLayout(dataDir string, count int) error {
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(dataDir, layoutFile+".tmp")
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
+	if err := writeFileDurably(dataDir, layoutFile, append(data, '\n')); err != nil {
 		return fmt.Errorf("write %s: %w", layoutFile, err)
 	}
-	_, err = f.Write(append(data, '\n'))
+	return nil
+}
+
+// writeFileDurably replaces dir/name with data: written to a temporary
+// file, synced, renamed over it, and the directory synced, so that after
+// a crash the file is either the old one or the new one, whole.
+func writeFileDurably(dir, name string, data []byte) error {
+	tmp := filepath.Join(dir, name+".tmp")
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
 	if err == nil {
 		err = f.Sync()
 	}
@@ -113,15 +123,12 @@ func writeLayout(dataDir string, count int) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dataDir, layoutFile))
+		err = os.Rename(tmp, filepath.Join(dir, name))
 	}
 	if err == nil {
-		err = syncDir(dataDir)
+		err = syncDir(dir)
 	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", layoutFile, err)
-	}
-	return nil
+	return err
 }
 
 func syncDir(dir string) error {

@@ -469,17 +469,24 @@ func TestClusterRollingRestart(t *testing.T) {
 			recv := newCheckedReceiver(t)
 			load := startSteadyLoad(nodes, "r", recv.URL, 0)
 			restarted := time.Now()
-			for _, n := range nodes {
-				time.Sleep(time.Second)
-				n.srv.terminate(t)
-				n.rejoin(t, nodes)
-			}
-			time.Sleep(time.Second)
+			rollingRestart(t, nodes)
 			due, _ := load.finish()
 			waitFor(t, 30*time.Second, fmt.Sprintf("%d tasks delivered", len(due)), func() bool { return recv.count() >= len(due) })
 			recv.verdict(t, "rolling restart", due, nil, restarted, 0)
 		})
 	}
+}
+
+// rollingRestart stops each node in turn with SIGTERM, a second apart,
+// and starts it again, waiting until it is ready; then a second more.
+func rollingRestart(t *testing.T, nodes []*clusterNode) {
+	t.Helper()
+	for _, n := range nodes {
+		time.Sleep(time.Second)
+		n.srv.terminate(t)
+		n.rejoin(t, nodes)
+	}
+	time.Sleep(time.Second)
 }
 
 // steadyLoad creates a task every few milliseconds through the nodes in

@@ -346,12 +346,7 @@ func TestGroupsFiveNodeFaults(t *testing.T) {
 	if err := victim.srv.cmd.Process.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range nodes {
-		time.Sleep(time.Second)
-		n.srv.terminate(t)
-		n.rejoin(t, nodes)
-	}
-	time.Sleep(time.Second)
+	rollingRestart(t, nodes)
 	due, cancelled := load.finish()
 	waitFor(t, 90*time.Second, fmt.Sprintf("%d tasks delivered", len(due)-len(cancelled)), func() bool { return recv.count() >= len(due)-len(cancelled) })
 	time.Sleep(500 * time.Millisecond) // let any late, wrong delivery show up
