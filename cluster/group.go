@@ -110,11 +110,14 @@ func openGroup(n *Node, id slots.Group, dir string) (*Group, error) {
 	}
 	g.snaps = snaps
 	if err := g.catchUpFromSnapshot(snaps); err != nil {
+		// A state file behind the newest snapshot cannot be served: raft
+		// replays only the log after that snapshot.
+		why := "the state file is behind the newest raft snapshot"
 		if g.rebuilding != "" {
-			return nil, fmt.Errorf("group %d: rebuild the state file (%s): %w; this replica cannot be rebuilt from its own raft data: "+
-				"remove the node from the cluster (hourglass cluster remove), empty its data directory and start it again, to be sent the state by the others", id, g.rebuilding, err)
+			why = "rebuild the state file (" + g.rebuilding + ")"
 		}
-		return nil, err
+		return nil, fmt.Errorf("%s: %w; this replica cannot be brought up to date from its own raft data: "+
+			"remove the node from the cluster (hourglass cluster remove), empty its data directory and start it again, to be sent the state by the others", why, err)
 	}
 	layer, err := n.mux.Layer(uint32(id))
 	if err != nil {
@@ -162,6 +165,8 @@ func openGroup(n *Node, id slots.Group, dir string) (*Group, error) {
 // log after it (replayed by raft from the snapshot's index). It records
 // the file open under bootID until closeStores.
 func (g *Group) openState(bootID string) (*fsm.FSM, error) {
+	// No other process has the file open: the meta group's raft log,
+	// opened first, holds the data directory's lock.
 	path := filepath.Join(g.dir, "state.db")
 	why, err := lastStopUnsafe(g.dir, bootID)
 	if err != nil {
