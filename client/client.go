@@ -418,8 +418,8 @@ func (c *Client) AckTasks(ctx context.Context, acks []AckItem) ([]AckResult, err
 // growing pause, whatever the server could not take just now: the whole
 // request (an election, a node restarting) or the acks of one group
 // (answered "unavailable" each, while the other groups took theirs).
-// refused hears each ack the server refused for good (its lease ran out,
-// the task is gone). It returns nil once every ack is answered, else why
+// refused (if not nil) hears each ack the server refused for good (its
+// lease ran out, the task is gone). It returns nil once every ack is answered, else why
 // not: ctx ended first (give it the leases' time), or the request was
 // refused as a whole.
 func (c *Client) AckAll(ctx context.Context, acks []AckItem, refused func(AckItem, *ErrorBody)) error {
@@ -435,7 +435,7 @@ func (c *Client) AckAll(ctx context.Context, acks []AckItem, refused func(AckIte
 				case r.Error.Code == CodeUnavailable:
 					again = append(again, acks[i])
 					err = fmt.Errorf("%d of %d acks: %s", len(again), len(acks), r.Error.Message)
-				default:
+				case refused != nil:
 					refused(acks[i], r.Error)
 				}
 			}
