@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/hourglass-scheduler/hourglass/cluster"
@@ -614,6 +615,10 @@ func (a *API) classify(err error) (int, wire.ErrorBody) {
 		return http.StatusBadRequest, wire.ErrorBody{Code: wire.CodeInvalidArgument, Message: err.Error() + "; nothing was changed"}
 	case errors.Is(err, archive.ErrTooBig):
 		return http.StatusInsufficientStorage, wire.ErrorBody{Code: wire.CodeResourceExhausted, Message: err.Error() + "; nothing was changed"}
+	case errors.Is(err, syscall.ENOSPC):
+		// The raft log could not grow: the write was not committed.
+		return http.StatusInsufficientStorage, wire.ErrorBody{Code: wire.CodeResourceExhausted,
+			Message: "the disk of the data directory is full (" + err.Error() + "); the write did not happen: free space and retry"}
 	case errors.Is(err, cluster.ErrNotLeader), errors.Is(err, cluster.ErrClosed), errors.Is(err, cluster.ErrRestoring),
 		errors.Is(err, scheduler.ErrLeadershipLost):
 		return http.StatusServiceUnavailable, wire.ErrorBody{Code: wire.CodeUnavailable, Message: err.Error() + "; retry shortly"}

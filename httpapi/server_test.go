@@ -3,12 +3,17 @@ package httpapi
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/hourglass-scheduler/hourglass/wire"
 )
 
 // serveReal serves handler with NewServer's limits on a real listener.
@@ -58,4 +63,16 @@ func TestServerRefusesHostileClients(t *testing.T) {
 		t.Fatalf("a client that never finished its headers was not cut off within 30s: %v", err)
 	}
 	t.Logf("a slow client was cut off after %v", time.Since(began).Round(100*time.Millisecond))
+}
+
+// TestFullDiskIs507: a write that failed because the data directory's
+// disk is full (the raft log could not grow) is answered 507, naming the
+// cause, not 500.
+func TestFullDiskIs507(t *testing.T) {
+	api := New(Config{})
+	err := fmt.Errorf("propose: %w", &fs.PathError{Op: "write", Path: "/data/groups/1/raft.db", Err: syscall.ENOSPC})
+	status, body := api.classify(err)
+	if status != http.StatusInsufficientStorage || body.Code != wire.CodeResourceExhausted || !strings.Contains(body.Message, "disk of the data directory is full") {
+		t.Fatalf("a full disk answered %d %+v", status, body)
+	}
 }
