@@ -409,8 +409,12 @@ func (g *Group) indexes() (commit, applied uint64) {
 const maxReadyLag = 1000
 
 // Ready reports nil when the group has a known leader and this replica
-// has applied nearly everything committed; otherwise why not.
+// has applied nearly everything committed, and is not waiting for a full
+// disk; otherwise why not.
 func (g *Group) Ready() error {
+	if g.fsm.WaitingForSpace() {
+		return fmt.Errorf("group %d: the disk of the data directory is full: applying the raft log waits for space", g.id)
+	}
 	if addr, _ := g.raft.LeaderWithID(); addr == "" {
 		return fmt.Errorf("group %d: no raft leader is known yet", g.id)
 	}

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -64,10 +65,13 @@ type FSM struct {
 	// as this FSM applied the log since Open.
 	finishedMu sync.Mutex
 	finished   map[queueState]uint64
-	// logger receives each task's state changes at debug level.
+	// logger receives each task's state changes at debug level, and a
+	// full disk's waits at error level.
 	logger atomic.Pointer[slog.Logger]
 	// appliedBytes counts the raft entry bytes applied since Open.
 	appliedBytes atomic.Uint64
+	// waitingForSpace is set while applying waits for a full disk.
+	waitingForSpace atomic.Bool
 
 	mu sync.RWMutex // held for writing only while Restore swaps the file
 	db *bolt.DB
@@ -263,14 +267,15 @@ func (f *FSM) Apply(l *raft.Log) any {
 // after a restart) are skipped and answer nil.
 //
 // A log entry that does not decode, or a bbolt failure, panics: a node must
-// stop rather than diverge from its peers.
+// stop rather than diverge from its peers. A full disk is waited out
+// instead (see applyWaitingForSpace).
 func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	results := make([]any, len(logs))
 	var changes []Change
 	var finished map[queueState]uint64
 	var size uint64
-	f.mu.RLock()
-	err := f.db.Update(func(tx *bolt.Tx) error {
+	err := f.applyWaitingForSpace(func(tx *bolt.Tx) error {
+		size = 0 // counted again if the transaction is tried again
 		a := newApplier(tx)
 		if l := f.logger.Load(); l != nil && l.Enabled(context.Background(), slog.LevelDebug) {
 			a.log = l
@@ -314,7 +319,6 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 		}
 		return meta.Put(metaAppliedTerm, u64(lastTerm))
 	})
-	f.mu.RUnlock()
 	if err != nil {
 		panic(fmt.Sprintf("fsm: apply batch: %v", err))
 	}
@@ -334,6 +338,34 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	}
 	return results
 }
+
+// applyWaitingForSpace runs apply in a write transaction, and again, after
+// a growing pause, for as long as the transaction fails because the disk
+// is full (the state file could not grow; the failed transaction changed
+// nothing). Entries must be applied in order, so nothing after this one
+// can be either: the node stops applying but stays up, serving reads,
+// and goes on by itself once space is freed, rather than dying at this
+// entry at every restart.
+func (f *FSM) applyWaitingForSpace(apply func(*bolt.Tx) error) error {
+	for pause := 100 * time.Millisecond; ; pause = min(2*pause, 5*time.Second) {
+		f.mu.RLock()
+		err := f.db.Update(apply)
+		f.mu.RUnlock()
+		if !errors.Is(err, syscall.ENOSPC) {
+			f.waitingForSpace.Store(false)
+			return err
+		}
+		if l := f.logger.Load(); l != nil {
+			l.Error("the disk of the data directory is full: applying the raft log waits for space", "path", f.path, "err", err, "next_try_in", pause)
+		}
+		f.waitingForSpace.Store(true)
+		time.Sleep(pause)
+	}
+}
+
+// WaitingForSpace reports whether applying is waiting for the disk to
+// have space (see applyWaitingForSpace).
+func (f *FSM) WaitingForSpace() bool { return f.waitingForSpace.Load() }
 
 // AppliedBytes is how many bytes of raft entries this FSM applied since it
 // was opened (entries it had applied before are skipped, and not counted).

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hourglass-scheduler/hourglass/client"
+)
+
+// TestFullDisk runs a node on a 24 MiB tmpfs and fills it with pending
+// tasks until writes fail: they fail with 507 naming the disk (or, when
+// the state file rather than the raft log could not grow, with 503 while
+// applying waits for space); the node stays up and still answers. Once
+// the filesystem is grown, writes go through again by themselves, every
+// acknowledged task is there, and a task due now is delivered.
+func TestFullDisk(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a small tmpfs needs root")
+	}
+	mnt := filepath.Join(t.TempDir(), "disk")
+	if err := os.Mkdir(mnt, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", mnt).CombinedOutput(); err != nil {
+		t.Fatalf("mount a tmpfs: %v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", mnt).Run() })
+	srv := startServer(t, filepath.Join(mnt, "data"), freeAddr(t))
+	c := client.New(srv.addr, "")
+	ctx := context.Background()
+
+	payload := []byte(`"` + strings.Repeat("x", 2000) + `"`)
+	var acknowledged []string
+	var refused *client.Error
+	for b := 0; refused == nil; b++ {
+		if b > 1000 {
+			t.Fatal("24 MiB never filled up")
+		}
+		batch := make([]client.CreateTaskRequest, 100)
+		for i := range batch {
+			batch[i] = client.CreateTaskRequest{ID: fmt.Sprintf("fill-%03d-%03d", b, i), Delay: "1h", Queue: "fill", Payload: payload}
+		}
+		cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		results, err := c.CreateTasks(cctx, batch)
+		cancel()
+		if err != nil {
+			if !errors.As(err, &refused) {
+				t.Fatalf("a create on a full disk failed without an answer: %v", err)
+			}
+			break
+		}
+		for i, r := range results {
+			if r.Error != nil {
+				t.Fatalf("create %s: %+v", batch[i].ID, r.Error)
+			}
+			acknowledged = append(acknowledged, batch[i].ID)
+		}
+	}
+	t.Logf("the disk filled after %d tasks; the next batch: %v", len(acknowledged), refused)
+	switch {
+	case refused.Status == http.StatusInsufficientStorage && strings.Contains(refused.Message, "disk of the data directory is full"):
+	case refused.Status == http.StatusServiceUnavailable:
+	default:
+		t.Fatalf("a full disk answered %v", refused)
+	}
+	if log := srv.logTail(); !strings.Contains(log, "no space left on device") {
+		t.Fatalf("the log does not say the disk is full:\n%s", log)
+	}
+	select {
+	case <-srv.exited:
+		t.Fatalf("the server died on a full disk:\n%s", srv.logTail())
+	default:
+	}
+	if refused.Status == http.StatusServiceUnavailable {
+		// The state file could not grow: the node says why it is not
+		// ready.
+		err := c.Ready(ctx)
+		if err == nil || !strings.Contains(err.Error(), "disk of the data directory is full") {
+			t.Fatalf("readiness on a full disk: %v", err)
+		}
+	}
+
+	if out, err := exec.Command("mount", "-o", "remount,size=256m", mnt).CombinedOutput(); err != nil {
+		t.Fatalf("grow the tmpfs: %v: %s", err, out)
+	}
+	recv := newCheckedReceiver(t)
+	waitFor(t, 60*time.Second, "writes going through again", func() bool {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		_, err := c.CreateTask(cctx, client.CreateTaskRequest{ID: "after", Delay: "0s", Target: &client.Target{URL: recv.URL}})
+		return err == nil
+	})
+	waitFor(t, 30*time.Second, "the task created after the disk was grown delivered", func() bool { return recv.count() == 1 })
+	for _, id := range acknowledged {
+		if _, err := c.GetTask(ctx, id); err != nil {
+			t.Fatalf("acknowledged task %s after the disk was full: %v", id, err)
+		}
+	}
+}
