@@ -70,8 +70,12 @@ type FSM struct {
 	logger atomic.Pointer[slog.Logger]
 	// appliedBytes counts the raft entry bytes applied since Open.
 	appliedBytes atomic.Uint64
-	// waitingForSpace is set while applying waits for a full disk.
+	// waitingForSpace is set while applying waits for a full disk;
+	// stopWaiting, closed by StopWaiting, ends that wait.
 	waitingForSpace atomic.Bool
+	stopWaiting     chan struct{}
+	stopWaitingOnce sync.Once
+	applyStopped    atomic.Bool // an apply was called off: none after it
 
 	mu sync.RWMutex // held for writing only while Restore swaps the file
 	db *bolt.DB
@@ -111,7 +115,7 @@ func Open(path string) (*FSM, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &FSM{path: path, db: db, stopWriteback: make(chan struct{}), writebackDone: make(chan struct{})}
+	f := &FSM{path: path, db: db, stopWriteback: make(chan struct{}), writebackDone: make(chan struct{}), stopWaiting: make(chan struct{})}
 	go f.writeback()
 	return f, nil
 }
@@ -271,6 +275,9 @@ func (f *FSM) Apply(l *raft.Log) any {
 // instead (see applyWaitingForSpace).
 func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	results := make([]any, len(logs))
+	if f.applyStopped.Load() {
+		return results // see StopWaiting
+	}
 	var changes []Change
 	var finished map[queueState]uint64
 	var size uint64
@@ -319,6 +326,12 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 		}
 		return meta.Put(metaAppliedTerm, u64(lastTerm))
 	})
+	if errors.Is(err, errStoppedWaiting) {
+		// Nothing applied, and nothing after it may be: entries apply
+		// in order. The node is shutting down.
+		f.applyStopped.Store(true)
+		return make([]any, len(logs))
+	}
 	if err != nil {
 		panic(fmt.Sprintf("fsm: apply batch: %v", err))
 	}
@@ -359,9 +372,22 @@ func (f *FSM) applyWaitingForSpace(apply func(*bolt.Tx) error) error {
 			l.Error("the disk of the data directory is full: applying the raft log waits for space", "path", f.path, "err", err, "next_try_in", pause)
 		}
 		f.waitingForSpace.Store(true)
-		time.Sleep(pause)
+		select {
+		case <-f.stopWaiting:
+			return errStoppedWaiting
+		case <-time.After(pause):
+		}
 	}
 }
+
+// errStoppedWaiting: StopWaiting called off an apply waiting for space.
+var errStoppedWaiting = errors.New("stopped waiting for space on a full disk")
+
+// StopWaiting calls off an apply waiting for space on a full disk, so
+// that raft can shut down: that batch and every later one are then left
+// unapplied (their entries answer nil, and are applied from the log at
+// the next start).
+func (f *FSM) StopWaiting() { f.stopWaitingOnce.Do(func() { close(f.stopWaiting) }) }
 
 // WaitingForSpace reports whether applying is waiting for the disk to
 // have space (see applyWaitingForSpace).

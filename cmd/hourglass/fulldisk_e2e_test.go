@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -39,54 +40,66 @@ func TestFullDisk(t *testing.T) {
 
 	payload := []byte(`"` + strings.Repeat("x", 2000) + `"`)
 	var acknowledged []string
-	var refused *client.Error
-	for b := 0; refused == nil; b++ {
-		if b > 1000 {
-			t.Fatal("24 MiB never filled up")
-		}
-		batch := make([]client.CreateTaskRequest, 100)
-		for i := range batch {
-			batch[i] = client.CreateTaskRequest{ID: fmt.Sprintf("fill-%03d-%03d", b, i), Delay: "1h", Queue: "fill", Payload: payload}
-		}
-		cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		results, err := c.CreateTasks(cctx, batch)
-		cancel()
-		if err != nil {
-			if !errors.As(err, &refused) {
-				t.Fatalf("a create on a full disk failed without an answer: %v", err)
+	batches := 0
+	// fill creates batches of pending tasks until one is refused, and
+	// checks how: 507 naming the disk (the raft log could not grow) or
+	// 503 with /readyz naming it (the state file could not grow, and
+	// applying waits for space); the node stays up.
+	fill := func() {
+		t.Helper()
+		var refused *client.Error
+		for start := batches; refused == nil; batches++ {
+			if batches-start > 1000 {
+				t.Fatal("the disk never filled up")
 			}
-			break
-		}
-		for i, r := range results {
-			if r.Error != nil {
-				t.Fatalf("create %s: %+v", batch[i].ID, r.Error)
+			batch := make([]client.CreateTaskRequest, 100)
+			for i := range batch {
+				batch[i] = client.CreateTaskRequest{ID: fmt.Sprintf("fill-%03d-%03d", batches, i), Delay: "1h", Queue: "fill", Payload: payload}
 			}
-			acknowledged = append(acknowledged, batch[i].ID)
+			cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			results, err := c.CreateTasks(cctx, batch)
+			cancel()
+			if err != nil {
+				if !errors.As(err, &refused) {
+					t.Fatalf("a create on a full disk failed without an answer: %v", err)
+				}
+				break
+			}
+			for i, r := range results {
+				if r.Error != nil {
+					t.Fatalf("create %s: %+v", batch[i].ID, r.Error)
+				}
+				acknowledged = append(acknowledged, batch[i].ID)
+			}
+		}
+		t.Logf("the disk filled after %d tasks; the next batch: %v", len(acknowledged), refused)
+		switch {
+		case refused.Status == http.StatusInsufficientStorage && strings.Contains(refused.Message, "disk of the data directory is full"):
+		case refused.Status == http.StatusServiceUnavailable:
+			if err := c.Ready(ctx); err == nil || !strings.Contains(err.Error(), "disk of the data directory is full") {
+				t.Fatalf("readiness on a full disk: %v", err)
+			}
+		default:
+			t.Fatalf("a full disk answered %v", refused)
+		}
+		if log := srv.logTail(); !strings.Contains(log, "no space left on device") {
+			t.Fatalf("the log does not say the disk is full:\n%s", log)
+		}
+		select {
+		case <-srv.exited:
+			t.Fatalf("the server died on a full disk:\n%s", srv.logTail())
+		default:
 		}
 	}
-	t.Logf("the disk filled after %d tasks; the next batch: %v", len(acknowledged), refused)
-	switch {
-	case refused.Status == http.StatusInsufficientStorage && strings.Contains(refused.Message, "disk of the data directory is full"):
-	case refused.Status == http.StatusServiceUnavailable:
-	default:
-		t.Fatalf("a full disk answered %v", refused)
-	}
-	if log := srv.logTail(); !strings.Contains(log, "no space left on device") {
-		t.Fatalf("the log does not say the disk is full:\n%s", log)
-	}
-	select {
-	case <-srv.exited:
-		t.Fatalf("the server died on a full disk:\n%s", srv.logTail())
-	default:
-	}
-	if refused.Status == http.StatusServiceUnavailable {
-		// The state file could not grow: the node says why it is not
-		// ready.
-		err := c.Ready(ctx)
-		if err == nil || !strings.Contains(err.Error(), "disk of the data directory is full") {
-			t.Fatalf("readiness on a full disk: %v", err)
+	holdsAll := func() {
+		t.Helper()
+		for _, id := range acknowledged {
+			if _, err := c.GetTask(ctx, id); err != nil {
+				t.Fatalf("acknowledged task %s after the disk was full: %v", id, err)
+			}
 		}
 	}
+	fill()
 
 	if out, err := exec.Command("mount", "-o", "remount,size=256m", mnt).CombinedOutput(); err != nil {
 		t.Fatalf("grow the tmpfs: %v: %s", err, out)
@@ -99,9 +112,30 @@ func TestFullDisk(t *testing.T) {
 		return err == nil
 	})
 	waitFor(t, 30*time.Second, "the task created after the disk was grown delivered", func() bool { return recv.count() == 1 })
-	for _, id := range acknowledged {
-		if _, err := c.GetTask(ctx, id); err != nil {
-			t.Fatalf("acknowledged task %s after the disk was full: %v", id, err)
-		}
+	holdsAll()
+
+	// Full again (the tmpfs shrunk to a little more than it holds), and
+	// stopped while it waits: it stops, and comes back whole.
+	used := diskUsed(t, mnt)
+	if out, err := exec.Command("mount", "-o", fmt.Sprintf("remount,size=%dk", used/1024+2048), mnt).CombinedOutput(); err != nil {
+		t.Fatalf("shrink the tmpfs: %v: %s", err, out)
 	}
+	fill()
+	srv.terminate(t)
+	if out, err := exec.Command("mount", "-o", "remount,size=256m", mnt).CombinedOutput(); err != nil {
+		t.Fatalf("grow the tmpfs: %v: %s", err, out)
+	}
+	srv = startServer(t, srv.dataDir, srv.raftAddr)
+	c = client.New(srv.addr, "")
+	holdsAll()
+}
+
+// diskUsed is how many bytes the file system at path holds.
+func diskUsed(t *testing.T, path string) uint64 {
+	t.Helper()
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	return (st.Blocks - st.Bfree) * uint64(st.Bsize)
 }
