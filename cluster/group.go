@@ -347,7 +347,13 @@ func (g *Group) lead(ctx context.Context, onLeader LeaderFunc) {
 // entry) and returns its result from the state machine (see
 // fsm.FSM.ApplyBatch for the result types).
 func (g *Group) Propose(ctx context.Context, cmd *fsmpb.Command) (any, error) {
-	return g.proposer.propose(ctx, cmd)
+	v, err := g.proposer.propose(ctx, cmd)
+	if err != nil && g.fsm.WaitingForSpace() {
+		// Committed or not, it waits behind an entry that cannot be
+		// applied until the disk has space: say so.
+		err = fmt.Errorf("%w (the disk of the data directory is full: applying the raft log waits for space)", err)
+	}
+	return v, err
 }
 
 // Metrics is where the owner registers the replica's metrics: labelled
