@@ -484,6 +484,9 @@ func (g *Group) close() error {
 }
 
 func (g *Group) shutdown() error {
+	// An apply waiting for disk space would hold what waits for applies
+	// below (leader duties, proposals, raft's Shutdown).
+	g.fsm.StopWaiting()
 	g.handOverLeadership()
 	g.stopWatching()
 	g.watching.Wait()
@@ -495,7 +498,6 @@ func (g *Group) shutdown() error {
 	// and raft panics (hashicorp/raft#717). Route them through raft's main
 	// loop from here on, which stops with Shutdown.
 	g.transport.SetHeartbeatHandler(nil)
-	g.fsm.StopWaiting() // an apply waiting for disk space would hold Shutdown
 	var errs []error
 	if err := g.raft.Shutdown().Error(); err != nil {
 		errs = append(errs, fmt.Errorf("group %d: shut down raft: %w", g.id, err))

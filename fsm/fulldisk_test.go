@@ -2,8 +2,6 @@ package fsm
 
 import (
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +10,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
+	"github.com/hourglass-scheduler/hourglass/internal/smalldisk"
 )
 
 // TestApplyWaitsOutAFullDisk: on a 4 MiB tmpfs, applying creates until
@@ -20,15 +19,7 @@ import (
 // after it either, so that raft can shut down; the file then holds
 // every batch before the stopped one, and none after.
 func TestApplyWaitsOutAFullDisk(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a small tmpfs needs root")
-	}
-	mnt := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", mnt).CombinedOutput(); err != nil {
-		t.Fatalf("mount a tmpfs: %v: %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("umount", "-l", mnt).Run() })
-	path := filepath.Join(mnt, "state.db")
+	path := filepath.Join(smalldisk.Mount(t, "4m"), "state.db")
 	f, err := Open(path)
 	if err != nil {
 		t.Fatal(err)

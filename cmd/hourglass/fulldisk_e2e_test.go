@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -14,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hourglass-scheduler/hourglass/client"
+	"github.com/hourglass-scheduler/hourglass/internal/smalldisk"
 )
 
 // TestFullDisk runs a node on a 24 MiB tmpfs and fills it with pending
@@ -23,17 +22,7 @@ import (
 // the filesystem is grown, writes go through again by themselves, every
 // acknowledged task is there, and a task due now is delivered.
 func TestFullDisk(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a small tmpfs needs root")
-	}
-	mnt := filepath.Join(t.TempDir(), "disk")
-	if err := os.Mkdir(mnt, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", mnt).CombinedOutput(); err != nil {
-		t.Fatalf("mount a tmpfs: %v: %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("umount", "-l", mnt).Run() })
+	mnt := smalldisk.Mount(t, "24m")
 	srv := startServer(t, filepath.Join(mnt, "data"), freeAddr(t))
 	c := client.New(srv.addr, "")
 	ctx := context.Background()
@@ -101,9 +90,7 @@ func TestFullDisk(t *testing.T) {
 	}
 	fill()
 
-	if out, err := exec.Command("mount", "-o", "remount,size=256m", mnt).CombinedOutput(); err != nil {
-		t.Fatalf("grow the tmpfs: %v: %s", err, out)
-	}
+	smalldisk.Resize(t, mnt, "256m")
 	recv := newCheckedReceiver(t)
 	waitFor(t, 60*time.Second, "writes going through again", func() bool {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -117,14 +104,10 @@ func TestFullDisk(t *testing.T) {
 	// Full again (the tmpfs shrunk to a little more than it holds), and
 	// stopped while it waits: it stops, and comes back whole.
 	used := diskUsed(t, mnt)
-	if out, err := exec.Command("mount", "-o", fmt.Sprintf("remount,size=%dk", used/1024+2048), mnt).CombinedOutput(); err != nil {
-		t.Fatalf("shrink the tmpfs: %v: %s", err, out)
-	}
+	smalldisk.Resize(t, mnt, fmt.Sprintf("%dk", used/1024+2048))
 	fill()
 	srv.terminate(t)
-	if out, err := exec.Command("mount", "-o", "remount,size=256m", mnt).CombinedOutput(); err != nil {
-		t.Fatalf("grow the tmpfs: %v: %s", err, out)
-	}
+	smalldisk.Resize(t, mnt, "256m")
 	srv = startServer(t, srv.dataDir, srv.raftAddr)
 	c = client.New(srv.addr, "")
 	holdsAll()
