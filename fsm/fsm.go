@@ -365,7 +365,9 @@ func (f *FSM) applyWaitingForSpace(apply func(*bolt.Tx) error) error {
 		err := f.db.Update(apply)
 		f.mu.RUnlock()
 		if !errors.Is(err, syscall.ENOSPC) {
-			f.waitingForSpace.Store(false)
+			if f.waitingForSpace.Load() {
+				f.waitingForSpace.Store(false)
+			}
 			return err
 		}
 		if l := f.logger.Load(); l != nil {
