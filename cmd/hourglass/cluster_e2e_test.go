@@ -317,14 +317,9 @@ func (r *checkedReceiver) verdict(t *testing.T, scenario string, due map[string]
 func TestClusterLeaderKill(t *testing.T) {
 	nodes := startCluster(t)
 	leader, follower := leaderAndFollower(t, nodes)
-	recv := newCheckedReceiver(t)
 	// Created through a follower: every create is forwarded to the leader.
 	const n = 3000
-	due := createSpread(t, client.New(follower.addr(), ""), "c", n, time.Now().Add(2*time.Second), 2*time.Millisecond, recv.URL)
-	waitFor(t, 20*time.Second, "firing under way", func() bool { return recv.count() >= 500 })
-	oldTerm := recv.maxTerm()
-	killed := time.Now()
-	leader.srv.kill()
+	recv, due, oldTerm, killed := killWhileFiring(t, leader, follower, "c", n, 2*time.Millisecond)
 
 	// Cancel the last 100 through the survivor; those answered 200 must
 	// never be delivered.
@@ -487,6 +482,21 @@ func rollingRestart(t *testing.T, nodes []*clusterNode) {
 		n.rejoin(t, nodes)
 	}
 	time.Sleep(time.Second)
+}
+
+// killWhileFiring creates n tasks through via, prefix-0000 on, due from
+// 2 s on every step, and kills victim (kill -9) once 500 are delivered.
+// It returns the receiver, the tasks' due times, the highest fencing term
+// delivered before the kill, and when it was.
+func killWhileFiring(t *testing.T, victim, via *clusterNode, prefix string, n int, step time.Duration) (recv *checkedReceiver, due map[string]time.Time, oldTerm int, killed time.Time) {
+	t.Helper()
+	recv = newCheckedReceiver(t)
+	due = createSpread(t, client.New(via.addr(), ""), prefix, n, time.Now().Add(2*time.Second), step, recv.URL)
+	waitFor(t, 20*time.Second, "firing under way", func() bool { return recv.count() >= 500 })
+	oldTerm = recv.maxTerm()
+	killed = time.Now()
+	victim.srv.kill()
+	return recv, due, oldTerm, killed
 }
 
 // steadyLoad creates a task every few milliseconds through the nodes in

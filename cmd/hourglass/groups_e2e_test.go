@@ -62,13 +62,8 @@ func TestGroupsLeaderKill(t *testing.T) {
 	leaders := waitSpread(t, nodes, 6)
 	victim, other := nodes[0], nodes[1]
 	t.Logf("groups by leader: %v; killing %s", leaders, victim.id)
-	recv := newCheckedReceiver(t)
 	const n = 3000
-	due := createSpread(t, client.New(other.addr(), ""), "g", n, time.Now().Add(2*time.Second), 2*time.Millisecond, recv.URL)
-	waitFor(t, 20*time.Second, "firing under way", func() bool { return recv.count() >= 500 })
-	oldTerm := recv.maxTerm()
-	killed := time.Now()
-	victim.srv.kill()
+	recv, due, oldTerm, killed := killWhileFiring(t, victim, other, "g", n, 2*time.Millisecond)
 
 	cancelled := cancelAfterFailover(t, client.New(nodes[2].addr(), ""), "g", n-100, n)
 	waitFor(t, 60*time.Second, "every task delivered", func() bool { return recv.count() >= n-len(cancelled) })
@@ -91,13 +86,8 @@ func TestGroupsPlacementUnderLoad(t *testing.T) {
 	nodes := startClusterOf(t, 5, nil, func(string) []string { return []string{"--groups", "5", "--dead-after", "2s"} })
 	waitSpread(t, nodes, 5)
 	victim, other := nodes[0], nodes[1]
-	recv := newCheckedReceiver(t)
 	const n = 3000
-	due := createSpread(t, client.New(other.addr(), ""), "p", n, time.Now().Add(2*time.Second), 3*time.Millisecond, recv.URL)
-	waitFor(t, 20*time.Second, "firing under way", func() bool { return recv.count() >= 500 })
-	oldTerm := recv.maxTerm()
-	killed := time.Now()
-	victim.srv.kill()
+	recv, due, oldTerm, killed := killWhileFiring(t, victim, other, "p", n, 3*time.Millisecond)
 	left := nodes[1:]
 
 	cancelled := cancelAfterFailover(t, client.New(nodes[2].addr(), ""), "p", n-100, n)
