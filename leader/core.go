@@ -148,6 +148,7 @@ type Core struct {
 // in flight for them belongs to a state that was replaced.
 func New(store Store, cfg Config, term uint64, now time.Time) *Core {
 	cfg.SetDefaults()
+	now = now.Round(0) // the wall clock alone (clock.go)
 	w, err := wheel.New[item](time.Millisecond, 512, now)
 	if err != nil {
 		panic(err) // constant, valid parameters
@@ -183,6 +184,12 @@ func (c *Core) Loaded() int { return len(c.entries) }
 // horizon, releases what falls due (FireLead early) through the gates,
 // serves the lease requests, and says what to do and when to look next.
 func (c *Core) Advance(now time.Time) Output {
+	// The wall clock alone, which may step back (clock.go); by less than
+	// a tick of the wheel changes nothing.
+	now = now.Round(0)
+	if c.now.Sub(now) >= time.Millisecond {
+		c.stepBack(now)
+	}
 	c.now = now
 	// Deliveries due now first: the rest may take a while (a load).
 	sendAt := c.releaseSends(now)
@@ -286,7 +293,7 @@ func (c *Core) recycle(e *wheel.Entry[item]) {
 func (c *Core) add(key string, due int64, route uint32) {
 	e := c.entry(item{key: key, due: due, route: route, kind: itemDue})
 	c.entries[key] = e
-	if !c.wheel.Add(e, time.Unix(0, due).Add(-c.cfg.FireLead)) {
+	if !c.wheel.Add(e, c.releaseAt(e.Value)) {
 		c.routes[route].push(e)
 	}
 }
@@ -296,7 +303,7 @@ func (c *Core) add(key string, due int64, route uint32) {
 func (c *Core) addLeaseEnd(key string, until int64) {
 	e := c.entry(item{key: key, due: until, kind: itemLeaseEnd})
 	c.entries[key] = e
-	if !c.wheel.Add(e, time.Unix(0, until)) {
+	if !c.wheel.Add(e, c.releaseAt(e.Value)) {
 		c.release(e)
 	}
 }

@@ -44,6 +44,10 @@ func (m *memStore) ScanDue(from *fsm.DueKey, until int64, limit int, fn func(fsm
 
 func (m *memStore) Running() ([]*fsmpb.Task, error) { return m.running, nil }
 
+func (m *memStore) isRunning(id string) bool {
+	return slices.ContainsFunc(m.running, func(t *fsmpb.Task) bool { return t.Id == id })
+}
+
 func (m *memStore) Queue(name string) (*fsm.QueueInfo, error) {
 	q, ok := m.queues[name]
 	if !ok {
@@ -147,7 +151,9 @@ func (s *sim) stepOnce() (Output, bool) {
 		if !ok || k.At != it.DueAt {
 			s.t.Fatalf("at %v the core fired %s due %d, which is not scheduled so", s.now, it.Id, it.DueAt)
 		}
-		if early := time.Unix(0, it.DueAt).Sub(s.now); early > s.core.cfg.FireLead {
+		// A task found running when the term began is fired again at
+		// once (its send still waits for its time): its fire is not early.
+		if early := time.Unix(0, it.DueAt).Sub(s.now); early > s.core.cfg.FireLead && !s.store.isRunning(it.Id) {
 			s.t.Fatalf("at %v the core fired %s %v before it is due (lead %v)", s.now, it.Id, early, s.core.cfg.FireLead)
 		}
 		delete(s.store.due, k)

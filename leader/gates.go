@@ -1,6 +1,7 @@
 package leader
 
 import (
+	"math"
 	"time"
 
 	"github.com/hourglass-scheduler/hourglass/fsm"
@@ -66,7 +67,10 @@ func (q *queueGate) allow(now time.Time) (ok bool, retry time.Time) {
 	q.tokens = min(burst, q.tokens+now.Sub(q.refilled).Seconds()*rate)
 	q.refilled = now
 	if q.tokens < 1 {
-		return false, now.Add(time.Duration((1 - q.tokens) / rate * float64(time.Second)))
+		// Rounded up, and at least a nanosecond: rounded down, the
+		// token may still be short of 1 then, and the wait zero.
+		wait := max(1, time.Duration(math.Ceil((1-q.tokens)/rate*float64(time.Second))))
+		return false, now.Add(wait)
 	}
 	return true, time.Time{}
 }

@@ -105,7 +105,9 @@ func (s *Scheduler) loop(ctx context.Context, run, term uint64, fires chan<- []*
 			}
 		}
 		s.loaded.Store(int64(core.Loaded()))
-		timer.Reset(max(0, wake.Sub(clock.Now())))
+		// Timers run on the monotonic clock: a wall clock stepped
+		// forward is noticed at the next look, at most a second away.
+		timer.Reset(min(max(0, wake.Sub(clock.Now())), maxSleep))
 		var next leader.SendJob
 		var to chan<- leader.SendJob
 		if len(unsent) > 0 {
@@ -122,6 +124,9 @@ func (s *Scheduler) loop(ctx context.Context, run, term uint64, fires chan<- []*
 		}
 	}
 }
+
+// maxSleep bounds how long the loop sleeps with nothing to do.
+const maxSleep = time.Second
 
 // offer hands job to a free worker, if there is one now.
 func offer(work chan<- leader.SendJob, job leader.SendJob) bool {
