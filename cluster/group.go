@@ -49,6 +49,10 @@ type Group struct {
 	// rebuilding says why the state file was discarded at open, to be
 	// rebuilt from raft's snapshot and log ("": it was trusted).
 	rebuilding string
+	// caughtUpTerm is the term in which this replica, leading, has
+	// applied every entry committed before it (its Barrier returned):
+	// only then does it serve as the leader (see Leader).
+	caughtUpTerm atomic.Uint64
 
 	// settledAt is the meta index at which this replica, leading, last
 	// found its configuration to be the placement's (0: not settled).
@@ -339,6 +343,7 @@ func (g *Group) lead(ctx context.Context, onLeader LeaderFunc) {
 		}
 	}
 	term := g.raft.CurrentTerm()
+	g.caughtUpTerm.Store(term)
 	g.log.Info("leader duties starting", "term", term, "applied_index", g.raft.AppliedIndex())
 	onLeader(ctx, term)
 }
@@ -423,6 +428,9 @@ func (g *Group) Ready() error {
 	}
 	if addr, _ := g.raft.LeaderWithID(); addr == "" {
 		return fmt.Errorf("group %d: no raft leader is known yet", g.id)
+	}
+	if id, _, _ := g.Leader(); id == "" {
+		return fmt.Errorf("group %d: elected leader, still applying the raft log of earlier terms", g.id)
 	}
 	if commit, applied := g.indexes(); commit > applied+maxReadyLag {
 		return fmt.Errorf("group %d: catching up: applied %d of %d committed raft entries", g.id, applied, commit)
@@ -532,7 +540,8 @@ func (g *Group) handOverLeadership() {
 
 // Leader returns the id and HTTP address (as gossip publishes it) of the
 // group's leader, and whether that is this node. The id is empty while no
-// leader is known.
+// leader is known, and while this node, elected, is still applying the
+// entries committed before its term (a read it served could miss them).
 func (g *Group) Leader() (id, httpAddr string, self bool) {
 	_, leaderID := g.raft.LeaderWithID()
 	id = string(leaderID)
@@ -540,6 +549,12 @@ func (g *Group) Leader() (id, httpAddr string, self bool) {
 		return "", "", false
 	}
 	if id == g.node.cfg.NodeID {
+		if g.caughtUpTerm.Load() != g.raft.CurrentTerm() {
+			// Elected, but its state machine may not have applied what
+			// earlier leaders committed: a read served now could miss an
+			// acknowledged write. No leader yet, until it has.
+			return "", "", false
+		}
 		return id, g.node.cfg.HTTPAdvertise, true
 	}
 	if g.node.gossip != nil {

@@ -49,6 +49,12 @@ func (a *API) leader(r *http.Request, g slots.Group, b *Backend) (id, addr strin
 		case id != "" && addr != "":
 			return id, addr, false, nil
 		case time.Now().After(deadline):
+			if id == "" && b != nil {
+				if st := b.Group.Status(); st.State == "Leader" {
+					return "", "", false, unavailable("this node was elected leader and is still applying the raft log of earlier terms (applied %d of %d; waited %v); retry",
+						st.AppliedIndex, st.CommitIndex, a.cfg.LeaderWait)
+				}
+			}
 			if id == "" {
 				return "", "", false, unavailable("no leader is elected (waited %v); a majority of the cluster may be down", a.cfg.LeaderWait)
 			}
