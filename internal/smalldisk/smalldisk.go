@@ -13,6 +13,9 @@ import (
 func Mount(t *testing.T, size string) string {
 	t.Helper()
 	if os.Geteuid() != 0 {
+		if os.Getenv("HOURGLASS_REQUIRE_ROOT") == "1" {
+			t.Fatal("mounting a small tmpfs needs root, and HOURGLASS_REQUIRE_ROOT=1")
+		}
 		t.Skip("mounting a small tmpfs needs root")
 	}
 	dir := filepath.Join(t.TempDir(), "disk")
