@@ -50,9 +50,10 @@ type Group struct {
 	// rebuilt from raft's snapshot and log ("": it was trusted).
 	rebuilding string
 	// caughtUpTerm is the term in which this replica, leading, has
-	// applied every entry committed before it (its Barrier returned):
-	// only then does it serve as the leader (see Leader).
-	caughtUpTerm atomic.Uint64
+	// applied every entry committed before it (a Barrier returned):
+	// only then does it serve as the leader (see Leader). barrierTerm is
+	// the term of the Barrier under way to find out (see caughtUp).
+	caughtUpTerm, barrierTerm atomic.Uint64
 
 	// settledAt is the meta index at which this replica, leading, last
 	// found its configuration to be the placement's (0: not settled).
@@ -549,7 +550,7 @@ func (g *Group) Leader() (id, httpAddr string, self bool) {
 		return "", "", false
 	}
 	if id == g.node.cfg.NodeID {
-		if g.caughtUpTerm.Load() != g.raft.CurrentTerm() {
+		if !g.caughtUp(g.raft.CurrentTerm()) {
 			// Elected, but its state machine may not have applied what
 			// earlier leaders committed: a read served now could miss an
 			// acknowledged write. No leader yet, until it has.
@@ -561,6 +562,29 @@ func (g *Group) Leader() (id, httpAddr string, self bool) {
 		httpAddr = g.node.gossip.alive()[id].HTTP
 	}
 	return id, httpAddr, false
+}
+
+// caughtUp reports whether this replica, leading in term, has applied
+// every entry committed before its term. The first to ask in a term
+// starts a Barrier to find out (leader duties start after one too), and
+// is told no meanwhile.
+func (g *Group) caughtUp(term uint64) bool {
+	if g.caughtUpTerm.Load() == term {
+		return true
+	}
+	if g.barrierTerm.Swap(term) != term {
+		// Not one of the background goroutines Close waits for: asked
+		// from requests, it could start while Close waits. A Barrier
+		// returns at once once raft is shut down.
+		go func() {
+			if err := g.raft.Barrier(5 * time.Second).Error(); err != nil {
+				g.barrierTerm.CompareAndSwap(term, 0) // the next to ask tries again
+				return
+			}
+			g.caughtUpTerm.Store(term)
+		}()
+	}
+	return false
 }
 
 // VerifyLeader confirms, with a round of messages to a quorum, that this
