@@ -401,6 +401,8 @@ type soleLeader struct{ GroupView }
 
 func (soleLeader) Leader() (id, httpAddr string, self bool) { return "n1", "127.0.0.1:7070", true }
 
+func (soleLeader) VerifyLeader() error { return nil }
+
 // oneGroupNode is a node of a cluster of one group.
 type oneGroupNode struct{ Node }
 

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
@@ -38,6 +39,9 @@ type GroupView interface {
 	// Leader names the group's leader and its HTTP address; self when it
 	// is this node.
 	Leader() (id, httpAddr string, self bool)
+	// VerifyLeader confirms with a quorum that this node still leads
+	// the group (a leader paused or cut off may not know it was deposed).
+	VerifyLeader() error
 	Members() ([]cluster.Member, error)
 	RemoveMember(id string) error
 	Status() cluster.Status
@@ -156,6 +160,21 @@ func (a *API) serveGroup(w http.ResponseWriter, r *http.Request, id slots.Group)
 			r.Header.Set(headerGroup, id.String())
 			a.forward(w, r, leaderID, addr)
 			return routeForwarded
+		}
+		// A read answered from this node's state is linearizable only if
+		// no other leader was elected meanwhile: one paused or cut off
+		// may still take itself for the leader, and answer with what a
+		// newer leader has since changed. Writes need no check: raft
+		// refuses them there.
+		if r.Method == http.MethodGet && b != nil {
+			if err := b.Group.VerifyLeader(); err != nil {
+				why := err.Error()
+				if errors.Is(err, cluster.ErrNotLeader) || errors.Is(err, cluster.ErrIndeterminate) {
+					why = "another was elected"
+				}
+				a.writeError(w, unavailable("this node could not confirm with the others that it still leads group %d (%s); retry", id, why))
+				return routeForwarded
+			}
 		}
 	}
 	r = r.WithContext(context.WithValue(r.Context(), backendKey{}, b))
