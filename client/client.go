@@ -73,10 +73,14 @@ func New(addr, token string, opts ...Option) *Client {
 		}
 		addr = scheme + addr
 	}
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.MaxIdleConnsPerHost = 256
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	base.MaxIdleConnsPerHost = 256
 	if o.tls != nil {
-		transport.TLSClientConfig = o.tls.Clone()
+		base.TLSClientConfig = o.tls.Clone()
+	}
+	var transport http.RoundTripper = base
+	if o.wrap != nil {
+		transport = o.wrap(base)
 	}
 	return &Client{
 		addr:   strings.TrimRight(addr, "/"),
@@ -90,13 +94,21 @@ func New(addr, token string, opts ...Option) *Client {
 type Option func(*options)
 
 type options struct {
-	tls *tls.Config
+	tls  *tls.Config
+	wrap func(http.RoundTripper) http.RoundTripper
 }
 
 // WithTLS sets the TLS configuration for an https server: the CA to trust
 // if not the system's, a client certificate if the server asks for one
 // (LoadTLS reads them from files).
 func WithTLS(cfg *tls.Config) Option { return func(o *options) { o.tls = cfg } }
+
+// WithTransport wraps the client's HTTP transport in wrap's: for tracing,
+// metrics, or recording the calls (as the tests' linearizability check
+// does).
+func WithTransport(wrap func(http.RoundTripper) http.RoundTripper) Option {
+	return func(o *options) { o.wrap = wrap }
+}
 
 // LoadTLS reads a TLS configuration for WithTLS from PEM files: caFile, if
 // not empty, is the CA that signed the server's certificate (instead of the

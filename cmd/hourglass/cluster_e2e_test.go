@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -16,7 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anishathalye/porcupine"
 	"github.com/hourglass-scheduler/hourglass/client"
+	"github.com/hourglass-scheduler/hourglass/internal/history"
 )
 
 // clusterNode is one process of a three-node cluster on loopback.
@@ -162,6 +165,16 @@ type checkedReceiver struct {
 	*httptest.Server
 	mu  sync.Mutex
 	got map[string][]checkedDelivery
+	// hist records the deliveries, and the task calls of the clients
+	// made with client (internal/history): verdict checks it is
+	// linearizable.
+	hist *history.Recorder
+}
+
+// client is a client of the node at addr whose task calls go into the
+// history that verdict checks.
+func (r *checkedReceiver) client(addr string) *client.Client {
+	return client.New(addr, "", client.WithTransport(r.hist.Transport))
 }
 
 type checkedDelivery struct {
@@ -171,7 +184,7 @@ type checkedDelivery struct {
 }
 
 func newCheckedReceiver(t *testing.T) *checkedReceiver {
-	r := &checkedReceiver{got: map[string][]checkedDelivery{}}
+	r := &checkedReceiver{got: map[string][]checkedDelivery{}, hist: history.NewRecorder()}
 	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		now := time.Now()
 		attempt, _ := strconv.Atoi(req.Header.Get("Hourglass-Attempt"))
@@ -179,6 +192,7 @@ func newCheckedReceiver(t *testing.T) *checkedReceiver {
 		id := req.Header.Get("Hourglass-Task-Id")
 		r.got[id] = append(r.got[id], checkedDelivery{now, attempt, termOf(req.Header.Get("Hourglass-Fencing-Token"))})
 		r.mu.Unlock()
+		r.hist.Delivered(id, now)
 	}))
 	t.Cleanup(r.Close)
 	return r
@@ -308,6 +322,32 @@ func (r *checkedReceiver) verdict(t *testing.T, scenario string, due map[string]
 	if lost > 0 || early > 0 || stale > maxInFlight {
 		t.Fatalf("%s: %d lost, %d early, %d stale (at most %d may be in flight)", scenario, lost, early, stale, maxInFlight)
 	}
+	checkHistory(t, scenario, r.hist)
+}
+
+// checkHistory checks that the calls and deliveries hist recorded are
+// linearizable (internal/history); if not, it names the tasks at fault
+// and keeps porcupine's visualization of the history as an artifact.
+func checkHistory(t *testing.T, scenario string, hist *history.Recorder) {
+	t.Helper()
+	if hist == nil {
+		return
+	}
+	res, err := hist.Check(time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s: history of %d calls and deliveries checked: %s", scenario, res.Ops, res.Verdict)
+	switch res.Verdict {
+	case porcupine.Ok:
+	case porcupine.Illegal:
+		name := "history-" + strings.NewReplacer(" ", "-", ",", "", "(", "", ")", "").Replace(scenario) + ".html"
+		saveArtifact(t, name, res.Visualization)
+		t.Errorf("%s: the history is not linearizable for %d tasks (%s); open %s to see why",
+			scenario, len(res.Bad), strings.Join(res.Bad[:min(10, len(res.Bad))], ", "), name)
+	default:
+		t.Errorf("%s: the linearizability check of %d operations ran out of time", scenario, res.Ops)
+	}
 }
 
 // TestClusterLeaderKill kills the leader of a three-node cluster while it
@@ -323,7 +363,7 @@ func TestClusterLeaderKill(t *testing.T) {
 
 	// Cancel the last 100 through the survivor; those answered 200 must
 	// never be delivered.
-	cancelled := cancelAfterFailover(t, client.New(follower.addr(), ""), "c", n-100, n)
+	cancelled := cancelAfterFailover(t, recv.client(follower.addr()), "c", n-100, n)
 	waitFor(t, 60*time.Second, "every task delivered", func() bool { return recv.count() >= n-len(cancelled) })
 	time.Sleep(500 * time.Millisecond) // let any late, wrong delivery show up
 	recv.verdict(t, "leader kill", due, cancelled, killed, oldTerm)
@@ -350,17 +390,54 @@ func TestClusterLeaderPause(t *testing.T) {
 			}
 			leader, other := leaderAndFollower(t, nodes)
 			recv := newCheckedReceiver(t)
-			due := createSpread(t, client.New(other.srv.addr, ""), "p", 3000, time.Now().Add(2*time.Second), 2*time.Millisecond, recv.URL)
+			due := createSpread(t, recv.client(other.srv.addr), "p", 3000, time.Now().Add(2*time.Second), 2*time.Millisecond, recv.URL)
+			// Watched: due in an hour, cancelled during the pause through
+			// another node, and read through the paused one meanwhile.
+			watched := createSpread(t, recv.client(other.srv.addr), "w", 50, time.Now().Add(time.Hour), time.Millisecond, recv.URL)
 			waitFor(t, 20*time.Second, "firing under way", func() bool { return recv.count() >= 500 })
 			oldTerm := recv.maxTerm()
 			paused := time.Now()
 			if err := leader.srv.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 				t.Fatal(err)
 			}
-			time.Sleep(5 * time.Second)
+			// Once every group has a leader on the other nodes (a write
+			// forwarded to the paused node would wait for it to wake).
+			waitFor(t, 30*time.Second, "new leaders", func() bool {
+				info, err := client.New(other.srv.addr, "").Cluster(context.Background())
+				if err != nil {
+					return false
+				}
+				for _, g := range info.Groups {
+					if g.Leader == nil || g.Leader.ID == leader.id {
+						return false
+					}
+				}
+				return true
+			})
+			cancelled := cancelAfterFailover(t, recv.client(other.srv.addr), "w", 0, len(watched))
+			// Reads sent to the paused node after the cancels returned:
+			// answered once it wakes, they must see them, not what it
+			// held before (it may still take itself for the leader then).
+			var reads sync.WaitGroup
+			stale := recv.client(leader.srv.addr)
+			for id := range watched {
+				reads.Add(1)
+				go func() {
+					defer reads.Done()
+					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+					defer cancel()
+					began := time.Now()
+					if _, err := stale.GetTask(ctx, id); err != nil {
+						t.Logf("read %s through the paused node after %v: %v", id, time.Since(began).Round(time.Millisecond), err)
+					}
+				}()
+			}
+			time.Sleep(time.Until(paused.Add(5 * time.Second)))
 			if err := leader.srv.cmd.Process.Signal(syscall.SIGCONT); err != nil {
 				t.Fatal(err)
 			}
+			reads.Wait()
+			t.Logf("%d of %d watched tasks cancelled during the pause", len(cancelled), len(watched))
 			waitFor(t, 60*time.Second, "every task delivered", func() bool { return recv.count() >= len(due) })
 			time.Sleep(time.Second) // anything the woken leader still sends arrives now
 			recv.verdict(t, "leader paused 5s", due, nil, paused, oldTerm)
@@ -375,7 +452,7 @@ func TestClusterQuorumLoss(t *testing.T) {
 	nodes := startCluster(t)
 	leader := leaderOf(t, nodes, nodes[0])
 	recv := newCheckedReceiver(t)
-	due := createSpread(t, client.New(leader.srv.addr, ""), "q", 1000, time.Now().Add(3*time.Second), 2*time.Millisecond, recv.URL)
+	due := createSpread(t, recv.client(leader.srv.addr), "q", 1000, time.Now().Add(3*time.Second), 2*time.Millisecond, recv.URL)
 
 	var survivor *clusterNode
 	var down []*clusterNode
@@ -422,7 +499,7 @@ func TestClusterFollowerCatchesUpBySnapshot(t *testing.T) {
 	leader, follower := leaderAndFollower(t, nodes)
 	follower.srv.kill()
 	recv := newCheckedReceiver(t)
-	c := client.New(leader.srv.addr, "")
+	c := recv.client(leader.srv.addr)
 	start := time.Now().Add(6 * time.Second)
 	due := map[string]time.Time{}
 	for k := 0; k < 200; k++ { // one raft entry each: far past the trailing 10
@@ -462,7 +539,7 @@ func TestClusterRollingRestart(t *testing.T) {
 				waitSpread(t, nodes, 3)
 			}
 			recv := newCheckedReceiver(t)
-			load := startSteadyLoad(nodes, "r", recv.URL, 0)
+			load := startSteadyLoad(nodes, "r", recv, 0)
 			restarted := time.Now()
 			rollingRestart(t, nodes)
 			due, _ := load.finish()
@@ -491,7 +568,7 @@ func rollingRestart(t *testing.T, nodes []*clusterNode) {
 func killWhileFiring(t *testing.T, victim, via *clusterNode, prefix string, n int, step time.Duration) (recv *checkedReceiver, due map[string]time.Time, oldTerm int, killed time.Time) {
 	t.Helper()
 	recv = newCheckedReceiver(t)
-	due = createSpread(t, client.New(via.addr(), ""), prefix, n, time.Now().Add(2*time.Second), step, recv.URL)
+	due = createSpread(t, recv.client(via.addr()), prefix, n, time.Now().Add(2*time.Second), step, recv.URL)
 	waitFor(t, 20*time.Second, "firing under way", func() bool { return recv.count() >= 500 })
 	oldTerm = recv.maxTerm()
 	killed = time.Now()
@@ -501,9 +578,11 @@ func killWhileFiring(t *testing.T, victim, via *clusterNode, prefix string, n in
 
 // steadyLoad creates a task every few milliseconds through the nodes in
 // turn, due 1-2 s later, retrying through the next node when one fails
-// (it is restarting, or the task's group has no leader just now); with
-// cancelEvery > 0, every cancelEvery-th task is due 5 s later instead and
-// cancelled at once through another node.
+// (it is restarting, or the task's group has no leader just now), and
+// reads every fourth back through another node; with cancelEvery > 0,
+// every cancelEvery-th task is due 5 s later instead, moved a second
+// later with If-Match at the version its create returned, and cancelled
+// through another node. Every call goes into recv's history.
 type steadyLoad struct {
 	stop, done chan struct{}
 	mu         sync.Mutex
@@ -511,14 +590,16 @@ type steadyLoad struct {
 	cancelled  map[string]bool      // of those, the ones whose cancel returned 200
 }
 
-func startSteadyLoad(nodes []*clusterNode, prefix, url string, cancelEvery int) *steadyLoad {
+func startSteadyLoad(nodes []*clusterNode, prefix string, recv *checkedReceiver, cancelEvery int) *steadyLoad {
 	l := &steadyLoad{stop: make(chan struct{}), done: make(chan struct{}), due: map[string]time.Time{}, cancelled: map[string]bool{}}
 	// try calls f through the nodes in turn from the k-th until one
 	// answers without an error (giving up after 100 tries).
-	try := func(k int, f func(c *client.Client) error) error {
+	try := func(k int, f func(ctx context.Context, c *client.Client) error) error {
 		for attempt := 0; ; attempt++ {
 			n := nodes[(k+attempt)%len(nodes)]
-			err := f(client.New(n.addr(), ""))
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			err := f(ctx, recv.client(n.addr()))
+			cancel()
 			if err == nil || attempt >= 100 {
 				return err
 			}
@@ -539,22 +620,31 @@ func startSteadyLoad(nodes []*clusterNode, prefix, url string, cancelEvery int) 
 			if doomed {
 				at = time.Now().Add(5 * time.Second)
 			}
-			req := client.CreateTaskRequest{ID: id, ExecuteAt: at.UTC().Format(time.RFC3339Nano), Target: &client.Target{URL: url}}
-			if err := try(k, func(c *client.Client) error {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				_, err := c.CreateTask(ctx, req)
+			req := client.CreateTaskRequest{ID: id, ExecuteAt: at.UTC().Format(time.RFC3339Nano), Target: &client.Target{URL: recv.URL}}
+			var created *client.Task
+			if err := try(k, func(ctx context.Context, c *client.Client) (err error) {
+				created, err = c.CreateTask(ctx, req)
 				return err
 			}); err != nil {
 				continue // never acknowledged: no verdict on it
 			}
-			l.mu.Lock()
-			l.due[id] = at.Round(0)
-			l.mu.Unlock()
+			if k%4 == 0 {
+				try(k+1, func(ctx context.Context, c *client.Client) error {
+					_, err := c.GetTask(ctx, id)
+					return err
+				})
+			}
 			if doomed {
-				err := try(k+1, func(c *client.Client) error {
-					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-					defer cancel()
+				later := client.UpdateTaskRequest{ExecuteAt: at.Add(time.Second).UTC().Format(time.RFC3339Nano)}
+				try(k+1, func(ctx context.Context, c *client.Client) error {
+					_, err := c.UpdateTask(ctx, id, later, created.Version)
+					var refused *client.Error
+					if errors.As(err, &refused) && refused.Status < 500 {
+						return nil // 412 or 409: an answer, which the history has
+					}
+					return err
+				})
+				err := try(k+1, func(ctx context.Context, c *client.Client) error {
 					_, err := c.CancelTask(ctx, id)
 					return err
 				})
@@ -568,6 +658,11 @@ func startSteadyLoad(nodes []*clusterNode, prefix, url string, cancelEvery int) 
 				}
 				l.mu.Unlock()
 			}
+			l.mu.Lock()
+			if !doomed || l.cancelled[id] {
+				l.due[id] = at.Round(0)
+			}
+			l.mu.Unlock()
 			time.Sleep(3 * time.Millisecond)
 		}
 	}()

@@ -397,7 +397,7 @@ func TestKill9(t *testing.T) {
 	srv := startServer(t, dataDir, raftAddr)
 	recv := newCheckedReceiver(t)
 	const n = 10_000
-	due := createSpread(t, client.New(srv.addr, ""), "k9", n, time.Now().Add(2*time.Second), 500*time.Microsecond, recv.URL)
+	due := createSpread(t, recv.client(srv.addr), "k9", n, time.Now().Add(2*time.Second), 500*time.Microsecond, recv.URL)
 	// Let deliveries start, then kill -9 mid-stream.
 	waitFor(t, 20*time.Second, "first deliveries", func() bool { return recv.count() >= 2000 })
 	oldTerm := recv.maxTerm()

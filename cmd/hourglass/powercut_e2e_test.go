@@ -50,7 +50,7 @@ func TestPowerCut(t *testing.T) {
 		srv := startServer(t, dataDir, raftAddr, flags...)
 		logs = append(logs, srv.logPath)
 		t.Logf("round %d: ready %v after start", round, time.Since(began).Round(time.Millisecond))
-		stop := load.start(srv.client(""), fmt.Sprintf("r%d", round))
+		stop := load.start(recv.client(srv.addr), fmt.Sprintf("r%d", round))
 		time.Sleep(time.Duration(300+rng.IntN(2000)) * time.Millisecond) // the moment of the cut
 		srv.kill()
 		lastCut = time.Now()
@@ -72,7 +72,7 @@ func TestPowerCut(t *testing.T) {
 	began := time.Now()
 	srv := startServer(t, dataDir, raftAddr, flags...)
 	t.Logf("after the last cut: ready %v after start", time.Since(began).Round(time.Millisecond))
-	c := srv.client("")
+	c := recv.client(srv.addr)
 	due, cancelled := load.due, load.cancelled
 	if len(due) == 0 || len(cancelled) == 0 {
 		t.Fatalf("the load was not acknowledged: %d creates, %d cancels", len(due), len(cancelled))
@@ -104,6 +104,7 @@ func TestPowerCut(t *testing.T) {
 			t.Logf("data kept in %s: %v %s", keep, err, out)
 		}
 		slices.Sort(missing)
+		checkHistory(t, "power cuts", recv.hist)
 		t.Fatalf("%d acknowledged writes lost after the cuts:\n%s", len(missing), strings.Join(missing, "\n"))
 	}
 	waitFor(t, 60*time.Second, "every acknowledged task delivered", func() bool {
