@@ -578,8 +578,9 @@ func killWhileFiring(t *testing.T, victim, via *clusterNode, prefix string, n in
 
 // steadyLoad creates a task every few milliseconds through the nodes in
 // turn, due 1-2 s later, retrying through the next node when one fails
-// (it is restarting, or the task's group has no leader just now), and
-// reads every fourth back through another node; with cancelEvery > 0,
+// (it is restarting, or the task's group has no leader just now), reads
+// every fourth back through another node, and lists a page of the queue
+// every fiftieth; with cancelEvery > 0,
 // every cancelEvery-th task is due 5 s later instead, moved a second
 // later with If-Match at the version its create returned, and cancelled
 // through another node. Every call goes into recv's history.
@@ -631,6 +632,12 @@ func startSteadyLoad(nodes []*clusterNode, prefix string, recv *checkedReceiver,
 			if k%4 == 0 {
 				try(k+1, func(ctx context.Context, c *client.Client) error {
 					_, err := c.GetTask(ctx, id)
+					return err
+				})
+			}
+			if k%50 == 25 { // a page of the queue, across the groups
+				try(k+2, func(ctx context.Context, c *client.Client) error {
+					_, err := c.ListTasks(ctx, client.ListOptions{Queue: "default", Limit: 100})
 					return err
 				})
 			}
