@@ -209,6 +209,7 @@ func bench(ctx context.Context, cfg benchConfig, progress io.Writer) (*benchRepo
 		}
 	}
 	before := b.scrape(ctx)
+	cpuBefore := b.sampleCPU(ctx)
 
 	start := time.Now()
 	first := start.Add(cfg.due)
@@ -220,6 +221,7 @@ func bench(ctx context.Context, cfg benchConfig, progress io.Writer) (*benchRepo
 		stopPulling = b.pull(ctx)
 	}
 	rep.Create = b.create(ctx, start)
+	cpuAfterCreate := b.sampleCPU(ctx)
 	var afterCreate *metricsSample
 	if time.Now().Before(first) {
 		afterCreate = b.scrape(ctx)
@@ -228,6 +230,7 @@ func bench(ctx context.Context, cfg benchConfig, progress io.Writer) (*benchRepo
 	stopPulling()
 	rep.Verdict = chk.verdict()
 	rep.Server = b.serverReport(ctx, before, afterCreate)
+	rep.CPU = cpuPerTask(cpuBefore, cpuAfterCreate, b.sampleCPU(ctx), rep.Create.Tasks)
 	return rep, nil
 }
 

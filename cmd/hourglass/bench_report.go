@@ -22,7 +22,68 @@ type benchReport struct {
 	Create   *createReport   `json:"create"`
 	Delivery *deliveryReport `json:"delivery"`
 	Server   *serverReport   `json:"server,omitempty"`
+	CPU      *cpuReport      `json:"server_cpu,omitempty"`
 	Verdict  verdict         `json:"verdict"`
+}
+
+// cpuReport is the CPU time every node of the cluster spent
+// (process_cpu_seconds_total), over the creates and over the whole run
+// (creates, the wait for the first due time, fires, deliveries or
+// leases, outcomes or acks), per task.
+type cpuReport struct {
+	Nodes            int     `json:"nodes"`
+	CreateSeconds    float64 `json:"create_seconds"`
+	CreateMicrosEach float64 `json:"create_us_per_task"`
+	RunSeconds       float64 `json:"run_seconds"`
+	RunMicrosEach    float64 `json:"run_us_per_task"`
+}
+
+// cpuSample is the CPU time the nodes had spent, added up, at one moment.
+type cpuSample struct {
+	seconds float64
+	nodes   []string // the nodes' HTTP addresses, sorted
+}
+
+// sampleCPU reads process_cpu_seconds_total of every node of the
+// cluster; nil if a node could not be read.
+func (b *benchRun) sampleCPU(ctx context.Context) *cpuSample {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for _, c := range b.clients {
+		info, err := c.Cluster(ctx)
+		if err != nil {
+			continue
+		}
+		s := &cpuSample{}
+		for _, n := range info.Nodes {
+			if n.HTTPAddr == "" {
+				return nil
+			}
+			m := &metricsSample{buckets: map[float64]float64{}, values: map[string]float64{}}
+			if !m.add(ctx, n.HTTPAddr) {
+				return nil
+			}
+			s.seconds += m.values["process_cpu_seconds_total"]
+			s.nodes = append(s.nodes, n.HTTPAddr)
+		}
+		slices.Sort(s.nodes)
+		return s
+	}
+	return nil
+}
+
+// cpuPerTask compares the samples taken before the creates, after them
+// and at the end, for tasks tasks; nil unless all three were read, of the
+// same nodes.
+func cpuPerTask(before, afterCreate, end *cpuSample, tasks int) *cpuReport {
+	if before == nil || afterCreate == nil || end == nil || tasks == 0 ||
+		!slices.Equal(before.nodes, end.nodes) || !slices.Equal(before.nodes, afterCreate.nodes) {
+		return nil
+	}
+	r := &cpuReport{Nodes: len(end.nodes), CreateSeconds: afterCreate.seconds - before.seconds, RunSeconds: end.seconds - before.seconds}
+	r.CreateMicrosEach = r.CreateSeconds / float64(tasks) * 1e6
+	r.RunMicrosEach = r.RunSeconds / float64(tasks) * 1e6
+	return r
 }
 
 type createReport struct {
@@ -146,6 +207,10 @@ func (r *benchReport) print(w io.Writer, asJSON bool) error {
 			fmt.Fprintf(w, "            after the creates: %s\n", m)
 		}
 		fmt.Fprintf(w, "            at the end: %s\n", s.End)
+	}
+	if u := r.CPU; u != nil {
+		fmt.Fprintf(w, "server cpu  %d nodes: creates %.2fs, %.1fµs a task; whole run %.2fs, %.1fµs a task\n",
+			u.Nodes, u.CreateSeconds, u.CreateMicrosEach, u.RunSeconds, u.RunMicrosEach)
 	}
 	v := r.Verdict
 	status := "PASS"

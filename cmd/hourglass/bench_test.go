@@ -87,3 +87,19 @@ func TestBucketQuantile(t *testing.T) {
 		t.Errorf("empty histogram: %v", got)
 	}
 }
+
+// TestCPUPerTask: the CPU the nodes spent, per task, over the creates and
+// the whole run; nothing when a sample is missing or the nodes changed.
+func TestCPUPerTask(t *testing.T) {
+	nodes := []string{"a:1", "b:2"}
+	got := cpuPerTask(&cpuSample{10, nodes}, &cpuSample{12, nodes}, &cpuSample{15, nodes}, 100_000)
+	if got == nil || got.Nodes != 2 || math.Abs(got.CreateMicrosEach-20) > 1e-9 || math.Abs(got.RunMicrosEach-50) > 1e-9 {
+		t.Fatalf("cpu per task: %+v", got)
+	}
+	if got := cpuPerTask(&cpuSample{10, nodes}, &cpuSample{12, nodes}, &cpuSample{15, nodes[:1]}, 100); got != nil {
+		t.Fatalf("with a node gone: %+v", got)
+	}
+	if got := cpuPerTask(&cpuSample{10, nodes}, nil, &cpuSample{15, nodes}, 100); got != nil {
+		t.Fatalf("with a sample missing: %+v", got)
+	}
+}
