@@ -53,13 +53,16 @@ type Client struct {
 	http  *http.Client
 	// stream has no overall timeout: a snapshot takes as long as its size.
 	stream *http.Client
+	// creates batches concurrent CreateTask calls (nil: each is a
+	// request of its own).
+	creates *coalescer
 }
 
 // New returns a client for the server at addr (DefaultAddr when empty;
 // "host:port" means http://host:port, or https:// with WithTLS), sending
 // token as a bearer token when it is not empty.
 func New(addr, token string, opts ...Option) *Client {
-	var o options
+	o := options{batchTasks: DefaultCreateBatch, batchRequests: DefaultCreateRequests}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -82,20 +85,25 @@ func New(addr, token string, opts ...Option) *Client {
 	if o.wrap != nil {
 		transport = o.wrap(base)
 	}
-	return &Client{
+	c := &Client{
 		addr:   strings.TrimRight(addr, "/"),
 		token:  token,
 		http:   &http.Client{Transport: transport, Timeout: time.Minute},
 		stream: &http.Client{Transport: transport},
 	}
+	if o.batchTasks > 1 && o.batchRequests > 0 {
+		c.creates = newCoalescer(c, o.batchTasks, o.batchRequests)
+	}
+	return c
 }
 
 // Option configures a Client.
 type Option func(*options)
 
 type options struct {
-	tls  *tls.Config
-	wrap func(http.RoundTripper) http.RoundTripper
+	tls                       *tls.Config
+	wrap                      func(http.RoundTripper) http.RoundTripper
+	batchTasks, batchRequests int
 }
 
 // WithTLS sets the TLS configuration for an https server: the CA to trust
@@ -141,9 +149,22 @@ func LoadTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
 
 // CreateTask creates a task. An existing task with the same id and body is
 // returned as it is; with another body the error is ErrConflict.
+// Concurrent calls share batch requests (see WithCreateBatching); each
+// still gets its own task or error.
 func (c *Client) CreateTask(ctx context.Context, req CreateTaskRequest) (*Task, error) {
+	if c.creates != nil {
+		return c.creates.create(ctx, req)
+	}
+	return c.createOne(ctx, req)
+}
+
+// createOne creates a task with a request of its own.
+func (c *Client) createOne(ctx context.Context, req CreateTaskRequest) (*Task, error) {
 	var t Task
-	return &t, c.do(ctx, http.MethodPost, "/v1/tasks", nil, req, &t)
+	if err := c.do(ctx, http.MethodPost, "/v1/tasks", nil, req, &t); err != nil {
+		return nil, err
+	}
+	return &t, nil
 }
 
 // CreateTasks creates up to the server's batch limit of tasks in one raft

@@ -63,6 +63,10 @@ type benchConfig struct {
 	// lease is how long a lease lasts: a task whose grant was lost (the
 	// leader changed as it committed) is offered again after it.
 	lease time.Duration
+	// sdk: create through the Go SDK's CreateTask, one task a call,
+	// which batches concurrent calls up to sdkBatch a request (1: off).
+	sdk                   bool
+	sdkBatch, sdkInFlight int
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -93,6 +97,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.IntVar(&cfg.pullers, "pullers", 8, "with --pull: concurrent lease requests (workers)")
 	fs.IntVar(&cfg.leaseMax, "lease-max", 1000, "with --pull: most tasks one lease request takes")
 	fs.DurationVar(&cfg.lease, "lease", 30*time.Second, "with --pull: how long a lease lasts; a task whose lease grant was lost in a leader change is offered again after it (keep it below --wait)")
+	fs.BoolVar(&cfg.sdk, "sdk", false, "create through the Go SDK's CreateTask, one task a call from each of --concurrency goroutines (instead of the benchmark's own lean requests; not with --batch)")
+	fs.IntVar(&cfg.sdkBatch, "sdk-batch", client.DefaultCreateBatch, "with --sdk: most concurrent calls the SDK sends in one request (1: every call a request of its own)")
+	fs.IntVar(&cfg.sdkInFlight, "sdk-requests", client.DefaultCreateRequests, "with --sdk: most create requests the SDK has in flight at once (to each node) while it batches")
 	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -154,6 +161,12 @@ func (c *benchConfig) check() error {
 		return fmt.Errorf("%w: --lease-max %d: want 1 to 1000", errUsage, c.leaseMax)
 	case c.lease < time.Second || c.lease > time.Hour:
 		return fmt.Errorf("%w: --lease %v: want 1s to 1h", errUsage, c.lease)
+	case c.sdk && c.batch > 1:
+		return fmt.Errorf("%w: --sdk makes one call a task; --batch %d is for the benchmark's own requests", errUsage, c.batch)
+	case c.sdkBatch < 1:
+		return fmt.Errorf("%w: --sdk-batch %d: want at least 1", errUsage, c.sdkBatch)
+	case c.sdkInFlight < 1:
+		return fmt.Errorf("%w: --sdk-requests %d: want at least 1", errUsage, c.sdkInFlight)
 	}
 	return nil
 }
@@ -186,7 +199,7 @@ func bench(ctx context.Context, cfg benchConfig, progress io.Writer) (*benchRepo
 			}
 			cfg.addrs[i] = scheme + a
 		}
-		var opts []client.Option
+		opts := []client.Option{client.WithCreateBatching(cfg.sdkBatch, cfg.sdkInFlight)}
 		if cfg.tls != nil {
 			opts = append(opts, client.WithTLS(cfg.tls))
 		}
@@ -452,6 +465,10 @@ func (b *benchRun) create(ctx context.Context, start time.Time) *createReport {
 	var wg sync.WaitGroup
 	for w := range cfg.concurrency {
 		wg.Go(func() {
+			if cfg.sdk {
+				b.createThroughSDK(ctx, &next, &done, &failures, &late, &firstErr, &latencies[w])
+				return
+			}
 			var req request
 			for ctx.Err() == nil {
 				lo := int(next.Add(int64(cfg.batch))) - cfg.batch
@@ -501,6 +518,41 @@ func (b *benchRun) create(ctx context.Context, start time.Time) *createReport {
 		r.FirstError = (*err).Error()
 	}
 	return r
+}
+
+// createThroughSDK creates tasks, one a CreateTask call, until none are
+// left: what an application creating tasks one at a time does.
+func (b *benchRun) createThroughSDK(ctx context.Context, next, done, failures, late *atomic.Int64, firstErr *atomic.Pointer[error], latencies *[]time.Duration) {
+	for ctx.Err() == nil {
+		i := int(next.Add(1)) - 1
+		if i >= b.cfg.tasks {
+			return
+		}
+		req := client.CreateTaskRequest{
+			ExecuteAt: time.Unix(0, b.chk.due[i]).UTC().Format(time.RFC3339Nano),
+			Payload:   appendPayload(nil, i, b.cfg.payload),
+		}
+		if b.cfg.pull {
+			req.Queue = b.queue
+		} else {
+			req.Target = &client.Target{URL: b.cfg.receiverURL + b.chk.path}
+		}
+		c := b.clients[int(b.turn.Add(1)%uint64(len(b.clients)))]
+		sent := time.Now()
+		_, err := c.CreateTask(ctx, req)
+		acked := time.Now()
+		*latencies = append(*latencies, acked.Sub(sent))
+		if err != nil {
+			failures.Add(1)
+			firstErr.CompareAndSwap(nil, &err)
+			continue
+		}
+		b.chk.acked[i].Store(true)
+		if acked.UnixNano() > b.chk.due[i] {
+			late.Add(1)
+		}
+		done.Add(1)
+	}
 }
 
 func quote(s string) []byte {

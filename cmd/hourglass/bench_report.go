@@ -158,7 +158,7 @@ func (c benchConfig) describe() map[string]any {
 		"addrs": c.addrs, "tasks": c.tasks, "concurrency": c.concurrency, "batch": c.batch,
 		"payload_bytes": c.payload, "due": c.due.String(), "spread": c.spread.String(),
 		"pending": c.pending, "pending_spread": c.pendingSpread.String(),
-		"pull": c.pull, "pullers": c.pullers, "lease_max": c.leaseMax,
+		"pull": c.pull, "pullers": c.pullers, "lease_max": c.leaseMax, "sdk": c.sdk, "sdk_batch": c.sdkBatch, "sdk_requests": c.sdkInFlight,
 	}
 }
 
@@ -174,6 +174,9 @@ func (r *benchReport) print(w io.Writer, asJSON bool) error {
 	if c["pull"] == true {
 		fmt.Fprintf(w, ", pulled by %d workers (up to %d tasks a lease)", c["pullers"], c["lease_max"])
 	}
+	if c["sdk"] == true {
+		fmt.Fprintf(w, ", created through the SDK (calls batched up to %d a request, %d requests at once)", c["sdk_batch"], c["sdk_requests"])
+	}
 	if p := r.Pending; p != nil {
 		fmt.Fprintf(w, ", %d background tasks", p.Tasks)
 	}
@@ -182,8 +185,12 @@ func (r *benchReport) print(w io.Writer, asJSON bool) error {
 		fmt.Fprintf(w, "background  %d tasks in %.1fs: %.0f tasks/s\n", p.Tasks, p.Seconds, p.PerSecond)
 	}
 	cr := r.Create
-	fmt.Fprintf(w, "create      %d tasks in %.2fs: %.0f tasks/s; ack latency p50 %.2fms p99 %.2fms (%d requests)\n",
-		cr.Tasks, cr.Seconds, cr.PerSecond, cr.AckP50, cr.AckP99, cr.Requests)
+	fmt.Fprintf(w, "create      %d tasks in %.2fs: %.0f tasks/s; ack latency p50 %.2fms p99 %.2fms",
+		cr.Tasks, cr.Seconds, cr.PerSecond, cr.AckP50, cr.AckP99)
+	if cr.Requests > 0 { // not known of the SDK's
+		fmt.Fprintf(w, " (%d requests)", cr.Requests)
+	}
+	fmt.Fprintln(w)
 	if cr.Failed > 0 {
 		fmt.Fprintf(w, "            %d tasks not created; first error: %s\n", cr.Failed, cr.FirstError)
 	}
