@@ -640,7 +640,18 @@ func (a *API) writeError(w http.ResponseWriter, err error) {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	data, err := json.Marshal(v)
+	var data []byte
+	var err error
+	switch v := v.(type) { // the lists of tasks, without reflection (wire/append.go)
+	case wire.LeaseResponse:
+		data, err = wire.AppendLeaseResponse(nil, &v)
+	case wire.BatchResponse:
+		data, err = wire.AppendBatchResponse(nil, &v)
+	case wire.Task:
+		data, err = wire.AppendTask(nil, &v)
+	default:
+		data, err = json.Marshal(v)
+	}
 	if err != nil {
 		status = http.StatusInternalServerError
 		data = []byte(`{"error":{"code":"internal","message":"encode response"}}`)
