@@ -56,9 +56,10 @@ func newCoalescer(c *Client, maxTasks, maxRequests int) *coalescer {
 	return &coalescer{c: c, max: maxTasks, slots: make(chan struct{}, maxRequests)}
 }
 
-// create is CreateTask through the coalescer. Each caller either sends a
-// request itself (carrying whichever calls wait, its own or not) or waits
-// for a request that carries its call to be answered.
+// create is CreateTask through the coalescer. A caller that gets a
+// request slot sends whichever calls wait, its own or not (alone, its own
+// call goes as a request of its own, on its context); every caller waits
+// for the request that carries its call, or for its context to end.
 func (co *coalescer) create(ctx context.Context, req CreateTaskRequest) (*Task, error) {
 	p := &pendingCreate{req: req, done: make(chan struct{})}
 	co.mu.Lock()
@@ -70,12 +71,23 @@ func (co *coalescer) create(ctx context.Context, req CreateTaskRequest) (*Task, 
 			return p.task, p.err
 		case co.slots <- struct{}{}:
 			batch, stillWaiting := co.take(p)
-			if len(batch) > 0 {
-				// Not the caller's context: other callers' tasks ride
-				// along, and this one giving up must not fail them.
-				co.send(context.WithoutCancel(ctx), batch)
+			switch {
+			case len(batch) == 1 && batch[0] == p:
+				// Alone: a request of its own, on its own context.
+				p.task, p.err = co.c.createOne(ctx, p.req)
+				<-co.slots
+				return p.task, p.err
+			case len(batch) > 0:
+				// Not on the caller's context, nor holding the caller:
+				// other calls ride along, and this one giving up must
+				// neither fail them nor wait for them.
+				go func() {
+					co.send(context.WithoutCancel(ctx), batch)
+					<-co.slots
+				}()
+			default:
+				<-co.slots
 			}
-			<-co.slots
 			if !stillWaiting {
 				select { // sent, by this caller or another: wait for it
 				case <-p.done:

@@ -244,3 +244,27 @@ func TestBatchingOff(t *testing.T) {
 		t.Fatalf("requests %v", f.sizes)
 	}
 }
+
+// TestLoneCallKeepsItsContext: a call that goes alone ends when its
+// context does, however long the server takes.
+func TestLoneCallKeepsItsContext(t *testing.T) {
+	hold := make(chan struct{})
+	f := &fakeCreates{hold: hold}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	defer close(hold)
+	c := New(srv.URL, "")
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error)
+	go func() {
+		_, err := c.CreateTask(ctx, CreateTaskRequest{ID: "slow", Delay: "1h"})
+		errc <- err
+	}()
+	for len(c.creates.slots) == 0 { // sent, and held by the server
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("a lone call whose context ended: %v", err)
+	}
+}
