@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -72,8 +74,15 @@ func unavailable(format string, args ...any) *apiError {
 	return &apiError{http.StatusServiceUnavailable, wire.CodeUnavailable, fmt.Sprintf(format, args...)}
 }
 
-// forward proxies r to the leader at addr and relays its answer as is.
-func (a *API) forward(w http.ResponseWriter, r *http.Request, leaderID, addr string) {
+// errLeaderChanged ends a forwarded request whose group elected another
+// leader meanwhile.
+var errLeaderChanged = errors.New("the group elected another leader")
+
+// forward proxies r to leaderID, group g's leader at addr, and relays
+// its answer as is. If the group elects another leader meanwhile (the
+// one it went to was paused, or cut off), it gives up rather than wait
+// for a node that may never answer.
+func (a *API) forward(w http.ResponseWriter, r *http.Request, g slots.Group, b *Backend, leaderID, addr string) {
 	if by := r.Header.Get(headerForwarded); by != "" {
 		a.writeError(w, unavailable("forwarded by %s, but this node is not the leader either (leadership is changing); retry", by))
 		return
@@ -96,11 +105,42 @@ func (a *API) forward(w http.ResponseWriter, r *http.Request, leaderID, addr str
 		},
 		Transport: a.forwardTransport,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if errors.Is(context.Cause(r.Context()), errLeaderChanged) {
+				a.writeError(w, unavailable("group %d elected another leader while the request was with %s, which did not answer; whether it took effect is not known; retry", g, leaderID))
+				return
+			}
 			a.writeError(w, unavailable("the leader %s at %s did not answer: %v; retry", leaderID, addr, err))
 		},
 	}
-	proxy.ServeHTTP(w, r)
+	ctx, cancel := context.WithCancelCause(r.Context())
+	defer cancel(nil)
+	go func() {
+		tick := time.NewTicker(leaderCheckEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			var now string
+			if b != nil {
+				now, _, _ = b.Group.Leader()
+			} else {
+				now, _ = a.cfg.Node.LeaderOf(g)
+			}
+			if now != "" && now != leaderID {
+				cancel(errLeaderChanged)
+				return
+			}
+		}
+	}()
+	proxy.ServeHTTP(w, r.WithContext(ctx))
 }
+
+// leaderCheckEvery is how often a forwarded request looks whether its
+// group elected another leader meanwhile.
+const leaderCheckEvery = 100 * time.Millisecond
 
 func (a *API) getCluster(w http.ResponseWriter, r *http.Request) {
 	members, err := a.cfg.Node.Members()

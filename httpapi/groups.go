@@ -158,7 +158,7 @@ func (a *API) serveGroup(w http.ResponseWriter, r *http.Request, id slots.Group)
 		}
 		if !self {
 			r.Header.Set(headerGroup, id.String())
-			a.forward(w, r, leaderID, addr)
+			a.forward(w, r, id, b, leaderID, addr)
 			return routeForwarded
 		}
 		// A read answered from this node's state is linearizable only if

@@ -400,8 +400,18 @@ func TestClusterLeaderPause(t *testing.T) {
 			if err := leader.srv.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 				t.Fatal(err)
 			}
-			// Once every group has a leader on the other nodes (a write
-			// forwarded to the paused node would wait for it to wake).
+			// A write forwarded to the paused leader gives up once the
+			// others elect another, rather than wait for the sleeper.
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			began := time.Now()
+			_, err := recv.client(other.srv.addr).CreateTask(ctx, client.CreateTaskRequest{ID: "during-pause", Delay: "1h", Target: &client.Target{URL: recv.URL}})
+			cancel()
+			if waited := time.Since(began); waited > 20*time.Second {
+				t.Fatalf("a create through %s, forwarded to the paused leader, waited %v: %v", other.id, waited, err)
+			} else {
+				t.Logf("a create through %s while the leader sleeps: %v after %v", other.id, err, waited.Round(time.Millisecond))
+			}
+			// Once every group has a leader on the other nodes.
 			waitFor(t, 30*time.Second, "new leaders", func() bool {
 				info, err := client.New(other.srv.addr, "").Cluster(context.Background())
 				if err != nil {
