@@ -111,30 +111,37 @@ func waitQueued(t *testing.T, c *Client, n int) {
 	}
 }
 
-// TestCreatesShareRequests: a lone call goes alone to the single
-// endpoint; calls made while the one request allowed is in flight go
-// together in the next, a batch, and each gets its own task, or its own
-// error (a conflict for "taken").
-func TestCreatesShareRequests(t *testing.T) {
-	hold := make(chan struct{})
-	f := &fakeCreates{hold: hold}
+// heldClient is a client allowed one create request in flight, whose
+// first call ("first", answered on the returned channel) the server holds
+// until hold is closed: calls made meanwhile wait in the coalescer.
+func heldClient(t *testing.T) (c *Client, f *fakeCreates, hold chan struct{}, first chan error) {
+	t.Helper()
+	hold = make(chan struct{})
+	f = &fakeCreates{hold: hold}
 	srv := httptest.NewServer(f)
-	defer srv.Close()
-	c := New(srv.URL, "", WithCreateBatching(100, 1))
-
-	first := make(chan error)
+	t.Cleanup(srv.Close)
+	c = New(srv.URL, "", WithCreateBatching(100, 1))
+	first = make(chan error, 1)
 	go func() {
 		_, err := c.CreateTask(context.Background(), CreateTaskRequest{ID: "first", Delay: "1h"})
 		first <- err
 	}()
-	waitQueued(t, c, 0) // the first is taken at once...
 	deadline := time.Now().Add(10 * time.Second)
-	for len(c.creates.slots) == 0 { // ...and in flight, held by the server
+	for len(c.creates.slots) == 0 { // sent, and held by the server
 		if time.Now().After(deadline) {
 			t.Fatal("the first create was never sent")
 		}
 		time.Sleep(time.Millisecond)
 	}
+	return c, f, hold, first
+}
+
+// TestCreatesShareRequests: a lone call goes alone to the single
+// endpoint; calls made while the one request allowed is in flight go
+// together in the next, a batch, and each gets its own task, or its own
+// error (a conflict for "taken").
+func TestCreatesShareRequests(t *testing.T) {
+	c, f, hold, first := heldClient(t)
 	var ids []string
 	for i := range 30 {
 		ids = append(ids, fmt.Sprintf("t%02d", i))
@@ -167,15 +174,7 @@ func TestCreatesShareRequests(t *testing.T) {
 // TestRefusedBatchGoesAlone: a batch refused as a whole for one call's
 // bad input is sent again a call at a time, so only that call fails.
 func TestRefusedBatchGoesAlone(t *testing.T) {
-	hold := make(chan struct{})
-	f := &fakeCreates{hold: hold}
-	srv := httptest.NewServer(f)
-	defer srv.Close()
-	c := New(srv.URL, "", WithCreateBatching(100, 1))
-	go c.CreateTask(context.Background(), CreateTaskRequest{ID: "first", Delay: "1h"})
-	for len(c.creates.slots) == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	c, f, hold, _ := heldClient(t)
 	ids := []string{"a", "bad", "b"}
 	answers := make(chan map[string]error)
 	go func() { answers <- createAll(c, ids) }()
@@ -193,19 +192,7 @@ func TestRefusedBatchGoesAlone(t *testing.T) {
 // TestCancelledWhileWaiting: a call whose context ends while it waits
 // for a request returns, and is never sent.
 func TestCancelledWhileWaiting(t *testing.T) {
-	hold := make(chan struct{})
-	f := &fakeCreates{hold: hold}
-	srv := httptest.NewServer(f)
-	defer srv.Close()
-	c := New(srv.URL, "", WithCreateBatching(100, 1))
-	done := make(chan struct{})
-	go func() {
-		c.CreateTask(context.Background(), CreateTaskRequest{ID: "first", Delay: "1h"})
-		close(done)
-	}()
-	for len(c.creates.slots) == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	c, f, hold, first := heldClient(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error)
 	go func() {
@@ -218,7 +205,7 @@ func TestCancelledWhileWaiting(t *testing.T) {
 		t.Fatalf("a call cancelled while waiting: %v", err)
 	}
 	close(hold)
-	<-done
+	<-first
 	if !slices.Equal(f.sizes, []int{1}) {
 		t.Fatalf("requests %v: the cancelled call was sent", f.sizes)
 	}

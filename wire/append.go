@@ -71,27 +71,12 @@ func AppendTask(dst []byte, t *Task) ([]byte, error) {
 	for _, f := range [...]struct {
 		name string
 		t    *time.Time
-	}{{`,"lease_expires_at":`, t.LeaseExpiresAt}, {`,"next_attempt_at":`, t.NextAttemptAt}} {
-		if f.t != nil {
-			dst = append(dst, f.name...)
-			if dst, err = appendTime(dst, *f.t); err != nil {
-				return dst, err
-			}
-		}
-	}
-	dst = append(dst, `,"created_at":`...)
-	if dst, err = appendTime(dst, t.CreatedAt); err != nil {
-		return dst, err
-	}
-	dst = append(dst, `,"updated_at":`...)
-	if dst, err = appendTime(dst, t.UpdatedAt); err != nil {
-		return dst, err
-	}
-	for _, f := range [...]struct {
-		name string
-		t    *time.Time
-	}{{`,"fired_at":`, t.FiredAt}, {`,"completed_at":`, t.CompletedAt}} {
-		if f.t != nil {
+	}{
+		{`,"lease_expires_at":`, t.LeaseExpiresAt}, {`,"next_attempt_at":`, t.NextAttemptAt},
+		{`,"created_at":`, &t.CreatedAt}, {`,"updated_at":`, &t.UpdatedAt},
+		{`,"fired_at":`, t.FiredAt}, {`,"completed_at":`, t.CompletedAt},
+	} {
+		if f.t != nil { // only the optional ones can be nil
 			dst = append(dst, f.name...)
 			if dst, err = appendTime(dst, *f.t); err != nil {
 				return dst, err
