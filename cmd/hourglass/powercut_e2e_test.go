@@ -29,7 +29,8 @@ import (
 // acknowledged create is there and delivered, every acknowledged cancel
 // holds (cancelled, never delivered), nothing was delivered early, no
 // attempt repeated, and each restart was ready within the 30 s that
-// startServer allows.
+// startServer allows. With HOURGLASS_KEEP_POWERCUT=dir, a run that loses
+// a write copies its data directory there, to look into.
 func TestPowerCut(t *testing.T) {
 	lfs := lazyfs.ForTest(t)
 	dataDir := filepath.Join(lfs.Dir(), "data")
