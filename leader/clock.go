@@ -25,11 +25,7 @@ import (
 func (c *Core) stepBack(now time.Time) {
 	step := c.now.Sub(now)
 	old := c.wheel
-	w, err := wheel.New[item](time.Millisecond, 512, now)
-	if err != nil {
-		panic(err) // constant, valid parameters
-	}
-	c.wheel = w
+	c.wheel = newWheel(now)
 	for _, e := range c.entries {
 		if old.Cancel(e) {
 			c.wheel.Add(e, c.releaseAt(e.Value)) // after now: it was after the old time

@@ -12,11 +12,15 @@ import (
 
 // TestClockStepsOnTheLeader: the leader's clock steps back an hour, then
 // forward two hours, with tasks in the wheel, in its ready lists, and
-// created after the step back due before the time the wheel had reached.
-// By that clock no task is ever fired more than the fire lead before its
-// time, none is lost, and none fires twice.
+// created after the step back due before the time the wheel had reached,
+// and a lease ending within the span the step forward skips. By that
+// clock no task is ever fired more than the fire lead before its time,
+// none is lost, none fires twice, and the lease expires once, no earlier
+// than its end.
 func TestClockStepsOnTheLeader(t *testing.T) {
 	s := newSim(t, Config{})
+	leaseEnd := t0.Add(50 * time.Minute)
+	s.core.Changed([]fsm.Change{{Kind: fsm.ChangeLeased, ID: "leased", At: leaseEnd.UnixNano()}})
 	due := map[string]time.Time{}
 	for i := range 600 {
 		id := fmt.Sprintf("t%03d", i)
@@ -52,6 +56,30 @@ func TestClockStepsOnTheLeader(t *testing.T) {
 		if early := at.Sub(times[0]); early > lead {
 			t.Fatalf("%s due %v fired at %v by the leader's clock: %v early", id, at, times[0], early)
 		}
+	}
+	if got := s.expired["leased"]; len(got) != 1 || got[0].Before(leaseEnd) {
+		t.Fatalf("the lease ending at %v expired at %v by the leader's clock", leaseEnd, got)
+	}
+}
+
+// TestRetryAfterKeepsItsTimeAcrossAClockStep: a host that asked for 30 s
+// of quiet is sent to again when those 30 s have passed, though the
+// leader's clock stepped back an hour 10 s into them.
+func TestRetryAfterKeepsItsTimeAcrossAClockStep(t *testing.T) {
+	s := newSim(t, Config{})
+	s.finish = false
+	due := t0.Add(time.Second)
+	s.createTo("first", "q", due, "http://busy/")
+	s.runUntil(due)
+	s.finishSend("first", due.Add(30*time.Second))
+	s.runUntil(due.Add(10 * time.Second))
+	s.now = s.now.Add(-time.Hour)
+	stepped := s.now
+	s.createTo("second", "q", stepped.Add(time.Second), "http://busy/")
+	s.runUntil(stepped.Add(21 * time.Second))
+	want := stepped.Add(20 * time.Second) // the 20 s the Retry-After had left
+	if got := s.sent["second"]; len(got) != 1 || got[0].Before(want) || got[0].Sub(want) > time.Millisecond {
+		t.Fatalf("sent at %v by the stepped clock, want %v", got, want)
 	}
 }
 
@@ -91,10 +119,7 @@ func TestNewLeaderWhoseClockIsBehind(t *testing.T) {
 		s.create(id, "q", at, false)
 	}
 	s.runUntil(t0.Add(time.Minute))
-	for len(s.sending) > 0 { // finished, but for the last one sent
-		if len(s.sending) == 1 {
-			break
-		}
+	for len(s.sending) > 1 { // finished, but for the last one sent
 		s.finishSend(s.sending[0].Task.Id, time.Time{})
 	}
 	inFlight := s.sending[0].Task

@@ -149,13 +149,9 @@ type Core struct {
 func New(store Store, cfg Config, term uint64, now time.Time) *Core {
 	cfg.SetDefaults()
 	now = now.Round(0) // the wall clock alone (clock.go)
-	w, err := wheel.New[item](time.Millisecond, 512, now)
-	if err != nil {
-		panic(err) // constant, valid parameters
-	}
 	c := &Core{
 		cfg: cfg, store: store, now: now,
-		wheel: w, entries: map[string]*wheel.Entry[item]{}, lastRefill: now,
+		wheel: newWheel(now), entries: map[string]*wheel.Entry[item]{}, lastRefill: now,
 		gates: newGates(), waiters: map[string][]waiter{}, blocked: map[*hostGate]struct{}{},
 	}
 	tasks, err := store.Running()
@@ -174,6 +170,16 @@ func New(store Store, cfg Config, term uint64, now time.Time) *Core {
 		c.out.Refired++
 	}
 	return c
+}
+
+// newWheel is an empty wheel whose clock starts at now: millisecond
+// ticks, 512 buckets a level.
+func newWheel(now time.Time) *wheel.Wheel[item] {
+	w, err := wheel.New[item](time.Millisecond, 512, now)
+	if err != nil {
+		panic(err) // constant, valid parameters
+	}
+	return w
 }
 
 // Loaded is the number of tasks held in the wheel: bounded by what falls

@@ -79,13 +79,15 @@ type sim struct {
 	sent    map[string][]time.Time
 	sending []SendJob
 	dues    map[string]int64 // due time of each fired task
+	// expired: when the core said each lease ran out.
+	expired map[string][]time.Time
 }
 
 var t0 = time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 
 func newSim(t *testing.T, cfg Config) *sim {
 	s := &sim{t: t, store: newMemStore(), now: t0, tasks: map[string]fsm.DueKey{}, fired: map[string][]time.Time{}, finish: true, created: map[string]string{},
-		urls: map[string]string{}, sent: map[string][]time.Time{}, dues: map[string]int64{}}
+		urls: map[string]string{}, sent: map[string][]time.Time{}, dues: map[string]int64{}, expired: map[string][]time.Time{}}
 	s.core = New(s.store, cfg, 1, t0)
 	return s
 }
@@ -166,6 +168,9 @@ func (s *sim) stepOnce() (Output, bool) {
 		} else {
 			accepted = append(accepted, &fsmpb.Task{Id: it.Id, Queue: s.created[it.Id], DueAt: it.DueAt, Target: &fsmpb.Target{Url: s.urls[it.Id]}})
 		}
+	}
+	for _, id := range out.Expired {
+		s.expired[id] = append(s.expired[id], s.now)
 	}
 	for _, job := range out.Send {
 		if early := time.Unix(0, job.Task.DueAt).Sub(s.now); early > 0 {
