@@ -114,27 +114,27 @@ func (a *API) forward(w http.ResponseWriter, r *http.Request, g slots.Group, b *
 	}
 	ctx, cancel := context.WithCancelCause(r.Context())
 	defer cancel(nil)
-	go func() {
-		tick := time.NewTicker(leaderCheckEvery)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-			var now string
-			if b != nil {
-				now, _, _ = b.Group.Leader()
-			} else {
-				now, _ = a.cfg.Node.LeaderOf(g)
-			}
-			if now != "" && now != leaderID {
-				cancel(errLeaderChanged)
-				return
-			}
+	// A timer, not a goroutine: most forwards are answered before it
+	// first fires.
+	var watch *time.Timer
+	watch = time.AfterFunc(time.Hour, func() {
+		if ctx.Err() != nil {
+			return // answered meanwhile
 		}
-	}()
+		var now string
+		if b != nil {
+			now, _, _ = b.Group.Leader()
+		} else {
+			now, _ = a.cfg.Node.LeaderOf(g)
+		}
+		if now != "" && now != leaderID {
+			cancel(errLeaderChanged)
+			return
+		}
+		watch.Reset(leaderCheckEvery)
+	})
+	watch.Reset(leaderCheckEvery) // set, now that the callback can see watch
+	defer watch.Stop()
 	proxy.ServeHTTP(w, r.WithContext(ctx))
 }
 
