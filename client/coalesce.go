@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"sync"
 
 	"github.com/hourglass-scheduler/hourglass/wire"
@@ -65,11 +66,17 @@ func (co *coalescer) create(ctx context.Context, req CreateTaskRequest) (*Task, 
 	co.mu.Lock()
 	co.waiting = append(co.waiting, p)
 	co.mu.Unlock()
+	slots := co.slots // nil once p is sent: then only its answer counts
 	for {
 		select {
 		case <-p.done:
 			return p.task, p.err
-		case co.slots <- struct{}{}:
+		case <-ctx.Done():
+			// Not sent: it never will be. Under way: its outcome is
+			// unknown, as for a request of its own cancelled in flight.
+			co.withdraw(p)
+			return nil, ctx.Err()
+		case slots <- struct{}{}:
 			batch, stillWaiting := co.take(p)
 			switch {
 			case len(batch) == 1 && batch[0] == p:
@@ -89,26 +96,8 @@ func (co *coalescer) create(ctx context.Context, req CreateTaskRequest) (*Task, 
 				<-co.slots
 			}
 			if !stillWaiting {
-				select { // sent, by this caller or another: wait for it
-				case <-p.done:
-					return p.task, p.err
-				case <-ctx.Done():
-					return nil, ctx.Err() // under way: its outcome is unknown
-				}
+				slots = nil
 			}
-		case <-ctx.Done():
-			co.mu.Lock()
-			for i, w := range co.waiting {
-				if w == p { // not sent: it never will be
-					co.waiting = append(co.waiting[:i], co.waiting[i+1:]...)
-					co.mu.Unlock()
-					return nil, ctx.Err()
-				}
-			}
-			co.mu.Unlock()
-			// Under way: its outcome is unknown, as for a request of its
-			// own cancelled in flight.
-			return nil, ctx.Err()
 		}
 	}
 }
@@ -121,12 +110,16 @@ func (co *coalescer) take(p *pendingCreate) (batch []*pendingCreate, stillWaitin
 	n := min(len(co.waiting), co.max)
 	batch = append([]*pendingCreate(nil), co.waiting[:n]...)
 	co.waiting = append(co.waiting[:0], co.waiting[n:]...)
-	for _, w := range co.waiting {
-		if w == p {
-			return batch, true
-		}
+	return batch, slices.Contains(co.waiting, p)
+}
+
+// withdraw takes p out of the waiting calls, if it is still there.
+func (co *coalescer) withdraw(p *pendingCreate) {
+	co.mu.Lock()
+	defer co.mu.Unlock()
+	if i := slices.Index(co.waiting, p); i >= 0 {
+		co.waiting = slices.Delete(co.waiting, i, i+1)
 	}
-	return batch, false
 }
 
 // send makes one request for batch and answers each call in it.
