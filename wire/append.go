@@ -44,7 +44,7 @@ func AppendTask(dst []byte, t *Task) ([]byte, error) {
 	}
 	if t.MaxAttempts != 0 {
 		dst = append(dst, `,"max_attempts":`...)
-		dst = appendInt(dst, int64(t.MaxAttempts))
+		dst = strconv.AppendInt(dst, int64(t.MaxAttempts), 10)
 	}
 	if t.Backoff != nil {
 		dst = append(dst, `,"backoff":`...)
@@ -59,7 +59,7 @@ func AppendTask(dst []byte, t *Task) ([]byte, error) {
 	dst = append(dst, `,"state":`...)
 	dst = appendString(dst, t.State)
 	dst = append(dst, `,"attempts":`...)
-	dst = appendInt(dst, int64(t.Attempts))
+	dst = strconv.AppendInt(dst, int64(t.Attempts), 10)
 	if t.LastError != "" {
 		dst = append(dst, `,"last_error":`...)
 		dst = appendString(dst, t.LastError)
@@ -84,7 +84,7 @@ func AppendTask(dst []byte, t *Task) ([]byte, error) {
 		}
 	}
 	dst = append(dst, `,"version":`...)
-	dst = appendUint(dst, t.Version)
+	dst = strconv.AppendUint(dst, t.Version, 10)
 	return append(dst, '}'), nil
 }
 
@@ -105,7 +105,7 @@ func AppendLeaseResponse(dst []byte, r *LeaseResponse) ([]byte, error) {
 		}
 		dst = dst[:len(dst)-1] // the task's closing brace: its fields go on
 		dst = append(dst, `,"attempt":`...)
-		dst = appendInt(dst, int64(lt.Attempt))
+		dst = strconv.AppendInt(dst, int64(lt.Attempt), 10)
 		dst = append(dst, `,"lease_token":`...)
 		dst = appendString(dst, lt.LeaseToken)
 		dst = append(dst, '}')
@@ -192,7 +192,3 @@ func appendMarshal(dst []byte, v any) ([]byte, error) {
 	}
 	return append(dst, b...), nil
 }
-
-func appendInt(dst []byte, n int64) []byte { return strconv.AppendInt(dst, n, 10) }
-
-func appendUint(dst []byte, n uint64) []byte { return strconv.AppendUint(dst, n, 10) }

@@ -46,6 +46,7 @@ func TestPowerCut(t *testing.T) {
 	const cuts = 6
 	var lastCut time.Time
 	var logs []string
+	syncs := 0 // fsyncs the file system saw, after the last round
 	for round := range cuts {
 		began := time.Now()
 		srv := startServer(t, dataDir, raftAddr, flags...)
@@ -66,7 +67,13 @@ func TestPowerCut(t *testing.T) {
 			t.Fatal(err)
 		}
 		st := lfs.Stats()
-		t.Logf("round %d: %s; %d unsynced writes to %d files undone", round, how, st.Forgotten, st.ForgottenFiles)
+		t.Logf("round %d: %s; %d unsynced writes to %d files undone (%d writes, %d fsyncs so far)", round, how, st.Forgotten, st.ForgottenFiles, st.Writes, st.Syncs)
+		// Else the round proved nothing: the node synced nothing through
+		// the file system (the raft log must), or the cut undid nothing.
+		if st.Syncs <= syncs || st.Forgotten == 0 {
+			t.Fatalf("round %d: %d fsyncs seen (%d before), %d unsynced writes undone", round, st.Syncs, syncs, st.Forgotten)
+		}
+		syncs = st.Syncs
 		rebooted(t, dataDir, fmt.Sprintf("after-cut-%d", round))
 	}
 

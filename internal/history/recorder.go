@@ -67,13 +67,6 @@ func (r *Recorder) freeRow(i int) {
 	r.mu.Unlock()
 }
 
-// Len is the number of operations recorded.
-func (r *Recorder) Len() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.ops)
-}
-
 // Delivered records that a receiver got a delivery of task id at at: the
 // task was fired at some moment before.
 func (r *Recorder) Delivered(id string, at time.Time) {

@@ -26,8 +26,9 @@ type FS struct {
 	stats  Stats
 }
 
-// Stats counts what an FS saw since it was mounted.
+// Stats counts what an FS saw since Mount (across cuts).
 type Stats struct {
+	// Writes and Syncs count the changes recorded and the fsyncs.
 	Writes, Syncs int
 	// Forgotten counts the changes the last Cut undid, in files.
 	Forgotten, ForgottenFiles int
