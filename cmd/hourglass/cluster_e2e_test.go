@@ -225,13 +225,26 @@ func createSpread(t *testing.T, c *client.Client, prefix string, n int, start ti
 			due[id] = at.Round(0)
 			batch = append(batch, client.CreateTaskRequest{ID: id, ExecuteAt: at.UTC().Format(time.RFC3339Nano), Target: &client.Target{URL: url}})
 		}
-		results, err := c.CreateTasks(context.Background(), batch)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range results {
-			if r.Error != nil {
-				t.Fatalf("create: %+v", r.Error)
+		// A group whose leadership moves just then (the placement hands
+		// it to its preferred node) answers its items "unavailable":
+		// those are sent again, as the answer says to, with the same ids.
+		for attempt := 0; len(batch) > 0; attempt++ {
+			results, err := c.CreateTasks(context.Background(), batch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var again []client.CreateTaskRequest
+			for i, r := range results {
+				switch {
+				case r.Error == nil:
+				case r.Error.Code == client.CodeUnavailable && attempt < 50:
+					again = append(again, batch[i])
+				default:
+					t.Fatalf("create %s: %+v", batch[i].ID, r.Error)
+				}
+			}
+			if batch = again; len(batch) > 0 {
+				time.Sleep(100 * time.Millisecond) // a leadership move takes a moment
 			}
 		}
 	}
