@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // duplicateKey returns the path of the first key that appears twice in one
@@ -68,7 +69,10 @@ func duplicateKey(data []byte) (string, bool) {
 				continue
 			}
 			key := string(data[start+1 : i])
-			if escaped {
+			// As the decoder reads it: escapes resolved, and bytes that
+			// are not UTF-8 each made U+FFFD (so "\xc7" and "\xb4" are
+			// the same key to it).
+			if escaped || !utf8.ValidString(key) {
 				if err := json.Unmarshal(data[start:i+1], &key); err != nil {
 					return "", false // not valid JSON after all: the decoder said so
 				}
