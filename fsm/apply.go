@@ -163,7 +163,7 @@ func (a *applier) get(id string) (*fsmpb.Task, error) {
 		return nil, nil
 	}
 	t := new(fsmpb.Task)
-	if err := proto.Unmarshal(v, t); err != nil {
+	if err := t.UnmarshalVT(v); err != nil {
 		return nil, fmt.Errorf("decode task %q: %w", id, err)
 	}
 	return t, nil
@@ -171,7 +171,7 @@ func (a *applier) get(id string) (*fsmpb.Task, error) {
 
 func (a *applier) put(t *fsmpb.Task) error {
 	t.Version = a.index
-	v, err := proto.Marshal(t)
+	v, err := t.MarshalVT()
 	if err != nil {
 		return fmt.Errorf("encode task %q: %w", t.Id, err)
 	}

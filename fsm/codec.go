@@ -22,7 +22,7 @@ func EncodeEntry(cmds ...*fsmpb.Command) ([]byte, error) {
 // of a kind this build does not know is an error, never skipped.
 func DecodeEntry(data []byte) (*fsmpb.Entry, error) {
 	var e fsmpb.Entry
-	if err := proto.Unmarshal(data, &e); err != nil {
+	if err := e.UnmarshalVT(data); err != nil {
 		return nil, fmt.Errorf("decode entry: %w", err)
 	}
 	if len(e.Commands) == 0 {
