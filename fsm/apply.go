@@ -62,9 +62,15 @@ type CountResult struct{ Changed int }
 
 // applier applies commands inside one write transaction.
 type applier struct {
-	tasks, due, running, expire, byState, queues, counts *bolt.Bucket
-	index, term                                          uint64 // of the entry being applied
-	changes                                              []Change
+	tasks, due, expire, byState, queues, counts *bolt.Bucket
+	// Cursors over tasks, due and by_state for lookups and deletes: one
+	// reused cursor instead of the new one each Bucket.Get and Delete makes.
+	tasksCur, dueCur, byStateCur *bolt.Cursor
+	// key is scratch space for a key that is only looked up or deleted
+	// (bbolt keeps the key of a Put for the transaction's life).
+	key         []byte
+	index, term uint64 // of the entry being applied
+	changes     []Change
 	// countDeltas are the changes to counts, written once per batch.
 	countDeltas map[queueState]int64
 	// finished counts the tasks that reached a final state in this batch
@@ -92,7 +98,6 @@ func newApplier(tx *bolt.Tx) *applier {
 	a := &applier{
 		tasks:   tx.Bucket(bucketTasks),
 		due:     tx.Bucket(bucketDue),
-		running: tx.Bucket(bucketRunning),
 		expire:  tx.Bucket(bucketExpire),
 		byState: tx.Bucket(bucketByState),
 		queues:  tx.Bucket(bucketQueues),
@@ -101,8 +106,9 @@ func newApplier(tx *bolt.Tx) *applier {
 		countDeltas: map[queueState]int64{},
 		queueCache:  map[string]*fsmpb.Queue{},
 	}
+	a.tasksCur, a.dueCur, a.byStateCur = a.tasks.Cursor(), a.due.Cursor(), a.byState.Cursor()
 	if tx.Writable() {
-		for _, b := range []*bolt.Bucket{a.tasks, a.running, a.expire, a.byState} { // not due: see fillPercent
+		for _, b := range []*bolt.Bucket{a.tasks, a.expire, a.byState} { // not due: see fillPercent
 			b.FillPercent = fillPercent
 		}
 	}
@@ -144,6 +150,23 @@ func (a *applier) apply(c *fsmpb.Command) (any, error) {
 	}
 }
 
+// lookup returns the value under key k in c's bucket, or nil, moving c.
+func lookup(c *bolt.Cursor, k []byte) []byte {
+	got, v := c.Seek(k)
+	if !bytes.Equal(got, k) {
+		return nil
+	}
+	return v
+}
+
+// remove deletes key k, if present, from c's bucket, moving c.
+func remove(c *bolt.Cursor, k []byte) error {
+	if got, _ := c.Seek(k); !bytes.Equal(got, k) {
+		return nil
+	}
+	return c.Delete()
+}
+
 // Limits that keep every key a valid bbolt key; the API's are tighter.
 const (
 	maxIDLen    = 1024
@@ -158,7 +181,8 @@ func (a *applier) get(id string) (*fsmpb.Task, error) {
 	if !validID(id) {
 		return nil, nil
 	}
-	v := a.tasks.Get([]byte(id))
+	a.key = append(a.key[:0], id...)
+	v := lookup(a.tasksCur, a.key)
 	if v == nil {
 		return nil, nil
 	}
@@ -181,7 +205,8 @@ func (a *applier) put(t *fsmpb.Task) error {
 // setState moves t to state, keeping by_state and the counts in step.
 func (a *applier) setState(t *fsmpb.Task, state fsmpb.State) error {
 	if t.State != fsmpb.State_STATE_UNSPECIFIED {
-		if err := a.byState.Delete(stateKey(t.State, t.Queue, t.Id)); err != nil {
+		a.key = appendStateKey(a.key[:0], t.State, t.Queue, t.Id)
+		if err := remove(a.byStateCur, a.key); err != nil {
 			return err
 		}
 		a.countDeltas[queueState{t.Queue, t.State}]--
@@ -238,14 +263,19 @@ func (a *applier) addDue(t *fsmpb.Task) error {
 
 func (a *applier) removeDue(t *fsmpb.Task) error {
 	a.changes = append(a.changes, Change{Kind: ChangeNotDue, ID: t.Id, At: t.DueAt})
-	return a.due.Delete(timeKey(t.DueAt, t.Id))
+	return a.deleteDue(t)
 }
 
-// stopRunning takes t out of the running index: its attempt is over.
-func (a *applier) stopRunning(t *fsmpb.Task) error {
+// deleteDue takes t out of the due index.
+func (a *applier) deleteDue(t *fsmpb.Task) error {
+	a.key = appendTimeKey(a.key[:0], t.DueAt, t.Id)
+	return remove(a.dueCur, a.key)
+}
+
+// stopRunning ends t's attempt (its state changes next).
+func (a *applier) stopRunning(t *fsmpb.Task) {
 	a.changes = append(a.changes, Change{Kind: ChangeStopped, ID: t.Id})
 	t.LeaseExpiresAt, t.LeaseToken = 0, nil
-	return a.running.Delete([]byte(t.Id))
 }
 
 // finish moves t to a final state and queues it for purging.
@@ -375,7 +405,7 @@ func (a *applier) fire(c *fsmpb.FireTasks) (*FireResult, error) {
 		}
 		switch {
 		case t.State == fsmpb.State_SCHEDULED && t.DueAt == item.DueAt:
-			if err := a.due.Delete(timeKey(t.DueAt, t.Id)); err != nil {
+			if err := a.deleteDue(t); err != nil {
 				return nil, err
 			}
 			if pastLateness(t, c.At) {
@@ -388,14 +418,9 @@ func (a *applier) fire(c *fsmpb.FireTasks) (*FireResult, error) {
 			if err := a.setState(t, fsmpb.State_RUNNING); err != nil {
 				return nil, err
 			}
-			if err := a.running.Put([]byte(t.Id), nil); err != nil {
-				return nil, err
-			}
 		case !lease && t.State == fsmpb.State_RUNNING && t.LeaseExpiresAt == 0 && (t.FireTerm < c.Term || item.Reclaim):
 			if pastLateness(t, c.At) {
-				if err := a.stopRunning(t); err != nil {
-					return nil, err
-				}
+				a.stopRunning(t)
 				if err := a.expireTask(t, c); err != nil {
 					return nil, err
 				}
@@ -444,9 +469,7 @@ func (a *applier) outcomes(c *fsmpb.RecordOutcomes) (*OutcomeResult, error) {
 		if res.Errs[i] = checkOutcome(t, o, c.At); res.Errs[i] != nil {
 			continue
 		}
-		if err := a.stopRunning(t); err != nil {
-			return nil, err
-		}
+		a.stopRunning(t)
 		t.LastError = o.Error
 		kind, retryAt := o.Kind, o.RetryAt
 		if kind == fsmpb.Outcome_FAILED {

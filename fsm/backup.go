@@ -149,8 +149,8 @@ func inspectStateFile(path string, more func(*bolt.Tx, *StateInfo) error) (info 
 			}
 		}
 		info = &StateInfo{Schema: metaUint(tx, metaSchema), Index: appliedIndex(tx), Term: metaUint(tx, metaAppliedTerm)}
-		if info.Schema != SchemaVersion {
-			return fmt.Errorf("state file schema version %d, this build reads %d", info.Schema, SchemaVersion)
+		if info.Schema < OldestSnapshotSchema || info.Schema > SchemaVersion {
+			return fmt.Errorf("state file schema version %d, this build reads %d to %d", info.Schema, OldestSnapshotSchema, SchemaVersion)
 		}
 		if more == nil {
 			return nil
@@ -194,12 +194,9 @@ func checkRecords(tx *bolt.Tx) (Counts, error) {
 	if total := counts.Total(); total != tasks {
 		return nil, fmt.Errorf("state index lists %d tasks, the file holds %d", total, tasks)
 	}
-	due, running := uint64(tx.Bucket(bucketDue).Stats().KeyN), uint64(tx.Bucket(bucketRunning).Stats().KeyN)
+	due := uint64(tx.Bucket(bucketDue).Stats().KeyN)
 	if want := counts[StateName(fsmpb.State_SCHEDULED)]; due != want {
 		return nil, fmt.Errorf("due index lists %d tasks, %d are scheduled", due, want)
-	}
-	if want := counts[StateName(fsmpb.State_RUNNING)]; running != want {
-		return nil, fmt.Errorf("running index lists %d tasks, %d are running", running, want)
 	}
 	err = tx.Bucket(bucketCounts).ForEach(func(k, v []byte) error {
 		if len(v) != 8 || binary.BigEndian.Uint64(v) != perQueue[string(k)] {
@@ -308,7 +305,7 @@ func (a *applier) drop(t *fsmpb.Task) error {
 		b   *bolt.Bucket
 		key []byte
 	}
-	deletes := []entry{{a.byState, stateKey(t.State, t.Queue, t.Id)}, {a.tasks, []byte(t.Id)}, {a.running, []byte(t.Id)}}
+	deletes := []entry{{a.byState, stateKey(t.State, t.Queue, t.Id)}, {a.tasks, []byte(t.Id)}}
 	if t.State == fsmpb.State_SCHEDULED {
 		deletes = append(deletes, entry{a.due, timeKey(t.DueAt, t.Id)})
 	}

@@ -5,10 +5,12 @@
 // Storage (one bbolt file):
 //
 //	tasks     id → Task (protobuf)
-//	due       be(due_at) ‖ id → ∅          scheduled tasks in time order
-//	running   id → ∅                       tasks whose attempt is in flight
+//	due       be(due_at) ‖ id → route      scheduled tasks in time order
 //	expire    be(retain_until) ‖ id → ∅    finished tasks in purge order
-//	by_state  state ‖ queue ‖ 0 ‖ id → ∅   listing by state and queue
+//	by_state  state ‖ queue ‖ 0 ‖ id → ∅   listing by state and queue (its
+//	                                       running prefix: attempts in flight)
+//	queues    name → Queue (protobuf)      a queue's settings
+//	counts    queue ‖ 0 ‖ state → be(n)    tasks per queue and state
 //	meta      "applied" → be(raft index), "applied_term" → be(its term),
 //	          "schema" → be(version)
 //

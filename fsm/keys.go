@@ -11,8 +11,10 @@ import (
 )
 
 var (
-	bucketTasks   = []byte("tasks")
-	bucketDue     = []byte("due")
+	bucketTasks = []byte("tasks")
+	bucketDue   = []byte("due")
+	// bucketRunning is schema 2's index of running tasks, dropped by the
+	// migration to 3: by_state's running prefix lists the same tasks.
 	bucketRunning = []byte("running")
 	bucketExpire  = []byte("expire")
 	bucketByState = []byte("by_state")
@@ -20,7 +22,7 @@ var (
 	bucketQueues  = []byte("queues")
 	bucketCounts  = []byte("counts")
 
-	allBuckets = [][]byte{bucketTasks, bucketDue, bucketRunning, bucketExpire, bucketByState, bucketMeta, bucketQueues, bucketCounts}
+	allBuckets = [][]byte{bucketTasks, bucketDue, bucketExpire, bucketByState, bucketMeta, bucketQueues, bucketCounts}
 
 	metaApplied     = []byte("applied")
 	metaAppliedTerm = []byte("applied_term")
@@ -34,7 +36,13 @@ var (
 //
 //	1: tasks, due, running, expire, by_state, meta.
 //	2: due values carry the task's route; queues; counts.
-const SchemaVersion = 2
+//	3: no running index (by_state's running prefix is one).
+const SchemaVersion = 3
+
+// OldestSnapshotSchema is the oldest schema of a raft snapshot or backup
+// this build installs (migrating it as it opens it): one taken before an
+// upgrade stays usable after it.
+const OldestSnapshotSchema = 2
 
 // lastState is the highest task state.
 const lastState = fsmpb.State_EXPIRED
@@ -42,10 +50,13 @@ const lastState = fsmpb.State_EXPIRED
 // timeKey is a time (unix ns) followed by an id, ordered by time. The sign
 // bit is flipped so that the order holds for any int64.
 func timeKey(at int64, id string) []byte {
-	k := make([]byte, 8+len(id))
-	binary.BigEndian.PutUint64(k, uint64(at)^(1<<63))
-	copy(k[8:], id)
-	return k
+	return appendTimeKey(make([]byte, 0, 8+len(id)), at, id)
+}
+
+// appendTimeKey appends timeKey(at, id) to k.
+func appendTimeKey(k []byte, at int64, id string) []byte {
+	k = binary.BigEndian.AppendUint64(k, uint64(at)^(1<<63))
+	return append(k, id...)
 }
 
 // splitTimeKey undoes timeKey.
@@ -55,7 +66,11 @@ func splitTimeKey(k []byte) (int64, string) {
 
 // stateKey is the by_state index key of a task.
 func stateKey(state fsmpb.State, queue, id string) []byte {
-	k := make([]byte, 0, 2+len(queue)+len(id))
+	return appendStateKey(make([]byte, 0, 2+len(queue)+len(id)), state, queue, id)
+}
+
+// appendStateKey appends stateKey(state, queue, id) to k.
+func appendStateKey(k []byte, state fsmpb.State, queue, id string) []byte {
 	k = append(k, byte(state))
 	k = append(k, queue...)
 	k = append(k, 0)

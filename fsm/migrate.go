@@ -1,10 +1,11 @@
 package fsm
 
 import (
+	"errors"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
-	"google.golang.org/protobuf/proto"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
 )
@@ -13,15 +14,30 @@ import (
 // inside the transaction that opens it. Every node migrates the same state
 // to the same result, so peers stay equal.
 func migrate(tx *bolt.Tx, from uint64) error {
-	if from != 1 {
+	switch from {
+	case 1:
+		if err := migrate1to2(tx); err != nil {
+			return fmt.Errorf("migrate state file to schema version 2: %w", err)
+		}
+		fallthrough
+	case 2:
+		// 2 → 3: the running index goes; by_state lists running tasks.
+		if err := tx.DeleteBucket(bucketRunning); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
+			return fmt.Errorf("migrate state file to schema version 3: %w", err)
+		}
+	default:
 		return fmt.Errorf("state file schema version %d: no migration to version %d", from, SchemaVersion)
 	}
-	// 1 → 2: due values carry the route; queues and counts exist.
+	return tx.Bucket(bucketMeta).Put(metaSchema, u64(SchemaVersion))
+}
+
+// migrate1to2 gives due values the route, and makes queues and counts.
+func migrate1to2(tx *bolt.Tx) error {
 	a := newApplier(tx)
 	tasks := tx.Bucket(bucketTasks)
 	err := tasks.ForEach(func(k, v []byte) error {
 		t := new(fsmpb.Task)
-		if err := proto.Unmarshal(v, t); err != nil {
+		if err := t.UnmarshalVT(v); err != nil {
 			return fmt.Errorf("decode task %q: %w", k, err)
 		}
 		a.countDeltas[queueState{t.Queue, t.State}]++
@@ -34,10 +50,7 @@ func migrate(tx *bolt.Tx, from uint64) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("migrate state file to schema version %d: %w", SchemaVersion, err)
+		return err
 	}
-	if err := a.flushCounts(); err != nil {
-		return fmt.Errorf("migrate state file to schema version %d: %w", SchemaVersion, err)
-	}
-	return tx.Bucket(bucketMeta).Put(metaSchema, u64(SchemaVersion))
+	return a.flushCounts()
 }

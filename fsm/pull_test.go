@@ -1,7 +1,11 @@
 package fsm
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
+	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -346,4 +350,70 @@ func TestPauseQueueChangesOnlyPaused(t *testing.T) {
 		t.Fatalf("pause without a name: %+v", r)
 	}
 	h.checkRecords()
+}
+
+// TestMigrateFromSchema2 opens, and restores as a raft snapshot, a schema 2
+// file (one with the running index): both come out at this schema, the
+// running task still listed as running.
+func TestMigrateFromSchema2(t *testing.T) {
+	h := newHarness(t)
+	h.apply(create(pullTask("a", 100), pullTask("b", 200)))
+	h.apply(lease(100, 500, &fsmpb.FireItem{Id: "a", DueAt: 100}))
+	err := h.f.db.Update(func(tx *bolt.Tx) error {
+		running, err := tx.CreateBucket(bucketRunning)
+		if err != nil {
+			return err
+		}
+		if err := running.Put([]byte("a"), nil); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMeta).Put(metaSchema, u64(2))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.f.Close()
+	old, err := os.ReadFile(h.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := CheckStateFile(h.path); err != nil || info.Schema != 2 {
+		t.Fatalf("a schema 2 file does not check: %+v %v", info, err)
+	}
+
+	checkMigrated := func(f *FSM) {
+		t.Helper()
+		err := f.view(func(tx *bolt.Tx) error {
+			if tx.Bucket(bucketRunning) != nil {
+				return errors.New("the running index is still there")
+			}
+			if got := metaUint(tx, metaSchema); got != SchemaVersion {
+				return fmt.Errorf("schema %d after opening", got)
+			}
+			_, err := checkRecords(tx)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if running, err := f.Running(); err != nil || len(running) != 1 || running[0].Id != "a" {
+			t.Fatalf("running after the migration: %v %v", running, err)
+		}
+	}
+	f, err := Open(h.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.f = f
+	t.Cleanup(func() { f.Close() })
+	checkMigrated(f)
+
+	other := newHarness(t)
+	if err := other.f.Restore(io.NopCloser(bytes.NewReader(old))); err != nil {
+		t.Fatalf("restore a schema 2 snapshot: %v", err)
+	}
+	checkMigrated(other.f)
+	if got := other.f.AppliedIndex(); got != 2 {
+		t.Fatalf("applied index %d after restoring, want 2", got)
+	}
 }

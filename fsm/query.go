@@ -188,14 +188,18 @@ func (f *FSM) Running() ([]*fsmpb.Task, error) {
 	var out []*fsmpb.Task
 	err := f.view(func(tx *bolt.Tx) error {
 		a := newApplier(tx)
-		return a.running.ForEach(func(k, _ []byte) error {
-			t, err := a.get(string(k))
-			if err != nil || t == nil {
+		prefix := statePrefix(fsmpb.State_RUNNING, "")
+		c := a.byState.Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			t, err := a.get(string(k[bytes.IndexByte(k, 0)+1:]))
+			if err != nil {
 				return err
 			}
-			out = append(out, t)
-			return nil
-		})
+			if t != nil {
+				out = append(out, t)
+			}
+		}
+		return nil
 	})
 	return out, err
 }

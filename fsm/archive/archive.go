@@ -352,8 +352,8 @@ func checkMeta(m Meta) error {
 		return invalid("%s: format_version %d with groups", metaName, m.FormatVersion)
 	case m.FormatVersion == GroupsFormatVersion:
 		return checkGroups(m)
-	case m.SchemaVersion != fsm.SchemaVersion:
-		return invalid("the state in this archive has schema version %d; this build reads %d", m.SchemaVersion, fsm.SchemaVersion)
+	case m.SchemaVersion < fsm.OldestSnapshotSchema || m.SchemaVersion > fsm.SchemaVersion:
+		return invalid("the state in this archive has schema version %d; this build reads %d to %d", m.SchemaVersion, fsm.OldestSnapshotSchema, fsm.SchemaVersion)
 	case m.StateSize <= 0:
 		return invalid("%s: state_size %d", metaName, m.StateSize)
 	case m.Tasks == nil:

@@ -171,6 +171,8 @@ func TestForeignAndDamagedArchivesAreRefused(t *testing.T) {
 	mustRefuse(t, "a newer format", newer, "format version 3 is newer than this build reads (2): use the Hourglass version that wrote it (v9)")
 	schema, _, _ := writeArchive(t, f, func(m *Meta) { m.SchemaVersion = 99 })
 	mustRefuse(t, "another schema", schema, "schema version 99")
+	schema1, _, _ := writeArchive(t, f, func(m *Meta) { m.SchemaVersion = 1 })
+	mustRefuse(t, "a schema too old to install", schema1, "schema version 1; this build reads 2 to")
 	mustRefuse(t, "no state size", gzipTar(t, Format, "meta.json", `{"format":"hourglass-snapshot","format_version":1,"schema_version":2,"tasks":{}}`), "state_size 0")
 
 	// A meta.json that lies about the state passes the stream checks (its
