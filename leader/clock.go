@@ -54,11 +54,12 @@ func (c *Core) stepBack(now time.Time) {
 	}
 }
 
-// releaseAt is when the wheel releases an entry: a scheduled task
-// FireLead before it is due, a lease at its end.
+// releaseAt is when an entry becomes ready to leave the wheel: a
+// scheduled task FireLead+FireBatch before it is due, a lease at its end.
+// The wheel moves FireBatch after its first entry is ready (Advance).
 func (c *Core) releaseAt(v item) time.Time {
 	if v.kind == itemLeaseEnd {
 		return time.Unix(0, v.due)
 	}
-	return time.Unix(0, v.due).Add(-c.cfg.FireLead)
+	return time.Unix(0, v.due).Add(-c.cfg.FireLead - c.cfg.FireBatch)
 }

@@ -47,7 +47,7 @@ func TestClockStepsOnTheLeader(t *testing.T) {
 	s.runUntil(s.now.Add(10 * time.Minute))
 	s.now = s.now.Add(2 * time.Hour) // stepped forward, past most due times
 	s.runUntil(t0.Add(101 * time.Minute))
-	lead := s.core.cfg.FireLead
+	lead := s.core.cfg.FireLead + s.core.cfg.FireBatch
 	for id, at := range due {
 		times := s.fired[id]
 		if len(times) != 1 {

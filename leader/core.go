@@ -26,6 +26,11 @@ type Config struct {
 	// FireLead is how long before its time a task is fired, so the Fire
 	// entry is committed when the time comes (20ms).
 	FireLead time.Duration
+	// FireBatch lets tasks falling due close together share a Fire entry
+	// (and its raft commit): a task is fired between FireLead and
+	// FireLead+FireBatch before its time, with those due within FireBatch
+	// after it (5ms). A lease's end is noticed up to FireBatch late.
+	FireBatch time.Duration
 	// CatchUpRate is how many overdue tasks per second are loaded after
 	// leadership starts (5,000).
 	CatchUpRate int
@@ -60,6 +65,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.FireLead <= 0 {
 		c.FireLead = 20 * time.Millisecond
+	}
+	if c.FireBatch <= 0 {
+		c.FireBatch = 5 * time.Millisecond
 	}
 	if c.CatchUpRate <= 0 {
 		c.CatchUpRate = 5000
@@ -202,7 +210,11 @@ func (c *Core) Advance(now time.Time) Output {
 	if !now.Before(c.nextLoad) {
 		c.load(now)
 	}
-	c.wheel.Advance(now, c.release)
+	// The wheel moves once its first entry has waited FireBatch: with it
+	// go all due by then, in one Fire.
+	if next, ok := c.wheel.Next(); ok && !now.Before(next.Add(c.cfg.FireBatch)) {
+		c.wheel.Advance(now, c.release)
+	}
 	wake := c.dispatch(now)
 	if !sendAt.IsZero() && sendAt.Before(wake) {
 		wake = sendAt
@@ -210,8 +222,8 @@ func (c *Core) Advance(now time.Time) Output {
 	if c.nextLoad.Before(wake) {
 		wake = c.nextLoad
 	}
-	if next, ok := c.wheel.Next(); ok && next.Before(wake) {
-		wake = next
+	if next, ok := c.wheel.Next(); ok && next.Add(c.cfg.FireBatch).Before(wake) {
+		wake = next.Add(c.cfg.FireBatch)
 	}
 	out := c.out
 	c.out = Output{}

@@ -155,8 +155,8 @@ func (s *sim) stepOnce() (Output, bool) {
 		}
 		// A task found running when the term began is fired again at
 		// once (its send still waits for its time): its fire is not early.
-		if early := time.Unix(0, it.DueAt).Sub(s.now); early > s.core.cfg.FireLead && !s.store.isRunning(it.Id) {
-			s.t.Fatalf("at %v the core fired %s %v before it is due (lead %v)", s.now, it.Id, early, s.core.cfg.FireLead)
+		if early := time.Unix(0, it.DueAt).Sub(s.now); early > s.core.cfg.FireLead+s.core.cfg.FireBatch && !s.store.isRunning(it.Id) {
+			s.t.Fatalf("at %v the core fired %s %v before it is due (lead %v, batch %v)", s.now, it.Id, early, s.core.cfg.FireLead, s.core.cfg.FireBatch)
 		}
 		delete(s.store.due, k)
 		delete(s.tasks, it.Id)
@@ -204,9 +204,9 @@ func (s *sim) runUntil(end time.Time) {
 }
 
 // TestNeverEarlyAlwaysOnTime: over three simulated hours, 20,000 tasks due
-// at random times are each fired once, never more than the fire lead
-// before their time and never later than a millisecond (the wheel's tick)
-// after it less the lead.
+// at random times are each fired once, never more than the fire lead and
+// batch before their time and never later than a millisecond (the wheel's
+// tick) after it less the lead.
 func TestNeverEarlyAlwaysOnTime(t *testing.T) {
 	s := newSim(t, Config{})
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -218,18 +218,47 @@ func TestNeverEarlyAlwaysOnTime(t *testing.T) {
 		s.create(id, "q", at, false)
 	}
 	s.runUntil(t0.Add(3*time.Hour + time.Second))
-	lead := s.core.cfg.FireLead
+	lead, batch := s.core.cfg.FireLead, s.core.cfg.FireBatch
 	for id, at := range due {
 		times := s.fired[id]
 		if len(times) != 1 {
 			t.Fatalf("%s fired %d times", id, len(times))
 		}
-		if late := times[0].Sub(at.Add(-lead)); late < 0 || late > time.Millisecond {
+		if late := times[0].Sub(at.Add(-lead)); late < -batch || late > time.Millisecond {
 			t.Fatalf("%s due %v fired at %v: %v after due less the lead", id, at, times[0], late)
 		}
 	}
 	if s.core.Loaded() != 0 {
 		t.Fatalf("%d tasks left in the wheel", s.core.Loaded())
+	}
+}
+
+// TestFiresDueCloseTogetherShareAnEntry: tasks due a millisecond apart
+// are fired a few at a time (FireBatch), not one Fire each, and none
+// later than the fire lead before its time.
+func TestFiresDueCloseTogetherShareAnEntry(t *testing.T) {
+	s := newSim(t, Config{})
+	due := map[string]time.Time{}
+	for i := range 200 {
+		id := fmt.Sprintf("t%03d", i)
+		due[id] = t0.Add(time.Second + time.Duration(i)*time.Millisecond)
+		s.create(id, "q", due[id], false)
+	}
+	s.runUntil(t0.Add(2 * time.Second))
+	fires := map[time.Time]int{}
+	for id, at := range due {
+		times := s.fired[id]
+		if len(times) != 1 {
+			t.Fatalf("%s fired %d times", id, len(times))
+		}
+		if lead := at.Sub(times[0]); lead < s.core.cfg.FireLead {
+			t.Fatalf("%s fired only %v before its time", id, lead)
+		}
+		fires[times[0]]++
+	}
+	// One Fire a FireBatch (5ms): 40, and one more for the first.
+	if len(fires) > 41 {
+		t.Fatalf("200 tasks due over 200ms fired at %d different moments", len(fires))
 	}
 }
 
@@ -362,13 +391,16 @@ func TestLeaseExpiryAndReoffer(t *testing.T) {
 	delete(s.store.due, k)
 	until := t0.Add(31 * time.Second)
 	s.core.Changed([]fsm.Change{{Kind: fsm.ChangeLeased, ID: "job", At: until.UnixNano()}})
+	// Its end is noticed when the wheel next moves: never before it, and
+	// at most FireBatch after it.
+	noticed := until.Add(s.core.cfg.FireBatch)
 	s.now = until.Add(-time.Millisecond)
-	if out := s.step(); len(out.Expired) != 0 || !out.Wake.Equal(until) {
+	if out := s.step(); len(out.Expired) != 0 || out.Wake.After(noticed) {
 		t.Fatalf("before the lease ends: expired %v, wake %v", out.Expired, out.Wake)
 	}
-	s.now = until
+	s.now = noticed
 	if out := s.step(); len(out.Expired) != 1 || out.Expired[0] != "job" {
-		t.Fatalf("at the lease's end: expired %v", out.Expired)
+		t.Fatalf("FireBatch after the lease's end: expired %v", out.Expired)
 	}
 	// The expiry is recorded: the attempt stops, the retry is due at once.
 	retry := fsm.DueKey{At: until.UnixNano(), ID: "job"}
