@@ -208,6 +208,9 @@ for f in "$work"/*.json; do
     echo "$(basename "$f" .json): tasks lost or delivered early"; failed=1
   fi
 done
+# Sections measured by hand (peers side by side, CPU per task) follow the
+# generated part, from "## Side by side" on: kept as they are.
+kept=$(awk '/^## Side by side/ { keep = 1 } keep' "$out" 2>/dev/null || true)
 {
   echo "# Benchmarks"
   echo
@@ -237,6 +240,10 @@ done
   echo '```'
   printf '%s\n' "${cmds[@]}"
   echo '```'
+  if [ -n "$kept" ]; then
+    echo
+    printf '%s\n' "$kept"
+  fi
 } >"$out"
 echo; echo "wrote $out"; cat "$out"
 exit "${failed:-0}"
