@@ -443,6 +443,9 @@ func TestDecodeEntryRejects(t *testing.T) {
 		"empty":       nil,
 		"no kind":     mustEncode(t, &fsmpb.Command{}),
 		"unknown tag": {0x0a, 0x03, 0xf8, 0x07, 0x01}, // command with only field 127
+		// A task id (in a create) that is not UTF-8: found by FuzzApplyEntry
+		// once entries were decoded by the generated codec, which accepts it.
+		"string not UTF-8": []byte("\n6Z4\n20000000000000000000000000000000000000000000\xa2000000"),
 	} {
 		if _, err := DecodeEntry(data); err == nil {
 			t.Errorf("%s: decoded", name)
