@@ -106,8 +106,7 @@ type StateInfo struct {
 // CheckStateFile checks, without changing it, that the file at path is an
 // Hourglass state file this build can read and that it is whole: bbolt's
 // own page consistency check, every task record decodes and is listed
-// under its state, and the due and running indexes match the tasks in
-// those states.
+// under its state, and the due index matches the scheduled tasks.
 func CheckStateFile(path string) (*StateInfo, error) {
 	return inspectStateFile(path, func(tx *bolt.Tx, info *StateInfo) error {
 		// Read the checker's channel to its end: it is unbuffered, and a
