@@ -195,8 +195,9 @@ func newWheel(now time.Time) *wheel.Wheel[item] {
 func (c *Core) Loaded() int { return len(c.entries) }
 
 // Advance does what is due at now: loads the due index up to the
-// horizon, releases what falls due (FireLead early) through the gates,
-// serves the lease requests, and says what to do and when to look next.
+// horizon, releases what falls due (FireLead to FireLead+FireBatch early)
+// through the gates, serves the lease requests, and says what to do and
+// when to look next.
 func (c *Core) Advance(now time.Time) Output {
 	// The wall clock alone, which may step back (clock.go); by less than
 	// a tick of the wheel changes nothing.
@@ -304,10 +305,11 @@ func (c *Core) recycle(e *wheel.Entry[item]) {
 	c.free = append(c.free, e)
 }
 
-// add puts a scheduled task in the wheel, to be released FireLead before
-// it is due: its Fire (or lease) is committed by then, and the send (or
-// the answer to the worker) waits for the due time. A moment already
-// passed releases it at once.
+// add puts a scheduled task in the wheel, to be released FireLead (to
+// FireLead+FireBatch) before it is due: its Fire (or lease) is committed
+// by then, and the send (or the answer to the worker) waits for the due
+// time. A moment already passed releases it at once, or with the wheel's
+// next move (within FireBatch: Advance).
 func (c *Core) add(key string, due int64, route uint32) {
 	e := c.entry(item{key: key, due: due, route: route, kind: itemDue})
 	c.entries[key] = e

@@ -148,8 +148,8 @@ func (s *Scheduler) Lease(ctx context.Context, req LeaseRequest) ([]*fsmpb.Task,
 			due = at
 		}
 	}
-	// Tasks are handed out up to FireLead early, so that the lease is
-	// committed by their time; the answer waits for it. The lease runs
+	// Tasks are handed out up to FireLead (+FireBatch) early, so that the
+	// lease is committed by their time; the answer waits for it. The lease runs
 	// from then.
 	// Not the request's context: a worker that hangs up must not leave a
 	// lease whose commit nobody learned of (it would only expire, late).
