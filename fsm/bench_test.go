@@ -82,8 +82,15 @@ func BenchmarkApplyCreates(b *testing.B) {
 
 // BenchmarkApplyFireAndOutcome is the state machine's share of delivering
 // a task: per op, one entry firing 1,000 due tasks and one recording their
-// success, as the leader proposes them in a burst.
+// success, as the leader proposes them in a burst: with a small JSON
+// payload, and with a 4 KiB one (its record is rewritten whole at each
+// state change).
 func BenchmarkApplyFireAndOutcome(b *testing.B) {
+	b.Run("payload=33B", func(b *testing.B) { benchmarkFireAndOutcome(b, []byte(`{"order":12345,"action":"expire"}`)) })
+	b.Run("payload=4KiB", func(b *testing.B) { benchmarkFireAndOutcome(b, make([]byte, 4096)) })
+}
+
+func benchmarkFireAndOutcome(b *testing.B, payload []byte) {
 	const size = 1000
 	h := newHarness(b)
 	now := time.Now().UnixNano()
@@ -106,7 +113,7 @@ func BenchmarkApplyFireAndOutcome(b *testing.B) {
 			id := uuid.Must(uuid.NewV7()).String()
 			tasks[i] = &fsmpb.Task{
 				Id: id, Queue: "default", ExecuteAt: now, CreatedAt: now, UpdatedAt: now,
-				Payload: []byte(`{"order":12345,"action":"expire"}`),
+				Payload: payload,
 				Target:  &fsmpb.Target{Url: "http://127.0.0.1:8080/hook", Method: "POST"}, Fingerprint: make([]byte, 32),
 			}
 			items[i] = &fsmpb.FireItem{Id: id, DueAt: now}
