@@ -48,6 +48,9 @@ export HOURGLASS_REQUIRE_TOOLS=1
 # As root (CI is), the tests that mount file systems (a small tmpfs for the
 # full disk, a FUSE file system for power cuts) fail rather than skip.
 if [ "$(id -u)" -eq 0 ]; then export HOURGLASS_REQUIRE_ROOT=1; fi
+# Where Docker is installed (CI), the container tests fail, rather than
+# skip, when its daemon cannot be reached.
+if command -v docker >/dev/null; then export HOURGLASS_REQUIRE_DOCKER=1; fi
 # Files tests leave for people to look at (the console's screenshot).
 export HOURGLASS_ARTIFACTS="$PWD/artifacts"
 promtool --version | head -1
