@@ -54,6 +54,8 @@ type Group struct {
 	// only then does it serve as the leader (see Leader). barrierTerm is
 	// the term of the Barrier under way to find out (see caughtUp).
 	caughtUpTerm, barrierTerm atomic.Uint64
+	// confirmer confirms leadership for VerifyLeader.
+	confirmer leadershipConfirmer
 
 	// settledAt is the meta index at which this replica, leading, last
 	// found its configuration to be the placement's (0: not settled).
@@ -82,6 +84,7 @@ func openGroup(n *Node, id slots.Group, dir string) (*Group, error) {
 	logger := cfg.Logger.With("group", uint32(id))
 	g := &Group{id: id, node: n, dir: dir, log: logger.With("component", "cluster"), notifyCh: make(chan bool, 16),
 		exclusive: make(chan exclusiveRun), stopBackground: func() {}, stopWatching: func() {}}
+	g.confirmer.barrier = func() error { return translate(g.raft.Barrier(confirmTimeout).Error()) }
 	var reg prometheus.Registerer
 	if cfg.Metrics != nil {
 		reg = prometheus.WrapRegistererWith(prometheus.Labels{"group": id.String()}, cfg.Metrics)
@@ -587,11 +590,10 @@ func (g *Group) caughtUp(term uint64) bool {
 	return false
 }
 
-// VerifyLeader confirms, with a round of messages to a quorum, that this
-// replica still leads (ErrNotLeader when it does not).
-func (g *Group) VerifyLeader() error {
-	return translate(g.raft.VerifyLeader().Error())
-}
+// VerifyLeader confirms that this replica still leads, at a moment after
+// the call: a quorum accepted a raft barrier of its term (see
+// leadershipConfirmer). ErrNotLeader or ErrIndeterminate when it does not.
+func (g *Group) VerifyLeader() error { return g.confirmer.confirm() }
 
 // Members lists the group's members, from its raft configuration and
 // gossip.

@@ -39,8 +39,9 @@ type GroupView interface {
 	// Leader names the group's leader and its HTTP address; self when it
 	// is this node.
 	Leader() (id, httpAddr string, self bool)
-	// VerifyLeader confirms with a quorum that this node still leads
-	// the group (a leader paused or cut off may not know it was deposed).
+	// VerifyLeader confirms with a quorum, at a moment after the call,
+	// that this node still leads the group (a leader paused or cut off
+	// may not know it was deposed).
 	VerifyLeader() error
 	Members() ([]cluster.Member, error)
 	RemoveMember(id string) error
