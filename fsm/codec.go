@@ -22,9 +22,12 @@ func EncodeEntry(cmds ...*fsmpb.Command) ([]byte, error) {
 // of a kind this build does not know is an error, never skipped. It is
 // read with proto.Unmarshal, which refuses strings that are not UTF-8 as
 // every build of Hourglass has (the generated UnmarshalVT does not check).
+// Fields this build does not know are dropped, not kept: among them would
+// be a known field sent with another wire type, which the generated
+// decoder refuses once it is written back into a task record.
 func DecodeEntry(data []byte) (*fsmpb.Entry, error) {
 	var e fsmpb.Entry
-	if err := proto.Unmarshal(data, &e); err != nil {
+	if err := (proto.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(data, &e); err != nil {
 		return nil, fmt.Errorf("decode entry: %w", err)
 	}
 	if len(e.Commands) == 0 {
