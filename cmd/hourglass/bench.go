@@ -12,6 +12,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -100,12 +102,20 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.BoolVar(&cfg.sdk, "sdk", false, "create through the Go SDK's CreateTask, one task a call from each of --concurrency goroutines (instead of the benchmark's own lean requests; not with --batch)")
 	fs.IntVar(&cfg.sdkBatch, "sdk-batch", client.DefaultCreateBatch, "with --sdk: most concurrent calls the SDK sends in one request (1: every call a request of its own)")
 	fs.IntVar(&cfg.sdkInFlight, "sdk-requests", client.DefaultCreateRequests, "with --sdk: most create requests the SDK has in flight at once (to each node) while it batches")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this benchmark process (the clients and the receiver, not the servers) to this file")
 	rest, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(rest) > 0 {
 		return fmt.Errorf("%w: bench takes no arguments, got %q", errUsage, rest)
+	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("--cpuprofile: %w", err)
+		}
+		defer stop()
 	}
 	if caCert != "" || clientCert != "" || clientKey != "" {
 		if cfg.tls, err = client.LoadTLS(caCert, clientCert, clientKey); err != nil {
@@ -661,3 +671,19 @@ func quantile(sorted []time.Duration, q float64) time.Duration {
 
 // ms is d in milliseconds, for the report.
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// startCPUProfile profiles this process into path until stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
+}
