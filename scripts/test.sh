@@ -88,6 +88,7 @@ go test -run '^$' -fuzz '^FuzzAppendString$' -fuzztime "$FUZZTIME" ./wire
 go test -run '^$' -fuzz '^FuzzAppendPayload$' -fuzztime "$FUZZTIME" ./wire
 go test -run '^$' -fuzz '^FuzzVerifyWebhook$' -fuzztime "$FUZZTIME" ./wire
 go test -run '^$' -fuzz '^FuzzRead$' -fuzztime "$FUZZTIME" ./fsm/archive
+go test -run '^$' -fuzz '^FuzzParse$' -fuzztime "$FUZZTIME" ./recurrence
 
 step "go test -race (packages)"
 go test -race -count=1 -timeout 15m $(go list ./... | grep -v '/cmd/hourglass$')
