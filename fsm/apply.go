@@ -187,7 +187,7 @@ func (a *applier) get(id string) (*fsmpb.Task, error) {
 		return nil, nil
 	}
 	t := new(fsmpb.Task)
-	if err := t.UnmarshalVT(v); err != nil {
+	if err := decodeTask(v, t); err != nil {
 		return nil, fmt.Errorf("decode task %q: %w", id, err)
 	}
 	return t, nil

@@ -173,14 +173,8 @@ func checkRecords(tx *bolt.Tx) (Counts, error) {
 	var tasks uint64
 	perQueue := map[string]uint64{}
 	err = tx.Bucket(bucketTasks).ForEach(func(k, v []byte) error {
-		// Both decoders: proto.Unmarshal refuses strings that are not
-		// UTF-8, the generated one (which the state machine reads records
-		// with) refuses a known field of another wire type.
 		var t fsmpb.Task
 		if err := proto.Unmarshal(v, &t); err != nil {
-			return fmt.Errorf("task %q does not decode: %w", k, err)
-		}
-		if err := new(fsmpb.Task).UnmarshalVT(v); err != nil {
 			return fmt.Errorf("task %q does not decode: %w", k, err)
 		}
 		if t.Id != string(k) {

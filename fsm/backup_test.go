@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
-	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
 )
@@ -118,13 +117,6 @@ func TestCheckStateFileFindsDamage(t *testing.T) {
 	}))
 	damage("record garbled", "does not decode", edit(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketTasks).Put([]byte("s2"), []byte{0xff, 0xff, 0xff})
-	}))
-	damage("record the state machine cannot read", "does not decode", edit(func(tx *bolt.Tx) error {
-		// The target (field 6) as a varint: proto.Unmarshal keeps it as an
-		// unknown field, the state machine's generated decoder refuses it.
-		v := tx.Bucket(bucketTasks).Get([]byte("s2"))
-		v = protowire.AppendVarint(protowire.AppendTag(bytes.Clone(v), 6, protowire.VarintType), 1)
-		return tx.Bucket(bucketTasks).Put([]byte("s2"), v)
 	}))
 	damage("other schema", "schema version 7", edit(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketMeta).Put(metaSchema, u64(7))

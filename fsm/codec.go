@@ -22,12 +22,12 @@ func EncodeEntry(cmds ...*fsmpb.Command) ([]byte, error) {
 // of a kind this build does not know is an error, never skipped. It is
 // read with proto.Unmarshal, which refuses strings that are not UTF-8 as
 // every build of Hourglass has (the generated UnmarshalVT does not check).
-// Fields this build does not know are dropped, not kept: among them would
-// be a known field sent with another wire type, which the generated
-// decoder refuses once it is written back into a task record.
+// Fields this build does not know are kept, and written into the records
+// they belong to, so that replicas of different builds hold the same
+// records once all are upgraded (decodeTask reads such records).
 func DecodeEntry(data []byte) (*fsmpb.Entry, error) {
 	var e fsmpb.Entry
-	if err := (proto.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(data, &e); err != nil {
+	if err := proto.Unmarshal(data, &e); err != nil {
 		return nil, fmt.Errorf("decode entry: %w", err)
 	}
 	if len(e.Commands) == 0 {
@@ -39,4 +39,18 @@ func DecodeEntry(data []byte) (*fsmpb.Entry, error) {
 		}
 	}
 	return &e, nil
+}
+
+// decodeTask reads a task record. The generated decoder is the fast path;
+// it refuses a record holding a field this build knows under another wire
+// type, which proto.Unmarshal keeps as an unknown field (an entry from a
+// build where the field had another type, or a crafted one: found by
+// FuzzApplyEntry). Such a record is read by proto.Unmarshal, as it was
+// written.
+func decodeTask(v []byte, t *fsmpb.Task) error {
+	if t.UnmarshalVT(v) == nil {
+		return nil
+	}
+	t.Reset()
+	return proto.Unmarshal(v, t)
 }

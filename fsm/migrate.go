@@ -37,7 +37,7 @@ func migrate1to2(tx *bolt.Tx) error {
 	tasks := tx.Bucket(bucketTasks)
 	err := tasks.ForEach(func(k, v []byte) error {
 		t := new(fsmpb.Task)
-		if err := t.UnmarshalVT(v); err != nil {
+		if err := decodeTask(v, t); err != nil {
 			return fmt.Errorf("decode task %q: %w", k, err)
 		}
 		a.countDeltas[queueState{t.Queue, t.State}]++
