@@ -167,6 +167,8 @@ func TestBadRulesNameTheirField(t *testing.T) {
 		{Rule{Cron: "@daily", TimeZone: "Mars/Olympus_Mons"}, "time_zone"},
 		{Rule{Cron: "@daily", TimeZone: "Local"}, "time_zone"},
 		{Rule{Cron: "@daily", TimeZone: "../../etc/passwd"}, "time_zone"},
+		{Rule{Cron: "@daily", TimeZone: "/etc/localtime"}, "time_zone"},
+		{Rule{Cron: "0 0 30 2 *", EndAt: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}, "cron"}, // never, bounds or not
 		{Rule{Cron: "@daily", StartAt: now, EndAt: now}, "end_at"},
 		{Rule{Cron: "@daily", EndAt: now.Add(-time.Hour)}, "end_at"},
 		{Rule{Cron: "0 0 1 1 *", StartAt: now, EndAt: now.Add(24 * time.Hour)}, "end_at"}, // no run inside
