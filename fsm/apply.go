@@ -34,8 +34,10 @@ type TaskResult struct {
 }
 
 // FireResult lists the tasks a fire command moved to running, as stored,
-// and those it found past their max_lateness and expired instead.
-type FireResult struct{ Accepted, Expired []*fsmpb.Task }
+// those it found past their max_lateness and expired instead, and the
+// occurrences it skipped or held back by their schedule's overlap policy
+// (the previous occurrence had not ended).
+type FireResult struct{ Accepted, Expired, Skipped, Waiting []*fsmpb.Task }
 
 // OutcomeResult counts the outcomes that applied; Errs says, per outcome,
 // why one did not (nil: applied): ErrNotFound, or ErrConflict when it named
@@ -63,6 +65,7 @@ type CountResult struct{ Changed int }
 // applier applies commands inside one write transaction.
 type applier struct {
 	tasks, due, expire, byState, queues, counts *bolt.Bucket
+	schedules, scheduleDue                      *bolt.Bucket
 	// Cursors over tasks, due and by_state for lookups and deletes: one
 	// reused cursor instead of the new one each Bucket.Get and Delete makes.
 	tasksCur, dueCur, byStateCur *bolt.Cursor
@@ -102,6 +105,9 @@ func newApplier(tx *bolt.Tx) *applier {
 		byState: tx.Bucket(bucketByState),
 		queues:  tx.Bucket(bucketQueues),
 		counts:  tx.Bucket(bucketCounts),
+
+		schedules:   tx.Bucket(bucketSchedules),
+		scheduleDue: tx.Bucket(bucketScheduleDue),
 
 		countDeltas: map[queueState]int64{},
 		queueCache:  map[string]*fsmpb.Queue{},
@@ -145,6 +151,12 @@ func (a *applier) apply(c *fsmpb.Command) (any, error) {
 		return a.cancelMany(k.CancelMany)
 	case *fsmpb.Command_Shift:
 		return a.shift(k.Shift)
+	case *fsmpb.Command_PutSchedule:
+		return a.putSchedule(k.PutSchedule)
+	case *fsmpb.Command_DeleteSchedule:
+		return a.deleteSchedule(k.DeleteSchedule)
+	case *fsmpb.Command_CreateOccurrences:
+		return a.createOccurrences(k.CreateOccurrences)
 	default:
 		return nil, fmt.Errorf("unknown command %T", k)
 	}
@@ -255,7 +267,9 @@ func (a *applier) flushCounts() error {
 	return nil
 }
 
+// addDue puts t in the due index (so it waits for nothing else).
 func (a *applier) addDue(t *fsmpb.Task) error {
+	t.Waiting = false
 	r := routeOf(t)
 	a.changes = append(a.changes, Change{Kind: ChangeDue, ID: t.Id, At: t.DueAt, Route: r})
 	return a.due.Put(timeKey(t.DueAt, t.Id), encodeRoute(r))
@@ -278,10 +292,15 @@ func (a *applier) stopRunning(t *fsmpb.Task) {
 	t.LeaseExpiresAt, t.LeaseToken = 0, nil
 }
 
-// finish moves t to a final state and queues it for purging.
+// finish moves t to a final state and queues it for purging; the next
+// occurrence of its schedule, if it waits for t, is due now.
 func (a *applier) finish(t *fsmpb.Task, state fsmpb.State, at, retainUntil int64) error {
 	t.CompletedAt, t.UpdatedAt, t.RetainUntil = at, at, retainUntil
+	t.Waiting = false
 	if err := a.setState(t, state); err != nil {
+		return err
+	}
+	if err := a.releaseNext(t, at); err != nil {
 		return err
 	}
 	return a.expire.Put(timeKey(retainUntil, t.Id), nil)
@@ -413,6 +432,12 @@ func (a *applier) fire(c *fsmpb.FireTasks) (*FireResult, error) {
 					return nil, err
 				}
 				res.Expired = append(res.Expired, t)
+				continue
+			}
+			if held, err := a.holdBack(t, c, res); err != nil || held {
+				if err != nil {
+					return nil, err
+				}
 				continue
 			}
 			if err := a.setState(t, fsmpb.State_RUNNING); err != nil {
@@ -768,4 +793,26 @@ func (a *applier) purge(c *fsmpb.PurgeTasks) (*PurgeResult, error) {
 		res.Purged++
 	}
 	return res, nil
+}
+
+// holdBack applies the overlap policy of t's schedule, if t is an
+// occurrence whose previous occurrence has not ended: skipped, it ends
+// cancelled; waiting, it stays scheduled, out of the due index, until the
+// previous one ends (releaseNext). It reports whether t was held back.
+func (a *applier) holdBack(t *fsmpb.Task, c *fsmpb.FireTasks, res *FireResult) (bool, error) {
+	policy, prev, err := a.overlapping(t)
+	if err != nil || policy == fsmpb.Overlap_OVERLAP_ALLOW {
+		return false, err
+	}
+	if policy == fsmpb.Overlap_OVERLAP_SKIP {
+		t.LastError = fmt.Sprintf("skipped: occurrence %q had not ended (overlap: skip)", prev)
+		if err := a.finish(t, fsmpb.State_CANCELLED, c.At, c.RetainUntil); err != nil {
+			return false, err
+		}
+		res.Skipped = append(res.Skipped, t)
+	} else {
+		t.Waiting, t.UpdatedAt = true, c.At
+		res.Waiting = append(res.Waiting, t)
+	}
+	return true, a.put(t)
 }

@@ -142,7 +142,7 @@ func inspectStateFile(path string, more func(*bolt.Tx, *StateInfo) error) (info 
 		}
 	}()
 	err = db.View(func(tx *bolt.Tx) error {
-		for _, name := range allBuckets {
+		for _, name := range requiredBuckets {
 			if tx.Bucket(name) == nil {
 				return fmt.Errorf("not a state file: no %q bucket", name)
 			}
@@ -170,7 +170,7 @@ func checkRecords(tx *bolt.Tx) (Counts, error) {
 		return nil, err
 	}
 	byState := tx.Bucket(bucketByState)
-	var tasks uint64
+	var tasks, waiting uint64
 	perQueue := map[string]uint64{}
 	err = tx.Bucket(bucketTasks).ForEach(func(k, v []byte) error {
 		var t fsmpb.Task
@@ -185,6 +185,9 @@ func checkRecords(tx *bolt.Tx) (Counts, error) {
 		}
 		perQueue[string(queueState{t.Queue, t.State}.key())]++
 		tasks++
+		if t.Waiting {
+			waiting++
+		}
 		return nil
 	})
 	if err != nil {
@@ -194,8 +197,8 @@ func checkRecords(tx *bolt.Tx) (Counts, error) {
 		return nil, fmt.Errorf("state index lists %d tasks, the file holds %d", total, tasks)
 	}
 	due := uint64(tx.Bucket(bucketDue).Stats().KeyN)
-	if want := counts[StateName(fsmpb.State_SCHEDULED)]; due != want {
-		return nil, fmt.Errorf("due index lists %d tasks, %d are scheduled", due, want)
+	if want := counts[StateName(fsmpb.State_SCHEDULED)] - waiting; due != want {
+		return nil, fmt.Errorf("due index lists %d tasks, %d are scheduled and not waiting", due, want)
 	}
 	err = tx.Bucket(bucketCounts).ForEach(func(k, v []byte) error {
 		if len(v) != 8 || binary.BigEndian.Uint64(v) != perQueue[string(k)] {
@@ -209,6 +212,9 @@ func checkRecords(tx *bolt.Tx) (Counts, error) {
 	}
 	for k, n := range perQueue {
 		return nil, fmt.Errorf("queue counts miss %q (%d tasks)", k, n)
+	}
+	if err := checkSchedules(tx); err != nil {
+		return nil, err
 	}
 	return counts, nil
 }
@@ -281,6 +287,11 @@ func KeepTasks(path string, keep func(id string) bool) error {
 					return err
 				}
 			}
+			if after == nil {
+				if err := a.keepSchedules(keep); err != nil {
+					return err
+				}
+			}
 			return a.flushCounts()
 		})
 		if err != nil || last == nil {
@@ -295,6 +306,40 @@ func KeepTasks(path string, keep func(id string) bool) error {
 		return fmt.Errorf("split state file: %w", err)
 	}
 	return compactFile(path)
+}
+
+// keepSchedules removes every schedule keep refuses (its occurrences are
+// in its slot, so they go with it).
+func (a *applier) keepSchedules(keep func(id string) bool) error {
+	if a.schedules == nil {
+		return nil // a state file from before schedules
+	}
+	var gone []*fsmpb.Schedule
+	err := a.schedules.ForEach(func(k, v []byte) error {
+		if keep(string(k)) {
+			return nil
+		}
+		s := new(fsmpb.Schedule)
+		if err := proto.Unmarshal(v, s); err != nil {
+			return fmt.Errorf("decode schedule %q: %w", k, err)
+		}
+		gone = append(gone, s)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, s := range gone {
+		if k := scheduleDueKey(s); k != nil {
+			if err := a.scheduleDue.Delete(k); err != nil {
+				return err
+			}
+		}
+		if err := a.schedules.Delete([]byte(s.Id)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // drop deletes task t and every index entry of it.

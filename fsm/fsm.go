@@ -37,6 +37,9 @@ const (
 	ChangeStopped
 	// ChangeQueue: the settings of queue ID changed.
 	ChangeQueue
+	// ChangeSchedule: schedule ID was created, changed or deleted, or
+	// its next occurrence to create (At) moved.
+	ChangeSchedule
 )
 
 // Change tells the scheduler what one command did to a task: see

@@ -509,6 +509,13 @@ func FuzzApplyEntry(f *testing.F) {
 	seed(create(newTask("a", 100)), &fsmpb.Command{Kind: &fsmpb.Command_Shift{Shift: &fsmpb.ShiftTasks{Ids: []string{"a"}, By: 5}}},
 		&fsmpb.Command{Kind: &fsmpb.Command_CancelMany{CancelMany: &fsmpb.CancelTasks{Ids: []string{"a"}, At: 7}}},
 		&fsmpb.Command{Kind: &fsmpb.Command_Redrive{Redrive: &fsmpb.RedriveTasks{Queue: "default", At: 9, Limit: 10}}})
+	waits := newSchedule("s", 40)
+	waits.Overlap = fsmpb.Overlap_OVERLAP_WAIT
+	waits.Version = 1
+	seed(putSchedule(waits, true, 1), occurrences(waits, 40, 60, occurrence("s", 40), occurrence("s", 50)),
+		fire(1, &fsmpb.FireItem{Id: "s@000040", DueAt: 40}), fire(1, &fsmpb.FireItem{Id: "s@000050", DueAt: 50}),
+		outcome(&fsmpb.Outcome{Id: "s@000040", Attempt: 1, Kind: fsmpb.Outcome_SUCCEEDED}))
+	seed(putSchedule(newSchedule("s", 40), true, 1), putSchedule(newSchedule("s", 50), false, 2), deleteSchedule("s", 3))
 	h := newHarness(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		entry, err := DecodeEntry(data)

@@ -21,8 +21,15 @@ var (
 	bucketMeta    = []byte("meta")
 	bucketQueues  = []byte("queues")
 	bucketCounts  = []byte("counts")
+	// Schema 4: schedules (id → Schedule) and schedule_due (next_at ‖ id
+	// of each schedule with occurrences still to create).
+	bucketSchedules   = []byte("schedules")
+	bucketScheduleDue = []byte("schedule_due")
 
-	allBuckets = [][]byte{bucketTasks, bucketDue, bucketExpire, bucketByState, bucketMeta, bucketQueues, bucketCounts}
+	// requiredBuckets are in every state file this build reads; the
+	// others are made when a file is opened for writing.
+	requiredBuckets = [][]byte{bucketTasks, bucketDue, bucketExpire, bucketByState, bucketMeta, bucketQueues, bucketCounts}
+	allBuckets      = append(requiredBuckets[:len(requiredBuckets):len(requiredBuckets)], bucketSchedules, bucketScheduleDue)
 
 	metaApplied     = []byte("applied")
 	metaAppliedTerm = []byte("applied_term")
@@ -37,7 +44,8 @@ var (
 //	1: tasks, due, running, expire, by_state, meta.
 //	2: due values carry the task's route; queues; counts.
 //	3: no running index (by_state's running prefix is one).
-const SchemaVersion = 3
+//	4: schedules, schedule_due.
+const SchemaVersion = 4
 
 // OldestSnapshotSchema is the oldest schema of a raft snapshot or backup
 // this build installs (migrating it as it opens it): one taken before an

@@ -25,6 +25,9 @@ func migrate(tx *bolt.Tx, from uint64) error {
 		if err := tx.DeleteBucket(bucketRunning); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
 			return fmt.Errorf("migrate state file to schema version 3: %w", err)
 		}
+		fallthrough
+	case 3:
+		// 3 → 4: the schedule buckets, which opening made.
 	default:
 		return fmt.Errorf("state file schema version %d: no migration to version %d", from, SchemaVersion)
 	}

@@ -241,9 +241,12 @@ func (c *Core) Changed(changes []fsm.Change) {
 }
 
 func (c *Core) change(ch fsm.Change) {
-	if ch.Kind == fsm.ChangeQueue {
+	switch ch.Kind {
+	case fsm.ChangeQueue:
 		c.queueChanged(ch.ID, c.settings(ch.ID))
 		return
+	case fsm.ChangeSchedule:
+		return // the schedules' own loop hears of these
 	}
 	key := packID(ch.ID)
 	c.forget(key)

@@ -192,14 +192,33 @@ func repeatedWallClock(t time.Time) bool {
 
 // OccurrenceID is the id of the task for the occurrence of schedule id at
 // `at`: the same on every node and after every failover, so an occurrence
-// is created once. Runs are whole seconds apart at the finest.
+// is created once. Runs are whole seconds apart at the finest. The "@"
+// is never in an id a client gives, and slots.Of hashes only what comes
+// before it: an occurrence lives in its schedule's slot. The ids of one
+// schedule's occurrences sort by time.
 func OccurrenceID(scheduleID string, at time.Time) string {
-	return scheduleID + ":" + at.UTC().Format("20060102T150405Z")
+	return scheduleID + "@" + at.UTC().Format(occurrenceLayout)
 }
+
+const occurrenceLayout = "20060102T150405Z"
 
 // OccurrenceIDLen is how much longer an occurrence's id is than its
 // schedule's.
-const OccurrenceIDLen = len(":20060102T150405Z")
+const OccurrenceIDLen = len("@" + occurrenceLayout)
+
+// ParseOccurrenceID splits an occurrence's id into its schedule's id and
+// its time; ok is false for an id that is not an occurrence's.
+func ParseOccurrenceID(id string) (scheduleID string, at time.Time, ok bool) {
+	i := strings.LastIndexByte(id, '@')
+	if i < 1 {
+		return "", time.Time{}, false
+	}
+	at, err := time.Parse(occurrenceLayout, id[i+1:])
+	if err != nil {
+		return "", time.Time{}, false
+	}
+	return id[:i], at, true
+}
 
 // Jitter is the delay, below max, of the occurrence of schedule id at
 // `at`: spread evenly, and the same wherever and whenever it is computed.

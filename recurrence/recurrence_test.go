@@ -183,11 +183,19 @@ func TestBadRulesNameTheirField(t *testing.T) {
 
 func TestOccurrenceIDAndJitterAreStable(t *testing.T) {
 	at := time.Date(2026, 11, 1, 1, 30, 0, 0, zone(t, "America/New_York"))
-	if got, want := OccurrenceID("nightly", at), "nightly:20261101T053000Z"; got != want {
+	if got, want := OccurrenceID("nightly", at), "nightly@20261101T053000Z"; got != want {
 		t.Errorf("OccurrenceID = %q, want %q", got, want)
 	}
 	if got := len(OccurrenceID("x", at)) - 1; got != OccurrenceIDLen {
 		t.Errorf("OccurrenceIDLen %d, ids are %d longer", OccurrenceIDLen, got)
+	}
+	if id, when, ok := ParseOccurrenceID(OccurrenceID("a:b", at)); !ok || id != "a:b" || !when.Equal(at) {
+		t.Errorf("ParseOccurrenceID of its own id = %q %v %v", id, when, ok)
+	}
+	for _, bad := range []string{"nightly", "@20261101T053000Z", "nightly@2026", "nightly@20261101T053000"} {
+		if _, _, ok := ParseOccurrenceID(bad); ok {
+			t.Errorf("ParseOccurrenceID(%q) took it for an occurrence", bad)
+		}
 	}
 	max := 10 * time.Minute
 	seen := map[time.Duration]bool{}

@@ -4,8 +4,6 @@
 // the golden tests pin them), and a table says which group holds each
 // slot. An id lives in exactly one slot, so its idempotency holds
 // cluster-wide while each group checks only its own.
-//
-// Not wired in yet: this is the first piece of running several raft
-// groups per node (with raftmux); the meta group that will hold the
-// table, and the routing by it, come next.
+// A schedule's occurrences (ids "schedule@time") hash by the schedule's
+// id, so they live in the schedule's group.
 package slots

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"strconv"
+	"strings"
 )
 
 // Count is the number of slots, fixed forever.
@@ -18,7 +19,13 @@ type Group uint32
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Of is the slot of task id: CRC-32C of the id's bytes, modulo Count.
+// Of an id with an "@" (the id of a schedule's occurrence, a character
+// no client's id may hold) only the part before the first "@" counts, so
+// a schedule and its occurrences share a slot, and so a group.
 func Of(id string) Slot {
+	if i := strings.IndexByte(id, '@'); i >= 0 {
+		id = id[:i]
+	}
 	return Slot(crc32.Checksum([]byte(id), castagnoli) % Count)
 }
 

@@ -21,6 +21,19 @@ func TestSlotsNeverChange(t *testing.T) {
 	}
 }
 
+// TestOccurrencesShareTheirScheduleSlot: only what comes before "@"
+// counts.
+func TestOccurrencesShareTheirScheduleSlot(t *testing.T) {
+	for _, id := range []string{"nightly", "order-42-timeout", ""} {
+		if got, want := Of(id+"@20261101T053000Z"), Of(id); got != want {
+			t.Errorf("Of(%q@...) = %d, its schedule's slot is %d", id, got, want)
+		}
+	}
+	if Of("a@b@c") != Of("a") {
+		t.Error("an id with two @ is not hashed by what comes before the first")
+	}
+}
+
 // TestIdsSpreadEvenly: a million ids in the shapes users give (sequential
 // names, UUID-like) fill every slot within 10 % of the mean.
 func TestIdsSpreadEvenly(t *testing.T) {

@@ -32,6 +32,104 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Overlap: what an occurrence does when it falls due while the previous
+// occurrence of its schedule has not finished.
+type Overlap int32
+
+const (
+	Overlap_OVERLAP_ALLOW Overlap = 0 // it runs anyway
+	Overlap_OVERLAP_SKIP  Overlap = 1 // it is skipped: ends cancelled
+	Overlap_OVERLAP_WAIT  Overlap = 2 // it waits, scheduled, until the previous one ends
+)
+
+// Enum value maps for Overlap.
+var (
+	Overlap_name = map[int32]string{
+		0: "OVERLAP_ALLOW",
+		1: "OVERLAP_SKIP",
+		2: "OVERLAP_WAIT",
+	}
+	Overlap_value = map[string]int32{
+		"OVERLAP_ALLOW": 0,
+		"OVERLAP_SKIP":  1,
+		"OVERLAP_WAIT":  2,
+	}
+)
+
+func (x Overlap) Enum() *Overlap {
+	p := new(Overlap)
+	*p = x
+	return p
+}
+
+func (x Overlap) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Overlap) Descriptor() protoreflect.EnumDescriptor {
+	return file_fsm_fsmpb_hourglass_proto_enumTypes[0].Descriptor()
+}
+
+func (Overlap) Type() protoreflect.EnumType {
+	return &file_fsm_fsmpb_hourglass_proto_enumTypes[0]
+}
+
+func (x Overlap) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Overlap.Descriptor instead.
+func (Overlap) EnumDescriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{0}
+}
+
+// CatchUp: which missed occurrences run after downtime.
+type CatchUp int32
+
+const (
+	CatchUp_CATCH_UP_ALL    CatchUp = 0 // every one within catch_up_window
+	CatchUp_CATCH_UP_LATEST CatchUp = 1 // only the latest
+)
+
+// Enum value maps for CatchUp.
+var (
+	CatchUp_name = map[int32]string{
+		0: "CATCH_UP_ALL",
+		1: "CATCH_UP_LATEST",
+	}
+	CatchUp_value = map[string]int32{
+		"CATCH_UP_ALL":    0,
+		"CATCH_UP_LATEST": 1,
+	}
+)
+
+func (x CatchUp) Enum() *CatchUp {
+	p := new(CatchUp)
+	*p = x
+	return p
+}
+
+func (x CatchUp) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CatchUp) Descriptor() protoreflect.EnumDescriptor {
+	return file_fsm_fsmpb_hourglass_proto_enumTypes[1].Descriptor()
+}
+
+func (CatchUp) Type() protoreflect.EnumType {
+	return &file_fsm_fsmpb_hourglass_proto_enumTypes[1]
+}
+
+func (x CatchUp) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CatchUp.Descriptor instead.
+func (CatchUp) EnumDescriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{1}
+}
+
 type State int32
 
 const (
@@ -78,11 +176,11 @@ func (x State) String() string {
 }
 
 func (State) Descriptor() protoreflect.EnumDescriptor {
-	return file_fsm_fsmpb_hourglass_proto_enumTypes[0].Descriptor()
+	return file_fsm_fsmpb_hourglass_proto_enumTypes[2].Descriptor()
 }
 
 func (State) Type() protoreflect.EnumType {
-	return &file_fsm_fsmpb_hourglass_proto_enumTypes[0]
+	return &file_fsm_fsmpb_hourglass_proto_enumTypes[2]
 }
 
 func (x State) Number() protoreflect.EnumNumber {
@@ -91,7 +189,7 @@ func (x State) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use State.Descriptor instead.
 func (State) EnumDescriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{0}
+	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{2}
 }
 
 type Outcome_Kind int32
@@ -135,11 +233,11 @@ func (x Outcome_Kind) String() string {
 }
 
 func (Outcome_Kind) Descriptor() protoreflect.EnumDescriptor {
-	return file_fsm_fsmpb_hourglass_proto_enumTypes[1].Descriptor()
+	return file_fsm_fsmpb_hourglass_proto_enumTypes[3].Descriptor()
 }
 
 func (Outcome_Kind) Type() protoreflect.EnumType {
-	return &file_fsm_fsmpb_hourglass_proto_enumTypes[1]
+	return &file_fsm_fsmpb_hourglass_proto_enumTypes[3]
 }
 
 func (x Outcome_Kind) Number() protoreflect.EnumNumber {
@@ -212,6 +310,9 @@ type Command struct {
 	//	*Command_CancelMany
 	//	*Command_Shift
 	//	*Command_PauseQueue
+	//	*Command_PutSchedule
+	//	*Command_DeleteSchedule
+	//	*Command_CreateOccurrences
 	Kind          isCommand_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -371,6 +472,33 @@ func (x *Command) GetPauseQueue() *PauseQueue {
 	return nil
 }
 
+func (x *Command) GetPutSchedule() *PutSchedule {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_PutSchedule); ok {
+			return x.PutSchedule
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetDeleteSchedule() *DeleteSchedule {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_DeleteSchedule); ok {
+			return x.DeleteSchedule
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetCreateOccurrences() *CreateOccurrences {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_CreateOccurrences); ok {
+			return x.CreateOccurrences
+		}
+	}
+	return nil
+}
+
 type isCommand_Kind interface {
 	isCommand_Kind()
 }
@@ -427,6 +555,18 @@ type Command_PauseQueue struct {
 	PauseQueue *PauseQueue `protobuf:"bytes,13,opt,name=pause_queue,json=pauseQueue,proto3,oneof"`
 }
 
+type Command_PutSchedule struct {
+	PutSchedule *PutSchedule `protobuf:"bytes,14,opt,name=put_schedule,json=putSchedule,proto3,oneof"`
+}
+
+type Command_DeleteSchedule struct {
+	DeleteSchedule *DeleteSchedule `protobuf:"bytes,15,opt,name=delete_schedule,json=deleteSchedule,proto3,oneof"`
+}
+
+type Command_CreateOccurrences struct {
+	CreateOccurrences *CreateOccurrences `protobuf:"bytes,16,opt,name=create_occurrences,json=createOccurrences,proto3,oneof"`
+}
+
 func (*Command_Create) isCommand_Kind() {}
 
 func (*Command_Cancel) isCommand_Kind() {}
@@ -452,6 +592,12 @@ func (*Command_CancelMany) isCommand_Kind() {}
 func (*Command_Shift) isCommand_Kind() {}
 
 func (*Command_PauseQueue) isCommand_Kind() {}
+
+func (*Command_PutSchedule) isCommand_Kind() {}
+
+func (*Command_DeleteSchedule) isCommand_Kind() {}
+
+func (*Command_CreateOccurrences) isCommand_Kind() {}
 
 // CreateTasks inserts tasks. Each task's fingerprint decides idempotency:
 // an existing id with the same fingerprint is "exists", another is
@@ -1481,6 +1627,432 @@ func (x *ShiftTasks) GetAt() int64 {
 	return 0
 }
 
+// PutSchedule creates (create) or replaces a schedule. A create of an
+// existing id is "exists" with the same fingerprint, else "conflict". A
+// replace needs the schedule to exist (and, with if_version, to be at that
+// version); it keeps the counters, and deletes the occurrences created
+// ahead that have not started (the new rule creates its own).
+type PutSchedule struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Schedule      *Schedule              `protobuf:"bytes,1,opt,name=schedule,proto3" json:"schedule,omitempty"`
+	At            int64                  `protobuf:"varint,2,opt,name=at,proto3" json:"at,omitempty"`
+	Create        bool                   `protobuf:"varint,3,opt,name=create,proto3" json:"create,omitempty"`
+	IfVersion     uint64                 `protobuf:"varint,4,opt,name=if_version,json=ifVersion,proto3" json:"if_version,omitempty"` // 0: unconditional
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutSchedule) Reset() {
+	*x = PutSchedule{}
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutSchedule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutSchedule) ProtoMessage() {}
+
+func (x *PutSchedule) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutSchedule.ProtoReflect.Descriptor instead.
+func (*PutSchedule) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *PutSchedule) GetSchedule() *Schedule {
+	if x != nil {
+		return x.Schedule
+	}
+	return nil
+}
+
+func (x *PutSchedule) GetAt() int64 {
+	if x != nil {
+		return x.At
+	}
+	return 0
+}
+
+func (x *PutSchedule) GetCreate() bool {
+	if x != nil {
+		return x.Create
+	}
+	return false
+}
+
+func (x *PutSchedule) GetIfVersion() uint64 {
+	if x != nil {
+		return x.IfVersion
+	}
+	return 0
+}
+
+// DeleteSchedule removes a schedule and its occurrences that have not
+// started.
+type DeleteSchedule struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	At            int64                  `protobuf:"varint,2,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteSchedule) Reset() {
+	*x = DeleteSchedule{}
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteSchedule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteSchedule) ProtoMessage() {}
+
+func (x *DeleteSchedule) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteSchedule.ProtoReflect.Descriptor instead.
+func (*DeleteSchedule) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *DeleteSchedule) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *DeleteSchedule) GetAt() int64 {
+	if x != nil {
+		return x.At
+	}
+	return 0
+}
+
+// CreateOccurrences creates occurrences of a schedule ahead of time, as
+// tasks, and moves the schedule's cursor from `from` to next_at; it
+// applies only while the schedule is at `version` with its cursor at
+// `from` (otherwise another proposal, or an edit, came first).
+type CreateOccurrences struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	ScheduleId string                 `protobuf:"bytes,1,opt,name=schedule_id,json=scheduleId,proto3" json:"schedule_id,omitempty"`
+	Version    uint64                 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	From       int64                  `protobuf:"varint,3,opt,name=from,proto3" json:"from,omitempty"`
+	NextAt     int64                  `protobuf:"varint,4,opt,name=next_at,json=nextAt,proto3" json:"next_at,omitempty"`
+	Tasks      []*Task                `protobuf:"bytes,5,rep,name=tasks,proto3" json:"tasks,omitempty"`
+	// missed: occurrences passed over (catch-up), counted.
+	Missed        uint64 `protobuf:"varint,6,opt,name=missed,proto3" json:"missed,omitempty"`
+	At            int64  `protobuf:"varint,7,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateOccurrences) Reset() {
+	*x = CreateOccurrences{}
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateOccurrences) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateOccurrences) ProtoMessage() {}
+
+func (x *CreateOccurrences) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateOccurrences.ProtoReflect.Descriptor instead.
+func (*CreateOccurrences) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *CreateOccurrences) GetScheduleId() string {
+	if x != nil {
+		return x.ScheduleId
+	}
+	return ""
+}
+
+func (x *CreateOccurrences) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *CreateOccurrences) GetFrom() int64 {
+	if x != nil {
+		return x.From
+	}
+	return 0
+}
+
+func (x *CreateOccurrences) GetNextAt() int64 {
+	if x != nil {
+		return x.NextAt
+	}
+	return 0
+}
+
+func (x *CreateOccurrences) GetTasks() []*Task {
+	if x != nil {
+		return x.Tasks
+	}
+	return nil
+}
+
+func (x *CreateOccurrences) GetMissed() uint64 {
+	if x != nil {
+		return x.Missed
+	}
+	return 0
+}
+
+func (x *CreateOccurrences) GetAt() int64 {
+	if x != nil {
+		return x.At
+	}
+	return 0
+}
+
+// Schedule is a recurring task: a rule (cron or every, in a time zone,
+// between start_at and end_at) and a template for its occurrences.
+type Schedule struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Id       string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Cron     string                 `protobuf:"bytes,2,opt,name=cron,proto3" json:"cron,omitempty"`
+	Every    int64                  `protobuf:"varint,3,opt,name=every,proto3" json:"every,omitempty"` // ns
+	TimeZone string                 `protobuf:"bytes,4,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
+	StartAt  int64                  `protobuf:"varint,5,opt,name=start_at,json=startAt,proto3" json:"start_at,omitempty"`
+	EndAt    int64                  `protobuf:"varint,6,opt,name=end_at,json=endAt,proto3" json:"end_at,omitempty"` // exclusive; 0: none
+	Jitter   int64                  `protobuf:"varint,7,opt,name=jitter,proto3" json:"jitter,omitempty"`            // ns
+	Paused   bool                   `protobuf:"varint,8,opt,name=paused,proto3" json:"paused,omitempty"`
+	// template: what each occurrence's task is made of (queue, name,
+	// payload, target, max_attempts, backoff, max_lateness).
+	Template      *Task   `protobuf:"bytes,9,opt,name=template,proto3" json:"template,omitempty"`
+	Overlap       Overlap `protobuf:"varint,10,opt,name=overlap,proto3,enum=hourglass.fsm.v1.Overlap" json:"overlap,omitempty"`
+	CatchUp       CatchUp `protobuf:"varint,11,opt,name=catch_up,json=catchUp,proto3,enum=hourglass.fsm.v1.CatchUp" json:"catch_up,omitempty"`
+	CatchUpWindow int64   `protobuf:"varint,12,opt,name=catch_up_window,json=catchUpWindow,proto3" json:"catch_up_window,omitempty"` // ns
+	CreatedAt     int64   `protobuf:"varint,13,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	UpdatedAt     int64   `protobuf:"varint,14,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// version: the raft index of the last change a client made.
+	Version     uint64 `protobuf:"varint,15,opt,name=version,proto3" json:"version,omitempty"`
+	Fingerprint []byte `protobuf:"bytes,16,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
+	// next_at: the first occurrence not created yet (0: no more).
+	NextAt        int64  `protobuf:"varint,17,opt,name=next_at,json=nextAt,proto3" json:"next_at,omitempty"`
+	Occurrences   uint64 `protobuf:"varint,18,opt,name=occurrences,proto3" json:"occurrences,omitempty"`     // created
+	Missed        uint64 `protobuf:"varint,19,opt,name=missed,proto3" json:"missed,omitempty"`               // passed over by catch-up
+	LastAt        int64  `protobuf:"varint,20,opt,name=last_at,json=lastAt,proto3" json:"last_at,omitempty"` // the last occurrence created
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Schedule) Reset() {
+	*x = Schedule{}
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Schedule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Schedule) ProtoMessage() {}
+
+func (x *Schedule) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Schedule.ProtoReflect.Descriptor instead.
+func (*Schedule) Descriptor() ([]byte, []int) {
+	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *Schedule) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Schedule) GetCron() string {
+	if x != nil {
+		return x.Cron
+	}
+	return ""
+}
+
+func (x *Schedule) GetEvery() int64 {
+	if x != nil {
+		return x.Every
+	}
+	return 0
+}
+
+func (x *Schedule) GetTimeZone() string {
+	if x != nil {
+		return x.TimeZone
+	}
+	return ""
+}
+
+func (x *Schedule) GetStartAt() int64 {
+	if x != nil {
+		return x.StartAt
+	}
+	return 0
+}
+
+func (x *Schedule) GetEndAt() int64 {
+	if x != nil {
+		return x.EndAt
+	}
+	return 0
+}
+
+func (x *Schedule) GetJitter() int64 {
+	if x != nil {
+		return x.Jitter
+	}
+	return 0
+}
+
+func (x *Schedule) GetPaused() bool {
+	if x != nil {
+		return x.Paused
+	}
+	return false
+}
+
+func (x *Schedule) GetTemplate() *Task {
+	if x != nil {
+		return x.Template
+	}
+	return nil
+}
+
+func (x *Schedule) GetOverlap() Overlap {
+	if x != nil {
+		return x.Overlap
+	}
+	return Overlap_OVERLAP_ALLOW
+}
+
+func (x *Schedule) GetCatchUp() CatchUp {
+	if x != nil {
+		return x.CatchUp
+	}
+	return CatchUp_CATCH_UP_ALL
+}
+
+func (x *Schedule) GetCatchUpWindow() int64 {
+	if x != nil {
+		return x.CatchUpWindow
+	}
+	return 0
+}
+
+func (x *Schedule) GetCreatedAt() int64 {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return 0
+}
+
+func (x *Schedule) GetUpdatedAt() int64 {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return 0
+}
+
+func (x *Schedule) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *Schedule) GetFingerprint() []byte {
+	if x != nil {
+		return x.Fingerprint
+	}
+	return nil
+}
+
+func (x *Schedule) GetNextAt() int64 {
+	if x != nil {
+		return x.NextAt
+	}
+	return 0
+}
+
+func (x *Schedule) GetOccurrences() uint64 {
+	if x != nil {
+		return x.Occurrences
+	}
+	return 0
+}
+
+func (x *Schedule) GetMissed() uint64 {
+	if x != nil {
+		return x.Missed
+	}
+	return 0
+}
+
+func (x *Schedule) GetLastAt() int64 {
+	if x != nil {
+		return x.LastAt
+	}
+	return 0
+}
+
 // Queue is a queue's settings. Zero values mean the defaults.
 type Queue struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
@@ -1501,7 +2073,7 @@ type Queue struct {
 
 func (x *Queue) Reset() {
 	*x = Queue{}
-	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[17]
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1513,7 +2085,7 @@ func (x *Queue) String() string {
 func (*Queue) ProtoMessage() {}
 
 func (x *Queue) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[17]
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1526,7 +2098,7 @@ func (x *Queue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Queue.ProtoReflect.Descriptor instead.
 func (*Queue) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{17}
+	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Queue) GetName() string {
@@ -1618,7 +2190,7 @@ type Target struct {
 
 func (x *Target) Reset() {
 	*x = Target{}
-	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[18]
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1630,7 +2202,7 @@ func (x *Target) String() string {
 func (*Target) ProtoMessage() {}
 
 func (x *Target) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[18]
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1643,7 +2215,7 @@ func (x *Target) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Target.ProtoReflect.Descriptor instead.
 func (*Target) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{18}
+	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Target) GetUrl() string {
@@ -1685,7 +2257,7 @@ type Backoff struct {
 
 func (x *Backoff) Reset() {
 	*x = Backoff{}
-	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[19]
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1697,7 +2269,7 @@ func (x *Backoff) String() string {
 func (*Backoff) ProtoMessage() {}
 
 func (x *Backoff) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[19]
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1710,7 +2282,7 @@ func (x *Backoff) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Backoff.ProtoReflect.Descriptor instead.
 func (*Backoff) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{19}
+	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Backoff) GetInitial() int64 {
@@ -1769,14 +2341,17 @@ type Task struct {
 	Result      string `protobuf:"bytes,24,opt,name=result,proto3" json:"result,omitempty"`
 	// lease_token: while leased, the secret its worker must show (never
 	// shown by the API's task views).
-	LeaseToken    []byte `protobuf:"bytes,25,opt,name=lease_token,json=leaseToken,proto3" json:"lease_token,omitempty"`
+	LeaseToken []byte `protobuf:"bytes,25,opt,name=lease_token,json=leaseToken,proto3" json:"lease_token,omitempty"`
+	// waiting: an occurrence whose schedule's overlap is WAIT, out of the
+	// due index until the previous occurrence ends.
+	Waiting       bool `protobuf:"varint,26,opt,name=waiting,proto3" json:"waiting,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Task) Reset() {
 	*x = Task{}
-	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[20]
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1788,7 +2363,7 @@ func (x *Task) String() string {
 func (*Task) ProtoMessage() {}
 
 func (x *Task) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[20]
+	mi := &file_fsm_fsmpb_hourglass_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1801,7 +2376,7 @@ func (x *Task) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Task.ProtoReflect.Descriptor instead.
 func (*Task) Descriptor() ([]byte, []int) {
-	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{20}
+	return file_fsm_fsmpb_hourglass_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Task) GetId() string {
@@ -1979,13 +2554,20 @@ func (x *Task) GetLeaseToken() []byte {
 	return nil
 }
 
+func (x *Task) GetWaiting() bool {
+	if x != nil {
+		return x.Waiting
+	}
+	return false
+}
+
 var File_fsm_fsmpb_hourglass_proto protoreflect.FileDescriptor
 
 const file_fsm_fsmpb_hourglass_proto_rawDesc = "" +
 	"\n" +
 	"\x19fsm/fsmpb/hourglass.proto\x12\x10hourglass.fsm.v1\">\n" +
 	"\x05Entry\x125\n" +
-	"\bcommands\x18\x01 \x03(\v2\x19.hourglass.fsm.v1.CommandR\bcommands\"\x90\x06\n" +
+	"\bcommands\x18\x01 \x03(\v2\x19.hourglass.fsm.v1.CommandR\bcommands\"\xf7\a\n" +
 	"\aCommand\x127\n" +
 	"\x06create\x18\x01 \x01(\v2\x1d.hourglass.fsm.v1.CreateTasksH\x00R\x06create\x126\n" +
 	"\x06cancel\x18\x02 \x01(\v2\x1c.hourglass.fsm.v1.CancelTaskH\x00R\x06cancel\x126\n" +
@@ -2002,7 +2584,10 @@ const file_fsm_fsmpb_hourglass_proto_rawDesc = "" +
 	"cancelMany\x124\n" +
 	"\x05shift\x18\f \x01(\v2\x1c.hourglass.fsm.v1.ShiftTasksH\x00R\x05shift\x12?\n" +
 	"\vpause_queue\x18\r \x01(\v2\x1c.hourglass.fsm.v1.PauseQueueH\x00R\n" +
-	"pauseQueueB\x06\n" +
+	"pauseQueue\x12B\n" +
+	"\fput_schedule\x18\x0e \x01(\v2\x1d.hourglass.fsm.v1.PutScheduleH\x00R\vputSchedule\x12K\n" +
+	"\x0fdelete_schedule\x18\x0f \x01(\v2 .hourglass.fsm.v1.DeleteScheduleH\x00R\x0edeleteSchedule\x12T\n" +
+	"\x12create_occurrences\x18\x10 \x01(\v2#.hourglass.fsm.v1.CreateOccurrencesH\x00R\x11createOccurrencesB\x06\n" +
 	"\x04kind\";\n" +
 	"\vCreateTasks\x12,\n" +
 	"\x05tasks\x18\x01 \x03(\v2\x16.hourglass.fsm.v1.TaskR\x05tasks\"O\n" +
@@ -2097,7 +2682,49 @@ const file_fsm_fsmpb_hourglass_proto_rawDesc = "" +
 	"ShiftTasks\x12\x10\n" +
 	"\x03ids\x18\x01 \x03(\tR\x03ids\x12\x0e\n" +
 	"\x02by\x18\x02 \x01(\x03R\x02by\x12\x0e\n" +
-	"\x02at\x18\x03 \x01(\x03R\x02at\"\xd5\x02\n" +
+	"\x02at\x18\x03 \x01(\x03R\x02at\"\x8c\x01\n" +
+	"\vPutSchedule\x126\n" +
+	"\bschedule\x18\x01 \x01(\v2\x1a.hourglass.fsm.v1.ScheduleR\bschedule\x12\x0e\n" +
+	"\x02at\x18\x02 \x01(\x03R\x02at\x12\x16\n" +
+	"\x06create\x18\x03 \x01(\bR\x06create\x12\x1d\n" +
+	"\n" +
+	"if_version\x18\x04 \x01(\x04R\tifVersion\"0\n" +
+	"\x0eDeleteSchedule\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x0e\n" +
+	"\x02at\x18\x02 \x01(\x03R\x02at\"\xd1\x01\n" +
+	"\x11CreateOccurrences\x12\x1f\n" +
+	"\vschedule_id\x18\x01 \x01(\tR\n" +
+	"scheduleId\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\x04R\aversion\x12\x12\n" +
+	"\x04from\x18\x03 \x01(\x03R\x04from\x12\x17\n" +
+	"\anext_at\x18\x04 \x01(\x03R\x06nextAt\x12,\n" +
+	"\x05tasks\x18\x05 \x03(\v2\x16.hourglass.fsm.v1.TaskR\x05tasks\x12\x16\n" +
+	"\x06missed\x18\x06 \x01(\x04R\x06missed\x12\x0e\n" +
+	"\x02at\x18\a \x01(\x03R\x02at\"\xf0\x04\n" +
+	"\bSchedule\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04cron\x18\x02 \x01(\tR\x04cron\x12\x14\n" +
+	"\x05every\x18\x03 \x01(\x03R\x05every\x12\x1b\n" +
+	"\ttime_zone\x18\x04 \x01(\tR\btimeZone\x12\x19\n" +
+	"\bstart_at\x18\x05 \x01(\x03R\astartAt\x12\x15\n" +
+	"\x06end_at\x18\x06 \x01(\x03R\x05endAt\x12\x16\n" +
+	"\x06jitter\x18\a \x01(\x03R\x06jitter\x12\x16\n" +
+	"\x06paused\x18\b \x01(\bR\x06paused\x122\n" +
+	"\btemplate\x18\t \x01(\v2\x16.hourglass.fsm.v1.TaskR\btemplate\x123\n" +
+	"\aoverlap\x18\n" +
+	" \x01(\x0e2\x19.hourglass.fsm.v1.OverlapR\aoverlap\x124\n" +
+	"\bcatch_up\x18\v \x01(\x0e2\x19.hourglass.fsm.v1.CatchUpR\acatchUp\x12&\n" +
+	"\x0fcatch_up_window\x18\f \x01(\x03R\rcatchUpWindow\x12\x1d\n" +
+	"\n" +
+	"created_at\x18\r \x01(\x03R\tcreatedAt\x12\x1d\n" +
+	"\n" +
+	"updated_at\x18\x0e \x01(\x03R\tupdatedAt\x12\x18\n" +
+	"\aversion\x18\x0f \x01(\x04R\aversion\x12 \n" +
+	"\vfingerprint\x18\x10 \x01(\fR\vfingerprint\x12\x17\n" +
+	"\anext_at\x18\x11 \x01(\x03R\x06nextAt\x12 \n" +
+	"\voccurrences\x18\x12 \x01(\x04R\voccurrences\x12\x16\n" +
+	"\x06missed\x18\x13 \x01(\x04R\x06missed\x12\x17\n" +
+	"\alast_at\x18\x14 \x01(\x03R\x06lastAt\"\xd5\x02\n" +
 	"\x05Queue\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +
 	"\fmax_attempts\x18\x02 \x01(\rR\vmaxAttempts\x12\x1f\n" +
@@ -2128,7 +2755,7 @@ const file_fsm_fsmpb_hourglass_proto_rawDesc = "" +
 	"\x03max\x18\x02 \x01(\x03R\x03max\x12\x1e\n" +
 	"\n" +
 	"multiplier\x18\x03 \x01(\x01R\n" +
-	"multiplier\"\xa1\x06\n" +
+	"multiplier\"\xbb\x06\n" +
 	"\x04Task\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05queue\x18\x02 \x01(\tR\x05queue\x12\x12\n" +
@@ -2161,7 +2788,15 @@ const file_fsm_fsmpb_hourglass_proto_rawDesc = "" +
 	"\fmax_lateness\x18\x17 \x01(\x03R\vmaxLateness\x12\x16\n" +
 	"\x06result\x18\x18 \x01(\tR\x06result\x12\x1f\n" +
 	"\vlease_token\x18\x19 \x01(\fR\n" +
-	"leaseToken*o\n" +
+	"leaseToken\x12\x18\n" +
+	"\awaiting\x18\x1a \x01(\bR\awaiting*@\n" +
+	"\aOverlap\x12\x11\n" +
+	"\rOVERLAP_ALLOW\x10\x00\x12\x10\n" +
+	"\fOVERLAP_SKIP\x10\x01\x12\x10\n" +
+	"\fOVERLAP_WAIT\x10\x02*0\n" +
+	"\aCatchUp\x12\x10\n" +
+	"\fCATCH_UP_ALL\x10\x00\x12\x13\n" +
+	"\x0fCATCH_UP_LATEST\x10\x01*o\n" +
 	"\x05State\x12\x15\n" +
 	"\x11STATE_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tSCHEDULED\x10\x01\x12\v\n" +
@@ -2183,64 +2818,78 @@ func file_fsm_fsmpb_hourglass_proto_rawDescGZIP() []byte {
 	return file_fsm_fsmpb_hourglass_proto_rawDescData
 }
 
-var file_fsm_fsmpb_hourglass_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_fsm_fsmpb_hourglass_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_fsm_fsmpb_hourglass_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_fsm_fsmpb_hourglass_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_fsm_fsmpb_hourglass_proto_goTypes = []any{
-	(State)(0),             // 0: hourglass.fsm.v1.State
-	(Outcome_Kind)(0),      // 1: hourglass.fsm.v1.Outcome.Kind
-	(*Entry)(nil),          // 2: hourglass.fsm.v1.Entry
-	(*Command)(nil),        // 3: hourglass.fsm.v1.Command
-	(*CreateTasks)(nil),    // 4: hourglass.fsm.v1.CreateTasks
-	(*CancelTask)(nil),     // 5: hourglass.fsm.v1.CancelTask
-	(*UpdateTask)(nil),     // 6: hourglass.fsm.v1.UpdateTask
-	(*FireTasks)(nil),      // 7: hourglass.fsm.v1.FireTasks
-	(*FireItem)(nil),       // 8: hourglass.fsm.v1.FireItem
-	(*ExtendLease)(nil),    // 9: hourglass.fsm.v1.ExtendLease
-	(*RecordOutcomes)(nil), // 10: hourglass.fsm.v1.RecordOutcomes
-	(*Outcome)(nil),        // 11: hourglass.fsm.v1.Outcome
-	(*PurgeTasks)(nil),     // 12: hourglass.fsm.v1.PurgeTasks
-	(*PutQueue)(nil),       // 13: hourglass.fsm.v1.PutQueue
-	(*PauseQueue)(nil),     // 14: hourglass.fsm.v1.PauseQueue
-	(*DeleteQueue)(nil),    // 15: hourglass.fsm.v1.DeleteQueue
-	(*RedriveTasks)(nil),   // 16: hourglass.fsm.v1.RedriveTasks
-	(*CancelTasks)(nil),    // 17: hourglass.fsm.v1.CancelTasks
-	(*ShiftTasks)(nil),     // 18: hourglass.fsm.v1.ShiftTasks
-	(*Queue)(nil),          // 19: hourglass.fsm.v1.Queue
-	(*Target)(nil),         // 20: hourglass.fsm.v1.Target
-	(*Backoff)(nil),        // 21: hourglass.fsm.v1.Backoff
-	(*Task)(nil),           // 22: hourglass.fsm.v1.Task
-	nil,                    // 23: hourglass.fsm.v1.Target.HeadersEntry
+	(Overlap)(0),              // 0: hourglass.fsm.v1.Overlap
+	(CatchUp)(0),              // 1: hourglass.fsm.v1.CatchUp
+	(State)(0),                // 2: hourglass.fsm.v1.State
+	(Outcome_Kind)(0),         // 3: hourglass.fsm.v1.Outcome.Kind
+	(*Entry)(nil),             // 4: hourglass.fsm.v1.Entry
+	(*Command)(nil),           // 5: hourglass.fsm.v1.Command
+	(*CreateTasks)(nil),       // 6: hourglass.fsm.v1.CreateTasks
+	(*CancelTask)(nil),        // 7: hourglass.fsm.v1.CancelTask
+	(*UpdateTask)(nil),        // 8: hourglass.fsm.v1.UpdateTask
+	(*FireTasks)(nil),         // 9: hourglass.fsm.v1.FireTasks
+	(*FireItem)(nil),          // 10: hourglass.fsm.v1.FireItem
+	(*ExtendLease)(nil),       // 11: hourglass.fsm.v1.ExtendLease
+	(*RecordOutcomes)(nil),    // 12: hourglass.fsm.v1.RecordOutcomes
+	(*Outcome)(nil),           // 13: hourglass.fsm.v1.Outcome
+	(*PurgeTasks)(nil),        // 14: hourglass.fsm.v1.PurgeTasks
+	(*PutQueue)(nil),          // 15: hourglass.fsm.v1.PutQueue
+	(*PauseQueue)(nil),        // 16: hourglass.fsm.v1.PauseQueue
+	(*DeleteQueue)(nil),       // 17: hourglass.fsm.v1.DeleteQueue
+	(*RedriveTasks)(nil),      // 18: hourglass.fsm.v1.RedriveTasks
+	(*CancelTasks)(nil),       // 19: hourglass.fsm.v1.CancelTasks
+	(*ShiftTasks)(nil),        // 20: hourglass.fsm.v1.ShiftTasks
+	(*PutSchedule)(nil),       // 21: hourglass.fsm.v1.PutSchedule
+	(*DeleteSchedule)(nil),    // 22: hourglass.fsm.v1.DeleteSchedule
+	(*CreateOccurrences)(nil), // 23: hourglass.fsm.v1.CreateOccurrences
+	(*Schedule)(nil),          // 24: hourglass.fsm.v1.Schedule
+	(*Queue)(nil),             // 25: hourglass.fsm.v1.Queue
+	(*Target)(nil),            // 26: hourglass.fsm.v1.Target
+	(*Backoff)(nil),           // 27: hourglass.fsm.v1.Backoff
+	(*Task)(nil),              // 28: hourglass.fsm.v1.Task
+	nil,                       // 29: hourglass.fsm.v1.Target.HeadersEntry
 }
 var file_fsm_fsmpb_hourglass_proto_depIdxs = []int32{
-	3,  // 0: hourglass.fsm.v1.Entry.commands:type_name -> hourglass.fsm.v1.Command
-	4,  // 1: hourglass.fsm.v1.Command.create:type_name -> hourglass.fsm.v1.CreateTasks
-	5,  // 2: hourglass.fsm.v1.Command.cancel:type_name -> hourglass.fsm.v1.CancelTask
-	6,  // 3: hourglass.fsm.v1.Command.update:type_name -> hourglass.fsm.v1.UpdateTask
-	7,  // 4: hourglass.fsm.v1.Command.fire:type_name -> hourglass.fsm.v1.FireTasks
-	10, // 5: hourglass.fsm.v1.Command.outcomes:type_name -> hourglass.fsm.v1.RecordOutcomes
-	12, // 6: hourglass.fsm.v1.Command.purge:type_name -> hourglass.fsm.v1.PurgeTasks
-	9,  // 7: hourglass.fsm.v1.Command.extend:type_name -> hourglass.fsm.v1.ExtendLease
-	13, // 8: hourglass.fsm.v1.Command.put_queue:type_name -> hourglass.fsm.v1.PutQueue
-	15, // 9: hourglass.fsm.v1.Command.delete_queue:type_name -> hourglass.fsm.v1.DeleteQueue
-	16, // 10: hourglass.fsm.v1.Command.redrive:type_name -> hourglass.fsm.v1.RedriveTasks
-	17, // 11: hourglass.fsm.v1.Command.cancel_many:type_name -> hourglass.fsm.v1.CancelTasks
-	18, // 12: hourglass.fsm.v1.Command.shift:type_name -> hourglass.fsm.v1.ShiftTasks
-	14, // 13: hourglass.fsm.v1.Command.pause_queue:type_name -> hourglass.fsm.v1.PauseQueue
-	22, // 14: hourglass.fsm.v1.CreateTasks.tasks:type_name -> hourglass.fsm.v1.Task
-	20, // 15: hourglass.fsm.v1.UpdateTask.target:type_name -> hourglass.fsm.v1.Target
-	8,  // 16: hourglass.fsm.v1.FireTasks.items:type_name -> hourglass.fsm.v1.FireItem
-	11, // 17: hourglass.fsm.v1.RecordOutcomes.outcomes:type_name -> hourglass.fsm.v1.Outcome
-	1,  // 18: hourglass.fsm.v1.Outcome.kind:type_name -> hourglass.fsm.v1.Outcome.Kind
-	19, // 19: hourglass.fsm.v1.PutQueue.queue:type_name -> hourglass.fsm.v1.Queue
-	23, // 20: hourglass.fsm.v1.Target.headers:type_name -> hourglass.fsm.v1.Target.HeadersEntry
-	20, // 21: hourglass.fsm.v1.Task.target:type_name -> hourglass.fsm.v1.Target
-	21, // 22: hourglass.fsm.v1.Task.backoff:type_name -> hourglass.fsm.v1.Backoff
-	0,  // 23: hourglass.fsm.v1.Task.state:type_name -> hourglass.fsm.v1.State
-	24, // [24:24] is the sub-list for method output_type
-	24, // [24:24] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	5,  // 0: hourglass.fsm.v1.Entry.commands:type_name -> hourglass.fsm.v1.Command
+	6,  // 1: hourglass.fsm.v1.Command.create:type_name -> hourglass.fsm.v1.CreateTasks
+	7,  // 2: hourglass.fsm.v1.Command.cancel:type_name -> hourglass.fsm.v1.CancelTask
+	8,  // 3: hourglass.fsm.v1.Command.update:type_name -> hourglass.fsm.v1.UpdateTask
+	9,  // 4: hourglass.fsm.v1.Command.fire:type_name -> hourglass.fsm.v1.FireTasks
+	12, // 5: hourglass.fsm.v1.Command.outcomes:type_name -> hourglass.fsm.v1.RecordOutcomes
+	14, // 6: hourglass.fsm.v1.Command.purge:type_name -> hourglass.fsm.v1.PurgeTasks
+	11, // 7: hourglass.fsm.v1.Command.extend:type_name -> hourglass.fsm.v1.ExtendLease
+	15, // 8: hourglass.fsm.v1.Command.put_queue:type_name -> hourglass.fsm.v1.PutQueue
+	17, // 9: hourglass.fsm.v1.Command.delete_queue:type_name -> hourglass.fsm.v1.DeleteQueue
+	18, // 10: hourglass.fsm.v1.Command.redrive:type_name -> hourglass.fsm.v1.RedriveTasks
+	19, // 11: hourglass.fsm.v1.Command.cancel_many:type_name -> hourglass.fsm.v1.CancelTasks
+	20, // 12: hourglass.fsm.v1.Command.shift:type_name -> hourglass.fsm.v1.ShiftTasks
+	16, // 13: hourglass.fsm.v1.Command.pause_queue:type_name -> hourglass.fsm.v1.PauseQueue
+	21, // 14: hourglass.fsm.v1.Command.put_schedule:type_name -> hourglass.fsm.v1.PutSchedule
+	22, // 15: hourglass.fsm.v1.Command.delete_schedule:type_name -> hourglass.fsm.v1.DeleteSchedule
+	23, // 16: hourglass.fsm.v1.Command.create_occurrences:type_name -> hourglass.fsm.v1.CreateOccurrences
+	28, // 17: hourglass.fsm.v1.CreateTasks.tasks:type_name -> hourglass.fsm.v1.Task
+	26, // 18: hourglass.fsm.v1.UpdateTask.target:type_name -> hourglass.fsm.v1.Target
+	10, // 19: hourglass.fsm.v1.FireTasks.items:type_name -> hourglass.fsm.v1.FireItem
+	13, // 20: hourglass.fsm.v1.RecordOutcomes.outcomes:type_name -> hourglass.fsm.v1.Outcome
+	3,  // 21: hourglass.fsm.v1.Outcome.kind:type_name -> hourglass.fsm.v1.Outcome.Kind
+	25, // 22: hourglass.fsm.v1.PutQueue.queue:type_name -> hourglass.fsm.v1.Queue
+	24, // 23: hourglass.fsm.v1.PutSchedule.schedule:type_name -> hourglass.fsm.v1.Schedule
+	28, // 24: hourglass.fsm.v1.CreateOccurrences.tasks:type_name -> hourglass.fsm.v1.Task
+	28, // 25: hourglass.fsm.v1.Schedule.template:type_name -> hourglass.fsm.v1.Task
+	0,  // 26: hourglass.fsm.v1.Schedule.overlap:type_name -> hourglass.fsm.v1.Overlap
+	1,  // 27: hourglass.fsm.v1.Schedule.catch_up:type_name -> hourglass.fsm.v1.CatchUp
+	29, // 28: hourglass.fsm.v1.Target.headers:type_name -> hourglass.fsm.v1.Target.HeadersEntry
+	26, // 29: hourglass.fsm.v1.Task.target:type_name -> hourglass.fsm.v1.Target
+	27, // 30: hourglass.fsm.v1.Task.backoff:type_name -> hourglass.fsm.v1.Backoff
+	2,  // 31: hourglass.fsm.v1.Task.state:type_name -> hourglass.fsm.v1.State
+	32, // [32:32] is the sub-list for method output_type
+	32, // [32:32] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_fsm_fsmpb_hourglass_proto_init() }
@@ -2262,6 +2911,9 @@ func file_fsm_fsmpb_hourglass_proto_init() {
 		(*Command_CancelMany)(nil),
 		(*Command_Shift)(nil),
 		(*Command_PauseQueue)(nil),
+		(*Command_PutSchedule)(nil),
+		(*Command_DeleteSchedule)(nil),
+		(*Command_CreateOccurrences)(nil),
 	}
 	file_fsm_fsmpb_hourglass_proto_msgTypes[4].OneofWrappers = []any{}
 	type x struct{}
@@ -2269,8 +2921,8 @@ func file_fsm_fsmpb_hourglass_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fsm_fsmpb_hourglass_proto_rawDesc), len(file_fsm_fsmpb_hourglass_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   22,
+			NumEnums:      4,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
