@@ -46,6 +46,11 @@ type (
 	RedriveResponse   = wire.RedriveResponse
 	RestoreResponse   = wire.RestoreResponse
 	RetryPolicy       = wire.RetryPolicy
+	Schedule          = wire.Schedule
+	ScheduleList      = wire.ScheduleList
+	ScheduleRequest   = wire.ScheduleRequest
+	Occurrence        = wire.Occurrence
+	TaskTemplate      = wire.TaskTemplate
 	SignedDelivery    = wire.SignedDelivery
 	Snapshot          = wire.Snapshot
 	Target            = wire.Target

@@ -29,6 +29,18 @@ import (
 // the function to return before it reports any later leadership.
 type LeaderFunc func(ctx context.Context, term uint64)
 
+// LeaderFuncs runs every one of fs at once, for the same leadership, and
+// returns when all have.
+func LeaderFuncs(fs ...LeaderFunc) LeaderFunc {
+	return func(ctx context.Context, term uint64) {
+		var wg sync.WaitGroup
+		for _, f := range fs {
+			wg.Go(func() { f(ctx, term) })
+		}
+		wg.Wait()
+	}
+}
+
 // Group is this node's replica of one raft group: its raft log, state
 // machine and snapshots, in a directory of its own, with raft traffic
 // over the node's shared listener.

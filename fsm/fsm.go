@@ -60,6 +60,23 @@ type Notifier interface {
 	Restored()
 }
 
+// Notifiers tells each of its notifiers, in order.
+type Notifiers []Notifier
+
+// DueChanged implements Notifier.
+func (ns Notifiers) DueChanged(changes []Change) {
+	for _, n := range ns {
+		n.DueChanged(changes)
+	}
+}
+
+// Restored implements Notifier.
+func (ns Notifiers) Restored() {
+	for _, n := range ns {
+		n.Restored()
+	}
+}
+
 // FSM is the bbolt-backed state machine. It implements raft.BatchingFSM.
 type FSM struct {
 	path     string

@@ -302,8 +302,8 @@ func (f *FSM) Occurrences(id string, limit int) ([]*fsmpb.Task, error) {
 		prefix := []byte(OccurrencePrefix(id))
 		end := append(bytes.Clone(prefix[:len(prefix)-1]), '@'+1) // just after every key of prefix
 		c := tx.Bucket(bucketTasks).Cursor()
-		k, v := c.Seek(end)
-		if k == nil {
+		var k, v []byte
+		if k, _ = c.Seek(end); k == nil {
 			k, v = c.Last()
 		} else {
 			k, v = c.Prev()

@@ -37,15 +37,6 @@ func occurrences(s *fsmpb.Schedule, from, next int64, tasks ...*fsmpb.Task) *fsm
 		ScheduleId: s.Id, Version: s.Version, From: from, NextAt: next, Tasks: tasks, At: from}}}
 }
 
-func (h *harness) schedule(id string) *fsmpb.Schedule {
-	h.t.Helper()
-	s, err := h.f.Schedule(id)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return s
-}
-
 func TestScheduleCreateIsIdempotentAndEditsNeedTheVersion(t *testing.T) {
 	h := newHarness(t)
 	res := h.apply(putSchedule(newSchedule("s", 100), true, 1))[0].(*ScheduleResult)

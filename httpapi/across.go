@@ -40,6 +40,8 @@ func (a *API) acrossGroups() map[string]http.HandlerFunc {
 		"POST /v1/queues/{queue}/cancel":  a.bulkAcross,
 		"POST /v1/queues/{queue}/shift":   a.bulkAcross,
 		"GET /v1/stats/due":               a.dueStatsAcross,
+		"POST /v1/schedules":              a.createAcross,
+		"GET /v1/schedules":               a.schedulesAcross,
 		"POST /v1/tasks/ack":              a.acksAcross,
 		leasePattern:                      a.leaseAcross,
 		"DELETE /v1/cluster/nodes/{id}":   a.removeNodeAcross,

@@ -135,14 +135,20 @@ func pathSegment(r *http.Request, i int) string {
 // group, which places them.
 const removeNodePattern = "DELETE /v1/cluster/nodes/{id}"
 
-// taskRoutes are the routes about one task, named in their path.
+// taskRoutes are the routes about one task or schedule, named in their
+// path (a schedule and its occurrences are in the group of its id).
 var taskRoutes = map[string]bool{
-	"GET /v1/tasks/{id}":         true,
-	"DELETE /v1/tasks/{id}":      true,
-	"PATCH /v1/tasks/{id}":       true,
-	"POST /v1/tasks/{id}/ack":    true,
-	"POST /v1/tasks/{id}/nack":   true,
-	"POST /v1/tasks/{id}/extend": true,
+	"GET /v1/schedules/{id}":         true,
+	"PATCH /v1/schedules/{id}":       true,
+	"DELETE /v1/schedules/{id}":      true,
+	"POST /v1/schedules/{id}/pause":  true,
+	"POST /v1/schedules/{id}/resume": true,
+	"GET /v1/tasks/{id}":             true,
+	"DELETE /v1/tasks/{id}":          true,
+	"PATCH /v1/tasks/{id}":           true,
+	"POST /v1/tasks/{id}/ack":        true,
+	"POST /v1/tasks/{id}/nack":       true,
+	"POST /v1/tasks/{id}/extend":     true,
 }
 
 // serveGroup serves r from group id: on this node when it leads the group

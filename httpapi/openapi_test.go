@@ -120,6 +120,8 @@ func TestOpenAPISchemasMatchTypes(t *testing.T) {
 		"ClusterNode": client.ClusterNode{}, "Snapshot": client.Snapshot{}, "RestoreResponse": client.RestoreResponse{},
 		"DueStats": client.DueStats{}, "DueBucket": client.DueBucket{}, "RetryPolicy": client.RetryPolicy{},
 		"ClusterGroup": client.ClusterGroup{}, "GroupReplica": client.GroupReplica{}, "SnapshotGroup": client.SnapshotGroup{},
+		"Schedule": client.Schedule{}, "ScheduleList": client.ScheduleList{}, "ScheduleRequest": client.ScheduleRequest{},
+		"Occurrence": client.Occurrence{}, "TaskTemplate": client.TaskTemplate{},
 	}
 	for name, v := range types {
 		schema, ok := doc.Components.Schemas[name]

@@ -39,6 +39,9 @@ type Store interface {
 	QueueRoom(names []string) (unknown []string, existing int, err error)
 	SelectScheduled(sel fsm.Selector, after string, limit int) ([]string, bool, error)
 	DueCounts(from, to, step int64) ([]uint64, error)
+	Schedule(id string) (*fsmpb.Schedule, error)
+	SchedulesPage(after string, limit int) ([]*fsmpb.Schedule, string, error)
+	Occurrences(scheduleID string, limit int) ([]*fsmpb.Task, error)
 }
 
 // Health reports readiness: nil when this node can serve, else why not.
@@ -151,6 +154,13 @@ func New(cfg Config) *API {
 	a.handle("POST /v1/tasks/ack", ScopeWorker, a.ackMany)
 	a.handle("POST /v1/tasks/{id}/nack", ScopeWorker, a.nack)
 	a.handle("POST /v1/tasks/{id}/extend", ScopeWorker, a.extend)
+	a.handle("POST /v1/schedules", ScopeTasksWrite, a.createSchedule)
+	a.handle("GET /v1/schedules", ScopeTasksRead, a.listSchedules)
+	a.handle("GET /v1/schedules/{id}", ScopeTasksRead, a.getSchedule)
+	a.handle("PATCH /v1/schedules/{id}", ScopeTasksWrite, a.updateSchedule)
+	a.handle("DELETE /v1/schedules/{id}", ScopeTasksWrite, a.deleteSchedule)
+	a.handle("POST /v1/schedules/{id}/pause", ScopeTasksWrite, a.setSchedulePaused(true))
+	a.handle("POST /v1/schedules/{id}/resume", ScopeTasksWrite, a.setSchedulePaused(false))
 	a.handle("GET /v1/stats/due", ScopeTasksRead, a.dueStats)
 	a.handle("GET /v1/cluster", ScopeTasksRead, a.getCluster)
 	a.handle("DELETE /v1/cluster/nodes/{id}", ScopeAdmin, a.removeNode)
@@ -399,7 +409,7 @@ func (a *API) createBatch(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) pathID(w http.ResponseWriter, r *http.Request) (string, bool) {
 	id := r.PathValue("id")
-	if err := checkName("id", id, 128); err != nil {
+	if err := checkTaskID("id", id); err != nil {
 		a.writeError(w, err)
 		return "", false
 	}

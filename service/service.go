@@ -20,6 +20,7 @@ type Proposer interface {
 type Store interface {
 	Get(id string) (*fsmpb.Task, error)
 	SelectScheduled(sel fsm.Selector, after string, limit int) ([]string, bool, error)
+	Schedule(id string) (*fsmpb.Schedule, error)
 }
 
 // Config tunes the service. Zero values take the defaults named.

@@ -142,7 +142,8 @@ func (f proposerFunc) Propose(_ context.Context, cmd *fsmpb.Command) (any, error
 // order.
 type selectStore struct{ ids int }
 
-func (s *selectStore) Get(string) (*fsmpb.Task, error) { return nil, fsm.ErrNotFound }
+func (s *selectStore) Get(string) (*fsmpb.Task, error)          { return nil, fsm.ErrNotFound }
+func (s *selectStore) Schedule(string) (*fsmpb.Schedule, error) { return nil, fsm.ErrNotFound }
 
 func (s *selectStore) SelectScheduled(_ fsm.Selector, after string, limit int) ([]string, bool, error) {
 	var out []string

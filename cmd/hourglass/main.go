@@ -38,6 +38,9 @@ Usage:
   hourglass task list [flags]         list tasks
   hourglass queue list|get|pause|resume|redrive
                                       see and steer queues
+  hourglass schedule create|get|list|pause|resume|delete
+                                      recurring tasks: cron or every, in
+                                      a time zone
   hourglass snapshot save FILE        back up the whole cluster into FILE
   hourglass snapshot inspect FILE     check a backup offline, show what it holds
   hourglass snapshot restore FILE     replace the whole cluster's state with a
@@ -82,6 +85,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runTask(ctx, args[1:], stdout, stderr)
 	case "queue":
 		err = runQueue(ctx, args[1:], stdout, stderr)
+	case "schedule":
+		err = runSchedule(ctx, args[1:], stdout, stderr)
 	case "cluster":
 		err = runCluster(ctx, args[1:], stdout, stderr)
 	case "snapshot":

@@ -19,9 +19,11 @@ import (
 	"time"
 
 	"github.com/hourglass-scheduler/hourglass/cluster"
+	"github.com/hourglass-scheduler/hourglass/fsm"
 	"github.com/hourglass-scheduler/hourglass/httpapi"
 	"github.com/hourglass-scheduler/hourglass/metrics/labels"
 	"github.com/hourglass-scheduler/hourglass/scheduler"
+	"github.com/hourglass-scheduler/hourglass/schedules"
 	"github.com/hourglass-scheduler/hourglass/service"
 	"github.com/hourglass-scheduler/hourglass/webhook"
 	"github.com/prometheus/client_golang/prometheus"
@@ -303,9 +305,12 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger) error {
 			Metrics:    g.Metrics(),
 			HTTPClient: httpClient, SigningKeys: signingKeys, ErrorBodyBytes: f.errorBodyBytes, QueueLabels: queueLabels,
 		})
-		g.FSM().SetNotifier(sched)
+		occurrences := schedules.New(g.FSM(), writes, schedules.Config{
+			Logger: logger.With("group", uint32(g.ID())), Metrics: g.Metrics(),
+		})
+		g.FSM().SetNotifier(fsm.Notifiers{sched, occurrences})
 		api.SetBackend(g.ID(), &httpapi.Backend{Service: writes, Store: g.FSM(), Group: g, Backups: g, Workers: sched})
-		return sched.Run
+		return cluster.LeaderFuncs(sched.Run, occurrences.Run)
 	}, func(g *cluster.Group) {
 		// The placement moved the replica away: requests for the group go
 		// to its leader from now on.
