@@ -121,6 +121,7 @@ func (s *Scheduler) fireOnce(ctx context.Context, term uint64, items []*fsmpb.Fi
 	}
 	s.notAccepted(items, fired)
 	s.metrics.observeFired(s.cfg.Clock.Now(), fired.Accepted)
+	s.metrics.skipped.Add(float64(len(fired.Skipped)))
 	return fired.Accepted
 }
 

@@ -162,6 +162,7 @@ func (s *Scheduler) Lease(ctx context.Context, req LeaseRequest) ([]*fsmpb.Task,
 	}
 	s.notAccepted(items, fired)
 	s.metrics.observeFired(s.cfg.Clock.Now(), fired.Accepted)
+	s.metrics.skipped.Add(float64(len(fired.Skipped)))
 	if wait := due.Sub(s.cfg.Clock.Now()); wait > 0 && len(fired.Accepted) > 0 {
 		timer := time.NewTimer(wait) // never hand a task out before its time
 		defer timer.Stop()

@@ -17,6 +17,9 @@ type metrics struct {
 	attempts *prometheus.CounterVec
 	// sendDuration is how long webhook requests took.
 	sendDuration prometheus.Histogram
+	// skipped counts schedule occurrences skipped by their overlap
+	// policy.
+	skipped prometheus.Counter
 	// queues bounds the queue label's values.
 	queues *labels.Limiter
 }
@@ -39,6 +42,10 @@ func newMetrics(s *Scheduler, reg prometheus.Registerer) *metrics {
 			Name: "hourglass_attempts_total",
 			Help: "Delivery attempts this node ended as leader, by queue and outcome (succeeded, failed, lease_expired).",
 		}, []string{"queue", "outcome"}),
+		skipped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hourglass_schedule_occurrences_skipped_total",
+			Help: "Occurrences of schedules with overlap skip that fell due while the previous occurrence had not ended, and were cancelled.",
+		}),
 		sendDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "hourglass_delivery_duration_seconds",
 			Help:    "How long webhook deliveries took, from request to response (or error).",
@@ -46,7 +53,7 @@ func newMetrics(s *Scheduler, reg prometheus.Registerer) *metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.attempts, m.sendDuration)
+		reg.MustRegister(m.attempts, m.sendDuration, m.skipped)
 		reg.MustRegister(m.fireLateness, m.fired, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "hourglass_wheel_tasks",
 			Help: "Tasks held in memory, in the leader's timing wheel (0 on a follower).",

@@ -267,6 +267,18 @@ func TestGroupsBackupRestore(t *testing.T) {
 	if _, err := client.New(nodes[0].addr(), "").CreateTasks(ctx, batch); err != nil {
 		t.Fatal(err)
 	}
+	// Schedules too, spread over the groups by their ids.
+	daily := func(id string) client.ScheduleRequest {
+		return client.ScheduleRequest{ID: id, Cron: "0 3 * * *", TimeZone: "Asia/Tokyo", Task: &client.TaskTemplate{Target: &client.Target{URL: "http://127.0.0.1:9/"}}}
+	}
+	for i := range 6 {
+		if _, err := client.New(nodes[i%3].addr(), "").CreateSchedule(ctx, daily(fmt.Sprintf("s-%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if list, err := client.New(nodes[1].addr(), "").ListSchedules(ctx); err != nil || len(list) != 6 || list[0].ID != "s-0" || list[5].ID != "s-5" {
+		t.Fatalf("schedules listed across the groups: %+v %v", list, err)
+	}
 	var backup bytes.Buffer
 	if _, err := client.New(nodes[1].addr(), "").SaveSnapshot(ctx, &backup); err != nil {
 		t.Fatal(err)
@@ -284,6 +296,12 @@ func TestGroupsBackupRestore(t *testing.T) {
 	if _, err := c.CreateTask(ctx, client.CreateTaskRequest{ID: "after", Delay: "1h", Target: &client.Target{URL: "http://127.0.0.1:9/"}}); err != nil {
 		t.Fatal(err)
 	}
+	if err := c.DeleteSchedule(ctx, "s-1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateSchedule(ctx, daily("s-after")); err != nil {
+		t.Fatal(err)
+	}
 	res, err := client.New(nodes[2].addr(), "").RestoreSnapshot(ctx, bytes.NewReader(backup.Bytes()))
 	if err != nil || len(res.Restored.Groups) != 3 || res.Restored.TotalTasks != 300 {
 		t.Fatalf("restore: %+v %v", res, err)
@@ -293,7 +311,12 @@ func TestGroupsBackupRestore(t *testing.T) {
 		waitFor(t, 15*time.Second, "the restored state on "+n.id, func() bool {
 			task, err := nc.GetTask(ctx, "b-007")
 			_, gone := nc.GetTask(ctx, "after")
-			return err == nil && task.State == "scheduled" && errors.Is(gone, client.ErrNotFound)
+			if err != nil || task.State != "scheduled" || !errors.Is(gone, client.ErrNotFound) {
+				return false
+			}
+			_, back := nc.GetSchedule(ctx, "s-1")
+			_, goneToo := nc.GetSchedule(ctx, "s-after")
+			return back == nil && errors.Is(goneToo, client.ErrNotFound)
 		})
 	}
 }
