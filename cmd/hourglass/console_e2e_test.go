@@ -220,6 +220,45 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("max attempts of a queue that sets none: %q, want the default, 5", maxAttempts)
 	}
 
+	// Schedules: the list, a schedule's next runs in its zone and its
+	// recent occurrences; pause one.
+	if _, err := c.CreateSchedule(ctx, client.ScheduleRequest{ID: "nightly", Cron: "30 2 * * *", TimeZone: "Europe/Berlin",
+		Task: &client.TaskTemplate{Queue: "reports", Target: &client.Target{URL: rcv.URL}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateSchedule(ctx, client.ScheduleRequest{ID: "tick", Every: "1s", Task: &client.TaskTemplate{Queue: "ticks", Target: &client.Target{URL: rcv.URL}}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "an occurrence of tick delivered", func() bool {
+		s, err := c.GetSchedule(ctx, "tick")
+		return err == nil && len(s.Recent) > 0 && s.Recent[len(s.Recent)-1].State == "succeeded"
+	})
+	var scheduleRows, nextRuns, occurrenceRows int
+	var nightly string
+	run("see the schedules and pause one",
+		chromedp.Navigate(srv.addr+"/#/schedules"),
+		chromedp.WaitVisible(`tr[data-schedule="tick"]`, chromedp.ByQuery),
+		chromedp.Evaluate(`document.querySelectorAll("#schedules tbody tr").length`, &scheduleRows),
+		chromedp.Text(`tr[data-schedule="nightly"]`, &nightly, chromedp.ByQuery),
+		chromedp.Click(`tr[data-schedule="tick"] a`, chromedp.ByQuery),
+		chromedp.WaitVisible("#occurrences tbody tr", chromedp.ByQuery),
+		chromedp.Evaluate(`document.querySelectorAll("#next-runs li").length`, &nextRuns),
+		chromedp.Evaluate(`document.querySelectorAll("#occurrences tbody tr").length`, &occurrenceRows),
+		chromedp.FullScreenshot(&shot, 100),
+		chromedp.Click("#pause", chromedp.ByQuery),
+		chromedp.WaitVisible("#resume", chromedp.ByQuery),
+	)
+	saveArtifact(t, "console-schedule.png", shot)
+	if scheduleRows != 2 || !strings.Contains(nightly, "02:30:00+0") || !strings.Contains(nightly, "Europe/Berlin") {
+		t.Errorf("the schedules page: %d rows; nightly's row %q, want its next run at 02:30 Berlin time", scheduleRows, nightly)
+	}
+	if nextRuns != 5 || occurrenceRows == 0 {
+		t.Errorf("tick's page: %d next runs (want 5), %d occurrences", nextRuns, occurrenceRows)
+	}
+	if s, err := c.GetSchedule(ctx, "tick"); err != nil || !s.Paused {
+		t.Errorf("after pausing from the console the API says %+v (%v)", s, err)
+	}
+
 	// Until the API answers, each card of the overview says it is loading
 	// (here the API never answers).
 	var loadingCards int
@@ -237,7 +276,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	if len(pageErrors) > 0 {
 		t.Errorf("the console raised script errors:\n%s", strings.Join(pageErrors, "\n"))
 	}
-	t.Logf("console: overview, tasks, task, queues pages loaded; cancel, reschedule, redrive, pause done from the browser; %d-byte screenshot", len(shot))
+	t.Logf("console: overview, tasks, task, queues, schedules pages loaded; cancel, reschedule, redrive, pause done from the browser; %d-byte screenshot", len(shot))
 }
 
 // saveArtifact writes a test's output file to $HOURGLASS_ARTIFACTS (CI

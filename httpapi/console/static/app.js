@@ -1,5 +1,5 @@
 // Hourglass web console: a page per hash route (#/, #/tasks, #/tasks/ID,
-// #/queues), drawn from the node's own HTTP API. Every value from the API
+// #/queues, #/schedules, #/schedules/ID), drawn from the node's own HTTP API. Every value from the API
 // reaches the page as text (textContent), never as HTML.
 "use strict";
 
@@ -125,13 +125,15 @@ async function route() {
   refreshTimer = null;
   notice("");
   const { path, params } = parseHash();
-  const page = path.startsWith("/tasks") ? "tasks" : path.startsWith("/queues") ? "queues" : "overview";
+  const page = path.startsWith("/tasks") ? "tasks" : path.startsWith("/queues") ? "queues" : path.startsWith("/schedules") ? "schedules" : "overview";
   for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.dataset.page === page);
   try {
     if (path === "/" || path === "") await overview();
     else if (path === "/tasks") await taskList(params);
     else if (path.startsWith("/tasks/")) await taskDetail(decodeURIComponent(path.slice("/tasks/".length)));
     else if (path === "/queues") await queueList();
+    else if (path === "/schedules") await scheduleList();
+    else if (path.startsWith("/schedules/")) await scheduleDetail(decodeURIComponent(path.slice("/schedules/".length)));
     else render(h("p", {}, "No such page. ", h("a", { href: "#/" }, "Overview")));
   } catch (e) {
     showError(e);
@@ -576,6 +578,75 @@ async function queueList() {
                 : h("button", { class: "pause", onclick: () => act(`Queue ${q.name} paused.`, () => api("POST", path + "/pause")) }, "Pause"),
               q.tasks.dead ? h("button", { class: "redrive", onclick: () => act(`Dead tasks of ${q.name} scheduled again.`, () => api("POST", path + "/redrive", {})) }, `Redrive ${q.tasks.dead} dead`) : null));
         })))));
+}
+
+// ---- schedules ------------------------------------------------------------
+
+// fmtZoned shows a time as the API gave it, in the schedule's zone
+// (RFC 3339 with its offset), readable.
+function fmtZoned(t) { return t ? t.replace("T", " ") : ""; }
+
+function scheduleRule(sc) {
+  return (sc.cron ? "cron " + sc.cron : "every " + sc.every) + " in " + sc.time_zone + (sc.jitter ? `, jitter up to ${sc.jitter}` : "");
+}
+
+async function scheduleList() {
+  const out = [];
+  let page = "";
+  do {
+    const res = await api("GET", "/v1/schedules" + (page ? "?page_token=" + encodeURIComponent(page) : ""));
+    out.push(...res.schedules);
+    page = res.next_page_token || "";
+  } while (page);
+  render(h("section", { class: "card wide" }, h("h2", {}, "Schedules"),
+    out.length === 0 ? h("p", { class: "muted" }, "No schedules yet: POST /v1/schedules, or hourglass schedule create.") :
+      h("table", { id: "schedules" },
+        h("thead", {}, h("tr", {}, ["Schedule", "Rule", "Next run", "Occurrences", "Missed", "Status"].map((c) => h("th", {}, c)))),
+        h("tbody", {}, out.map((sc) => h("tr", { "data-schedule": sc.id },
+          h("td", {}, h("a", { href: "#/schedules/" + encodeURIComponent(sc.id) }, sc.id)),
+          h("td", {}, scheduleRule(sc)),
+          h("td", {}, fmtZoned(sc.next_runs[0])),
+          h("td", { class: "num" }, fmtCount(sc.occurrences)),
+          h("td", { class: "num" }, fmtCount(sc.missed)),
+          h("td", {}, sc.paused ? h("span", { class: "bad" }, "paused") : "active")))))));
+}
+
+async function scheduleDetail(id) {
+  const path = "/v1/schedules/" + encodeURIComponent(id);
+  const sc = await api("GET", path);
+  const act = async (what, fn) => {
+    try { await fn(); await scheduleDetail(id); notice(what, "info"); } catch (e) { showError(e); }
+  };
+  const t = sc.task;
+  const rows = [
+    ["Id", sc.id], ["Rule", scheduleRule(sc)], ["Status", sc.paused ? h("span", { class: "bad" }, "paused") : "active"],
+    ["Starts", fmtTime(sc.start_at)], ["Ends", fmtTime(sc.end_at)],
+    ["Overlap", sc.overlap], ["Catch-up", `${sc.catch_up} within ${sc.catch_up_window}`],
+    ["Queue", h("a", { href: "#/tasks?queue=" + encodeURIComponent(t.queue) }, t.queue)],
+    ["Target", t.target ? `${t.target.method || "POST"} ${t.target.url}` : "pull (leased by workers)"],
+    ["Occurrences", `${fmtCount(sc.occurrences)} created, ${fmtCount(sc.missed)} missed`],
+    ["Created", fmtTime(sc.created_at)], ["Updated", fmtTime(sc.updated_at)], ["Version", sc.version],
+  ].filter(([, v]) => v !== "" && v !== null && v !== undefined);
+  const confirmBox = h("span", { id: "confirm-delete", hidden: true }, " Delete this schedule (and its occurrences not started)? ",
+    h("button", { id: "confirm-delete-yes", class: "danger", onclick: () => act("Schedule deleted.", async () => { await api("DELETE", path); location.hash = "#/schedules"; }) }, "Yes, delete it"));
+  const actions = h("div", { id: "actions", class: "actions" },
+    sc.paused ? h("button", { id: "resume", onclick: () => act("Schedule resumed.", () => api("POST", path + "/resume")) }, "Resume")
+      : h("button", { id: "pause", onclick: () => act("Schedule paused.", () => api("POST", path + "/pause")) }, "Pause"),
+    " ", h("button", { id: "delete", class: "danger", onclick: () => { confirmBox.hidden = false; } }, "Delete"), confirmBox);
+  render(h("section", { class: "card wide", id: "schedule" },
+    h("h2", {}, "Schedule ", h("code", {}, sc.id)),
+    h("table", { class: "kv", id: "schedule-fields" }, h("tbody", {}, rows.map(([k, v]) => h("tr", {}, h("th", {}, k), h("td", {}, v))))),
+    h("h3", {}, `Next runs (${sc.time_zone})`),
+    sc.next_runs.length ? h("ol", { id: "next-runs" }, sc.next_runs.map((r) => h("li", {}, fmtZoned(r)))) : h("p", { class: "muted" }, "None while paused."),
+    h("h3", {}, "Recent occurrences"),
+    (sc.recent || []).length === 0 ? h("p", { class: "muted" }, "None yet.") :
+      h("table", { id: "occurrences" },
+        h("thead", {}, h("tr", {}, ["Task", "Due", "State", "Attempts", "Last error"].map((c) => h("th", {}, c)))),
+        h("tbody", {}, sc.recent.map((o) => h("tr", {},
+          h("td", {}, h("a", { href: "#/tasks/" + encodeURIComponent(o.task_id) }, o.task_id)),
+          h("td", {}, fmtTime(o.execute_at)), h("td", {}, stateBadge(o.state)),
+          h("td", { class: "num" }, o.attempts), h("td", { class: "error" }, o.last_error || ""))))),
+    actions));
 }
 
 window.addEventListener("hashchange", route);
