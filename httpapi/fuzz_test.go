@@ -41,6 +41,12 @@ var fuzzRoutes = []struct{ method, path string }{
 	{"POST", "/v1/tasks/%s/nack"},
 	{"POST", "/v1/tasks/%s/extend"},
 	{"GET", "/v1/stats/due?%s"},
+	{"POST", "/v1/schedules"},
+	{"GET", "/v1/schedules?%s"},
+	{"GET", "/v1/schedules/%s"},
+	{"PATCH", "/v1/schedules/%s"},
+	{"DELETE", "/v1/schedules/%s"},
+	{"POST", "/v1/schedules/%s/pause"},
 }
 
 // checkedWorkers stands in for the scheduler: it fails the fuzz run if a
@@ -143,6 +149,13 @@ func FuzzAPI(f *testing.F) {
 		{14, "", `{"acks":[` + strings.Repeat(`{"id":"t","lease_token":"AAAAAAAAAAAAAAAAAAAAAA"},`, maxAcks) + `{"id":"t","lease_token":"AAAAAAAAAAAAAAAAAAAAAA"}]}`},
 		{15, "t1", `{"lease_token":"AAAAAAAAAAAAAAAAAAAAAA","retry_in":"-1s"}`},
 		{16, "t1", `{"lease_token":"AAAAAAAAAAAAAAAAAAAAAA","lease":"24h1s"}`},
+		{18, "", `{"id":"s1","cron":"30 2 * * *","time_zone":"Europe/Berlin","jitter":"1m","overlap":"skip","task":{"queue":"q","target":{"url":"http://127.0.0.1:9/"}}}`},
+		{18, "", `{"every":"90s","start_at":"2030-01-01T00:00:00Z","end_at":"2031-01-01T00:00:00Z","catch_up":"latest","catch_up_window":"1h","task":{}}`},
+		{19, "limit=2&page_token=czE", ""},
+		{20, "s1", ""},
+		{21, "s1", `{"cron":"0 3 * * 1-5","time_zone":"America/New_York","paused":true}`},
+		{22, "s1", ""},
+		{23, "s1", ""},
 	}
 	for _, s := range seeds {
 		f.Add(uint8(s.route), s.param, []byte(s.body))

@@ -182,7 +182,11 @@ func printSchedule(w io.Writer, s *client.Schedule, asJSON bool) error {
 		fmt.Fprintln(w, "recent:")
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		for _, o := range s.Recent {
-			fmt.Fprintf(tw, "  %s\t%s\tattempts %d\t%s\n", o.TaskID, o.State, o.Attempts, o.LastError)
+			line := fmt.Sprintf("  %s\t%s\tattempts %d", o.TaskID, o.State, o.Attempts)
+			if o.LastError != "" {
+				line += "\t" + o.LastError
+			}
+			fmt.Fprintln(tw, line)
 		}
 		return tw.Flush()
 	}
