@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hourglass-scheduler/hourglass/cluster"
+	"github.com/hourglass-scheduler/hourglass/service"
 	"github.com/hourglass-scheduler/hourglass/wire"
 )
 
@@ -169,5 +171,33 @@ func TestOccurrenceIdsAreReservedButReadable(t *testing.T) {
 	}
 	if g := s.do(t, "GET", "/v1/tasks/nightly@soon", ""); g.status != http.StatusBadRequest {
 		t.Fatalf("get by a malformed id: %d %s", g.status, g.body)
+	}
+}
+
+// TestEndedScheduleCanBePausedNotResumed: once its end_at has passed, a
+// schedule has no next run; it can still be paused, and resuming it is a
+// 400 naming end_at.
+func TestEndedScheduleCanBePausedNotResumed(t *testing.T) {
+	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	s := newTestServer(t, func(c *testConfig) {
+		c.Now = clock
+		g := c.Backend.Group.(*cluster.Group)
+		c.Backend.Service = service.New(g, g.FSM(), service.Config{Now: clock})
+	})
+	r := s.do(t, "POST", "/v1/schedules", `{"id":"brief","every":"1s","end_at":"2026-12-01T09:00:10Z","task":{}}`)
+	if r.status != http.StatusCreated || len(r.schedule(t).NextRuns) != 5 {
+		t.Fatalf("create: %d %s", r.status, r.body)
+	}
+	now = now.Add(time.Hour)
+	if got := s.do(t, "GET", "/v1/schedules/brief", "").schedule(t); len(got.NextRuns) != 0 {
+		t.Fatalf("next runs after the end: %v", got.NextRuns)
+	}
+	if p := s.do(t, "POST", "/v1/schedules/brief/pause", ""); p.status != http.StatusOK || !p.schedule(t).Paused {
+		t.Fatalf("pause after the end: %d %s", p.status, p.body)
+	}
+	r = s.do(t, "POST", "/v1/schedules/brief/resume", "")
+	if r.status != http.StatusBadRequest || !strings.HasPrefix(r.errorBody(t).Message, "end_at") {
+		t.Fatalf("resume after the end: %d %s", r.status, r.body)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
-	"fmt"
 
 	"google.golang.org/protobuf/proto"
 
@@ -22,7 +21,7 @@ func (s *Service) CreateSchedule(ctx context.Context, sch *fsmpb.Schedule) (*fsm
 	sch.CreatedAt = now.UnixNano()
 	r, err := schedules.Recurrence(sch, now)
 	if err != nil {
-		return nil, false, fmt.Errorf("%w: %w", fsm.ErrInvalid, err)
+		return nil, false, ruleError{err}
 	}
 	sch.NextAt = schedules.FirstRun(r, now)
 	res, err := s.scheduleResult(ctx, &fsmpb.PutSchedule{Schedule: sch, Create: true, At: now.UnixNano()})
@@ -43,11 +42,14 @@ func (s *Service) ReplaceSchedule(ctx context.Context, sch *fsmpb.Schedule, ifVe
 		return nil, err
 	}
 	sch.CreatedAt = old.CreatedAt // anchors a fixed interval
-	r, err := schedules.Recurrence(sch, now)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", fsm.ErrInvalid, err)
+	sch.NextAt = 0
+	if !sch.Paused { // a paused one has no next run (it may have ended)
+		r, err := schedules.Recurrence(sch, now)
+		if err != nil {
+			return nil, ruleError{err}
+		}
+		sch.NextAt = schedules.FirstRun(r, now)
 	}
-	sch.NextAt = schedules.FirstRun(r, now)
 	res, err := s.scheduleResult(ctx, &fsmpb.PutSchedule{Schedule: sch, IfVersion: ifVersion, At: now.UnixNano()})
 	if err != nil {
 		return nil, err
@@ -108,6 +110,14 @@ func (s *Service) scheduleResult(ctx context.Context, put *fsmpb.PutSchedule) (*
 	}
 	return res, nil
 }
+
+// ruleError is a schedule's rule that does not hold (a
+// recurrence.FieldError, naming the field): fsm.ErrInvalid, said as the
+// field's error alone.
+type ruleError struct{ err error }
+
+func (e ruleError) Error() string   { return e.err.Error() }
+func (e ruleError) Unwrap() []error { return []error{fsm.ErrInvalid, e.err} }
 
 // ScheduleFingerprint identifies a schedule's create request: its rule,
 // policies and template, not what the state machine keeps of it.
