@@ -42,3 +42,21 @@ func ExampleWorker() {
 		fmt.Println(err)
 	}
 }
+
+// A nightly clean-up at 02:30 Berlin time, leased by the workers of
+// queue "maintenance": each run is a task "nightly-cleanup@<UTC time>".
+func ExampleClient_CreateSchedule() {
+	c := client.New("http://127.0.0.1:7070", "")
+	s, err := c.CreateSchedule(context.Background(), client.ScheduleRequest{
+		ID:       "nightly-cleanup",
+		Cron:     "30 2 * * *",
+		TimeZone: "Europe/Berlin",
+		Overlap:  "skip", // not while last night's still runs
+		Task:     &client.TaskTemplate{Queue: "maintenance", Name: "cleanup", MaxLateness: "1h"},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("next runs:", s.NextRuns)
+}
