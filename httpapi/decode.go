@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -433,4 +434,17 @@ func parseDuration(field, v string, lo, hi time.Duration) (time.Duration, error)
 		return 0, invalid("%s: must be between %v and %v, got %s", field, lo, hi, v)
 	}
 	return d, nil
+}
+
+// ifMatch reads an If-Match header: a version, or 0 when there is none.
+func ifMatch(r *http.Request, what string) (uint64, error) {
+	h := r.Header.Get("If-Match")
+	if h == "" {
+		return 0, nil
+	}
+	v, err := strconv.ParseUint(strings.Trim(strings.TrimPrefix(h, "W/"), `"`), 10, 64)
+	if err != nil || v == 0 {
+		return 0, invalid("If-Match: must be a %s version (a positive number), got %q", what, h)
+	}
+	return v, nil
 }

@@ -181,20 +181,29 @@ func (a *API) buildTemplate(t *wire.TaskTemplate, now time.Time) (*fsmpb.Task, e
 	return tmpl, nil
 }
 
-func (a *API) createSchedule(w http.ResponseWriter, r *http.Request) {
+// readSchedule decodes and checks the schedule r asks for (an edit of
+// old, if not nil); on an error it answers w and returns nil.
+func (a *API) readSchedule(w http.ResponseWriter, r *http.Request, old *fsmpb.Schedule) *fsmpb.Schedule {
 	r.Body = http.MaxBytesReader(w, r.Body, int64(a.cfg.Limits.MaxPayload+bodySlack))
 	var req wire.ScheduleRequest
-	if err := decodeJSON(r.Body, &req); err != nil {
-		a.writeError(w, err)
-		return
+	err := decodeJSON(r.Body, &req)
+	var s *fsmpb.Schedule
+	if err == nil {
+		s, err = a.buildSchedule(r, &req, old)
 	}
-	s, err := a.buildSchedule(r, &req, nil)
+	if err == nil {
+		err = a.checkQueueRoom(r, map[string]string{s.Template.Queue: "task.queue"})
+	}
 	if err != nil {
 		a.writeError(w, err)
-		return
+		return nil
 	}
-	if err := a.checkQueueRoom(r, map[string]string{s.Template.Queue: "task.queue"}); err != nil {
-		a.writeError(w, err)
+	return s
+}
+
+func (a *API) createSchedule(w http.ResponseWriter, r *http.Request) {
+	s := a.readSchedule(w, r, nil)
+	if s == nil {
 		return
 	}
 	ctx, cancel := a.writeContext(r)
@@ -279,19 +288,6 @@ func schedulePageToken(r *http.Request) (string, error) {
 	return string(token), nil
 }
 
-// ifMatch reads an If-Match header: a version, or 0 when there is none.
-func ifMatch(r *http.Request, what string) (uint64, error) {
-	h := r.Header.Get("If-Match")
-	if h == "" {
-		return 0, nil
-	}
-	v, err := strconv.ParseUint(strings.Trim(strings.TrimPrefix(h, "W/"), `"`), 10, 64)
-	if err != nil || v == 0 {
-		return 0, invalid("If-Match: must be a %s version (a positive number), got %q", what, h)
-	}
-	return v, nil
-}
-
 func (a *API) updateSchedule(w http.ResponseWriter, r *http.Request) {
 	id, ok := a.pathScheduleID(w, r)
 	if !ok {
@@ -302,25 +298,14 @@ func (a *API) updateSchedule(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, err)
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, int64(a.cfg.Limits.MaxPayload+bodySlack))
-	var req wire.ScheduleRequest
-	if err := decodeJSON(r.Body, &req); err != nil {
-		a.writeError(w, err)
-		return
-	}
 	b := a.backend(r)
 	old, err := b.Store.Schedule(id)
 	if err != nil {
 		a.writeError(w, err)
 		return
 	}
-	s, err := a.buildSchedule(r, &req, old)
-	if err != nil {
-		a.writeError(w, err)
-		return
-	}
-	if err := a.checkQueueRoom(r, map[string]string{s.Template.Queue: "task.queue"}); err != nil {
-		a.writeError(w, err)
+	s := a.readSchedule(w, r, old)
+	if s == nil {
 		return
 	}
 	if ifVersion == 0 {

@@ -449,14 +449,10 @@ func (a *API) updateTask(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var ifVersion uint64
-	if h := r.Header.Get("If-Match"); h != "" {
-		v, err := strconv.ParseUint(strings.Trim(strings.TrimPrefix(h, "W/"), `"`), 10, 64)
-		if err != nil || v == 0 {
-			a.writeError(w, invalid("If-Match: must be a task version (a positive number), got %q", h))
-			return
-		}
-		ifVersion = v
+	ifVersion, err := ifMatch(r, "task")
+	if err != nil {
+		a.writeError(w, err)
+		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, int64(a.cfg.Limits.MaxPayload+bodySlack))
 	var req wire.UpdateTaskRequest
