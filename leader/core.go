@@ -29,7 +29,7 @@ type Config struct {
 	// FireBatch lets tasks falling due close together share a Fire entry
 	// (and its raft commit): a task is fired between FireLead and
 	// FireLead+FireBatch before its time, with those due within FireBatch
-	// after it (5ms). A lease's end is noticed up to FireBatch late.
+	// after it (20ms). A lease's end is noticed up to FireBatch late.
 	FireBatch time.Duration
 	// CatchUpRate is how many overdue tasks per second are loaded after
 	// leadership starts (5,000).
@@ -67,7 +67,7 @@ func (c *Config) SetDefaults() {
 		c.FireLead = 20 * time.Millisecond
 	}
 	if c.FireBatch <= 0 {
-		c.FireBatch = 5 * time.Millisecond
+		c.FireBatch = 20 * time.Millisecond
 	}
 	if c.CatchUpRate <= 0 {
 		c.CatchUpRate = 5000

@@ -113,7 +113,7 @@ func runServer(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.IntVar(&f.targetConcurrency, "target-concurrency", 64, "most concurrent webhook deliveries to one target host, so a slow one cannot take every worker (each group's leader enforces its share)")
 	fs.IntVar(&f.catchUpRate, "catch-up-rate", 5000, "overdue tasks fired per second after downtime or failover (each group's leader fires its share)")
 	fs.DurationVar(&f.horizon, "horizon", time.Minute, "how far ahead tasks are loaded into memory")
-	fs.DurationVar(&f.fireLead, "fire-lead", 20*time.Millisecond, "how early a task's firing is committed, ahead of its send (up to 5ms more, so that tasks due together share one commit)")
+	fs.DurationVar(&f.fireLead, "fire-lead", 20*time.Millisecond, "how early a task's firing is committed, ahead of its send (up to 20ms more, so that tasks due together share one commit)")
 	fs.DurationVar(&f.retention, "retention", 7*24*time.Hour, "how long finished tasks are kept")
 	fs.Uint64Var(&f.snapshotThreshold, "raft-snapshot-threshold", 8192, "raft log entries between snapshots")
 	fs.Uint64Var(&f.snapshotBytes, "raft-snapshot-bytes", cluster.DefaultSnapshotBytes, "raft log bytes between snapshots (bounds what a restart re-reads)")
