@@ -37,8 +37,10 @@ func (s *Scheduler) decide(t *fsmpb.Task, err error) *fsmpb.Outcome {
 // being committed); at a steady few hundred or thousand a second each
 // would otherwise pay for an entry, an fsync of the raft log and a state
 // machine transaction of its own. Nobody waits for an outcome's entry:
-// the delivery is done, and the task shows running that much longer.
-const outcomeLinger = 10 * time.Millisecond
+// the delivery is done, and the task shows running that much longer. As
+// long as the leader core's FireBatch, the outcomes of the tasks one fire
+// entry carried share an entry too.
+const outcomeLinger = 20 * time.Millisecond
 
 // record proposes outcomes in batches. A batch that fails is retried while
 // this node leads; after that, the tasks are still running in the fsm and
