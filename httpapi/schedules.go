@@ -246,16 +246,7 @@ func (a *API) getSchedule(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) listSchedules(w http.ResponseWriter, r *http.Request) {
-	if err := checkQuery(r, "stale", "limit", "page_token"); err != nil {
-		a.writeError(w, err)
-		return
-	}
-	limit, err := listLimit(r, maxListLimit)
-	if err != nil {
-		a.writeError(w, err)
-		return
-	}
-	after, err := schedulePageToken(r)
+	limit, after, err := scheduleListQuery(r)
 	if err != nil {
 		a.writeError(w, err)
 		return
@@ -274,6 +265,19 @@ func (a *API) listSchedules(w http.ResponseWriter, r *http.Request) {
 		out.NextPageToken = base64.RawURLEncoding.EncodeToString([]byte(next))
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// scheduleListQuery reads a list's query: the page's size, and the id
+// to list after (from page_token).
+func scheduleListQuery(r *http.Request) (limit int, after string, err error) {
+	if err := checkQuery(r, "stale", "limit", "page_token"); err != nil {
+		return 0, "", err
+	}
+	if limit, err = listLimit(r, maxListLimit); err != nil {
+		return 0, "", err
+	}
+	after, err = schedulePageToken(r)
+	return limit, after, err
 }
 
 func schedulePageToken(r *http.Request) (string, error) {
@@ -406,16 +410,8 @@ func ScheduleView(s *fsmpb.Schedule, now time.Time, recent []*fsmpb.Task) wire.S
 // lists its first schedules after the same id, so the first ids of all
 // are the page.
 func (a *API) schedulesAcross(w http.ResponseWriter, r *http.Request) {
-	if err := checkQuery(r, "stale", "limit", "page_token"); err != nil {
-		a.writeError(w, err)
-		return
-	}
-	limit, err := listLimit(r, maxListLimit)
+	limit, _, err := scheduleListQuery(r)
 	if err != nil {
-		a.writeError(w, err)
-		return
-	}
-	if _, err := schedulePageToken(r); err != nil {
 		a.writeError(w, err)
 		return
 	}
