@@ -187,6 +187,9 @@ func checkRecords(tx *bolt.Tx) (Counts, error) {
 		tasks++
 		if t.Waiting {
 			waiting++
+			if tx.Bucket(bucketDue).Get(timeKey(t.DueAt, t.Id)) != nil {
+				return fmt.Errorf("task %q waits for the previous occurrence, yet is in the due index", k)
+			}
 		}
 		return nil
 	})

@@ -115,6 +115,21 @@ func TestCheckStateFileFindsDamage(t *testing.T) {
 	damage("due entry lost", "due index lists 1 tasks, 2 are scheduled", edit(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketDue).Delete(timeKey(100, "s1"))
 	}))
+	damage("a waiting task in the due index", "yet is in the due index", edit(func(tx *bolt.Tx) error {
+		var task fsmpb.Task
+		if err := task.UnmarshalVT(tx.Bucket(bucketTasks).Get([]byte("s1"))); err != nil {
+			return err
+		}
+		task.Waiting = true
+		v, err := task.MarshalVT()
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bucketTasks).Put([]byte("s1"), v)
+	}))
+	damage("schedule missing from schedule_due", "schedule_due lists 1 schedules, 0 have", edit(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketScheduleDue).Put(timeKey(5, "gone"), nil)
+	}))
 	damage("record garbled", "does not decode", edit(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketTasks).Put([]byte("s2"), []byte{0xff, 0xff, 0xff})
 	}))

@@ -526,8 +526,8 @@ func FuzzApplyEntry(f *testing.F) {
 		h.apply(entry.Commands...)
 		for _, k := range h.due() {
 			task := h.get(k.ID)
-			if task.State != fsmpb.State_SCHEDULED || task.DueAt != k.At {
-				t.Fatalf("due index holds %v but task is %v due %d", k, task.State, task.DueAt)
+			if task.State != fsmpb.State_SCHEDULED || task.DueAt != k.At || task.Waiting {
+				t.Fatalf("due index holds %v but task is %v due %d (waiting %v)", k, task.State, task.DueAt, task.Waiting)
 			}
 		}
 		h.checkRecords()

@@ -62,10 +62,11 @@ func scheduleDueKey(s *fsmpb.Schedule) []byte {
 	return timeKey(s.NextAt, s.Id)
 }
 
-// storeSchedule writes s (old is what was stored before, or nil), keeping
-// schedule_due in step, and tells the leader.
-func (a *applier) storeSchedule(old, s *fsmpb.Schedule) error {
-	if k := scheduleDueKey(old); k != nil {
+// storeSchedule writes s (oldDue is the schedule_due key of what was
+// stored before, or nil), keeping schedule_due in step, and tells the
+// leader.
+func (a *applier) storeSchedule(oldDue []byte, s *fsmpb.Schedule) error {
+	if k := oldDue; k != nil {
 		if err := a.scheduleDue.Delete(k); err != nil {
 			return err
 		}
@@ -114,7 +115,7 @@ func (a *applier) putSchedule(c *fsmpb.PutSchedule) (*ScheduleResult, error) {
 	}
 	s.UpdatedAt, s.Version = c.At, a.index
 	res.Schedule = s
-	return res, a.storeSchedule(old, s)
+	return res, a.storeSchedule(scheduleDueKey(old), s)
 }
 
 func (a *applier) deleteSchedule(c *fsmpb.DeleteSchedule) (*ScheduleResult, error) {
@@ -186,12 +187,12 @@ func (a *applier) createOccurrences(c *fsmpb.CreateOccurrences) (*ScheduleResult
 			s.LastAt = max(s.LastAt, item.Task.ExecuteAt)
 		}
 	}
-	old := proto.Clone(s).(*fsmpb.Schedule)
+	oldDue := scheduleDueKey(s)
 	s.NextAt = c.NextAt
 	s.Occurrences += uint64(res.Created)
 	s.Missed += c.Missed
 	res.Schedule = s
-	return res, a.storeSchedule(old, s)
+	return res, a.storeSchedule(oldDue, s)
 }
 
 // overlapping says what occurrence t, due now, does about its schedule's

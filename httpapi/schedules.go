@@ -391,13 +391,15 @@ func ScheduleView(s *fsmpb.Schedule, now time.Time, recent []*fsmpb.Task) wire.S
 		v.Task = wire.TaskTemplate{Queue: task.Queue, Name: task.Name, Payload: task.Payload, Target: task.Target,
 			MaxAttempts: task.MaxAttempts, Backoff: task.Backoff, MaxLateness: task.MaxLateness}
 	}
-	if r, err := schedules.Recurrence(s, now); err == nil && !s.Paused {
-		// From the cursor: the occurrences created ahead are runs too.
-		after := now
-		if cursor := time.Unix(0, s.NextAt).Add(-time.Nanosecond); s.NextAt != 0 && cursor.Before(now) {
-			after = cursor // occurrences still to create for runs past
+	if !s.Paused {
+		if r, err := schedules.Recurrence(s, now); err == nil { // none: it has ended
+			// From the cursor: the occurrences created ahead are runs too.
+			after := now
+			if cursor := time.Unix(0, s.NextAt).Add(-time.Nanosecond); s.NextAt != 0 && cursor.Before(now) {
+				after = cursor // occurrences still to create for runs past
+			}
+			v.NextRuns = r.NextN(after, nextRuns)
 		}
-		v.NextRuns = r.NextN(after, nextRuns)
 	}
 	for _, t := range recent {
 		v.Recent = append(v.Recent, wire.Occurrence{TaskID: t.Id, ExecuteAt: time.Unix(0, t.ExecuteAt).UTC(),
