@@ -3,7 +3,7 @@ package scheduler
 import (
 	"context"
 	"log/slog"
-	"net/http"
+	"net/url"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -83,9 +83,8 @@ type Config struct {
 	// PurgeInterval is how often finished tasks past retention are purged
 	// (1m).
 	PurgeInterval time.Duration
-	// HTTPClient delivers webhooks; nil means webhook.NewHTTPClient with
-	// Targets.
-	HTTPClient *http.Client
+	// Proxy, when set, is the HTTP proxy webhooks are sent through.
+	Proxy *url.URL
 	// SigningKeys, when set, sign every delivery with each key
 	// (client.SignWebhook): more than one while keys are rotated.
 	SigningKeys [][]byte
@@ -95,8 +94,8 @@ type Config struct {
 	// ErrorBodyBytes is how much of a failed response's body goes into the
 	// task's last_error after its status line (webhook.Sender).
 	ErrorBodyBytes int
-	// Targets is the policy of the default HTTPClient (nil: only the
-	// addresses always refused).
+	// Targets is the policy every webhook connection is checked against
+	// (nil: only the addresses always refused).
 	Targets *webhook.TargetPolicy
 	// Leadership, when set, is asked before a delivery whose Fire is
 	// older than FireLead plus StaleAfter: a leader that was paused (or
@@ -125,9 +124,6 @@ func (c *Config) setDefaults() {
 	}
 	if c.PurgeInterval <= 0 {
 		c.PurgeInterval = time.Minute
-	}
-	if c.HTTPClient == nil {
-		c.HTTPClient = webhook.NewHTTPClient(c.Workers, c.Targets, nil)
 	}
 	if c.StaleAfter <= 0 {
 		c.StaleAfter = 250 * time.Millisecond
@@ -200,7 +196,7 @@ func New(store Store, writer Writer, cfg Config) *Scheduler {
 		log:    cfg.Logger.With("component", "scheduler"),
 		wake:   make(chan struct{}, 1),
 	}
-	s.sender = &webhook.Sender{Client: cfg.HTTPClient, SigningKeys: cfg.SigningKeys, ErrorBodyBytes: cfg.ErrorBodyBytes, Now: cfg.Clock.Now}
+	s.sender = &webhook.Sender{Client: webhook.NewClient(cfg.Workers, cfg.Targets, cfg.Proxy), SigningKeys: cfg.SigningKeys, ErrorBodyBytes: cfg.ErrorBodyBytes, Now: cfg.Clock.Now}
 	s.metrics = newMetrics(s, cfg.Metrics)
 	return s
 }
@@ -289,6 +285,10 @@ func (s *Scheduler) Run(ctx context.Context, term uint64) {
 		wg.Add(1)
 		go func() { defer wg.Done(); f() }()
 	}
+	// A delivery in progress when leadership ends is cut off: its
+	// connection is closed (webhook.Client.Abort).
+	s.sender.Client.Reopen()
+	spawn(func() { <-ctx.Done(); s.sender.Client.Abort() })
 	spawn(func() { s.fire(ctx, term, fires) })
 	spawn(func() { s.expire(ctx, expiries) })
 	var workers sync.WaitGroup

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
 	"github.com/hourglass-scheduler/hourglass/wire"
+	"github.com/valyala/fasthttp"
 )
 
 const (
@@ -20,9 +21,11 @@ const (
 	DefaultTimeout = 10 * time.Second
 	// MaxErrorBodyBytes caps Sender.ErrorBodyBytes.
 	MaxErrorBodyBytes = 1024
-	// maxResponseBody is how much of a response body is read (then the
-	// connection is reused if the rest was small, dropped otherwise).
+	// maxResponseBody is the longest response body read (from a longer
+	// one only the status, and the connection is dropped).
 	maxResponseBody = 64 << 10
+	// maxResponseHeader is the largest response header read.
+	maxResponseHeader = 64 << 10
 	// busyPause is how long a host that answered 429 or 503 without
 	// Retry-After is left alone.
 	busyPause = time.Second
@@ -32,9 +35,8 @@ const (
 
 // Sender sends deliveries.
 type Sender struct {
-	// Client sends the requests (NewHTTPClient: its policy, no
-	// redirects, no proxy from the environment).
-	Client *http.Client
+	// Client holds the connections (NewClient).
+	Client *Client
 	// SigningKeys, when set, sign every delivery with each key, v2 then
 	// v1 (deprecated): more than one while keys are rotated.
 	SigningKeys [][]byte
@@ -56,52 +58,118 @@ type BusyError struct {
 
 func (e *BusyError) Error() string { return e.Msg }
 
+// header is one request header.
+type header struct{ name, value string }
+
+// answer is what a delivery's response says.
+type answer struct {
+	status     int
+	retryAfter string
+	body       []byte // its start, when not 2xx: what judge may quote
+}
+
 // Send makes one delivery attempt of t: nil when the target answered 2xx,
 // a *BusyError for 429 and 503, another error otherwise (its text is what
-// last_error keeps).
+// last_error keeps). Without a proxy, ctx is only looked at before the
+// request is sent: Client.Abort ends one in progress.
 func (s *Sender) Send(ctx context.Context, t *fsmpb.Task) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("not sent: %w", err)
+	}
 	target := t.GetTarget()
 	timeout := time.Duration(target.GetTimeout())
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	method := target.GetMethod()
 	if method == "" {
 		method = http.MethodPost
 	}
-	var body io.Reader
-	if len(t.Payload) > 0 {
-		body = bytes.NewReader(t.Payload)
+	headers := s.headers(t)
+	var a answer
+	var err error
+	if s.Client.proxied != nil {
+		a, err = s.sendProxied(ctx, method, target.GetUrl(), headers, t.Payload, timeout)
+	} else {
+		a, err = s.sendDirect(method, target.GetUrl(), headers, t.Payload, timeout)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, target.GetUrl(), body)
 	if err != nil {
-		return fmt.Errorf("build request: %w", err)
+		return err
 	}
-	for k, v := range target.GetHeaders() {
-		req.Header.Set(k, v)
-	}
-	if body != nil && req.Header.Get("Content-Type") == "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("User-Agent", "Hourglass")
-	s.sign(req.Header, t)
+	return s.judge(a)
+}
 
-	resp, err := s.Client.Do(req)
+// sendDirect sends on fasthttp's client, on this goroutine.
+func (s *Sender) sendDirect(method, url string, headers []header, body []byte, timeout time.Duration) (answer, error) {
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.Header.SetMethod(method)
+	req.SetRequestURI(url)
+	req.Header.SetNoDefaultContentType(true)
+	for _, h := range headers {
+		req.Header.Set(h.name, h.value)
+	}
+	if len(body) > 0 {
+		req.SetBodyRaw(body)
+	}
+	err := s.Client.direct.DoTimeout(req, resp, timeout)
+	a := answer{status: resp.StatusCode(), retryAfter: string(resp.Header.Peek("Retry-After"))}
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		// The status was read; the body is longer than is ever kept, and
+		// was not read.
+		return a, nil
+	case err != nil && s.Client.isAborted():
+		return answer{}, ErrAborted
+	case errors.Is(err, fasthttp.ErrTimeout):
+		return answer{}, fmt.Errorf("no response within the %v timeout", timeout)
+	case err != nil:
+		return answer{}, err
+	}
+	if a.status < 200 || a.status >= 300 {
+		// resp is released on return: keep what judge may quote.
+		b := resp.Body()
+		a.body = append([]byte(nil), b[:min(len(b), MaxErrorBodyBytes)]...)
+	}
+	return a, nil
+}
+
+// sendProxied sends on net/http's client, through the proxy.
+func (s *Sender) sendProxied(ctx context.Context, method, url string, headers []header, body []byte, timeout time.Duration) (answer, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var r io.Reader
+	if len(body) > 0 {
+		r = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, r)
+	if err != nil {
+		return answer{}, fmt.Errorf("build request: %w", err)
+	}
+	for _, h := range headers {
+		req.Header.Set(h.name, h.value)
+	}
+	resp, err := s.Client.proxied.Do(req)
 	if err != nil {
 		if ctx.Err() == context.DeadlineExceeded {
-			return fmt.Errorf("no response within the %v timeout", timeout)
+			return answer{}, fmt.Errorf("no response within the %v timeout", timeout)
 		}
-		return err
+		return answer{}, err
 	}
 	defer resp.Body.Close()
 	head, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+	return answer{status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After"), body: head}, nil
+}
+
+// judge turns an answer into Send's result.
+func (s *Sender) judge(a answer) error {
+	if a.status >= 200 && a.status < 300 {
 		return nil
 	}
-	msg := fmt.Sprintf("HTTP %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
+	msg := fmt.Sprintf("HTTP %d %s", a.status, http.StatusText(a.status))
 	if n := min(s.ErrorBodyBytes, MaxErrorBodyBytes); n > 0 {
+		head := a.body
 		if len(head) > n {
 			head = head[:n]
 		}
@@ -109,35 +177,54 @@ func (s *Sender) Send(ctx context.Context, t *fsmpb.Task) error {
 			msg += ": " + strings.ToValidUTF8(string(text), "?")
 		}
 	}
-	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+	if a.status == http.StatusTooManyRequests || a.status == http.StatusServiceUnavailable {
 		now := s.Now()
-		until := retryAfter(resp.Header.Get("Retry-After"), now)
+		until := retryAfter(a.retryAfter, now)
 		if until.IsZero() {
 			until = now.Add(busyPause)
 		} else {
-			msg += " (Retry-After " + resp.Header.Get("Retry-After") + ")"
+			msg += " (Retry-After " + a.retryAfter + ")"
 		}
 		return &BusyError{Msg: msg, Until: until}
 	}
 	return errors.New(msg)
 }
 
-// sign sets the delivery's Hourglass-* headers and, with signing keys,
-// its timestamp and signatures.
-func (s *Sender) sign(h http.Header, t *fsmpb.Task) {
+// headers are the request headers of t's delivery: the target's own
+// (but never those that frame the request), a JSON Content-Type unless
+// the target set one, and the Hourglass-* headers with, when there are
+// signing keys, its timestamp and signatures.
+func (s *Sender) headers(t *fsmpb.Task) []header {
+	target := t.GetTarget()
+	hs := make([]header, 0, len(target.GetHeaders())+8)
+	hasType := false
+	for k, v := range target.GetHeaders() {
+		switch http.CanonicalHeaderKey(k) {
+		case "Host", "Content-Length", "Transfer-Encoding", "Trailer":
+			continue // the client frames the request
+		case "Content-Type":
+			hasType = true
+		}
+		hs = append(hs, header{k, v})
+	}
+	if len(t.Payload) > 0 && !hasType {
+		hs = append(hs, header{"Content-Type", "application/json"})
+	}
+	hs = append(hs, header{"User-Agent", "Hourglass"})
 	d := wire.SignedDelivery{
 		TaskID:       t.Id,
 		Attempt:      strconv.FormatUint(uint64(t.Attempts), 10),
-		FencingToken: fmt.Sprintf("%d.%d", t.FireTerm, t.FireIndex),
+		FencingToken: strconv.FormatUint(t.FireTerm, 10) + "." + strconv.FormatUint(t.FireIndex, 10),
 		ScheduledAt:  time.Unix(0, t.DueAt).UTC().Format(time.RFC3339Nano),
 		Body:         t.Payload,
 	}
-	h.Set(wire.HeaderTaskID, d.TaskID)
-	h.Set(wire.HeaderAttempt, d.Attempt)
-	h.Set(wire.HeaderFencingToken, d.FencingToken)
-	h.Set(wire.HeaderScheduledAt, d.ScheduledAt)
+	hs = append(hs,
+		header{wire.HeaderTaskID, d.TaskID},
+		header{wire.HeaderAttempt, d.Attempt},
+		header{wire.HeaderFencingToken, d.FencingToken},
+		header{wire.HeaderScheduledAt, d.ScheduledAt})
 	if len(s.SigningKeys) == 0 {
-		return
+		return hs
 	}
 	ts := s.Now().Unix()
 	d.Timestamp = strconv.FormatInt(ts, 10)
@@ -150,8 +237,7 @@ func (s *Sender) sign(h http.Header, t *fsmpb.Task) {
 	for _, key := range s.SigningKeys {
 		sigs = append(sigs, wire.SignWebhookV1(key, t.Id, ts, t.Payload))
 	}
-	h.Set(wire.HeaderTimestamp, d.Timestamp)
-	h.Set(wire.HeaderSignature, strings.Join(sigs, " "))
+	return append(hs, header{wire.HeaderTimestamp, d.Timestamp}, header{wire.HeaderSignature, strings.Join(sigs, " ")})
 }
 
 // retryAfter reads a Retry-After header (seconds, or an HTTP date) as a

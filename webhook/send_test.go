@@ -46,7 +46,7 @@ func TestSendSignsAndReadsTheAnswer(t *testing.T) {
 		}
 	}))
 	defer recv.Close()
-	s := &Sender{Client: NewHTTPClient(4, nil, nil), SigningKeys: [][]byte{key}, Now: func() time.Time { return now }}
+	s := &Sender{Client: NewClient(4, nil, nil), SigningKeys: [][]byte{key}, Now: func() time.Time { return now }}
 	task := func(path string) *fsmpb.Task {
 		return &fsmpb.Task{Id: "t1", Attempts: 2, FireTerm: 3, FireIndex: 44, DueAt: now.UnixNano(), Payload: []byte(`{"a":1}`),
 			Target: &fsmpb.Target{Url: recv.URL + path, Timeout: int64(200 * time.Millisecond)}}

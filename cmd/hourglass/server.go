@@ -291,8 +291,7 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger) error {
 
 	// 3. Each group: every write enters through its service; its
 	// scheduler hears of due-index changes and does the leader's duties
-	// while this node leads the group. The webhook client is shared.
-	httpClient := webhook.NewHTTPClient(f.workers, policy, proxy)
+	// while this node leads the group.
 	// The delivery limits are the cluster's: each group's leader takes
 	// its share of them (scheduler.Config.Share).
 	node.Start(func(g *cluster.Group) cluster.LeaderFunc {
@@ -302,8 +301,8 @@ func serve(ctx context.Context, f serverFlags, logger *slog.Logger) error {
 			Workers: f.workers, TargetConcurrency: f.targetConcurrency, QueueConcurrency: f.queueConcurrency,
 			Share:  groupCount(node),
 			Logger: logger.With("group", uint32(g.ID())), Leadership: g, StaleAfter: f.leaseTimeout,
-			Metrics:    g.Metrics(),
-			HTTPClient: httpClient, SigningKeys: signingKeys, ErrorBodyBytes: f.errorBodyBytes, QueueLabels: queueLabels,
+			Metrics: g.Metrics(),
+			Targets: policy, Proxy: proxy, SigningKeys: signingKeys, ErrorBodyBytes: f.errorBodyBytes, QueueLabels: queueLabels,
 		})
 		occurrences := schedules.New(g.FSM(), writes, schedules.Config{
 			Logger: logger.With("group", uint32(g.ID())), Metrics: g.Metrics(),
