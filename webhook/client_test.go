@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -200,5 +201,32 @@ func TestSendThroughAProxy(t *testing.T) {
 	got := rec.requests()
 	if len(got) != 1 || got[0].uri != "http://receiver.invalid:8080/hook" || got[0].header.Get(wire.HeaderTaskID) != "t1" || got[0].body != `{"a":1}` {
 		t.Fatalf("the proxy saw %+v", got)
+	}
+}
+
+// An https target is spoken to over TLS, its certificate checked: a
+// target whose certificate no trusted CA signed fails the attempt, and
+// one that is trusted gets the delivery.
+func TestSendToAnHTTPSTarget(t *testing.T) {
+	rec := &recorder{}
+	srv := httptest.NewUnstartedServer(rec.handler(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake
+	srv.StartTLS()
+	defer srv.Close()
+	ctx := context.Background()
+
+	untrusting := &Sender{Client: NewClient(4, nil, nil), Now: time.Now}
+	err := untrusting.Send(ctx, newTask(srv.URL+"/hook", 5*time.Second))
+	if err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("to a target with an untrusted certificate: %v, want a certificate error", err)
+	}
+
+	trusting := &Sender{Client: NewClient(4, nil, nil), Now: time.Now}
+	trusting.Client.direct.TLSConfig = srv.Client().Transport.(*http.Transport).TLSClientConfig
+	if err := trusting.Send(ctx, newTask(srv.URL+"/hook", 5*time.Second)); err != nil {
+		t.Fatalf("to a trusted target: %v", err)
+	}
+	if got := rec.requests(); len(got) != 1 || got[0].uri != "/hook" || got[0].body != `{"a":1}` {
+		t.Fatalf("the target saw %+v, want the one delivery", got)
 	}
 }
