@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -154,7 +155,7 @@ func TestSendAsTheTaskSays(t *testing.T) {
 	defer srv.Close()
 	s := &Sender{Client: NewClient(4, nil, nil), Now: time.Now, ErrorBodyBytes: 10}
 	ctx := context.Background()
-	get := newTask(srv.URL+"/a/../b?x=1&y=%2F", 5*time.Second)
+	get := newTask(srv.URL+"/a/../b?x=1&y=%2F#fragment", 5*time.Second)
 	get.Target.Method = http.MethodGet
 	get.Target.Headers = map[string]string{"X-Key": "k1", "Transfer-Encoding": "chunked", "Content-Type": "text/plain", "User-Agent": "spoof"}
 	if err := s.Send(ctx, get); err != nil {
@@ -228,5 +229,30 @@ func TestSendToAnHTTPSTarget(t *testing.T) {
 	}
 	if got := rec.requests(); len(got) != 1 || got[0].uri != "/hook" || got[0].body != `{"a":1}` {
 		t.Fatalf("the target saw %+v, want the one delivery", got)
+	}
+}
+
+// Deliveries sent at once each quote their own target's error answer in
+// their error (the client's response buffers are reused between them:
+// quoting one after it went back to the pool is what the race detector
+// reports here).
+func TestConcurrentFailuresQuoteTheirOwnAnswers(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "no "+strings.TrimPrefix(r.URL.Path, "/"), http.StatusBadRequest)
+	}))
+	defer srv.Close()
+	s := &Sender{Client: NewClient(8, nil, nil), Now: time.Now, ErrorBodyBytes: MaxErrorBodyBytes}
+	var wg sync.WaitGroup
+	errs := make([]error, 400)
+	for i := range errs {
+		wg.Go(func() {
+			errs[i] = s.Send(context.Background(), newTask(srv.URL+"/"+strconv.Itoa(i), 5*time.Second))
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if want := "HTTP 400 Bad Request: no " + strconv.Itoa(i); err == nil || err.Error() != want {
+			t.Fatalf("delivery %d: %v, want %q", i, err, want)
+		}
 	}
 }
