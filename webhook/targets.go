@@ -4,11 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"net/netip"
-	"net/url"
 	"syscall"
-	"time"
 )
 
 // TargetPolicy decides which addresses webhook deliveries may connect to.
@@ -133,28 +130,4 @@ func (p *TargetPolicy) control(_, address string, _ syscall.RawConn) error {
 		return fmt.Errorf("%w: cannot read the dialed address %q", ErrTargetRefused, address)
 	}
 	return p.Check(addr)
-}
-
-// NewHTTPClient returns the delivery client: keep-alive connections pooled
-// per target host, every connection checked against policy (nil: only the
-// always-refused addresses), no redirects followed (a 3xx is a failed
-// attempt), no proxy unless one is given (never from the environment).
-func NewHTTPClient(maxConnsPerHost int, policy *TargetPolicy, proxy *url.URL) *http.Client {
-	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: policy.control}
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.DialContext = dialer.DialContext
-	transport.Proxy = nil
-	if proxy != nil {
-		transport.Proxy = http.ProxyURL(proxy)
-	}
-	transport.MaxIdleConns = 4 * maxConnsPerHost
-	transport.MaxIdleConnsPerHost = maxConnsPerHost
-	transport.ResponseHeaderTimeout = 0 // the per-attempt context bounds it
-	transport.MaxResponseHeaderBytes = 64 << 10
-	return &http.Client{
-		Transport: transport,
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		},
-	}
 }
