@@ -61,7 +61,7 @@ func NewClient(maxConnsPerHost int, policy *TargetPolicy, proxy *url.URL) *Clien
 		MaxResponseBodySize:       maxResponseBody,
 		DisablePathNormalizing:    true, // the URL is sent as the task gave it
 		MaxIdemponentCallAttempts: 2,
-		RetryIfErr:                retryClosedConn,
+		RetryIfErr:                c.retryClosedConn,
 		DialTimeout: func(addr string, timeout time.Duration) (net.Conn, error) {
 			return c.dial(dialer, addr, timeout)
 		},
@@ -75,10 +75,16 @@ func NewClient(maxConnsPerHost int, policy *TargetPolicy, proxy *url.URL) *Clien
 // notices those in the background; fasthttp only when it uses one. If
 // the target instead read the request and closed without answering,
 // it gets it twice: deliveries are at least once.
-func retryClosedConn(_ *fasthttp.Request, attempts int, err error) (resetTimeout, retry bool) {
+//
+// Never after Abort: fasthttp reports any error on an answer's first
+// byte as io.EOF, so a delivery whose connection Abort closed looks the
+// same, and its retry could take another pooled connection that Abort
+// had not closed yet and deliver the attempt again after leadership
+// ended. Abort sets aborted before it closes anything.
+func (c *Client) retryClosedConn(_ *fasthttp.Request, attempts int, err error) (resetTimeout, retry bool) {
 	closed := errors.Is(err, fasthttp.ErrConnectionClosed) || errors.Is(err, io.EOF) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
-	return false, attempts == 1 && closed && !errors.Is(err, ErrAborted)
+	return false, attempts == 1 && closed && !errors.Is(err, ErrAborted) && !c.isAborted()
 }
 
 // dial connects to addr, checked against the policy by the dialer, and
