@@ -217,9 +217,17 @@ func (r *checkedReceiver) maxTerm() int {
 func createSpread(t *testing.T, c *client.Client, prefix string, n int, start time.Time, step time.Duration, url string) map[string]time.Time {
 	t.Helper()
 	due := map[string]time.Time{}
-	for b := 0; b < n; b += 500 {
+	createRange(t, c, prefix, 0, n, start, step, url, due)
+	return due
+}
+
+// createRange creates tasks prefix-from to prefix-(to-1) through c, the
+// k-th due at start+k*step, in batches, and adds their due times to due.
+func createRange(t *testing.T, c *client.Client, prefix string, from, to int, start time.Time, step time.Duration, url string, due map[string]time.Time) {
+	t.Helper()
+	for b := from; b < to; b += 500 {
 		var batch []client.CreateTaskRequest
-		for k := b; k < min(n, b+500); k++ {
+		for k := b; k < min(to, b+500); k++ {
 			id := fmt.Sprintf("%s-%04d", prefix, k)
 			at := start.Add(time.Duration(k) * step)
 			due[id] = at.Round(0)
@@ -248,7 +256,6 @@ func createSpread(t *testing.T, c *client.Client, prefix string, n int, start ti
 			}
 		}
 	}
-	return due
 }
 
 // cancelAfterFailover cancels tasks prefix-from to prefix-(to-1) through
@@ -376,7 +383,7 @@ func TestClusterLeaderKill(t *testing.T) {
 
 	// Cancel the last 100 through the survivor; those answered 200 must
 	// never be delivered.
-	cancelled := cancelAfterFailover(t, recv.client(follower.addr()), "c", n-100, n)
+	cancelled := cancelAfterFailover(t, recv.client(follower.addr()), "c", n-cancelTail, n)
 	waitFor(t, 60*time.Second, "every task delivered", func() bool { return recv.count() >= n-len(cancelled) })
 	time.Sleep(500 * time.Millisecond) // let any late, wrong delivery show up
 	recv.verdict(t, "leader kill", due, cancelled, killed, oldTerm)
@@ -584,14 +591,26 @@ func rollingRestart(t *testing.T, nodes []*clusterNode) {
 	time.Sleep(time.Second)
 }
 
+// cancelTail is how many of killWhileFiring's tasks, the last ones, are
+// left to be cancelled after the fault.
+const cancelTail = 100
+
 // killWhileFiring creates n tasks through via, prefix-0000 on, due from
 // 2 s on every step, and kills victim (kill -9) once 500 are delivered.
-// It returns the receiver, the tasks' due times, the highest fencing term
+// The last cancelTail are due 10 s after the others are created rather
+// than in the spread: under the race detector, on a busy machine,
+// creating the spread can take longer than it lasts, and the tests
+// cancel these after the fault while they must still be scheduled. It
+// returns the receiver, the tasks' due times, the highest fencing term
 // delivered before the kill, and when it was.
 func killWhileFiring(t *testing.T, victim, via *clusterNode, prefix string, n int, step time.Duration) (recv *checkedReceiver, due map[string]time.Time, oldTerm int, killed time.Time) {
 	t.Helper()
 	recv = newCheckedReceiver(t)
-	due = createSpread(t, recv.client(via.addr()), prefix, n, time.Now().Add(2*time.Second), step, recv.URL)
+	c := recv.client(via.addr())
+	due = map[string]time.Time{}
+	createRange(t, c, prefix, 0, n-cancelTail, time.Now().Add(2*time.Second), step, recv.URL, due)
+	tail := time.Now().Add(10 * time.Second)
+	createRange(t, c, prefix, n-cancelTail, n, tail.Add(-time.Duration(n-cancelTail)*step), step, recv.URL, due)
 	waitFor(t, 20*time.Second, "firing under way", func() bool { return recv.count() >= 500 })
 	oldTerm = recv.maxTerm()
 	killed = time.Now()

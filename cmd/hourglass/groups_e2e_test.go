@@ -65,7 +65,7 @@ func TestGroupsLeaderKill(t *testing.T) {
 	const n = 3000
 	recv, due, oldTerm, killed := killWhileFiring(t, victim, other, "g", n, 2*time.Millisecond)
 
-	cancelled := cancelAfterFailover(t, recv.client(nodes[2].addr()), "g", n-100, n)
+	cancelled := cancelAfterFailover(t, recv.client(nodes[2].addr()), "g", n-cancelTail, n)
 	waitFor(t, 60*time.Second, "every task delivered", func() bool { return recv.count() >= n-len(cancelled) })
 	time.Sleep(500 * time.Millisecond) // let any late, wrong delivery show up
 	recv.verdict(t, "leader kill, 6 groups", due, cancelled, killed, oldTerm)
@@ -90,7 +90,7 @@ func TestGroupsPlacementUnderLoad(t *testing.T) {
 	recv, due, oldTerm, killed := killWhileFiring(t, victim, other, "p", n, 3*time.Millisecond)
 	left := nodes[1:]
 
-	cancelled := cancelAfterFailover(t, recv.client(nodes[2].addr()), "p", n-100, n)
+	cancelled := cancelAfterFailover(t, recv.client(nodes[2].addr()), "p", n-cancelTail, n)
 	var last *client.ClusterInfo
 	t.Cleanup(func() {
 		if t.Failed() {
