@@ -108,9 +108,12 @@ trap 'rm -f "$log"' EXIT
 if ! go test -race -count=1 -timeout 20m -v ./cmd/hourglass >"$log" 2>&1; then
   cat "$log"
   # A failed scenario dumps its nodes' logs after its failure message:
-  # repeat the messages last, where a reader of the tail finds them.
-  echo; echo "== failures (the test's own lines, without node logs)"
-  grep -E '^\s*--- FAIL|^\s+[a-z0-9_]+_test\.go:[0-9]+: ' "$log" | grep -v 'level=' | tail -40
+  # repeat each failed test's own lines last, where a reader of the tail
+  # finds them.
+  echo; echo "== failed tests, their own lines (without node logs)"
+  awk '/^=== RUN   [^\/]*$/ { buf = "" }
+       (/^ +[a-z0-9_]+_test\.go:[0-9]+: / || /^        /) && !/level=/ { buf = buf $0 "\n" }
+       /^--- FAIL/ { printf "%s%s\n", buf, $0; buf = "" }' "$log"
   exit 1
 fi
 grep -E '^(--- |ok|PASS)|lateness|acknowledged|skipped|saved|console:' "$log"

@@ -79,7 +79,20 @@ func (s *server) client(token string) *client.Client {
 	return client.New(s.addr, token)
 }
 
-// freeAddr returns a loopback address with a port nobody listens on now.
+// handedOut holds the ports freeAddr returned in this test binary: each
+// is returned once. A port is free when freeAddr checks it, but a node
+// binds it only when launched, and a cluster takes all its nodes' ports
+// first: two picks at random could be the same port, and the second
+// node to launch would find it taken. (Seen once in CI: a node of a
+// three-node cluster failed to start, its gossip port "already in use";
+// a repeated pick is the one cause in this process we know of.)
+var handedOut = struct {
+	sync.Mutex
+	ports map[string]bool
+}{ports: map[string]bool{}}
+
+// freeAddr returns a loopback address with a port nobody listens on now,
+// and that no earlier call returned.
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	// Below the kernel's ephemeral range: the ports handed out for port 0,
@@ -97,6 +110,13 @@ func freeAddr(t *testing.T) string {
 	}
 	for range 1000 {
 		addr := fmt.Sprintf("127.0.0.1:%d", 10000+rand.IntN(low-10000))
+		handedOut.Lock()
+		taken := handedOut.ports[addr]
+		handedOut.ports[addr] = true
+		handedOut.Unlock()
+		if taken {
+			continue
+		}
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			continue
