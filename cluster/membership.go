@@ -68,6 +68,14 @@ type gossip struct {
 	list    *memberlist.Memberlist
 	changed chan struct{} // poked on every membership event
 
+	// publishMu serializes changes of this node's metadata with their
+	// broadcasts: a change reads, edits and stores the metadata (two at
+	// once would lose one), and memberlist's UpdateNode is not safe to
+	// call concurrently (it reads the local node's record unlocked, and
+	// two calls may take their incarnations in one order and the
+	// metadata in the other, so the older metadata would win).
+	publishMu sync.Mutex
+
 	mu       sync.Mutex
 	meta     nodeMeta
 	encoded  []byte
@@ -199,17 +207,22 @@ func (g *gossip) pushState() {
 
 // leave announces that this node is leaving for good, then leaves. (A
 // receiver of memberlist's leave event cannot tell a leave from a failure,
-// so the metadata says it first.)
+// so the metadata says it first, and over TCP too: the UDP gossip that
+// carries it can be lost under load, and the leader would then take the
+// leave for a failure and keep the member.)
 func (g *gossip) leave() error {
 	if err := g.update(func(m *nodeMeta) { m.Leaving = true }); err != nil {
 		return err
 	}
+	g.pushState()
 	return g.list.Leave(5 * time.Second)
 }
 
 // update publishes a change of this node's metadata and waits (up to
 // 5 s) for the broadcast to go out.
 func (g *gossip) update(change func(*nodeMeta)) error {
+	g.publishMu.Lock()
+	defer g.publishMu.Unlock()
 	if changed, err := g.change(change); err != nil || !changed {
 		return err
 	}
@@ -220,6 +233,8 @@ func (g *gossip) update(change func(*nodeMeta)) error {
 // for the broadcast to go out (the next change may well replace it, and
 // gossip gets it there anyway).
 func (g *gossip) updateState(change func(*nodeMeta)) error {
+	g.publishMu.Lock()
+	defer g.publishMu.Unlock()
 	if changed, err := g.change(change); err != nil || !changed {
 		return err
 	}
@@ -230,7 +245,7 @@ func (g *gossip) updateState(change func(*nodeMeta)) error {
 }
 
 // change applies change to this node's metadata, reporting whether it
-// changed anything.
+// changed anything. The caller holds publishMu.
 func (g *gossip) change(change func(*nodeMeta)) (bool, error) {
 	g.mu.Lock()
 	m := g.meta
