@@ -69,8 +69,8 @@ type applier struct {
 	// Cursors over tasks, due and by_state for lookups and deletes: one
 	// reused cursor instead of the new one each Bucket.Get and Delete makes.
 	tasksCur, dueCur, byStateCur *bolt.Cursor
-	// key is scratch space for a key that is only looked up or deleted
-	// (bbolt keeps the key of a Put for the transaction's life).
+	// key is scratch space for keys: bbolt copies the key of a Put (it
+	// keeps only the value for the transaction's life).
 	key         []byte
 	index, term uint64 // of the entry being applied
 	changes     []Change
@@ -211,7 +211,8 @@ func (a *applier) put(t *fsmpb.Task) error {
 	if err != nil {
 		return fmt.Errorf("encode task %q: %w", t.Id, err)
 	}
-	return a.tasks.Put([]byte(t.Id), v)
+	a.key = append(a.key[:0], t.Id...)
+	return a.tasks.Put(a.key, v)
 }
 
 // setState moves t to state, keeping by_state and the counts in step.
@@ -238,7 +239,8 @@ func (a *applier) setState(t *fsmpb.Task, state fsmpb.State) error {
 		}
 		a.finished[queueState{t.Queue, state}]++
 	}
-	return a.byState.Put(stateKey(state, t.Queue, t.Id), nil)
+	a.key = appendStateKey(a.key[:0], state, t.Queue, t.Id)
+	return a.byState.Put(a.key, nil)
 }
 
 // flushCounts writes the batch's count changes.
@@ -272,7 +274,8 @@ func (a *applier) addDue(t *fsmpb.Task) error {
 	t.Waiting = false
 	r := routeOf(t)
 	a.changes = append(a.changes, Change{Kind: ChangeDue, ID: t.Id, At: t.DueAt, Route: r})
-	return a.due.Put(timeKey(t.DueAt, t.Id), encodeRoute(r))
+	a.key = appendTimeKey(a.key[:0], t.DueAt, t.Id)
+	return a.due.Put(a.key, encodeRoute(r))
 }
 
 func (a *applier) removeDue(t *fsmpb.Task) error {
@@ -303,7 +306,8 @@ func (a *applier) finish(t *fsmpb.Task, state fsmpb.State, at, retainUntil int64
 	if err := a.releaseNext(t, at); err != nil {
 		return err
 	}
-	return a.expire.Put(timeKey(retainUntil, t.Id), nil)
+	a.key = appendTimeKey(a.key[:0], retainUntil, t.Id)
+	return a.expire.Put(a.key, nil)
 }
 
 func (a *applier) create(c *fsmpb.CreateTasks) (*CreateResult, error) {
