@@ -90,6 +90,10 @@ type FSM struct {
 	logger atomic.Pointer[slog.Logger]
 	// appliedBytes counts the raft entry bytes applied since Open.
 	appliedBytes atomic.Uint64
+	// written is set by every transaction that wrote to the state file,
+	// and cleared by the writeback that follows: an idle node does not
+	// ask the kernel to write back a file it did not change.
+	written atomic.Bool
 	// waitingForSpace is set while applying waits for a full disk;
 	// stopWaiting, closed by StopWaiting, ends that wait.
 	waitingForSpace atomic.Bool
@@ -122,7 +126,9 @@ func (f *FSM) writeback() {
 		case <-f.stopWriteback:
 			return
 		case <-ticker.C:
-			startWriteback(f.path)
+			if f.written.Swap(false) {
+				startWriteback(f.path)
+			}
 		}
 	}
 }
@@ -136,6 +142,7 @@ func Open(path string) (*FSM, error) {
 		return nil, err
 	}
 	f := &FSM{path: path, db: db, stopWriteback: make(chan struct{}), writebackDone: make(chan struct{}), stopWaiting: make(chan struct{})}
+	f.written.Store(true) // opening may have migrated it
 	go f.writeback()
 	return f, nil
 }
@@ -356,6 +363,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 		panic(fmt.Sprintf("fsm: apply batch: %v", err))
 	}
 	f.appliedBytes.Add(size)
+	f.written.Store(true)
 	if len(finished) > 0 {
 		f.finishedMu.Lock()
 		if f.finished == nil {
