@@ -151,6 +151,12 @@ func BenchmarkLeaseAnswer(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*1000), "ns/task")
 	})
+	b.Run("append-from-nil", func(b *testing.B) { // as the API answers
+		for b.Loop() {
+			AppendLeaseResponse(nil, &lease)
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*1000), "ns/task")
+	})
 }
 
 // FuzzAppendPayload: any JSON payload is appended as encoding/json
