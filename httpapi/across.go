@@ -92,7 +92,7 @@ func (a *API) batchAcross(w http.ResponseWriter, r *http.Request) {
 	}
 	target := slots.Group(0)
 	split := false
-	if json.Unmarshal(body, &peek) == nil {
+	if mayNameID(body) && json.Unmarshal(body, &peek) == nil {
 		for _, t := range peek.Tasks {
 			if t.ID == "" {
 				continue
@@ -118,7 +118,7 @@ func (a *API) batchAcross(w http.ResponseWriter, r *http.Request) {
 	// Check every task first, so an error names the task's place in the
 	// request, then send each group its tasks.
 	var req wire.BatchRequest
-	if err := decodeJSON(bytes.NewReader(body), &req); err != nil {
+	if err := decodeJSON(body, &req); err != nil {
 		a.writeError(w, err)
 		return
 	}
@@ -149,6 +149,27 @@ func (a *API) batchAcross(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, wire.BatchResponse{Results: results})
+}
+
+// mayNameID reports whether body may hold an "id" key: false only when no
+// string in it can decode to "id" (no escapes, and encoding/json matches
+// keys in any case: only ASCII I and D fold to i and d). Most batches say
+// no id, and then need no look inside to be routed.
+func mayNameID(body []byte) bool {
+	if bytes.Contains(body, []byte(`\u`)) {
+		return true
+	}
+	for i := bytes.IndexByte(body, '"'); i >= 0 && i+3 < len(body); {
+		if body[i+1]|0x20 == 'i' && body[i+2]|0x20 == 'd' && body[i+3] == '"' {
+			return true
+		}
+		next := bytes.IndexByte(body[i+1:], '"')
+		if next < 0 {
+			break
+		}
+		i += 1 + next
+	}
+	return false
 }
 
 // scatter sends each group its items of a request (wrap makes a group's
@@ -598,7 +619,7 @@ func (a *API) acksAcross(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req wire.AcksRequest
-	if err := decodeJSON(bytes.NewReader(body), &req); err != nil || len(req.Acks) == 0 || len(req.Acks) > maxAcks {
+	if err := decodeJSON(body, &req); err != nil || len(req.Acks) == 0 || len(req.Acks) > maxAcks {
 		// The group's handler says what is wrong with it.
 		r.Body = readCloser(body)
 		r.ContentLength = int64(len(body))
@@ -671,7 +692,7 @@ func (a *API) leaseAcross(w http.ResponseWriter, r *http.Request) {
 	}
 	var req wire.LeaseRequest
 	if len(body) > 0 {
-		if err := decodeJSON(bytes.NewReader(body), &req); err != nil {
+		if err := decodeJSON(body, &req); err != nil {
 			a.writeError(w, err)
 			return
 		}

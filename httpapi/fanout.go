@@ -150,11 +150,7 @@ func answerError(ans groupAnswer) *wire.ErrorBody {
 
 // readBody reads r's whole body, up to limit bytes.
 func (a *API) readBody(w http.ResponseWriter, r *http.Request, limit int) ([]byte, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(limit)))
-	if err != nil {
-		return nil, jsonError(err)
-	}
-	return body, nil
+	return readRequestBody(w, r, int64(limit))
 }
 
 // pickGroup is a group for new tasks without ids: one this node leads

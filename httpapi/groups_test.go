@@ -369,3 +369,48 @@ func TestEveryRouteIsRoutedAcrossGroups(t *testing.T) {
 		}
 	}
 }
+
+func TestMayNameID(t *testing.T) {
+	for _, c := range []struct {
+		body string
+		want bool
+	}{
+		{`{"tasks":[{"queue":"q","payload":{"n":1}},{"queue":"q"}]}`, false},
+		{`{"tasks":[{"queue":"q","idx":1,"xid":"id ","i":"d"}]}`, false},
+		{`{"tasks":[{"queue":"q"},{"id":"t1"}]}`, true},
+		{`{"tasks":[{"ID":"t1"}]}`, true},
+		{`{"tasks":[{"iD":"t1"}]}`, true},
+		{`{"tasks":[{"\u0069d":"t1"}]}`, true},
+		{`{"tasks":[{"queue":"q","payload":{"id":7}}]}`, true}, // may: looked into
+		{`{"tasks":[{"queue":"q\"id\""}]}`, false},             // a value q"id", no key
+		{`"id"`, true},
+		{`"i`, false},
+	} {
+		if got := mayNameID([]byte(c.body)); got != c.want {
+			t.Errorf("mayNameID(%s) = %v, want %v", c.body, got, c.want)
+		}
+	}
+}
+
+// FuzzMayNameID: whenever mayNameID says a body names no id, decoding it
+// as batchAcross peeks at it finds none.
+func FuzzMayNameID(f *testing.F) {
+	for _, s := range []string{`{"tasks":[{"id":"a"}]}`, `{"tasks":[{"Id":"a"}]}`, `{"tasks":[{"\u0049D":"a"}]}`, `{"tasks":[{"queue":"q"}]}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var peek struct {
+			Tasks []struct {
+				ID string `json:"id"`
+			} `json:"tasks"`
+		}
+		if mayNameID(body) || json.Unmarshal(body, &peek) != nil {
+			return
+		}
+		for i, task := range peek.Tasks {
+			if task.ID != "" {
+				t.Fatalf("mayNameID(%s) = false, but tasks[%d] has id %q", body, i, task.ID)
+			}
+		}
+	})
+}

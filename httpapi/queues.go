@@ -87,9 +87,8 @@ func (a *API) putQueue(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, bodySlack)
 	var req wire.QueueSettings
-	if err := decodeJSON(r.Body, &req); err != nil {
+	if err := decodeBody(w, r, bodySlack, &req); err != nil {
 		a.writeError(w, err)
 		return
 	}
@@ -230,8 +229,7 @@ func (a *API) redrive(w http.ResponseWriter, r *http.Request) {
 	}
 	var req wire.RedriveRequest
 	if r.ContentLength != 0 {
-		r.Body = http.MaxBytesReader(w, r.Body, bodySlack)
-		if err := decodeJSON(r.Body, &req); err != nil {
+		if err := decodeBody(w, r, bodySlack, &req); err != nil {
 			a.writeError(w, err)
 			return
 		}
@@ -260,9 +258,8 @@ func (a *API) bulk(shift bool) http.HandlerFunc {
 		if !ok {
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, bodySlack)
 		var req wire.BulkRequest
-		if err := decodeJSON(r.Body, &req); err != nil {
+		if err := decodeBody(w, r, bodySlack, &req); err != nil {
 			a.writeError(w, err)
 			return
 		}

@@ -184,9 +184,8 @@ func (a *API) buildTemplate(t *wire.TaskTemplate, now time.Time) (*fsmpb.Task, e
 // readSchedule decodes and checks the schedule r asks for (an edit of
 // old, if not nil); on an error it answers w and returns nil.
 func (a *API) readSchedule(w http.ResponseWriter, r *http.Request, old *fsmpb.Schedule) *fsmpb.Schedule {
-	r.Body = http.MaxBytesReader(w, r.Body, int64(a.cfg.Limits.MaxPayload+bodySlack))
 	var req wire.ScheduleRequest
-	err := decodeJSON(r.Body, &req)
+	err := decodeBody(w, r, int64(a.cfg.Limits.MaxPayload+bodySlack), &req)
 	var s *fsmpb.Schedule
 	if err == nil {
 		s, err = a.buildSchedule(r, &req, old)

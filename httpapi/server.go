@@ -310,9 +310,8 @@ func (a *API) builder(r *http.Request) *taskBuilder {
 }
 
 func (a *API) createTask(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, int64(a.cfg.Limits.MaxPayload+bodySlack))
 	var req wire.CreateTaskRequest
-	if err := decodeJSON(r.Body, &req); err != nil {
+	if err := decodeBody(w, r, int64(a.cfg.Limits.MaxPayload+bodySlack), &req); err != nil {
 		a.writeError(w, err)
 		return
 	}
@@ -345,9 +344,8 @@ func (a *API) createTask(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) createBatch(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, int64(a.cfg.Limits.MaxBodySize))
 	var req wire.BatchRequest
-	if err := decodeJSON(r.Body, &req); err != nil {
+	if err := decodeBody(w, r, int64(a.cfg.Limits.MaxBodySize), &req); err != nil {
 		a.writeError(w, err)
 		return
 	}
@@ -454,9 +452,8 @@ func (a *API) updateTask(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, err)
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, int64(a.cfg.Limits.MaxPayload+bodySlack))
 	var req wire.UpdateTaskRequest
-	if err := decodeJSON(r.Body, &req); err != nil {
+	if err := decodeBody(w, r, int64(a.cfg.Limits.MaxPayload+bodySlack), &req); err != nil {
 		a.writeError(w, err)
 		return
 	}

@@ -49,9 +49,8 @@ func (a *API) lease(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var req wire.LeaseRequest
-	r.Body = http.MaxBytesReader(w, r.Body, bodySlack)
 	if r.ContentLength != 0 {
-		if err := decodeJSON(r.Body, &req); err != nil {
+		if err := decodeBody(w, r, bodySlack, &req); err != nil {
 			a.writeError(w, err)
 			return
 		}
@@ -132,8 +131,7 @@ func (a *API) workerCall(w http.ResponseWriter, r *http.Request, req any, hold f
 	if !ok {
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, bodySlack)
-	if err := decodeJSON(r.Body, req); err != nil {
+	if err := decodeBody(w, r, bodySlack, req); err != nil {
 		a.writeError(w, err)
 		return
 	}
@@ -203,9 +201,8 @@ func (a *API) extend(w http.ResponseWriter, r *http.Request) {
 
 // ackMany acknowledges up to maxAcks leased attempts in one raft entry.
 func (a *API) ackMany(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxAcks*(maxWorkerText+256))
 	var req wire.AcksRequest
-	if err := decodeJSON(r.Body, &req); err != nil {
+	if err := decodeBody(w, r, maxAcks*(maxWorkerText+256), &req); err != nil {
 		a.writeError(w, err)
 		return
 	}
