@@ -627,6 +627,15 @@ func (a *API) acksAcross(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	table := a.cfg.Node.Table()
+	if g, one := oneGroup(table, req.Acks); one {
+		// A worker acks what its leases handed it, and a lease takes
+		// from one group: that group answers the request whole, as in a
+		// cluster of one group, without the split and the merge.
+		r.Body = readCloser(body)
+		r.ContentLength = int64(len(body))
+		a.serveGroup(w, r, g)
+		return
+	}
 	results, answers, err := scatter(a, r, req.Acks, func(i int) slots.Group { return table.GroupOf(req.Acks[i].ID) },
 		func(acks []wire.AckItem) any { return wire.AcksRequest{Acks: acks} },
 		func(resp *wire.AcksResponse) []wire.AckResult { return resp.Results },
@@ -644,6 +653,20 @@ func (a *API) acksAcross(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, wire.AcksResponse{Results: results})
+}
+
+// oneGroup returns the group of every ack's task, if they share one.
+func oneGroup(table *slots.Table, acks []wire.AckItem) (slots.Group, bool) {
+	var g slots.Group
+	for i, ack := range acks {
+		switch mine := table.GroupOf(ack.ID); {
+		case i == 0:
+			g = mine
+		case mine != g:
+			return 0, false
+		}
+	}
+	return g, len(acks) > 0
 }
 
 // removeNodeAcross takes a node out of every group's configuration and out

@@ -199,6 +199,46 @@ func TestGroupsPullWorkers(t *testing.T) {
 		t.Fatalf("queue after the acks: %+v %v", q, err)
 	}
 
+	// Acks of tasks of several groups in one request are split over the
+	// groups (the acks of one lease, of one group, go whole to it).
+	var mixed []client.CreateTaskRequest
+	for i := range 12 {
+		mixed = append(mixed, client.CreateTaskRequest{ID: fmt.Sprintf("m-%02d", i), Queue: "mixed", Delay: "0s"})
+	}
+	if _, err := creator.CreateTasks(ctx, mixed); err != nil {
+		t.Fatal(err)
+	}
+	var mixedAcks []client.AckItem
+	leases := map[string]bool{} // by their first task: each is of one group
+	deadline = time.Now().Add(30 * time.Second)
+	for len(mixedAcks) < len(mixed) && time.Now().Before(deadline) {
+		got, err := worker.LeaseTasks(ctx, "mixed", client.LeaseRequest{Max: 64, Wait: "1s"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, task := range got {
+			mixedAcks = append(mixedAcks, client.AckItem{ID: task.ID, LeaseToken: task.LeaseToken})
+		}
+		if len(got) > 0 {
+			leases[got[0].ID] = true
+		}
+	}
+	if len(mixedAcks) != len(mixed) || len(leases) < 2 {
+		t.Fatalf("leased %d of %d tasks of queue mixed in %d leases", len(mixedAcks), len(mixed), len(leases))
+	}
+	res, err := worker.AckTasks(ctx, mixedAcks)
+	if err != nil || len(res) != len(mixedAcks) {
+		t.Fatalf("acks across groups: %d results, %v", len(res), err)
+	}
+	for i, r := range res {
+		if r.Error != nil {
+			t.Fatalf("ack of %s: %+v", mixedAcks[i].ID, r.Error)
+		}
+	}
+	if q, err := creator.GetQueue(ctx, "mixed"); err != nil || q.Tasks["succeeded"] != uint64(len(mixed)) {
+		t.Fatalf("queue mixed after the acks: %+v %v", q, err)
+	}
+
 	// Tasks of every group falling due at once while a long poll waits on
 	// all groups: each group grants its share, and every grant is handed
 	// out (one dropped would hold its task until its 30s lease ran out).
