@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/hourglass-scheduler/hourglass/slots"
 )
 
 // BenchmarkCreateHTTP drives POST /v1/tasks (one task per request) and
@@ -136,4 +138,22 @@ func BenchmarkBatchRouting(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkNewID makes the id of a task created without one, in group 1
+// of a cluster of 4 and of 256 groups.
+func BenchmarkNewID(b *testing.B) {
+	for _, groups := range []int{4, 256} {
+		table, err := slots.Even(groups)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("groups=%d", groups), func(b *testing.B) {
+			for b.Loop() {
+				if id := newID(&table, 1); table.GroupOf(id) != 1 {
+					b.Fatalf("id %s is not of group 1", id)
+				}
+			}
+		})
+	}
 }

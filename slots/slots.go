@@ -3,6 +3,7 @@ package slots
 import (
 	"fmt"
 	"hash/crc32"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 )
@@ -47,6 +48,36 @@ func Even(n int) (Table, error) {
 
 // GroupOf is the group that holds task id.
 func (t *Table) GroupOf(id string) Group { return t[Of(id)] }
+
+// Steer rewrites the last digits hex digits of id (lower-case hex, as a
+// UUID's are) at random until id falls in group g, and reports whether it
+// did within a bound of tries (as many as there are choices). id must hold
+// no "@". The CRC of the bytes before those digits is taken once, and
+// each try costs only the CRC of the digits: drawing whole new ids until
+// one lands in g would cost a clock read and random bytes per try, and
+// there are as many tries as groups. The digits are drawn at random, not
+// tried in order: the first in order to land in g favours some of its
+// slots over others.
+func (t *Table) Steer(id []byte, digits int, g Group) bool {
+	const hex = "0123456789abcdef"
+	head := len(id) - digits
+	crc := crc32.Update(0, castagnoli, id[:head])
+	var v uint64 // random bits, 4*digits used per try
+	left := 0
+	for range 1 << (4 * digits) {
+		if left < 4*digits {
+			v, left = rand.Uint64(), 64
+		}
+		for i := range digits {
+			id[head+i] = hex[v>>(4*i)&0xf]
+		}
+		v, left = v>>(4*digits), left-4*digits
+		if t[crc32.Update(crc, castagnoli, id[head:])%Count] == g {
+			return true
+		}
+	}
+	return false
+}
 
 // Slots lists the slots group g holds, in order.
 func (t *Table) Slots(g Group) []Slot {

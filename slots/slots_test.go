@@ -2,6 +2,8 @@ package slots
 
 import (
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -93,6 +95,49 @@ func TestTableGroups(t *testing.T) {
 		table, err := Even(n)
 		if err != nil || table.Groups() != n {
 			t.Fatalf("Even(%d): %d groups, %v", n, table.Groups(), err)
+		}
+	}
+}
+
+// TestSteer: an id steered to a group lands in it, only its last digits
+// change, and steered ids spread evenly over the group's slots (a move of
+// slots between groups then moves as many tasks as it should).
+func TestSteer(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, groups := range []int{1, 3, 256, Count} {
+		table, err := Even(groups)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := Group(groups/2 + 1)
+		perSlot := map[Slot]int{}
+		ids := 100_000
+		if groups == Count {
+			ids = 10_000 // a slot each: a thousand tries an id
+		}
+		misses := 0
+		for range ids {
+			id := []byte(fmt.Sprintf("01a22d03-8fb0-70e6-a176-%012x", r.Uint64()>>16))
+			before := string(id)
+			if !table.Steer(id, 3, g) {
+				misses++
+				continue
+			}
+			if table.GroupOf(string(id)) != g || string(id[:33]) != before[:33] {
+				t.Fatalf("%d groups: %s steered to %s, of group %d, want %d", groups, before, id, table.GroupOf(string(id)), g)
+			}
+			perSlot[Of(string(id))]++
+		}
+		if groups < Count && misses > 0 {
+			t.Fatalf("%d groups: %d of %d ids could not be steered", groups, misses, ids)
+		}
+		// Six standard deviations of a fair spread (the draws are seeded:
+		// the test either always passes or never).
+		mean := float64(ids-misses) / float64(len(table.Slots(g)))
+		for _, s := range table.Slots(g) {
+			if n := float64(perSlot[s]); math.Abs(n-mean) > 6*math.Sqrt(mean) {
+				t.Fatalf("%d groups: slot %d of group %d holds %v steered ids, mean %.0f", groups, s, g, n, mean)
+			}
 		}
 	}
 }
