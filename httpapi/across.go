@@ -63,7 +63,7 @@ func (a *API) createAcross(w http.ResponseWriter, r *http.Request) {
 		ID string `json:"id"`
 	}
 	g := slots.Group(0)
-	if json.Unmarshal(body, &peek) == nil && peek.ID != "" {
+	if mayNameID(body) && json.Unmarshal(body, &peek) == nil && peek.ID != "" {
 		g = a.cfg.Node.Table().GroupOf(peek.ID)
 	} else {
 		g = a.pickGroup() // a bad body gets its answer there
@@ -153,7 +153,7 @@ func (a *API) batchAcross(w http.ResponseWriter, r *http.Request) {
 
 // mayNameID reports whether body may hold an "id" key: false only when no
 // string in it can decode to "id" (no escapes, and encoding/json matches
-// keys in any case: only ASCII I and D fold to i and d). Most batches say
+// keys in any case: only ASCII I and D fold to i and d). Most creates name
 // no id, and then need no look inside to be routed.
 func mayNameID(body []byte) bool {
 	if bytes.Contains(body, []byte(`\u`)) {

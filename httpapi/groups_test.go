@@ -393,7 +393,7 @@ func TestMayNameID(t *testing.T) {
 }
 
 // FuzzMayNameID: whenever mayNameID says a body names no id, decoding it
-// as batchAcross peeks at it finds none.
+// as batchAcross and createAcross peek at it finds none.
 func FuzzMayNameID(f *testing.F) {
 	for _, s := range []string{`{"tasks":[{"id":"a"}]}`, `{"tasks":[{"Id":"a"}]}`, `{"tasks":[{"\u0049D":"a"}]}`, `{"tasks":[{"queue":"q"}]}`} {
 		f.Add([]byte(s))
@@ -404,13 +404,20 @@ func FuzzMayNameID(f *testing.F) {
 				ID string `json:"id"`
 			} `json:"tasks"`
 		}
-		if mayNameID(body) || json.Unmarshal(body, &peek) != nil {
+		if mayNameID(body) {
 			return
 		}
+		_ = json.Unmarshal(body, &peek) // a body it refuses has no ids either
 		for i, task := range peek.Tasks {
 			if task.ID != "" {
 				t.Fatalf("mayNameID(%s) = false, but tasks[%d] has id %q", body, i, task.ID)
 			}
+		}
+		var one struct {
+			ID string `json:"id"`
+		}
+		if json.Unmarshal(body, &one) == nil && one.ID != "" {
+			t.Fatalf("mayNameID(%s) = false, but it has id %q", body, one.ID)
 		}
 	})
 }
