@@ -30,6 +30,7 @@ func taskSize(t *Task) int {
 
 // AppendTask appends t as encoding/json would marshal it.
 func AppendTask(dst []byte, t *Task) ([]byte, error) {
+	dst = slices.Grow(dst, taskSize(t))
 	dst = append(dst, `{"id":`...)
 	dst = appendString(dst, t.ID)
 	dst = append(dst, `,"queue":`...)

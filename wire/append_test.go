@@ -151,6 +151,12 @@ func BenchmarkLeaseAnswer(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*1000), "ns/task")
 	})
+	b.Run("one-task-from-nil", func(b *testing.B) { // as the API answers a create
+		t := &lease.Tasks[0].Task
+		for b.Loop() {
+			AppendTask(nil, t)
+		}
+	})
 	b.Run("append-from-nil", func(b *testing.B) { // as the API answers
 		for b.Loop() {
 			AppendLeaseResponse(nil, &lease)
