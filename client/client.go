@@ -259,7 +259,7 @@ func (c *Client) doWith(ctx context.Context, hc *http.Client, method, path strin
 		return err
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	data, err := readAll(resp, 256<<20)
 	if err != nil {
 		return fmt.Errorf("%s %s: read response: %w", method, path, err)
 	}
@@ -270,6 +270,19 @@ func (c *Client) doWith(ctx context.Context, hc *http.Client, method, path strin
 		return fmt.Errorf("%s %s: decode response: %w", method, path, err)
 	}
 	return nil
+}
+
+// readAll reads resp's body, up to limit bytes, into a buffer sized for
+// its Content-Length (up to 1 MiB before the bytes arrive) rather than one
+// grown by doubling as they come: a batch's answer is tens of kilobytes.
+func readAll(resp *http.Response, limit int64) ([]byte, error) {
+	size := int64(bytes.MinRead) // ReadFrom wants this much room to see the end
+	if resp.ContentLength > 0 {
+		size += min(resp.ContentLength, limit, 1<<20)
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size))
+	_, err := buf.ReadFrom(io.LimitReader(resp.Body, limit))
+	return buf.Bytes(), err
 }
 
 // send makes a request and returns a 2xx response; any other status is
