@@ -152,7 +152,7 @@ func (n *Node) followOnce() error {
 	}
 	if n.gossip != nil {
 		states := n.groupStates(p)
-		return n.gossip.updateState(func(m *nodeMeta) { m.State, m.MetaIndex = states, index })
+		return n.gossip.publish(func(m *nodeMeta) { m.State, m.MetaIndex = states, index })
 	}
 	return nil
 }

@@ -184,7 +184,7 @@ func (g *gossip) setMeta(m nodeMeta) error {
 
 // markFormed publishes that this node belongs to a formed cluster.
 func (g *gossip) markFormed() error {
-	return g.update(func(m *nodeMeta) { m.Formed = true })
+	return g.publish(func(m *nodeMeta) { m.Formed = true })
 }
 
 // pushState exchanges state with every other member over TCP (a
@@ -211,28 +211,29 @@ func (g *gossip) pushState() {
 // carries it can be lost under load, and the leader would then take the
 // leave for a failure and keep the member.)
 func (g *gossip) leave() error {
-	if err := g.update(func(m *nodeMeta) { m.Leaving = true }); err != nil {
+	if err := g.publish(func(m *nodeMeta) { m.Leaving = true }); err != nil {
 		return err
 	}
-	g.pushState()
+	// Best effort, and bounded: a member that is gone without gossip
+	// knowing it yet would hold the push for memberlist's TCP timeout.
+	pushed := make(chan struct{})
+	go func() {
+		defer close(pushed)
+		g.pushState()
+	}()
+	select {
+	case <-pushed:
+	case <-time.After(2 * time.Second):
+	}
 	return g.list.Leave(5 * time.Second)
 }
 
-// update publishes a change of this node's metadata and waits (up to
-// 5 s) for the broadcast to go out.
-func (g *gossip) update(change func(*nodeMeta)) error {
-	g.publishMu.Lock()
-	defer g.publishMu.Unlock()
-	if changed, err := g.change(change); err != nil || !changed {
-		return err
-	}
-	return g.list.UpdateNode(5 * time.Second)
-}
-
-// updateState publishes a change of the replicas' states without waiting
-// for the broadcast to go out (the next change may well replace it, and
-// gossip gets it there anyway).
-func (g *gossip) updateState(change func(*nodeMeta)) error {
+// publish changes this node's metadata and queues its broadcast, without
+// waiting for it to go out: waiting would hold publishMu, and with it
+// every other change (the placement follower's replica states among
+// them), for as long as the broadcast takes. Gossip gets it there; a
+// caller that needs it there at once pushes it over TCP (pushState).
+func (g *gossip) publish(change func(*nodeMeta)) error {
 	g.publishMu.Lock()
 	defer g.publishMu.Unlock()
 	if changed, err := g.change(change); err != nil || !changed {

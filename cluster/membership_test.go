@@ -35,13 +35,7 @@ func TestConcurrentMetadataChangesAllArrive(t *testing.T) {
 					s[w] = byte('a' + i%26)
 					m.State = string(s)
 				}
-				var err error
-				if w == 0 {
-					err = g.update(change)
-				} else {
-					err = g.updateState(change)
-				}
-				if err != nil {
+				if err := g.publish(change); err != nil {
 					t.Error(err)
 					return
 				}

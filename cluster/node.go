@@ -415,7 +415,7 @@ func (n *Node) publishGroups(count int) error {
 	if n.gossip == nil {
 		return nil
 	}
-	if err := n.gossip.update(func(m *nodeMeta) { m.Groups = count }); err != nil {
+	if err := n.gossip.publish(func(m *nodeMeta) { m.Groups = count }); err != nil {
 		return err
 	}
 	n.gossip.pushState()
