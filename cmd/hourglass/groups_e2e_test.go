@@ -19,7 +19,7 @@ import (
 // it.
 func groupLeaders(t *testing.T, n *clusterNode) map[string][]uint32 {
 	t.Helper()
-	info, err := client.New(n.addr(), "").Cluster(context.Background())
+	info, err := n.srv.client("").Cluster(context.Background()) // over TLS where the cluster has it
 	if err != nil {
 		return nil
 	}

@@ -100,6 +100,10 @@ func TestSecureCluster(t *testing.T) {
 		return append([]string{"--tls-cert", cert, "--tls-key", key, "--tls-client-ca", p.ca()}, p.memberFlags(t, id, gossipKey)...)
 	}
 	nodes := startClusterWith(t, clientTLS, nodeFlags)
+	// Three groups (one per node by default): their leaderships are
+	// being spread over the nodes just after the cluster forms, and a
+	// forward to a leader that is handing over is answered "retry".
+	waitSpread(t, nodes, 3)
 	leader, follower := leaderAndFollower(t, nodes)
 	if !strings.HasPrefix(follower.addr(), "https://") {
 		t.Fatalf("the API is at %s, want https", follower.addr())
