@@ -128,11 +128,14 @@ func TestSteer(t *testing.T) {
 			}
 			perSlot[Of(string(id))]++
 		}
-		if groups < Count && misses > 0 {
+		// A miss is allowed (the caller then draws a new id), but rare: a
+		// group of 4 slots of 1,024 is missed by 4,096 draws about once in
+		// ten million ids. Steer's own draws are not seeded, so the bounds
+		// leave room: a thousandth here, six standard deviations below
+		// (a fair spread passes those all but once in millions of runs).
+		if groups < Count && misses > ids/1000 {
 			t.Fatalf("%d groups: %d of %d ids could not be steered", groups, misses, ids)
 		}
-		// Six standard deviations of a fair spread (the draws are seeded:
-		// the test either always passes or never).
 		mean := float64(ids-misses) / float64(len(table.Slots(g)))
 		for _, s := range table.Slots(g) {
 			if n := float64(perSlot[s]); math.Abs(n-mean) > 6*math.Sqrt(mean) {
