@@ -126,6 +126,20 @@ func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) erro
 // fields, trailing data and type mismatches are errors that name the
 // field.
 func decodeJSON(data []byte, v any) error {
+	if !decodeFast(data, v) {
+		if err := decodeStd(data, v); err != nil {
+			return err
+		}
+	}
+	if path, dup := duplicateKey(data); dup {
+		return invalid("%s: given twice in the request body", path)
+	}
+	return nil
+}
+
+// decodeStd is decodeJSON's reading with encoding/json, without the check
+// for duplicate keys.
+func decodeStd(data []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -133,9 +147,6 @@ func decodeJSON(data []byte, v any) error {
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return invalid("request body: unexpected data after the JSON object")
-	}
-	if path, dup := duplicateKey(data); dup {
-		return invalid("%s: given twice in the request body", path)
 	}
 	return nil
 }
