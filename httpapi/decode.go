@@ -247,7 +247,7 @@ func (b *taskBuilder) build(req *wire.CreateTaskRequest, field string) (service.
 		return service.NewTask{}, err
 	}
 	if req.Target != nil { // else pull delivery: leased by workers
-		if t.Target, err = buildTarget(req.Target, field+"target."); err != nil {
+		if t.Target, err = buildTarget(req.Target, field); err != nil {
 			return service.NewTask{}, err
 		}
 	}
@@ -316,12 +316,17 @@ func (b *taskBuilder) when(executeAt, delay, field string, required bool) (int64
 	return 0, nil
 }
 
+// payload checks and compacts a payload read from a request body, which
+// the decoder has checked is valid JSON.
 func (b *taskBuilder) payload(raw json.RawMessage, field string) ([]byte, error) {
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
 		return nil, nil
 	}
 	if len(raw) > b.limits.MaxPayload {
 		return nil, tooLarge("%spayload: %d bytes, over the limit of %d", field, len(raw), b.limits.MaxPayload)
+	}
+	if !bytes.ContainsAny(raw, " \t\r\n") {
+		return raw, nil // valid JSON (the decoder checked) without a space: compact
 	}
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, raw); err != nil {
@@ -353,43 +358,45 @@ func validName(v string) bool {
 
 var methods = map[string]bool{"GET": true, "POST": true, "PUT": true, "PATCH": true, "DELETE": true}
 
+// buildTarget checks a task's target; field is the task's prefix in error
+// messages ("tasks[3].", or none), which name "target.url" and so on.
 func buildTarget(t *wire.Target, field string) (*fsmpb.Target, error) {
 	u, err := url.Parse(t.URL)
 	switch {
 	case t.URL == "":
-		return nil, invalid("%surl: required", field)
+		return nil, invalid("%starget.url: required", field)
 	case err != nil:
-		return nil, invalid("%surl: not a URL: %q", field, t.URL)
+		return nil, invalid("%starget.url: not a URL: %q", field, t.URL)
 	case u.Scheme != "http" && u.Scheme != "https":
-		return nil, invalid("%surl: must be http:// or https://, got %q", field, t.URL)
+		return nil, invalid("%starget.url: must be http:// or https://, got %q", field, t.URL)
 	case u.Host == "":
-		return nil, invalid("%surl: has no host: %q", field, t.URL)
+		return nil, invalid("%starget.url: has no host: %q", field, t.URL)
 	case u.User != nil:
-		return nil, invalid("%surl: must not carry credentials; use headers", field)
+		return nil, invalid("%starget.url: must not carry credentials; use headers", field)
 	}
 	out := &fsmpb.Target{Url: t.URL, Method: strings.ToUpper(t.Method)}
 	if out.Method == "" {
 		out.Method = http.MethodPost
 	} else if !methods[out.Method] {
-		return nil, invalid("%smethod: must be GET, POST, PUT, PATCH or DELETE, got %q", field, t.Method)
+		return nil, invalid("%starget.method: must be GET, POST, PUT, PATCH or DELETE, got %q", field, t.Method)
 	}
 	if len(t.Headers) > maxHeaders {
-		return nil, invalid("%sheaders: more than %d headers", field, maxHeaders)
+		return nil, invalid("%starget.headers: more than %d headers", field, maxHeaders)
 	}
 	size := 0
 	for k, v := range t.Headers {
 		switch {
 		case !validHeaderName(k):
-			return nil, invalid("%sheaders: %q is not a valid header name", field, k)
+			return nil, invalid("%starget.headers: %q is not a valid header name", field, k)
 		case !validHeaderValue(v):
-			return nil, invalid("%sheaders.%s: value has characters not allowed in a header", field, k)
+			return nil, invalid("%starget.headers.%s: value has characters not allowed in a header", field, k)
 		case strings.HasPrefix(strings.ToLower(k), "hourglass-"), strings.EqualFold(k, "Host"), strings.EqualFold(k, "Content-Length"):
-			return nil, invalid("%sheaders: %q is set by Hourglass and cannot be given", field, k)
+			return nil, invalid("%starget.headers: %q is set by Hourglass and cannot be given", field, k)
 		}
 		size += len(k) + len(v)
 	}
 	if size > maxHeaderBytes {
-		return nil, invalid("%sheaders: %d bytes, over the limit of %d", field, size, maxHeaderBytes)
+		return nil, invalid("%starget.headers: %d bytes, over the limit of %d", field, size, maxHeaderBytes)
 	}
 	if len(t.Headers) > 0 {
 		out.Headers = t.Headers
@@ -398,10 +405,10 @@ func buildTarget(t *wire.Target, field string) (*fsmpb.Target, error) {
 	if t.Timeout != "" {
 		d, err := time.ParseDuration(t.Timeout)
 		if err != nil {
-			return nil, invalid("%stimeout: not a duration (like \"10s\"): %q", field, t.Timeout)
+			return nil, invalid("%starget.timeout: not a duration (like \"10s\"): %q", field, t.Timeout)
 		}
 		if d < time.Millisecond || d > maxTimeout {
-			return nil, invalid("%stimeout: must be between 1ms and %v, got %s", field, maxTimeout, t.Timeout)
+			return nil, invalid("%starget.timeout: must be between 1ms and %v, got %s", field, maxTimeout, t.Timeout)
 		}
 		timeout = d
 	}

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -176,10 +177,26 @@ func (a *API) pickGroup() slots.Group {
 // again until it lands in g (Steer). A group holds at least one slot of
 // 1,024, so 4,096 draws rarely miss it; then another UUID is made.
 func newID(table *slots.Table, g slots.Group) string {
+	var buf [36]byte
 	for {
-		id := []byte(uuid.Must(uuid.NewV7()).String())
+		id := formatUUID(&buf, uuid.Must(uuid.NewV7()))
 		if table.Steer(id, 3, g) {
 			return string(id)
 		}
 	}
+}
+
+// formatUUID writes u into buf as uuid.UUID.String does (8-4-4-4-12
+// lower-case hex digits), without allocating.
+func formatUUID(buf *[36]byte, u uuid.UUID) []byte {
+	hex.Encode(buf[0:8], u[0:4])
+	buf[8] = '-'
+	hex.Encode(buf[9:13], u[4:6])
+	buf[13] = '-'
+	hex.Encode(buf[14:18], u[6:8])
+	buf[18] = '-'
+	hex.Encode(buf[19:23], u[8:10])
+	buf[23] = '-'
+	hex.Encode(buf[24:36], u[10:16])
+	return buf[:]
 }

@@ -361,7 +361,7 @@ func (a *API) createBatch(w http.ResponseWriter, r *http.Request) {
 	tasks := make([]service.NewTask, len(req.Tasks))
 	queues := map[string]string{} // queue → the field of its first task
 	for i := range req.Tasks {
-		t, err := b.build(&req.Tasks[i], fmt.Sprintf("tasks[%d].", i))
+		t, err := b.build(&req.Tasks[i], "tasks["+strconv.Itoa(i)+"].")
 		if err != nil {
 			a.writeError(w, err) // one bad task refuses the whole batch
 			return
@@ -479,7 +479,7 @@ func (a *API) updateTask(w http.ResponseWriter, r *http.Request) {
 		cmd.Payload = p
 	}
 	if req.Target != nil {
-		if cmd.Target, err = buildTarget(req.Target, "target."); err != nil {
+		if cmd.Target, err = buildTarget(req.Target, ""); err != nil {
 			a.writeError(w, err)
 			return
 		}
