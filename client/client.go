@@ -62,7 +62,7 @@ type Client struct {
 // "host:port" means http://host:port, or https:// with WithTLS), sending
 // token as a bearer token when it is not empty.
 func New(addr, token string, opts ...Option) *Client {
-	o := options{batchTasks: DefaultCreateBatch, batchRequests: DefaultCreateRequests}
+	o := options{batchTasks: DefaultCreateBatch, batchRequests: DefaultCreateRequests, batchLinger: DefaultCreateLinger}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -92,7 +92,7 @@ func New(addr, token string, opts ...Option) *Client {
 		stream: &http.Client{Transport: transport},
 	}
 	if o.batchTasks > 1 && o.batchRequests > 0 {
-		c.creates = newCoalescer(c, o.batchTasks, o.batchRequests)
+		c.creates = newCoalescer(c, o.batchTasks, o.batchRequests, o.batchLinger)
 	}
 	return c
 }
@@ -104,6 +104,7 @@ type options struct {
 	tls                       *tls.Config
 	wrap                      func(http.RoundTripper) http.RoundTripper
 	batchTasks, batchRequests int
+	batchLinger               time.Duration
 }
 
 // WithTLS sets the TLS configuration for an https server: the CA to trust

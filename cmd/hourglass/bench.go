@@ -69,6 +69,7 @@ type benchConfig struct {
 	// which batches concurrent calls up to sdkBatch a request (1: off).
 	sdk                   bool
 	sdkBatch, sdkInFlight int
+	sdkLinger             time.Duration
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -102,6 +103,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.BoolVar(&cfg.sdk, "sdk", false, "create through the Go SDK's CreateTask, one task a call from each of --concurrency goroutines (instead of the benchmark's own lean requests; not with --batch)")
 	fs.IntVar(&cfg.sdkBatch, "sdk-batch", client.DefaultCreateBatch, "with --sdk: most concurrent calls the SDK sends in one request (1: every call a request of its own)")
 	fs.IntVar(&cfg.sdkInFlight, "sdk-requests", client.DefaultCreateRequests, "with --sdk: most create requests the SDK has in flight at once (to each node) while it batches")
+	fs.DurationVar(&cfg.sdkLinger, "sdk-linger", client.DefaultCreateLinger, "with --sdk: longest a batch request waits for the calls of callers it just answered (0: none)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this benchmark process (the clients and the receiver, not the servers) to this file")
 	rest, err := parseFlags(fs, args)
 	if err != nil {
@@ -177,6 +179,8 @@ func (c *benchConfig) check() error {
 		return fmt.Errorf("%w: --sdk-batch %d: want at least 1", errUsage, c.sdkBatch)
 	case c.sdkInFlight < 1:
 		return fmt.Errorf("%w: --sdk-requests %d: want at least 1", errUsage, c.sdkInFlight)
+	case c.sdkLinger < 0:
+		return fmt.Errorf("%w: --sdk-linger %v: want 0 or more", errUsage, c.sdkLinger)
 	}
 	return nil
 }
@@ -209,7 +213,7 @@ func bench(ctx context.Context, cfg benchConfig, progress io.Writer) (*benchRepo
 			}
 			cfg.addrs[i] = scheme + a
 		}
-		opts := []client.Option{client.WithCreateBatching(cfg.sdkBatch, cfg.sdkInFlight)}
+		opts := []client.Option{client.WithCreateBatching(cfg.sdkBatch, cfg.sdkInFlight), client.WithCreateLinger(cfg.sdkLinger)}
 		if cfg.tls != nil {
 			opts = append(opts, client.WithTLS(cfg.tls))
 		}

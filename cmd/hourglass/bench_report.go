@@ -158,7 +158,7 @@ func (c benchConfig) describe() map[string]any {
 		"addrs": c.addrs, "tasks": c.tasks, "concurrency": c.concurrency, "batch": c.batch,
 		"payload_bytes": c.payload, "due": c.due.String(), "spread": c.spread.String(),
 		"pending": c.pending, "pending_spread": c.pendingSpread.String(),
-		"pull": c.pull, "pullers": c.pullers, "lease_max": c.leaseMax, "sdk": c.sdk, "sdk_batch": c.sdkBatch, "sdk_requests": c.sdkInFlight,
+		"pull": c.pull, "pullers": c.pullers, "lease_max": c.leaseMax, "sdk": c.sdk, "sdk_batch": c.sdkBatch, "sdk_requests": c.sdkInFlight, "sdk_linger": c.sdkLinger.String(),
 	}
 }
 
