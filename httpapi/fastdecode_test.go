@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hourglass-scheduler/hourglass/internal/jsonread"
 	"github.com/hourglass-scheduler/hourglass/wire"
 )
 
@@ -44,7 +45,7 @@ var declinedBodies = []string{
 	`{"payload":"\x"}`,                      // a malformed escape
 	`[]`,                                    // not an object
 	``,                                      // nothing
-	`{"payload":` + strings.Repeat("[", maxFastDepth+2) + strings.Repeat("]", maxFastDepth+2) + `}`,
+	`{"payload":` + strings.Repeat("[", jsonread.MaxDepth+2) + strings.Repeat("]", jsonread.MaxDepth+2) + `}`,
 }
 
 func TestDecodeFastReadsCommonBodies(t *testing.T) {
