@@ -267,6 +267,9 @@ func (c *Client) doWith(ctx context.Context, hc *http.Client, method, path strin
 	if out == nil {
 		return nil
 	}
+	if readAnswer(data, out) {
+		return nil
+	}
 	if err := json.Unmarshal(data, out); err != nil {
 		return fmt.Errorf("%s %s: decode response: %w", method, path, err)
 	}

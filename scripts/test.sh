@@ -86,6 +86,7 @@ go test -run '^$' -fuzz '^FuzzDuplicateKey$' -fuzztime "$FUZZTIME" ./httpapi
 go test -run '^$' -fuzz '^FuzzReadTokens$' -fuzztime "$FUZZTIME" ./httpapi
 go test -run '^$' -fuzz '^FuzzMayNameID$' -fuzztime "$FUZZTIME" ./httpapi
 go test -run '^$' -fuzz '^FuzzDecodeFast$' -fuzztime "$FUZZTIME" ./httpapi
+go test -run '^$' -fuzz '^FuzzReadAnswer$' -fuzztime "$FUZZTIME" ./client
 go test -run '^$' -fuzz '^FuzzAppendString$' -fuzztime "$FUZZTIME" ./wire
 go test -run '^$' -fuzz '^FuzzAppendPayload$' -fuzztime "$FUZZTIME" ./wire
 go test -run '^$' -fuzz '^FuzzVerifyWebhook$' -fuzztime "$FUZZTIME" ./wire
