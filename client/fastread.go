@@ -19,17 +19,7 @@ func readAnswer(data []byte, out any) bool {
 	switch out := out.(type) {
 	case *wire.BatchResponse:
 		var v wire.BatchResponse
-		ok := r.Object(func(key []byte) bool {
-			if string(key) != "results" || v.Results != nil {
-				return false
-			}
-			v.Results = []wire.BatchResult{}
-			return r.Array(func() bool {
-				v.Results = append(v.Results, wire.BatchResult{})
-				return r.batchResult(&v.Results[len(v.Results)-1])
-			})
-		})
-		if !ok || !r.End() {
+		if !jsonread.List(r.Reader, "results", &v.Results, func(res, _ *wire.BatchResult) bool { return r.batchResult(res) }) || !r.End() {
 			return false
 		}
 		*out = v
@@ -42,17 +32,7 @@ func readAnswer(data []byte, out any) bool {
 		*out = v
 	case *wire.LeaseResponse:
 		var v wire.LeaseResponse
-		ok := r.Object(func(key []byte) bool {
-			if string(key) != "tasks" || v.Tasks != nil {
-				return false
-			}
-			v.Tasks = []wire.LeasedTask{}
-			return r.Array(func() bool {
-				v.Tasks = append(v.Tasks, wire.LeasedTask{})
-				return r.leasedTask(&v.Tasks[len(v.Tasks)-1])
-			})
-		})
-		if !ok || !r.End() {
+		if !jsonread.List(r.Reader, "tasks", &v.Tasks, func(t, _ *wire.LeasedTask) bool { return r.leasedTask(t) }) || !r.End() {
 			return false
 		}
 		*out = v

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"io"
 	"testing"
 )
@@ -103,16 +102,7 @@ func FuzzDuplicateKey(f *testing.F) {
 // BenchmarkDuplicateKey checks a create batch of 100 tasks as the SDK
 // sends it.
 func BenchmarkDuplicateKey(b *testing.B) {
-	var body bytes.Buffer
-	body.WriteString(`{"tasks":[`)
-	for i := range 100 {
-		if i > 0 {
-			body.WriteByte(',')
-		}
-		fmt.Fprintf(&body, `{"queue":"default","execute_at":"2026-12-02T04:00:00.%06dZ","payload":{"i":%d,"pad":"xxxxxxxxxxxxxxxx"},"target":{"url":"http://127.0.0.1:9000/hook","headers":{"X-Trace":"t%d"}}}`, i, i, i)
-	}
-	body.WriteString(`]}`)
-	data := body.Bytes()
+	data := sdkBatch(100)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {

@@ -28,37 +28,13 @@ func decodeFast(data []byte, v any) bool {
 		*v = req
 	case *wire.BatchRequest:
 		var req wire.BatchRequest
-		ok := r.Object(func(key []byte) bool {
-			if string(key) != "tasks" {
-				return false
-			}
-			req.Tasks = []wire.CreateTaskRequest{}
-			return r.Array(func() bool {
-				var prev *wire.CreateTaskRequest
-				if n := len(req.Tasks); n > 0 {
-					prev = &req.Tasks[n-1]
-				}
-				req.Tasks = append(req.Tasks, wire.CreateTaskRequest{})
-				return r.createTask(&req.Tasks[len(req.Tasks)-1], prev)
-			})
-		})
-		if !ok || !r.End() {
+		if !jsonread.List(r.Reader, "tasks", &req.Tasks, r.createTask) || !r.End() {
 			return false
 		}
 		*v = req
 	case *wire.AcksRequest:
 		var req wire.AcksRequest
-		ok := r.Object(func(key []byte) bool {
-			if string(key) != "acks" {
-				return false
-			}
-			req.Acks = []wire.AckItem{}
-			return r.Array(func() bool {
-				req.Acks = append(req.Acks, wire.AckItem{})
-				return r.ackItem(&req.Acks[len(req.Acks)-1])
-			})
-		})
-		if !ok || !r.End() {
+		if !jsonread.List(r.Reader, "acks", &req.Acks, func(a, _ *wire.AckItem) bool { return r.ackItem(a) }) || !r.End() {
 			return false
 		}
 		*v = req

@@ -110,19 +110,24 @@ func FuzzDecodeFast(f *testing.F) {
 	})
 }
 
-// BenchmarkDecodeBatch reads a create batch of 100 tasks as the SDK sends
-// it, with decodeJSON (the fast reader) and with encoding/json.
-func BenchmarkDecodeBatch(b *testing.B) {
+// sdkBatch is a create batch of n tasks as the SDK sends it.
+func sdkBatch(n int) []byte {
 	var body bytes.Buffer
 	body.WriteString(`{"tasks":[`)
-	for i := range 100 {
+	for i := range n {
 		if i > 0 {
 			body.WriteByte(',')
 		}
 		fmt.Fprintf(&body, `{"queue":"default","execute_at":"2026-12-02T04:00:00.%06dZ","payload":{"i":%d,"pad":"xxxxxxxxxxxxxxxx"},"target":{"url":"http://127.0.0.1:9000/hook","headers":{"X-Trace":"t%d"}}}`, i, i, i)
 	}
 	body.WriteString(`]}`)
-	data := body.Bytes()
+	return body.Bytes()
+}
+
+// BenchmarkDecodeBatch reads a create batch of 100 tasks as the SDK sends
+// it, with decodeJSON (the fast reader) and with encoding/json.
+func BenchmarkDecodeBatch(b *testing.B) {
+	data := sdkBatch(100)
 	for _, c := range []struct {
 		name   string
 		decode func([]byte, any) error

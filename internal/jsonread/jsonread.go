@@ -93,6 +93,28 @@ func (r *Reader) Array(elem func() bool) bool {
 	}
 }
 
+// List reads an object whose one field, key, is an array, into *list
+// (empty, not nil, for [], as encoding/json makes it): elem reads each
+// element into the zero value appended for it, prev being the element
+// before it (nil for the first). A key given twice is declined.
+func List[T any](r *Reader, key string, list *[]T, elem func(e, prev *T) bool) bool {
+	return r.Object(func(k []byte) bool {
+		if string(k) != key || *list != nil {
+			return false
+		}
+		*list = []T{}
+		return r.Array(func() bool {
+			*list = append(*list, *new(T))
+			n := len(*list)
+			var prev *T
+			if n > 1 {
+				prev = &(*list)[n-2]
+			}
+			return elem(&(*list)[n-1], prev)
+		})
+	})
+}
+
 // Plain reads a string without escapes or control characters, in valid
 // UTF-8 (encoding/json would replace invalid bytes), and returns what is
 // between its quotes.
