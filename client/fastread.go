@@ -191,18 +191,7 @@ func (r answerReader) target(t *wire.Target) bool {
 			if !once(&seen, 3) {
 				return false
 			}
-			t.Headers = map[string]string{}
-			return r.Object(func(name []byte) bool {
-				if _, dup := t.Headers[string(name)]; dup {
-					return false
-				}
-				var v string
-				if !r.Str(&v) {
-					return false
-				}
-				t.Headers[string(name)] = v
-				return true
-			})
+			return r.StringMap(&t.Headers)
 		}
 		return false
 	})

@@ -138,17 +138,7 @@ func (r *reader) target(t, prev *wire.Target) bool {
 		case "timeout":
 			return r.StrLike(&t.Timeout, prev.Timeout)
 		case "headers":
-			if t.Headers == nil {
-				t.Headers = map[string]string{}
-			}
-			return r.Object(func(name []byte) bool {
-				var v string
-				if !r.Str(&v) {
-					return false
-				}
-				t.Headers[string(name)] = v
-				return true
-			})
+			return r.StringMap(&t.Headers)
 		}
 		return false
 	})

@@ -115,6 +115,26 @@ func List[T any](r *Reader, key string, list *[]T, elem func(e, prev *T) bool) b
 	})
 }
 
+// StringMap reads an object of plain strings into *m, made if nil (as
+// encoding/json adds to a map it is given); a name given twice is
+// declined.
+func (r *Reader) StringMap(m *map[string]string) bool {
+	if *m == nil {
+		*m = map[string]string{}
+	}
+	return r.Object(func(name []byte) bool {
+		if _, dup := (*m)[string(name)]; dup {
+			return false
+		}
+		var v string
+		if !r.Str(&v) {
+			return false
+		}
+		(*m)[string(name)] = v
+		return true
+	})
+}
+
 // Plain reads a string without escapes or control characters, in valid
 // UTF-8 (encoding/json would replace invalid bytes), and returns what is
 // between its quotes.
