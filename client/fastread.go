@@ -18,28 +18,20 @@ func readAnswer(data []byte, out any) bool {
 	r := answerReader{jsonread.New(data)}
 	switch out := out.(type) {
 	case *wire.BatchResponse:
-		var v wire.BatchResponse
-		if !jsonread.List(r.Reader, "results", &v.Results, func(res, _ *wire.BatchResult) bool { return r.batchResult(res) }) || !r.End() {
-			return false
-		}
-		*out = v
+		return jsonread.Into(r.Reader, out, func(v *wire.BatchResponse) bool {
+			return jsonread.List(r.Reader, "results", &v.Results, func(res, _ *wire.BatchResult) bool { return r.batchResult(res) })
+		})
 	case *wire.Task:
-		var v wire.Task
-		var seen uint32
-		if !r.Object(func(key []byte) bool { return r.taskField(&v, key, &seen) }) || !r.End() {
-			return false
-		}
-		*out = v
+		return jsonread.Into(r.Reader, out, func(v *wire.Task) bool {
+			var seen uint32
+			return r.Object(func(key []byte) bool { return r.taskField(v, key, &seen) })
+		})
 	case *wire.LeaseResponse:
-		var v wire.LeaseResponse
-		if !jsonread.List(r.Reader, "tasks", &v.Tasks, func(t, _ *wire.LeasedTask) bool { return r.leasedTask(t) }) || !r.End() {
-			return false
-		}
-		*out = v
-	default:
-		return false
+		return jsonread.Into(r.Reader, out, func(v *wire.LeaseResponse) bool {
+			return jsonread.List(r.Reader, "tasks", &v.Tasks, func(t, _ *wire.LeasedTask) bool { return r.leasedTask(t) })
+		})
 	}
-	return true
+	return false
 }
 
 type answerReader struct{ *jsonread.Reader }

@@ -21,61 +21,45 @@ func decodeFast(data []byte, v any) bool {
 	r := &reader{jsonread.New(data)}
 	switch v := v.(type) {
 	case *wire.CreateTaskRequest:
-		var req wire.CreateTaskRequest
-		if !r.createTask(&req, nil) || !r.End() {
-			return false
-		}
-		*v = req
+		return jsonread.Into(r.Reader, v, func(t *wire.CreateTaskRequest) bool { return r.createTask(t, nil) })
 	case *wire.BatchRequest:
-		var req wire.BatchRequest
-		if !jsonread.List(r.Reader, "tasks", &req.Tasks, r.createTask) || !r.End() {
-			return false
-		}
-		*v = req
+		return jsonread.Into(r.Reader, v, func(b *wire.BatchRequest) bool {
+			return jsonread.List(r.Reader, "tasks", &b.Tasks, r.createTask)
+		})
 	case *wire.AcksRequest:
-		var req wire.AcksRequest
-		if !jsonread.List(r.Reader, "acks", &req.Acks, func(a, _ *wire.AckItem) bool { return r.ackItem(a) }) || !r.End() {
-			return false
-		}
-		*v = req
+		return jsonread.Into(r.Reader, v, func(b *wire.AcksRequest) bool {
+			return jsonread.List(r.Reader, "acks", &b.Acks, func(a, _ *wire.AckItem) bool { return r.ackItem(a) })
+		})
 	case *wire.AckRequest:
-		var req wire.AckRequest
-		ok := r.Object(func(key []byte) bool {
-			switch string(key) {
-			case "lease_token":
-				return r.Str(&req.LeaseToken)
-			case "attempt":
-				return r.Int(&req.Attempt)
-			case "result":
-				return r.Str(&req.Result)
-			}
-			return false
+		return jsonread.Into(r.Reader, v, func(a *wire.AckRequest) bool {
+			return r.Object(func(key []byte) bool {
+				switch string(key) {
+				case "lease_token":
+					return r.Str(&a.LeaseToken)
+				case "attempt":
+					return r.Int(&a.Attempt)
+				case "result":
+					return r.Str(&a.Result)
+				}
+				return false
+			})
 		})
-		if !ok || !r.End() {
-			return false
-		}
-		*v = req
 	case *wire.LeaseRequest:
-		var req wire.LeaseRequest
-		ok := r.Object(func(key []byte) bool {
-			switch string(key) {
-			case "max":
-				return r.Int(&req.Max)
-			case "wait":
-				return r.Str(&req.Wait)
-			case "lease":
-				return r.Str(&req.Lease)
-			}
-			return false
+		return jsonread.Into(r.Reader, v, func(l *wire.LeaseRequest) bool {
+			return r.Object(func(key []byte) bool {
+				switch string(key) {
+				case "max":
+					return r.Int(&l.Max)
+				case "wait":
+					return r.Str(&l.Wait)
+				case "lease":
+					return r.Str(&l.Lease)
+				}
+				return false
+			})
 		})
-		if !ok || !r.End() {
-			return false
-		}
-		*v = req
-	default:
-		return false
 	}
-	return true
+	return false
 }
 
 // createTask reads a task; prev, if not nil, is the one before it in a

@@ -93,6 +93,18 @@ func (r *Reader) Array(elem func() bool) bool {
 	}
 }
 
+// Into reads the whole input into a fresh T with read and stores it in
+// *v if read succeeds and only white space follows; otherwise v is left
+// as it was, for encoding/json to read the input into.
+func Into[T any](r *Reader, v *T, read func(*T) bool) bool {
+	var x T
+	if !read(&x) || !r.End() {
+		return false
+	}
+	*v = x
+	return true
+}
+
 // List reads an object whose one field, key, is an array, into *list
 // (empty, not nil, for [], as encoding/json makes it): elem reads each
 // element into the zero value appended for it, prev being the element
