@@ -18,21 +18,22 @@ import (
 // gets its own task or error.
 //
 // When a request slot is free, the calls waiting go once every call
-// expected is there: the coalescer expects as many calls, waiting or in
-// flight, as there were when the last request went, since callers that
-// were just answered tend to call again (a worker loop, a handler pool).
-// Until then the request lingers, at most the linger (WithCreateLinger,
-// 1ms by default); a request that had to wait it out lowers the
-// expectation to the calls that did come, so callers that stopped cost
-// one linger, not one each. A lone caller is never kept waiting (it is
-// all that is expected), and a request that is full goes at once.
+// expected is there: as many calls, waiting or in flight, as there were
+// at the peak since the last request went, since callers that were just
+// answered tend to call again (a worker loop, a handler pool). Until then
+// the request lingers, at most the linger (WithCreateLinger, 1ms by
+// default); a request that had to wait it out lowers the expectation to
+// the calls that did come, so callers that stopped cost one linger, not
+// one each. A lone caller is never kept waiting (it is all that is
+// expected), and a request that is full goes at once.
 //
 // Before, a call that found a slot free went at once, mostly alone or
 // with a few others, while the callers the last answer had woken were
 // still on their way back. Measured with 64 goroutines (hourglass bench
-// --sdk, one node, three interleaved pairs): 12.3k/12.4k/13.1k ->
-// 15.0k/15.8k/16.9k creates/s, server CPU per task 68-71 -> 49-51 us,
-// requests of about 56 tasks instead of 15.
+// --sdk, one node, three runs alternating, each build's server and SDK,
+// 98a626c -> 6d64884): 10.2k/10.9k/11.1k -> 13.8k/14.5k/14.9k creates/s,
+// server CPU per task 75-82 -> 49-51 us, requests of about 50 tasks
+// instead of 15.
 
 // Default create batching (WithCreateBatching, WithCreateLinger).
 const (

@@ -128,17 +128,3 @@ func TestLoneCallerNeverWaits(t *testing.T) {
 		}
 	})
 }
-
-// TestLingerOff: with WithCreateLinger(0) a request never waits, even for
-// callers that left.
-func TestLingerOff(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		f := &fakeCreates{}
-		c := memClient(f, WithCreateBatching(100, 1), WithCreateLinger(0))
-		start := time.Now()
-		callInLoops(t, c, f, append([]int{5}, slices.Repeat([]int{15}, 9)...))
-		if waited := time.Since(start); waited != 0 {
-			t.Errorf("requests waited %v with lingering off", waited)
-		}
-	})
-}
