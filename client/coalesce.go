@@ -11,29 +11,33 @@ import (
 	"github.com/hourglass-scheduler/hourglass/wire"
 )
 
-// Concurrent CreateTask calls share requests: while as many create
-// requests as the client allows are in flight, the calls that come meanwhile
-// wait, and the next request to go carries all of them (up to a cap) to the
-// batch endpoint, which commits them in one raft entry. Each call still
-// gets its own task or error.
+// Concurrent CreateTask calls share requests: while a create request is
+// in flight, the calls that come meanwhile wait, and the next request to
+// go carries all of them (up to a cap) to the batch endpoint, which
+// commits them in one raft entry. Each call still gets its own task or
+// error.
 //
-// When a request slot is free, the calls waiting go once every call
-// expected is there: as many calls, waiting or in flight, as there were
-// at the peak since the last request went, since callers that were just
-// answered tend to call again (a worker loop, a handler pool). Until then
-// the request lingers, at most the linger (WithCreateLinger, 1ms by
-// default); a request that had to wait it out lowers the expectation to
-// the calls that did come, so callers that stopped cost one linger, not
-// one each. A lone caller is never kept waiting (it is all that is
-// expected), and a request that is full goes at once.
+// One request is in flight at a time, unless the calls waiting fill a
+// request: then it goes beside the others, up to as many requests as the
+// client allows. Two half-full requests would mostly wait for each
+// other's raft commit on the server and cost two of everything else; one
+// carrying both is answered about as soon.
 //
-// Before, a call that found a slot free went at once, mostly alone or
-// with a few others, while the callers the last answer had woken were
-// still on their way back. Measured with 64 goroutines (hourglass bench
-// --sdk, one node, three runs alternating, each build's server and SDK,
-// 98a626c -> 6d64884): 10.2k/10.9k/11.1k -> 13.8k/14.5k/14.9k creates/s,
-// server CPU per task 75-82 -> 49-51 us, requests of about 50 tasks
-// instead of 15.
+// Once no request is in flight, the calls waiting go when every call
+// expected is there: as many as there were, waiting or in flight, at the
+// peak since the last request went, since callers that were just answered
+// tend to call again (a worker loop, a handler pool). Until then the
+// request lingers, at most the linger (WithCreateLinger, 1ms by default);
+// a request that had to wait it out lowers the expectation to the calls
+// that did come, so callers that stopped cost one linger, not one each. A
+// lone caller is never kept waiting (it is all that is expected). With a
+// linger of 0, calls go the moment a request slot is free.
+//
+// Measured with 64 goroutines (hourglass bench --sdk, one node): a
+// request slot free for every call (98a626c) -> a linger for the calls
+// expected (6d64884): 10.2k/10.9k/11.1k -> 13.8k/14.5k/14.9k creates/s,
+// requests of about 50 tasks instead of 15; with one request at a time
+// (see the commit that made it so), requests of 64.
 
 // Default create batching (WithCreateBatching, WithCreateLinger).
 const (
@@ -43,8 +47,9 @@ const (
 )
 
 // WithCreateBatching sets how concurrent CreateTask calls share requests:
-// at most maxRequests create requests in flight at once, each carrying up
-// to maxTasks calls (the server's batch limit is 1,000 by default). The
+// at most maxRequests create requests in flight at once, all but one of
+// them full, each carrying up to maxTasks calls (the server's batch limit
+// is 1,000 by default). The
 // default is DefaultCreateBatch tasks and DefaultCreateRequests requests.
 // maxTasks 1 turns batching off: every call is a request of its own, with
 // no limit on how many are in flight.
@@ -71,12 +76,13 @@ type coalescer struct {
 	mu       sync.Mutex
 	waiting  []*pendingCreate
 	inFlight int // calls in requests under way
+	requests int // requests under way
 	// expected is how many calls a request waits for, waiting or in
 	// flight (see ready); peak, the most there were since the last
 	// request went, is what the next one expects.
 	expected, peak int
 	lingering      int           // requests waiting for calls expected
-	arrival        chan struct{} // closed when a call arrives while lingering, then replaced
+	wake           chan struct{} // closed when a lingering request may go, then replaced
 }
 
 // pendingCreate is one CreateTask call, waiting to be sent or answered.
@@ -88,7 +94,7 @@ type pendingCreate struct {
 }
 
 func newCoalescer(c *Client, maxTasks, maxRequests int, linger time.Duration) *coalescer {
-	return &coalescer{c: c, max: maxTasks, slots: make(chan struct{}, maxRequests), linger: linger, arrival: make(chan struct{})}
+	return &coalescer{c: c, max: maxTasks, slots: make(chan struct{}, maxRequests), linger: linger, wake: make(chan struct{})}
 }
 
 // create is CreateTask through the coalescer. A caller that gets a
@@ -100,9 +106,8 @@ func (co *coalescer) create(ctx context.Context, req CreateTaskRequest) (*Task, 
 	co.mu.Lock()
 	co.waiting = append(co.waiting, p)
 	co.peak = max(co.peak, len(co.waiting)+co.inFlight)
-	if co.lingering > 0 {
-		close(co.arrival)
-		co.arrival = make(chan struct{})
+	if co.ready(false) {
+		co.wakeLingering()
 	}
 	co.mu.Unlock()
 	slots := co.slots // nil once p is sent: then only its answer counts
@@ -121,9 +126,7 @@ func (co *coalescer) create(ctx context.Context, req CreateTaskRequest) (*Task, 
 			case len(batch) == 1 && batch[0] == p:
 				// Alone: a request of its own, on its own context.
 				p.task, p.err = co.c.createOne(ctx, p.req)
-				co.mu.Lock()
-				co.inFlight--
-				co.mu.Unlock()
+				co.done(1)
 				<-co.slots
 				return p.task, p.err
 			case len(batch) > 0:
@@ -149,11 +152,13 @@ func (co *coalescer) create(ctx context.Context, req CreateTaskRequest) (*Task, 
 }
 
 // gather takes up to max waiting calls, oldest first, for a request, once
-// the calls expected are all there (see ready), or the linger has passed;
-// and reports whether p is waiting still. It takes none when p was taken
-// meanwhile (its request's slot holder gathers the others) or ctx ended.
+// they may go (see ready), and reports whether p is waiting still. It
+// takes none when p was taken meanwhile (its request's slot holder gathers
+// the others) or ctx ended. The linger counts from when no request is in
+// flight.
 func (co *coalescer) gather(ctx context.Context, p *pendingCreate) (batch []*pendingCreate, stillWaiting bool) {
 	var timer *time.Timer
+	var expired <-chan time.Time // nil until the linger runs
 	lingered := false
 	co.mu.Lock()
 	for {
@@ -161,20 +166,21 @@ func (co *coalescer) gather(ctx context.Context, p *pendingCreate) (batch []*pen
 			co.mu.Unlock()
 			return nil, false
 		}
-		if lingered || co.linger == 0 || co.ready() {
+		if co.ready(lingered) {
 			break
 		}
-		arrival := co.arrival
-		co.lingering++
-		co.mu.Unlock()
-		if timer == nil {
+		if timer == nil && co.requests == 0 {
 			timer = time.NewTimer(co.linger)
 			defer timer.Stop()
+			expired = timer.C
 		}
+		wake := co.wake
+		co.lingering++
+		co.mu.Unlock()
 		select {
-		case <-arrival:
-		case <-timer.C:
-			lingered = true
+		case <-wake:
+		case <-expired:
+			lingered, expired = true, nil
 		case <-ctx.Done():
 		}
 		co.mu.Lock()
@@ -199,13 +205,42 @@ func (co *coalescer) gather(ctx context.Context, p *pendingCreate) (batch []*pen
 	batch = append([]*pendingCreate(nil), co.waiting[:n]...)
 	co.waiting = append(co.waiting[:0], co.waiting[n:]...)
 	co.inFlight += n
+	co.requests++
 	return batch, slices.Contains(co.waiting, p)
 }
 
-// ready reports whether a request should go now: it is full, or as many
-// calls as expected are waiting or in flight. co.mu is held.
-func (co *coalescer) ready() bool {
-	return len(co.waiting) >= co.max || len(co.waiting)+co.inFlight >= co.expected
+// ready reports whether the calls waiting should go now, a slot being
+// free: they fill a request; or no request is in flight and either the
+// linger is off or over, or as many calls as expected are waiting.
+// co.mu is held.
+func (co *coalescer) ready(lingered bool) bool {
+	switch {
+	case len(co.waiting) >= co.max || co.linger == 0:
+		return true
+	case co.requests > 0:
+		return false
+	default:
+		return lingered || len(co.waiting)+co.inFlight >= co.expected
+	}
+}
+
+// wakeLingering wakes the requests lingering, to look again whether they
+// may go. co.mu is held.
+func (co *coalescer) wakeLingering() {
+	if co.lingering > 0 {
+		close(co.wake)
+		co.wake = make(chan struct{})
+	}
+}
+
+// done counts a request of n calls as answered; a request lingering may
+// go now. co.mu is not held.
+func (co *coalescer) done(n int) {
+	co.mu.Lock()
+	defer co.mu.Unlock()
+	co.inFlight -= n
+	co.requests--
+	co.wakeLingering()
 }
 
 // withdraw takes p out of the waiting calls, if it is still there.
@@ -262,9 +297,7 @@ func (co *coalescer) request(ctx context.Context, batch []*pendingCreate) {
 // answer hands batch's calls their outcomes. They no longer count as in
 // flight before they are woken: a woken caller may call again at once.
 func (co *coalescer) answer(batch []*pendingCreate) {
-	co.mu.Lock()
-	co.inFlight -= len(batch)
-	co.mu.Unlock()
+	co.done(len(batch))
 	for _, p := range batch {
 		close(p.done)
 	}

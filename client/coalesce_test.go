@@ -22,16 +22,28 @@ type fakeCreates struct {
 	mu    sync.Mutex
 	sizes []int // tasks per request: 1 for the single endpoint, -n for a batch of n
 	hold  chan struct{}
+	// delay, if set, is how long each request takes; active counts those
+	// under way, mostActive the most there were at once.
+	delay              time.Duration
+	active, mostActive int
 }
 
 func (f *fakeCreates) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	hold := f.hold
 	f.hold = nil
+	f.active++
+	f.mostActive = max(f.mostActive, f.active)
 	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		f.active--
+		f.mu.Unlock()
+	}()
 	if hold != nil {
 		<-hold
 	}
+	time.Sleep(f.delay)
 	w.Header().Set("Content-Type", "application/json")
 	switch r.URL.Path {
 	case "/v1/tasks":

@@ -128,3 +128,47 @@ func TestLoneCallerNeverWaits(t *testing.T) {
 		}
 	})
 }
+
+// TestOneRequestAtATime: ten callers calling in loops, four requests
+// allowed in flight, each taking a while: as the ten never fill a request,
+// one goes at a time, and from the third on each carries all ten.
+func TestOneRequestAtATime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &fakeCreates{delay: 5 * time.Millisecond}
+		c := memClient(f, WithCreateBatching(100, 4))
+		callInLoops(t, c, f, slices.Repeat([]int{20}, 10))
+		sizes := f.carried()
+		if f.mostActive != 1 {
+			t.Errorf("%d requests in flight at once, want 1 (requests of %v calls)", f.mostActive, sizes)
+		}
+		if len(sizes) < 4 || !slices.Equal(sizes[2:len(sizes)-1], slices.Repeat([]int{10}, len(sizes)-3)) {
+			t.Fatalf("requests of %v calls: want every one from the third to the one before last to carry all ten", sizes)
+		}
+	})
+}
+
+// TestFullRequestsGoBeside: thirty callers, requests of at most ten: a
+// full request goes while others are in flight, up to the four allowed.
+func TestFullRequestsGoBeside(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &fakeCreates{delay: 5 * time.Millisecond}
+		c := memClient(f, WithCreateBatching(10, 4))
+		callInLoops(t, c, f, slices.Repeat([]int{10}, 30))
+		sizes := f.carried()
+		if f.mostActive < 2 || f.mostActive > 4 {
+			t.Errorf("at most %d requests in flight at once, want 2 to 4 (requests of %v calls)", f.mostActive, sizes)
+		}
+		full := 0
+		for _, n := range sizes {
+			if n > 10 {
+				t.Fatalf("requests of %v calls: want none over ten", sizes)
+			}
+			if n == 10 {
+				full++
+			}
+		}
+		if full < len(sizes)/2 {
+			t.Errorf("requests of %v calls: want most of them full", sizes)
+		}
+	})
+}
