@@ -437,6 +437,31 @@ func TestWaitersTakeTurnsAndDrop(t *testing.T) {
 	}
 }
 
+// TestLeaseGroupsTasksDueClose: one lease answer carries the tasks due
+// within leaseGrouping of the first, never one due later (the answer
+// waits for its last task's time); the next request takes the rest.
+func TestLeaseGroupsTasksDueClose(t *testing.T) {
+	s := newSim(t, Config{})
+	step := leaseGrouping / 4
+	for i := range 12 { // due over three groupings
+		s.create(fmt.Sprintf("j%02d", i), "jobs", t0.Add(time.Second+time.Duration(i)*step), true)
+	}
+	s.step() // loads them
+	s.now = t0.Add(time.Second - s.core.cfg.FireLead)
+	first := s.lease(1, "jobs", 100)
+	if len(first) != 5 { // due at +0 to +leaseGrouping, both ends in
+		t.Fatalf("first lease carries %d tasks, want the 5 due within %v of the first: %v", len(first), leaseGrouping, first)
+	}
+	for _, it := range first {
+		if late := time.Duration(it.Fire.DueAt - first[0].Fire.DueAt); late > leaseGrouping {
+			t.Fatalf("a task due %v after the first went in the same answer", late)
+		}
+	}
+	if next := s.lease(2, "jobs", 100); len(next) != 5 || next[0].Fire.Id != "j05" {
+		t.Fatalf("second lease: %v", next)
+	}
+}
+
 // TestCatchUpInDueOrderAtTheRate: 1,000 tasks that fell due during an
 // outage are fired in due order, no faster than CatchUpRate allows (its
 // bucket holds a tenth of a second), and all of them in the time that

@@ -10,8 +10,14 @@ import (
 )
 
 // leaseGrouping bounds how far apart the due times of the tasks one lease
-// answer carries are: the answer goes out at the last one's time.
-const leaseGrouping = time.Millisecond
+// answer carries are: the answer goes out at the last one's time, so the
+// first may wait that long. At a steady rate it sets how many tasks a
+// lease (and its raft entry, and the ack after it) carries. Measured with
+// hourglass bench --pull, 100,000 tasks due evenly at 10k/s, one node:
+// 1ms: 109 us of server CPU a task, 9,092 leases, lateness p50 1.06ms,
+// p99 5.70ms; 2ms: 85 us, 4,828 leases, p50 1.70ms, p99 5.59ms; 4ms:
+// 73 us, 2,949 leases, p50 2.88ms, p99 6.45ms.
+const leaseGrouping = 2 * time.Millisecond
 
 // waiter is a lease request waiting for due tasks of its queue.
 type waiter struct {
