@@ -368,7 +368,14 @@ func (g *Group) lead(ctx context.Context, onLeader LeaderFunc) {
 // entry) and returns its result from the state machine (see
 // fsm.FSM.ApplyBatch for the result types).
 func (g *Group) Propose(ctx context.Context, cmd *fsmpb.Command) (any, error) {
-	v, err := g.proposer.propose(ctx, cmd)
+	return g.ProposeWithin(ctx, cmd, 0)
+}
+
+// ProposeWithin is Propose for a command that may wait up to linger for
+// others to share its raft entry (unless it is large): one in no hurry,
+// which at a steady low rate would otherwise pay for an entry of its own.
+func (g *Group) ProposeWithin(ctx context.Context, cmd *fsmpb.Command, linger time.Duration) (any, error) {
+	v, err := g.proposer.propose(ctx, cmd, linger)
 	if err != nil && g.fsm.WaitingForSpace() {
 		// Committed or not, it waits behind an entry that cannot be
 		// applied until the disk has space: say so.

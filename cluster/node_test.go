@@ -478,3 +478,48 @@ func TestElectedLeaderServesOnceCaughtUp(t *testing.T) {
 		t.Fatalf("ready, once caught up: %v", err)
 	}
 }
+
+// TestLingeringProposalsShareAnEntry: proposals that may wait do, for one
+// another, and one that may not takes them along at once; a large one
+// does not wait.
+func TestLingeringProposalsShareAnEntry(t *testing.T) {
+	l := &leaderLog{ch: make(chan uint64, 4)}
+	n := openNode(t, t.TempDir(), l)
+	defer n.Close()
+	waitTerm(t, l)
+	g := n.Group(1)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	propose := func(wg *sync.WaitGroup, cmd *fsmpb.Command, linger time.Duration) {
+		wg.Go(func() {
+			if _, err := g.ProposeWithin(ctx, cmd, linger); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	before := g.Status().CommitIndex
+	var wg sync.WaitGroup
+	for i := range 3 {
+		propose(&wg, createCmd(fmt.Sprint("lazy-", i)), time.Hour)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for g.proposer.lingering.Load() != 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d proposals lingering, want the 3", g.proposer.lingering.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	propose(&wg, createCmd("urgent"), 0)
+	wg.Wait()
+	if got := g.Status().CommitIndex - before; got != 1 {
+		t.Fatalf("%d entries for three lingering proposals and an urgent one, want 1", got)
+	}
+
+	big := createCmd("big")
+	big.GetCreate().Tasks[0].Payload = make([]byte, lingerMaxBytes)
+	propose(&wg, big, time.Hour) // would wait an hour, and the test time out
+	wg.Wait()
+	if ctx.Err() != nil {
+		t.Fatal("a large proposal waited for others")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -28,6 +29,8 @@ type proposer struct {
 	maxBytes int
 	stop     chan struct{}
 	wg       sync.WaitGroup
+	// lingering is how many proposals wait for others, for tests.
+	lingering atomic.Int32
 	// applied observes how long each entry took to apply, in seconds.
 	applied prometheus.Observer
 }
@@ -35,6 +38,9 @@ type proposer struct {
 type proposal struct {
 	cmd  []byte // a marshalled fsmpb.Command
 	done chan proposalResult
+	// until, if set, is how long the proposal may wait for others to
+	// share its entry (see ProposeWithin).
+	until time.Time
 }
 
 type proposalResult struct {
@@ -72,8 +78,17 @@ func (p *proposer) close() {
 	p.wg.Wait()
 }
 
-// propose submits cmd and waits for its result.
-func (p *proposer) propose(ctx context.Context, cmd *fsmpb.Command) (any, error) {
+// lingerMaxBytes: a command this large pays for an entry of its own; it
+// does not wait for others, whatever its proposer allowed.
+const lingerMaxBytes = 16 << 10
+
+// propose submits cmd and waits for its result. A linger above zero lets
+// the command wait that long for others to share its entry, unless it is
+// large (lingerMaxBytes): a write that is in no hurry and would otherwise
+// pay for an entry, a raft log fsync and a state-machine transaction of
+// its own at a steady low rate. A command without a linger that comes
+// meanwhile takes the lingering ones along at once.
+func (p *proposer) propose(ctx context.Context, cmd *fsmpb.Command, linger time.Duration) (any, error) {
 	data, err := proto.Marshal(cmd)
 	if err != nil {
 		return nil, fmt.Errorf("encode command: %w", err)
@@ -82,6 +97,9 @@ func (p *proposer) propose(ctx context.Context, cmd *fsmpb.Command) (any, error)
 		return nil, fmt.Errorf("%w: %d bytes encoded, over the limit of %d", ErrTooLarge, len(data), p.maxBytes)
 	}
 	prop := &proposal{cmd: data, done: make(chan proposalResult, 1)}
+	if linger > 0 && len(data) < lingerMaxBytes {
+		prop.until = time.Now().Add(linger)
+	}
 	select {
 	case p.in <- prop:
 	case <-ctx.Done():
@@ -100,6 +118,8 @@ func (p *proposer) propose(ctx context.Context, cmd *fsmpb.Command) (any, error)
 func (p *proposer) collect() {
 	defer p.wg.Done()
 	defer close(p.inflight)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
 	for {
 		var first *proposal
 		select {
@@ -110,18 +130,43 @@ func (p *proposer) collect() {
 		}
 		batch := []*proposal{first}
 		size := len(first.cmd)
+		until := first.until // zero: go once nothing more is queued
 	drain:
 		for len(batch) < p.maxCmds {
+			var next *proposal
 			select {
-			case next := <-p.in:
-				if size+len(next.cmd) > p.maxBytes {
-					p.submit(batch, size)
-					batch, size = nil, 0
-				}
-				batch = append(batch, next)
-				size += len(next.cmd)
+			case next = <-p.in:
 			default:
-				break drain
+				if until.IsZero() {
+					break drain
+				}
+				// Every command in the batch may wait: for more, up to
+				// the earliest of their lingers.
+				timer.Reset(time.Until(until))
+				p.lingering.Store(int32(len(batch)))
+				select {
+				case next = <-p.in:
+					timer.Stop()
+				case <-timer.C:
+				case <-p.stop:
+					timer.Stop() // submitted; the loop fails what is left
+				}
+				p.lingering.Store(0)
+				if next == nil {
+					break drain
+				}
+			}
+			if size+len(next.cmd) > p.maxBytes {
+				p.submit(batch, size)
+				batch, size, until = nil, 0, next.until
+			}
+			batch = append(batch, next)
+			size += len(next.cmd)
+			switch {
+			case next.until.IsZero() || size >= lingerMaxBytes:
+				until = time.Time{}
+			case !until.IsZero() && next.until.Before(until):
+				until = next.until
 			}
 		}
 		p.submit(batch, size)

@@ -21,22 +21,34 @@ func (s *Service) Fire(ctx context.Context, term uint64, at time.Time, items []*
 
 // Lease leases due pull tasks of term to a worker until `until`; each item
 // carries its lease token.
+//
+// The lease may wait for other commands to share its raft entry, a
+// quarter of the time left before its first task is due, at most
+// workerLinger: the leader hands pull tasks out a little before their
+// time, and the answer waits for it anyway. Tasks due already do not
+// wait.
 func (s *Service) Lease(ctx context.Context, term uint64, at, until time.Time, items []*fsmpb.FireItem) (*fsm.FireResult, error) {
-	return propose[*fsm.FireResult](ctx, s, &fsmpb.Command{Kind: &fsmpb.Command_Fire{Fire: &fsmpb.FireTasks{
+	linger := workerLinger
+	for _, it := range items {
+		linger = min(linger, time.Duration(it.DueAt-at.UnixNano())/4)
+	}
+	return proposeWithin[*fsm.FireResult](ctx, s, &fsmpb.Command{Kind: &fsmpb.Command_Fire{Fire: &fsmpb.FireTasks{
 		Term: term, At: at.UnixNano(), Items: items, LeaseUntil: until.UnixNano(), RetainUntil: s.retainUntil(at),
-	}}})
+	}}}, linger)
 }
 
 // RecordOutcomes records how attempts ended, in one raft entry; a
-// finished task is kept for the retention period.
+// finished task is kept for the retention period. The outcomes may wait
+// up to workerLinger for other commands to share their entry: a worker's
+// ack, say, whose task is done either way.
 func (s *Service) RecordOutcomes(ctx context.Context, at time.Time, outcomes []*fsmpb.Outcome) (*fsm.OutcomeResult, error) {
 	retain := s.retainUntil(at)
 	for _, o := range outcomes {
 		o.RetainUntil = retain
 	}
-	return propose[*fsm.OutcomeResult](ctx, s, &fsmpb.Command{Kind: &fsmpb.Command_Outcomes{Outcomes: &fsmpb.RecordOutcomes{
+	return proposeWithin[*fsm.OutcomeResult](ctx, s, &fsmpb.Command{Kind: &fsmpb.Command_Outcomes{Outcomes: &fsmpb.RecordOutcomes{
 		At: at.UnixNano(), Outcomes: outcomes,
-	}}})
+	}}}, workerLinger)
 }
 
 // ExtendLease moves the end of a live lease, which its holder names by

@@ -155,3 +155,61 @@ func (s *selectStore) SelectScheduled(_ fsm.Selector, after string, limit int) (
 	last := fmt.Sprintf("%05d", s.ids-1)
 	return out, len(out) > 0 && out[len(out)-1] != last, nil
 }
+
+// lingerRecorder is a recorder that can let commands linger, and keeps
+// how long each one was allowed to (0: proposed without).
+type lingerRecorder struct {
+	recorder
+	lingers []time.Duration
+}
+
+func (r *lingerRecorder) Propose(ctx context.Context, cmd *fsmpb.Command) (any, error) {
+	r.lingers = append(r.lingers, 0)
+	return r.recorder.Propose(ctx, cmd)
+}
+
+func (r *lingerRecorder) ProposeWithin(ctx context.Context, cmd *fsmpb.Command, linger time.Duration) (any, error) {
+	r.lingers = append(r.lingers, linger)
+	return r.recorder.Propose(ctx, cmd)
+}
+
+// TestWorkerCommandsLinger: a lease may wait for other commands a quarter
+// of the time before its first task is due, at most workerLinger, and
+// not at all once one is due; outcomes may wait workerLinger; a create
+// never waits.
+func TestWorkerCommandsLinger(t *testing.T) {
+	r := &lingerRecorder{recorder: recorder{answer: func(cmd *fsmpb.Command) any {
+		switch cmd.Kind.(type) {
+		case *fsmpb.Command_Fire:
+			return &fsm.FireResult{}
+		case *fsmpb.Command_Outcomes:
+			return &fsm.OutcomeResult{}
+		default:
+			return &fsm.CreateResult{Items: []fsm.CreateItem{{Task: &fsmpb.Task{}}}}
+		}
+	}}}
+	s := New(r, nil, Config{Now: func() time.Time { return now }})
+	ctx := context.Background()
+	lease := func(dueIn ...time.Duration) {
+		items := make([]*fsmpb.FireItem, len(dueIn))
+		for i, d := range dueIn {
+			items[i] = &fsmpb.FireItem{Id: fmt.Sprint(i), DueAt: now.Add(d).UnixNano()}
+		}
+		if _, err := s.Lease(ctx, 1, now, now.Add(time.Minute), items); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lease(20*time.Millisecond, 21*time.Millisecond)
+	lease(8*time.Millisecond, 30*time.Millisecond)
+	lease(time.Millisecond, -time.Millisecond)
+	if _, err := s.RecordOutcomes(ctx, now, []*fsmpb.Outcome{{Id: "a", Attempt: 1, Kind: fsmpb.Outcome_SUCCEEDED}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateTasks(ctx, []NewTask{{Task: &fsmpb.Task{Id: "n", Queue: "default", ExecuteAt: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	want := []time.Duration{workerLinger, 2 * time.Millisecond, 0, workerLinger, 0}
+	if len(r.lingers) != len(want) || fmt.Sprint(r.lingers) != fmt.Sprint(want) {
+		t.Fatalf("lingers %v, want %v", r.lingers, want)
+	}
+}
