@@ -49,10 +49,9 @@ const (
 // WithCreateBatching sets how concurrent CreateTask calls share requests:
 // at most maxRequests create requests in flight at once, all but one of
 // them full, each carrying up to maxTasks calls (the server's batch limit
-// is 1,000 by default). The
-// default is DefaultCreateBatch tasks and DefaultCreateRequests requests.
-// maxTasks 1 turns batching off: every call is a request of its own, with
-// no limit on how many are in flight.
+// is 1,000 by default). The default is DefaultCreateBatch tasks and
+// DefaultCreateRequests requests. maxTasks 1 turns batching off: every
+// call is a request of its own, with no limit on how many are in flight.
 func WithCreateBatching(maxTasks, maxRequests int) Option {
 	return func(o *options) { o.batchTasks, o.batchRequests = maxTasks, maxRequests }
 }
