@@ -38,17 +38,22 @@ func (s *Service) Lease(ctx context.Context, term uint64, at, until time.Time, i
 }
 
 // RecordOutcomes records how attempts ended, in one raft entry; a
-// finished task is kept for the retention period. The outcomes may wait
-// up to workerLinger for other commands to share their entry: a worker's
-// ack, say, whose task is done either way.
+// finished task is kept for the retention period. Outcomes that workers
+// reported (acks, nacks) may wait up to workerLinger for other commands
+// to share their entry: their tasks are done either way. The outcomes of
+// webhooks wait for each other in the scheduler already.
 func (s *Service) RecordOutcomes(ctx context.Context, at time.Time, outcomes []*fsmpb.Outcome) (*fsm.OutcomeResult, error) {
 	retain := s.retainUntil(at)
+	linger := workerLinger
 	for _, o := range outcomes {
 		o.RetainUntil = retain
+		if !o.Worker {
+			linger = 0
+		}
 	}
 	return proposeWithin[*fsm.OutcomeResult](ctx, s, &fsmpb.Command{Kind: &fsmpb.Command_Outcomes{Outcomes: &fsmpb.RecordOutcomes{
 		At: at.UnixNano(), Outcomes: outcomes,
-	}}}, workerLinger)
+	}}}, linger)
 }
 
 // ExtendLease moves the end of a live lease, which its holder names by

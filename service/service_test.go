@@ -175,8 +175,8 @@ func (r *lingerRecorder) ProposeWithin(ctx context.Context, cmd *fsmpb.Command, 
 
 // TestWorkerCommandsLinger: a lease may wait for other commands a quarter
 // of the time before its first task is due, at most workerLinger, and
-// not at all once one is due; outcomes may wait workerLinger; a create
-// never waits.
+// not at all once one is due; outcomes workers reported may wait
+// workerLinger, a webhook's not; a create never waits.
 func TestWorkerCommandsLinger(t *testing.T) {
 	r := &lingerRecorder{recorder: recorder{answer: func(cmd *fsmpb.Command) any {
 		switch cmd.Kind.(type) {
@@ -202,13 +202,16 @@ func TestWorkerCommandsLinger(t *testing.T) {
 	lease(20*time.Millisecond, 21*time.Millisecond)
 	lease(8*time.Millisecond, 30*time.Millisecond)
 	lease(time.Millisecond, -time.Millisecond)
-	if _, err := s.RecordOutcomes(ctx, now, []*fsmpb.Outcome{{Id: "a", Attempt: 1, Kind: fsmpb.Outcome_SUCCEEDED}}); err != nil {
+	if _, err := s.RecordOutcomes(ctx, now, []*fsmpb.Outcome{{Id: "a", Attempt: 1, Kind: fsmpb.Outcome_SUCCEEDED, Worker: true}}); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := s.RecordOutcomes(ctx, now, []*fsmpb.Outcome{{Id: "b", Attempt: 1, Kind: fsmpb.Outcome_SUCCEEDED}}); err != nil {
+		t.Fatal(err) // a webhook's: lingered in the scheduler already
 	}
 	if _, err := s.CreateTasks(ctx, []NewTask{{Task: &fsmpb.Task{Id: "n", Queue: "default", ExecuteAt: 1}}}); err != nil {
 		t.Fatal(err)
 	}
-	want := []time.Duration{workerLinger, 2 * time.Millisecond, 0, workerLinger, 0}
+	want := []time.Duration{workerLinger, 2 * time.Millisecond, 0, workerLinger, 0, 0}
 	if len(r.lingers) != len(want) || fmt.Sprint(r.lingers) != fmt.Sprint(want) {
 		t.Fatalf("lingers %v, want %v", r.lingers, want)
 	}
