@@ -102,7 +102,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.DurationVar(&cfg.lease, "lease", 30*time.Second, "with --pull: how long a lease lasts; a task whose lease grant was lost in a leader change is offered again after it (keep it below --wait)")
 	fs.BoolVar(&cfg.sdk, "sdk", false, "create through the Go SDK's CreateTask, one task a call from each of --concurrency goroutines (instead of the benchmark's own lean requests; not with --batch)")
 	fs.IntVar(&cfg.sdkBatch, "sdk-batch", client.DefaultCreateBatch, "with --sdk: most concurrent calls the SDK sends in one request (1: every call a request of its own)")
-	fs.IntVar(&cfg.sdkInFlight, "sdk-requests", client.DefaultCreateRequests, "with --sdk: most create requests the SDK has in flight at once (to each node) while it batches")
+	fs.IntVar(&cfg.sdkInFlight, "sdk-requests", client.DefaultCreateRequests, "with --sdk: most create requests the SDK has in flight at once (to each node) while it batches, all but one of them full")
 	fs.DurationVar(&cfg.sdkLinger, "sdk-linger", client.DefaultCreateLinger, "with --sdk: longest a batch request waits for the calls of callers it just answered (0: none)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this benchmark process (the clients and the receiver, not the servers) to this file")
 	rest, err := parseFlags(fs, args)
