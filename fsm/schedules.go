@@ -322,13 +322,21 @@ func (f *FSM) Occurrences(id string, limit int) ([]*fsmpb.Task, error) {
 }
 
 // DueSchedules returns up to limit schedules, not paused, whose next
-// occurrence to create is at or before until, the earliest first.
-func (f *FSM) DueSchedules(until int64, limit int) ([]*fsmpb.Schedule, error) {
+// occurrence to create is at or before until, the earliest first: after
+// schedule after (the last of the previous page, as it was read), or from
+// the first if after is nil.
+func (f *FSM) DueSchedules(until int64, after *fsmpb.Schedule, limit int) ([]*fsmpb.Schedule, error) {
 	var out []*fsmpb.Schedule
 	err := f.view(func(tx *bolt.Tx) error {
 		a := newApplier(tx)
 		c := a.scheduleDue.Cursor()
-		for k, _ := c.First(); k != nil && len(out) < limit; k, _ = c.Next() {
+		k, _ := c.First()
+		if from := scheduleDueKey(after); from != nil {
+			if k, _ = c.Seek(from); bytes.Equal(k, from) {
+				k, _ = c.Next()
+			}
+		}
+		for ; k != nil && len(out) < limit; k, _ = c.Next() {
 			at, id := splitTimeKey(k)
 			if at > until {
 				break

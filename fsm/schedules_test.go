@@ -62,13 +62,41 @@ func TestScheduleCreateIsIdempotentAndEditsNeedTheVersion(t *testing.T) {
 	if res := h.apply(putSchedule(newSchedule("none", 1), false, 6))[0].(*ScheduleResult); !errors.Is(res.Err, ErrNotFound) {
 		t.Fatalf("edit of no schedule: %v", res.Err)
 	}
-	if got, err := h.f.DueSchedules(200, 10); err != nil || len(got) != 1 || got[0].Id != "s" {
+	if got, err := h.f.DueSchedules(200, nil, 10); err != nil || len(got) != 1 || got[0].Id != "s" {
 		t.Fatalf("due schedules at 200: %v %v", got, err)
 	}
-	if got, _ := h.f.DueSchedules(199, 10); len(got) != 0 {
+	if got, _ := h.f.DueSchedules(199, nil, 10); len(got) != 0 {
 		t.Fatalf("due schedules at 199: %v", got)
 	}
 	h.checkRecords()
+}
+
+// TestDueSchedulesPages: the due list read a page at a time, each page
+// after the last schedule of the one before, covers every schedule due
+// once, in due order.
+func TestDueSchedulesPages(t *testing.T) {
+	h := newHarness(t)
+	for i, next := range []int64{50, 10, 30, 30, 20, 90} {
+		h.apply(putSchedule(newSchedule(fmt.Sprintf("s%d", i), next), true, 1))
+	}
+	var got []string
+	var after *fsmpb.Schedule
+	for range 10 {
+		page, err := h.f.DueSchedules(60, after, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range page {
+			got = append(got, s.Id)
+		}
+		if len(page) < 2 {
+			break
+		}
+		after = page[len(page)-1]
+	}
+	if want := "s1 s4 s2 s3 s0"; strings.Join(got, " ") != want {
+		t.Fatalf("due by 60, two at a time: %v, want %s", got, want)
+	}
 }
 
 // TestOccurrencesAreCreatedOnceFromTheCursor: a proposal made from a
@@ -121,7 +149,7 @@ func TestEditPauseAndDeleteDropOccurrencesNotStarted(t *testing.T) {
 	if got := h.get("s@000040"); got.State != fsmpb.State_RUNNING {
 		t.Fatalf("the started occurrence: %v", got.State)
 	}
-	if due, _ := h.f.DueSchedules(1<<62, 10); len(due) != 0 {
+	if due, _ := h.f.DueSchedules(1<<62, nil, 10); len(due) != 0 {
 		t.Fatalf("a paused schedule is due: %v", due)
 	}
 	if len(h.due()) != 0 {
@@ -224,7 +252,7 @@ func TestKeepTasksKeepsSchedulesOfItsSlots(t *testing.T) {
 	if _, err := f.Schedule("b"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("dropped schedule: %v", err)
 	}
-	if due, _ := f.DueSchedules(1<<62, 10); len(due) != 1 {
+	if due, _ := f.DueSchedules(1<<62, nil, 10); len(due) != 1 {
 		t.Fatalf("schedule_due after the split: %v", due)
 	}
 }

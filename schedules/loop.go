@@ -13,7 +13,9 @@ import (
 
 // Store is what the loop reads from the state machine.
 type Store interface {
-	DueSchedules(until int64, limit int) ([]*fsmpb.Schedule, error)
+	// DueSchedules pages through the schedules due by until, earliest
+	// first, after schedule after (nil: from the first).
+	DueSchedules(until int64, after *fsmpb.Schedule, limit int) ([]*fsmpb.Schedule, error)
 }
 
 // Writer proposes occurrences (service.Service).
@@ -96,23 +98,32 @@ func (l *Loop) Run(ctx context.Context, term uint64) {
 	}
 }
 
-// once creates what is due now, schedule by schedule, until nothing is.
+// once creates what is due now, schedule by schedule, page by page of
+// the due list, and passes over it again while a pass created something.
+// A schedule that cannot go on (a rule this build cannot read) only
+// takes its place in the list: the pass goes on past it.
 func (l *Loop) once(ctx context.Context) {
-	const batch = 100
+	const page = 100
+	var after *fsmpb.Schedule // the last of the previous page
+	progress := false         // in this pass
 	for ctx.Err() == nil {
 		now := l.cfg.Now()
-		due, err := l.store.DueSchedules(now.Add(Lookahead).UnixNano(), batch)
+		due, err := l.store.DueSchedules(now.Add(Lookahead).UnixNano(), after, page)
 		if err != nil {
 			l.log.Error("read schedules due", "err", err)
 			return
 		}
-		progress := false
 		for _, s := range due {
 			if l.step(ctx, s, now) {
 				progress = true
 			}
 		}
-		if !progress {
+		switch {
+		case len(due) == page:
+			after = due[len(due)-1]
+		case progress:
+			after, progress = nil, false
+		default:
 			return
 		}
 	}
