@@ -75,6 +75,7 @@ const (
 	HeaderSignature        = wire.HeaderSignature
 	HeaderTaskID           = wire.HeaderTaskID
 	HeaderTimestamp        = wire.HeaderTimestamp
+	NoBound                = wire.NoBound
 	SigningKeyPrefix       = wire.SigningKeyPrefix
 )
 

@@ -107,12 +107,16 @@ func (a *API) buildSchedule(r *http.Request, req *wire.ScheduleRequest, old *fsm
 		field, in string
 		out       *int64
 	}{{"start_at", req.StartAt, &s.StartAt}, {"end_at", req.EndAt, &s.EndAt}} {
-		if f.in == "" {
+		switch f.in {
+		case "":
+			continue
+		case wire.NoBound:
+			*f.out = 0
 			continue
 		}
 		at, err := time.Parse(time.RFC3339Nano, f.in)
 		if err != nil || !afterEpoch(at) {
-			return nil, invalid("%s: not an RFC 3339 time after 1970 (like 2030-01-02T15:04:05Z): %q", f.field, f.in)
+			return nil, invalid("%s: not an RFC 3339 time after 1970 (like 2030-01-02T15:04:05Z), nor %q: %q", f.field, wire.NoBound, f.in)
 		}
 		*f.out = at.UnixNano()
 	}

@@ -136,6 +136,21 @@ func TestSchedulePatchPauseResumeDelete(t *testing.T) {
 		patched.Task.Queue != "cleanup" || patched.Version == created.Version || !patched.CreatedAt.Equal(created.CreatedAt) {
 		t.Fatalf("patch: %d %s", r.status, r.body)
 	}
+	bounded := s.do(t, "PATCH", "/v1/schedules/nightly", `{"start_at":"2027-01-01T00:00:00Z","end_at":"2040-01-01T00:00:00Z"}`).schedule(t)
+	if bounded.StartAt == nil || bounded.EndAt == nil || bounded.EndAt.Year() != 2040 {
+		t.Fatalf("patch with bounds: %+v", bounded)
+	}
+	unbounded := s.do(t, "PATCH", "/v1/schedules/nightly", `{"end_at":"none"}`).schedule(t)
+	if unbounded.EndAt != nil || unbounded.StartAt == nil || !unbounded.StartAt.Equal(*bounded.StartAt) {
+		t.Fatalf("patch end_at none: end %v, start %v; want no end, the start kept", unbounded.EndAt, unbounded.StartAt)
+	}
+	if bad := s.do(t, "PATCH", "/v1/schedules/nightly", `{"start_at":"never"}`); bad.status != http.StatusBadRequest || !strings.HasPrefix(bad.errorBody(t).Message, "start_at:") {
+		t.Fatalf("patch start_at never: %d %s", bad.status, bad.body)
+	}
+	patched = s.do(t, "PATCH", "/v1/schedules/nightly", `{"start_at":"none"}`).schedule(t)
+	if patched.StartAt != nil || patched.EndAt != nil {
+		t.Fatalf("patch start_at none: %+v", patched)
+	}
 	if bad := s.do(t, "PATCH", "/v1/schedules/nightly", `{"time_zone":"Nowhere/Town"}`); bad.status != http.StatusBadRequest {
 		t.Fatalf("patch to a bad zone: %d %s", bad.status, bad.body)
 	}

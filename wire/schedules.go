@@ -20,8 +20,10 @@ type ScheduleRequest struct {
 	Every string `json:"every,omitempty"`
 	// TimeZone is an IANA name (Europe/Berlin); default UTC.
 	TimeZone string `json:"time_zone,omitempty"`
-	StartAt  string `json:"start_at,omitempty"` // RFC 3339
-	EndAt    string `json:"end_at,omitempty"`   // RFC 3339, exclusive
+	// StartAt and EndAt (exclusive) bound the runs: RFC 3339 times, or
+	// NoBound for none (in a PATCH: the bound is removed).
+	StartAt string `json:"start_at,omitempty"`
+	EndAt   string `json:"end_at,omitempty"`
 	// Jitter delays each occurrence by up to this (a Go duration), by an
 	// amount derived from the occurrence, the same on every node.
 	Jitter string `json:"jitter,omitempty"`
@@ -38,6 +40,10 @@ type ScheduleRequest struct {
 	// takes, without id, execute_at and delay.
 	Task *TaskTemplate `json:"task,omitempty"`
 }
+
+// NoBound, as a ScheduleRequest's StartAt or EndAt, is no bound: a PATCH
+// with it removes the bound set before.
+const NoBound = "none"
 
 // TaskTemplate is what each occurrence of a schedule is made of.
 type TaskTemplate struct {
