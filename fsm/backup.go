@@ -47,6 +47,8 @@ type Backup struct {
 	Size int64
 	// Tasks counts the tasks by state.
 	Tasks Counts
+	// Schedules is the number of recurring schedules.
+	Schedules uint64
 }
 
 // Backup opens a consistent view of the state for a backup.
@@ -66,7 +68,7 @@ func (f *FSM) Backup() (*Backup, error) {
 		tx:    tx,
 		Index: appliedIndex(tx), Term: metaUint(tx, metaAppliedTerm),
 		Size:  tx.Size(),
-		Tasks: counts,
+		Tasks: counts, Schedules: countSchedules(tx),
 	}, nil
 }
 
@@ -96,11 +98,26 @@ func countStates(tx *bolt.Tx) (Counts, error) {
 	return counts, nil
 }
 
+// countSchedules counts the schedules (none in a file from before them).
+func countSchedules(tx *bolt.Tx) uint64 {
+	b := tx.Bucket(bucketSchedules)
+	if b == nil {
+		return 0
+	}
+	var n uint64
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		n++
+	}
+	return n
+}
+
 // StateInfo is what CheckStateFile found in a state file.
 type StateInfo struct {
 	Schema      uint64
 	Index, Term uint64
 	Tasks       Counts
+	Schedules   uint64
 }
 
 // CheckStateFile checks, without changing it, that the file at path is an
@@ -147,7 +164,7 @@ func inspectStateFile(path string, more func(*bolt.Tx, *StateInfo) error) (info 
 				return fmt.Errorf("not a state file: no %q bucket", name)
 			}
 		}
-		info = &StateInfo{Schema: metaUint(tx, metaSchema), Index: appliedIndex(tx), Term: metaUint(tx, metaAppliedTerm)}
+		info = &StateInfo{Schema: metaUint(tx, metaSchema), Index: appliedIndex(tx), Term: metaUint(tx, metaAppliedTerm), Schedules: countSchedules(tx)}
 		if info.Schema < OldestSnapshotSchema || info.Schema > SchemaVersion {
 			return fmt.Errorf("state file schema version %d, this build reads %d to %d", info.Schema, OldestSnapshotSchema, SchemaVersion)
 		}

@@ -84,11 +84,11 @@ func (a *API) restoreSnapshot(w http.ResponseWriter, r *http.Request) {
 func SnapshotView(m archive.Meta) wire.Snapshot {
 	v := wire.Snapshot{
 		Index: m.Index, Term: m.Term, CreatedAt: m.CreatedAt, NodeID: m.NodeID,
-		HourglassVersion: m.HourglassVersion, Tasks: m.Tasks, TotalTasks: m.Tasks.Total(),
+		HourglassVersion: m.HourglassVersion, Tasks: m.Tasks, TotalTasks: m.Tasks.Total(), Schedules: m.Schedules,
 	}
 	if m.FormatVersion == archive.GroupsFormatVersion {
 		for _, g := range m.Groups {
-			v.Groups = append(v.Groups, wire.SnapshotGroup{ID: g.ID, Index: g.Index, Term: g.Term, TotalTasks: g.Tasks.Total()})
+			v.Groups = append(v.Groups, wire.SnapshotGroup{ID: g.ID, Index: g.Index, Term: g.Term, TotalTasks: g.Tasks.Total(), Schedules: g.Schedules})
 		}
 	}
 	return v

@@ -217,7 +217,7 @@ func (a *API) splitState(dir string, meta archive.Meta, count int) (archive.Meta
 		if err != nil {
 			return meta, err
 		}
-		meta.Groups = append(meta.Groups, archive.GroupMeta{ID: uint32(g), Index: info.Index, Term: info.Term, StateSize: st.Size(), Tasks: info.Tasks})
+		meta.Groups = append(meta.Groups, archive.GroupMeta{ID: uint32(g), Index: info.Index, Term: info.Term, StateSize: st.Size(), Tasks: info.Tasks, Schedules: info.Schedules})
 		meta.StateSize += st.Size()
 	}
 	a.log.Info("split a single-group backup among the groups by slot", "groups", count)

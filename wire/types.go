@@ -355,6 +355,7 @@ type Snapshot struct {
 	HourglassVersion string            `json:"hourglass_version"`
 	Tasks            map[string]uint64 `json:"tasks"` // by state
 	TotalTasks       uint64            `json:"total_tasks"`
+	Schedules        uint64            `json:"schedules"`
 	// Groups lists each group's part of a backup of a cluster of many
 	// groups (index and term above are then zero: each group has its
 	// own).
@@ -367,6 +368,7 @@ type SnapshotGroup struct {
 	Index      uint64 `json:"index"`
 	Term       uint64 `json:"term"`
 	TotalTasks uint64 `json:"total_tasks"`
+	Schedules  uint64 `json:"schedules"`
 }
 
 // RestoreResponse is the answer to POST /v1/snapshot: the backup the

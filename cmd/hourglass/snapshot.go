@@ -162,7 +162,7 @@ func restoreSnapshot(ctx context.Context, c *client.Client, file string, asJSON 
 		fmt.Fprintf(stdout, "restored %s in %v: the cluster now holds the state of raft index %d (term %d), taken %s on %s\n",
 			file, time.Since(start).Round(time.Millisecond), s.Index, s.Term, s.CreatedAt.Format(time.RFC3339), s.NodeID)
 	}
-	fmt.Fprintf(stdout, "tasks: %d (%s)\n", s.TotalTasks, countsLine(s.Tasks))
+	fmt.Fprintf(stdout, "tasks: %d (%s); schedules: %d\n", s.TotalTasks, countsLine(s.Tasks), s.Schedules)
 	return nil
 }
 
@@ -191,13 +191,13 @@ func printSnapshot(w io.Writer, asJSON bool, headline, file string, m archive.Me
 		fmt.Fprintf(w, "%s: %d groups, taken %s through node %s by hourglass %s\n",
 			headline, len(m.Groups), m.CreatedAt.Format(time.RFC3339), m.NodeID, m.HourglassVersion)
 		for _, g := range m.Groups {
-			fmt.Fprintf(w, "group %d: raft index %d (term %d), %d tasks\n", g.ID, g.Index, g.Term, g.Tasks.Total())
+			fmt.Fprintf(w, "group %d: raft index %d (term %d), %d tasks, %d schedules\n", g.ID, g.Index, g.Term, g.Tasks.Total(), g.Schedules)
 		}
 	} else {
 		fmt.Fprintf(w, "%s: raft index %d (term %d), taken %s on node %s by hourglass %s\n",
 			headline, m.Index, m.Term, m.CreatedAt.Format(time.RFC3339), m.NodeID, m.HourglassVersion)
 	}
-	fmt.Fprintf(w, "tasks: %d (%s)\n", m.Tasks.Total(), countsLine(m.Tasks))
+	fmt.Fprintf(w, "tasks: %d (%s); schedules: %d\n", m.Tasks.Total(), countsLine(m.Tasks), m.Schedules)
 	fmt.Fprintf(w, "size: %s (state %s); format %d, schema %d; %s\n",
 		humanBytes(st.Size()), humanBytes(m.StateSize), m.FormatVersion, m.SchemaVersion, timing)
 	return nil

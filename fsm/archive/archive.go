@@ -62,6 +62,9 @@ type Meta struct {
 	CreatedAt        time.Time  `json:"created_at"`
 	StateSize        int64      `json:"state_size"`
 	Tasks            fsm.Counts `json:"tasks"`
+	// Schedules counts the recurring schedules (0 in archives from
+	// before the count).
+	Schedules uint64 `json:"schedules,omitempty"`
 	// Groups describes each group's state in an archive of many groups
 	// (format version 2); Index and Term are then zero, StateSize and
 	// Tasks the sums. Empty in an archive of one group (version 1).
@@ -75,6 +78,7 @@ type GroupMeta struct {
 	Term      uint64     `json:"term"`
 	StateSize int64      `json:"state_size"`
 	Tasks     fsm.Counts `json:"tasks"`
+	Schedules uint64     `json:"schedules,omitempty"`
 }
 
 // NewMeta describes a backup of the state machine taken on node.
@@ -83,7 +87,7 @@ func NewMeta(b *fsm.Backup, hourglassVersion, node string, now time.Time) Meta {
 		Format: Format, FormatVersion: FormatVersion,
 		HourglassVersion: hourglassVersion, SchemaVersion: fsm.SchemaVersion,
 		NodeID: node, Index: b.Index, Term: b.Term, CreatedAt: now.UTC(),
-		StateSize: b.Size, Tasks: b.Tasks,
+		StateSize: b.Size, Tasks: b.Tasks, Schedules: b.Schedules,
 	}
 }
 

@@ -42,7 +42,11 @@ func newState(t testing.TB) *fsm.FSM {
 	}
 	apply(1, &fsmpb.Command{Kind: &fsmpb.Command_Create{Create: &fsmpb.CreateTasks{Tasks: tasks}}})
 	apply(2, &fsmpb.Command{Kind: &fsmpb.Command_Fire{Fire: &fsmpb.FireTasks{Term: 2, At: 5, Items: []*fsmpb.FireItem{{Id: "a", DueAt: 100}}}}})
-	apply(3, &fsmpb.Command{Kind: &fsmpb.Command_Cancel{Cancel: &fsmpb.CancelTask{Id: "b", At: 6, RetainUntil: 1000}}})
+	apply(3, &fsmpb.Command{Kind: &fsmpb.Command_Cancel{Cancel: &fsmpb.CancelTask{Id: "b", At: 6, RetainUntil: 1000}}},
+		&fsmpb.Command{Kind: &fsmpb.Command_PutSchedule{PutSchedule: &fsmpb.PutSchedule{Create: true, At: 6, Schedule: &fsmpb.Schedule{
+			Id: "nightly", Cron: "0 3 * * *", TimeZone: "UTC", NextAt: 200, Fingerprint: []byte("nightly"),
+			Template: &fsmpb.Task{Queue: "q", MaxAttempts: 1, Target: &fsmpb.Target{Url: "http://127.0.0.1:9/"}},
+		}}}})
 	return f
 }
 
@@ -71,7 +75,7 @@ func writeArchive(t testing.TB, f *fsm.FSM, edit func(*Meta)) ([]byte, Meta, []b
 
 func TestRoundTrip(t *testing.T) {
 	data, meta, state := writeArchive(t, newState(t), nil)
-	if meta.Index != 3 || meta.Term != 3 || meta.Tasks["scheduled"] != 2 || meta.Tasks["running"] != 1 || meta.Tasks["cancelled"] != 1 {
+	if meta.Index != 3 || meta.Term != 3 || meta.Tasks["scheduled"] != 2 || meta.Tasks["running"] != 1 || meta.Tasks["cancelled"] != 1 || meta.Schedules != 1 {
 		t.Fatalf("meta %+v", meta)
 	}
 	var got bytes.Buffer
@@ -82,7 +86,7 @@ func TestRoundTrip(t *testing.T) {
 	if !bytes.Equal(got.Bytes(), state) {
 		t.Fatal("state read back differs from the state written")
 	}
-	if read.Index != meta.Index || read.Term != meta.Term || !read.CreatedAt.Equal(meta.CreatedAt) || read.Tasks.Total() != 4 || read.HourglassVersion != "test" {
+	if read.Index != meta.Index || read.Term != meta.Term || !read.CreatedAt.Equal(meta.CreatedAt) || read.Tasks.Total() != 4 || read.Schedules != 1 || read.HourglassVersion != "test" {
 		t.Fatalf("meta read back %+v, wrote %+v", read, meta)
 	}
 

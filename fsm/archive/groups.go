@@ -78,9 +78,11 @@ func GroupsMeta(sources []*GroupSource, hourglassVersion, node string, now time.
 	m := Meta{Format: Format, FormatVersion: GroupsFormatVersion, HourglassVersion: hourglassVersion,
 		SchemaVersion: fsm.SchemaVersion, NodeID: node, CreatedAt: now.UTC(), Tasks: fsm.Counts{}}
 	for i, src := range sources {
-		g := GroupMeta{ID: uint32(i + 1), Index: src.Meta.Index, Term: src.Meta.Term, StateSize: src.Meta.StateSize, Tasks: src.Meta.Tasks}
+		g := GroupMeta{ID: uint32(i + 1), Index: src.Meta.Index, Term: src.Meta.Term, StateSize: src.Meta.StateSize,
+			Tasks: src.Meta.Tasks, Schedules: src.Meta.Schedules}
 		m.Groups = append(m.Groups, g)
 		m.StateSize += g.StateSize
+		m.Schedules += g.Schedules
 		for state, n := range g.Tasks {
 			m.Tasks[state] += n
 		}
@@ -145,7 +147,7 @@ func ExtractGroups(r io.Reader, dir string, check Checker) (meta Meta, err error
 	}
 	groups, names := meta.Groups, []string{}
 	if meta.FormatVersion == FormatVersion {
-		groups = []GroupMeta{{ID: 1, Index: meta.Index, Term: meta.Term, StateSize: meta.StateSize, Tasks: meta.Tasks}}
+		groups = []GroupMeta{{ID: 1, Index: meta.Index, Term: meta.Term, StateSize: meta.StateSize, Tasks: meta.Tasks, Schedules: meta.Schedules}}
 	}
 	if free, ok := freeBytes(dir); ok && meta.StateSize > free {
 		return Meta{}, fmt.Errorf("%w: the states add up to %d bytes, and %s has %d free", ErrTooBig, meta.StateSize, dir, free)
@@ -198,7 +200,7 @@ func GroupArchive(w io.Writer, meta Meta, g GroupMeta, path string) error {
 	defer f.Close()
 	m := Meta{Format: Format, FormatVersion: FormatVersion, HourglassVersion: meta.HourglassVersion,
 		SchemaVersion: meta.SchemaVersion, NodeID: meta.NodeID, Index: g.Index, Term: g.Term,
-		CreatedAt: meta.CreatedAt, StateSize: g.StateSize, Tasks: g.Tasks}
+		CreatedAt: meta.CreatedAt, StateSize: g.StateSize, Tasks: g.Tasks, Schedules: g.Schedules}
 	return Write(w, m, fileWriterTo{f})
 }
 

@@ -35,7 +35,7 @@ func groupsArchive(t *testing.T) ([]byte, Meta) {
 
 func TestArchiveOfManyGroups(t *testing.T) {
 	data, meta := groupsArchive(t)
-	if len(meta.Groups) != 2 || meta.Tasks.Total() != 8 || meta.StateSize != meta.Groups[0].StateSize+meta.Groups[1].StateSize {
+	if len(meta.Groups) != 2 || meta.Tasks.Total() != 8 || meta.Schedules != 2 || meta.Groups[1].Schedules != 1 || meta.StateSize != meta.Groups[0].StateSize+meta.Groups[1].StateSize {
 		t.Fatalf("meta %+v", meta)
 	}
 	dir := t.TempDir()
