@@ -66,9 +66,11 @@ type CountResult struct{ Changed int }
 type applier struct {
 	tasks, due, expire, byState, queues, counts *bolt.Bucket
 	schedules, scheduleDue                      *bolt.Bucket
-	// Cursors over tasks, due and by_state for lookups and deletes: one
-	// reused cursor instead of the new one each Bucket.Get and Delete makes.
-	tasksCur, dueCur, byStateCur *bolt.Cursor
+	payloads                                    *bolt.Bucket // nil in a read of a file from before schema 5
+	// Cursors over tasks, due, by_state and payloads for lookups and
+	// deletes: one reused cursor instead of the new one each Bucket.Get
+	// and Delete makes.
+	tasksCur, dueCur, byStateCur, payloadsCur *bolt.Cursor
 	// key is scratch space for keys: bbolt copies the key of a Put (it
 	// keeps only the value for the transaction's life).
 	key         []byte
@@ -108,14 +110,20 @@ func newApplier(tx *bolt.Tx) *applier {
 
 		schedules:   tx.Bucket(bucketSchedules),
 		scheduleDue: tx.Bucket(bucketScheduleDue),
+		payloads:    tx.Bucket(bucketPayloads),
 
 		countDeltas: map[queueState]int64{},
 		queueCache:  map[string]*fsmpb.Queue{},
 	}
 	a.tasksCur, a.dueCur, a.byStateCur = a.tasks.Cursor(), a.due.Cursor(), a.byState.Cursor()
+	if a.payloads != nil {
+		a.payloadsCur = a.payloads.Cursor()
+	}
 	if tx.Writable() {
-		for _, b := range []*bolt.Bucket{a.tasks, a.expire, a.byState} { // not due: see fillPercent
-			b.FillPercent = fillPercent
+		for _, b := range []*bolt.Bucket{a.tasks, a.expire, a.byState, a.payloads} { // not due: see fillPercent
+			if b != nil {
+				b.FillPercent = fillPercent
+			}
 		}
 	}
 	return a
@@ -162,8 +170,12 @@ func (a *applier) apply(c *fsmpb.Command) (any, error) {
 	}
 }
 
-// lookup returns the value under key k in c's bucket, or nil, moving c.
+// lookup returns the value under key k in c's bucket, or nil, moving c
+// (nil too if c is: a bucket the file does not have).
 func lookup(c *bolt.Cursor, k []byte) []byte {
+	if c == nil {
+		return nil
+	}
 	got, v := c.Seek(k)
 	if !bytes.Equal(got, k) {
 		return nil
@@ -202,17 +214,56 @@ func (a *applier) get(id string) (*fsmpb.Task, error) {
 	if err := decodeTask(v, t); err != nil {
 		return nil, fmt.Errorf("decode task %q: %w", id, err)
 	}
+	if len(t.Payload) == 0 {
+		t.Payload = bytes.Clone(lookup(a.payloadsCur, a.key)) // a.key: the id still
+	}
 	return t, nil
 }
 
+// apartPayload is the longest payload a task record holds; a longer one
+// is kept apart, in the payloads bucket, and written once, so that the
+// state changes of its task rewrite a small record, not the payload.
+// Measured with hourglass bench --pull --payload 4096, 100,000 tasks due
+// at once, one node: 203 and 206 us of server CPU a task after the
+// creates with the payload in the record, 174 and 163 us with it apart;
+// 12.8k and 13.4k leases/s, 20.3k and 18.9k. Payloads of 64 bytes: no
+// change. Short payloads stay in the record: one read fewer.
+const apartPayload = 512
+
+// put stores t's record, with its payload if that is short; a long one
+// goes to the payloads bucket unless it is there already (an update that
+// replaces a payload removes the old one first: dropPayload).
 func (a *applier) put(t *fsmpb.Task) error {
 	t.Version = a.index
+	payload := t.Payload
+	if len(payload) > apartPayload {
+		a.key = append(a.key[:0], t.Id...)
+		if lookup(a.payloadsCur, a.key) == nil {
+			if err := a.payloads.Put(a.key, payload); err != nil {
+				return fmt.Errorf("store payload of task %q: %w", t.Id, err)
+			}
+		}
+		t.Payload = nil
+	}
 	v, err := t.MarshalVT()
+	t.Payload = payload
 	if err != nil {
 		return fmt.Errorf("encode task %q: %w", t.Id, err)
 	}
 	a.key = append(a.key[:0], t.Id...)
 	return a.tasks.Put(a.key, v)
+}
+
+// dropPayload deletes the payload kept apart for task id, if any.
+func (a *applier) dropPayload(id string) error {
+	if a.payloadsCur == nil {
+		return nil
+	}
+	a.key = append(a.key[:0], id...)
+	if err := remove(a.payloadsCur, a.key); err != nil {
+		return fmt.Errorf("remove payload of task %q: %w", id, err)
+	}
+	return nil
 }
 
 // setState moves t to state, keeping by_state and the counts in step.
@@ -391,6 +442,9 @@ func (a *applier) update(c *fsmpb.UpdateTask) (*TaskResult, error) {
 		t.ExecuteAt, t.DueAt = *c.ExecuteAt, *c.ExecuteAt
 	}
 	if c.Payload != nil {
+		if err := a.dropPayload(t.Id); err != nil {
+			return nil, err
+		}
 		t.Payload = c.Payload
 	}
 	if c.Target != nil {
@@ -791,6 +845,9 @@ func (a *applier) purge(c *fsmpb.PurgeTasks) (*PurgeResult, error) {
 				return nil, err
 			}
 			if err := a.tasks.Delete([]byte(id)); err != nil {
+				return nil, err
+			}
+			if err := a.dropPayload(id); err != nil {
 				return nil, err
 			}
 		}

@@ -236,7 +236,37 @@ func checkRecords(tx *bolt.Tx) (Counts, error) {
 	if err := checkSchedules(tx); err != nil {
 		return nil, err
 	}
+	if err := checkPayloads(tx); err != nil {
+		return nil, err
+	}
 	return counts, nil
+}
+
+// checkPayloads checks that every payload kept apart belongs to a task
+// whose record holds none, and is longer than a record would hold.
+func checkPayloads(tx *bolt.Tx) error {
+	payloads := tx.Bucket(bucketPayloads)
+	if payloads == nil {
+		return nil // a state file from before schema 5
+	}
+	tasks := tx.Bucket(bucketTasks)
+	return payloads.ForEach(func(k, v []byte) error {
+		raw := tasks.Get(k)
+		if raw == nil {
+			return fmt.Errorf("payload kept for %q, which is no task", k)
+		}
+		var t fsmpb.Task
+		if err := proto.Unmarshal(raw, &t); err != nil {
+			return fmt.Errorf("task %q does not decode: %w", k, err)
+		}
+		if len(t.Payload) > 0 {
+			return fmt.Errorf("task %q has a payload in its record and one kept apart", k)
+		}
+		if len(v) <= apartPayload {
+			return fmt.Errorf("payload of task %q kept apart though it is only %d bytes", k, len(v))
+		}
+		return nil
+	})
 }
 
 // RebaseStateFile sets the raft index and term a state file says it has
@@ -381,7 +411,7 @@ func (a *applier) drop(t *fsmpb.Task) error {
 			return fmt.Errorf("remove task %q: %w", t.Id, err)
 		}
 	}
-	return nil
+	return a.dropPayload(t.Id)
 }
 
 // compactFile rewrites the bbolt file at path without its free pages.

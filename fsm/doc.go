@@ -4,7 +4,12 @@
 //
 // Storage (one bbolt file):
 //
-//	tasks     id → Task (protobuf)
+//	tasks     id → Task (protobuf); a payload longer than 512 bytes
+//	          is not in it but in payloads
+//	payloads  id → payload                 written once, at create (or
+//	                                       an update of the payload): a
+//	                                       state change rewrites only
+//	                                       the record
 //	due       be(due_at) ‖ id → route      scheduled tasks in time order
 //	expire    be(retain_until) ‖ id → ∅    finished tasks in purge order
 //	by_state  state ‖ queue ‖ 0 ‖ id → ∅   listing by state and queue (its

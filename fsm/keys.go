@@ -25,11 +25,14 @@ var (
 	// of each schedule with occurrences still to create).
 	bucketSchedules   = []byte("schedules")
 	bucketScheduleDue = []byte("schedule_due")
+	// Schema 5: payloads (id → payload) of the tasks whose payload is
+	// longer than apartPayload bytes, kept out of the task record.
+	bucketPayloads = []byte("payloads")
 
 	// requiredBuckets are in every state file this build reads; the
 	// others are made when a file is opened for writing.
 	requiredBuckets = [][]byte{bucketTasks, bucketDue, bucketExpire, bucketByState, bucketMeta, bucketQueues, bucketCounts}
-	allBuckets      = append(requiredBuckets[:len(requiredBuckets):len(requiredBuckets)], bucketSchedules, bucketScheduleDue)
+	allBuckets      = append(requiredBuckets[:len(requiredBuckets):len(requiredBuckets)], bucketSchedules, bucketScheduleDue, bucketPayloads)
 
 	metaApplied     = []byte("applied")
 	metaAppliedTerm = []byte("applied_term")
@@ -45,7 +48,8 @@ var (
 //	2: due values carry the task's route; queues; counts.
 //	3: no running index (by_state's running prefix is one).
 //	4: schedules, schedule_due.
-const SchemaVersion = 4
+//	5: payloads: a long payload apart from its task's record.
+const SchemaVersion = 5
 
 // OldestSnapshotSchema is the oldest schema of a raft snapshot or backup
 // this build installs (migrating it as it opens it): one taken before an

@@ -28,6 +28,10 @@ func migrate(tx *bolt.Tx, from uint64) error {
 		fallthrough
 	case 3:
 		// 3 → 4: the schedule buckets, which opening made.
+		fallthrough
+	case 4:
+		// 4 → 5: the payloads bucket, which opening made. Records keep
+		// their long payloads until they are next written.
 	default:
 		return fmt.Errorf("state file schema version %d: no migration to version %d", from, SchemaVersion)
 	}

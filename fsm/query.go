@@ -30,6 +30,17 @@ func ParseState(name string) (fsmpb.State, bool) {
 	return fsmpb.State(v), true
 }
 
+// attachPayload gives t its payload from payloads (which may be nil: a
+// file from before schema 5) if its record holds none, and returns the
+// number of bytes it attached.
+func attachPayload(payloads *bolt.Bucket, t *fsmpb.Task) int {
+	if len(t.Payload) == 0 && payloads != nil {
+		t.Payload = bytes.Clone(payloads.Get([]byte(t.Id)))
+		return len(t.Payload)
+	}
+	return 0
+}
+
 // Get returns the task with id, or ErrNotFound.
 func (f *FSM) Get(id string) (*fsmpb.Task, error) {
 	var t *fsmpb.Task
@@ -69,7 +80,7 @@ func (f *FSM) List(q ListQuery) ([]*fsmpb.Task, []byte, error) {
 	size := 0
 	full := func() bool { return len(out) >= q.Limit || q.MaxBytes > 0 && size >= q.MaxBytes }
 	err := f.view(func(tx *bolt.Tx) error {
-		tasks := tx.Bucket(bucketTasks)
+		tasks, payloads := tx.Bucket(bucketTasks), tx.Bucket(bucketPayloads)
 		load := func(id []byte) error {
 			raw := tasks.Get(id)
 			t := new(fsmpb.Task)
@@ -77,7 +88,7 @@ func (f *FSM) List(q ListQuery) ([]*fsmpb.Task, []byte, error) {
 				return fmt.Errorf("decode task %q: %w", id, err)
 			}
 			out = append(out, t)
-			size += len(raw)
+			size += len(raw) + attachPayload(payloads, t)
 			return nil
 		}
 		if q.Queue == "" && q.State == 0 {

@@ -302,7 +302,7 @@ func (f *FSM) Occurrences(id string, limit int) ([]*fsmpb.Task, error) {
 	err := f.view(func(tx *bolt.Tx) error {
 		prefix := []byte(OccurrencePrefix(id))
 		end := append(bytes.Clone(prefix[:len(prefix)-1]), '@'+1) // just after every key of prefix
-		c := tx.Bucket(bucketTasks).Cursor()
+		c, payloads := tx.Bucket(bucketTasks).Cursor(), tx.Bucket(bucketPayloads)
 		var k, v []byte
 		if k, _ = c.Seek(end); k == nil {
 			k, v = c.Last()
@@ -314,6 +314,7 @@ func (f *FSM) Occurrences(id string, limit int) ([]*fsmpb.Task, error) {
 			if err := decodeTask(v, t); err != nil {
 				return fmt.Errorf("decode task %q: %w", k, err)
 			}
+			attachPayload(payloads, t)
 			out = append(out, t)
 		}
 		return nil
