@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hourglass-scheduler/hourglass/fsm/fsmpb"
 	"github.com/hourglass-scheduler/hourglass/slots"
 )
 
@@ -71,6 +72,21 @@ func (c *testCluster) leaderOf(id slots.Group) *Node {
 	return leader
 }
 
+// proposeToLeader proposes cmd, which must be idempotent, through group
+// id's leader, again through the next one if leadership moved (the
+// balancer hands it on) between finding the leader and proposing, or
+// while the proposal was in flight.
+func (c *testCluster) proposeToLeader(id slots.Group, cmd *fsmpb.Command) {
+	c.t.Helper()
+	c.waitFor(30*time.Second, fmt.Sprintf("a proposal committed through group %d's leader", id), func() bool {
+		_, err := c.leaderOf(id).Group(id).Propose(context.Background(), cmd)
+		if err != nil && !errors.Is(err, ErrNotLeader) && !errors.Is(err, ErrIndeterminate) {
+			c.t.Fatal(err)
+		}
+		return err == nil
+	})
+}
+
 // Five nodes hold three replicas of each of five groups, three groups a
 // node, each leading one. When a node dies for good (past DeadAfter), its
 // replicas move to the others, one at a time and without losing what
@@ -109,11 +125,8 @@ func TestPlacementOnFiveNodes(t *testing.T) {
 		return true
 	})
 
-	ctx := context.Background()
 	for id := slots.Group(1); id <= 5; id++ {
-		if _, err := c.leaderOf(id).Group(id).Propose(ctx, createCmd(fmt.Sprintf("task-%d", id))); err != nil {
-			t.Fatal(err)
-		}
+		c.proposeToLeader(id, createCmd(fmt.Sprintf("task-%d", id)))
 	}
 
 	// n3 dies for good: its three replicas move to the four left.
@@ -162,11 +175,8 @@ func TestMetaGroupStartsOnAnOlderCluster(t *testing.T) {
 	c.startWith("n2", cfg)
 	c.startWith("n3", cfg)
 	c.waitFor(30*time.Second, "two groups on the three nodes", func() bool { return c.placedEvenly(2, 3) })
-	ctx := context.Background()
 	for id := slots.Group(1); id <= 2; id++ {
-		if _, err := c.leaderOf(id).Group(id).Propose(ctx, createCmd(fmt.Sprintf("old-%d", id))); err != nil {
-			t.Fatal(err)
-		}
+		c.proposeToLeader(id, createCmd(fmt.Sprintf("old-%d", id)))
 	}
 	for _, id := range []string{"n1", "n2", "n3"} {
 		c.stop(id)
