@@ -83,8 +83,9 @@ func BenchmarkApplyCreates(b *testing.B) {
 // BenchmarkApplyFireAndOutcome is the state machine's share of delivering
 // a task: per op, one entry firing 1,000 due tasks and one recording their
 // success, as the leader proposes them in a burst: with a small JSON
-// payload, and with a 4 KiB one (its record is rewritten whole at each
-// state change).
+// payload, and with a 4 KiB one (kept apart from the record since
+// 69c93d4: 15.9k, 15.9k, 18.5k tasks/s and 35 MB allocated per op
+// before it, 31.6k, 35.0k, 33.0k and 13 MB after, alternating).
 func BenchmarkApplyFireAndOutcome(b *testing.B) {
 	b.Run("payload=33B", func(b *testing.B) { benchmarkFireAndOutcome(b, []byte(`{"order":12345,"action":"expire"}`)) })
 	b.Run("payload=4KiB", func(b *testing.B) { benchmarkFireAndOutcome(b, make([]byte, 4096)) })
