@@ -235,9 +235,9 @@ const apartPayload = 512
 // replaces a payload removes the old one first: dropPayload).
 func (a *applier) put(t *fsmpb.Task) error {
 	t.Version = a.index
+	a.key = append(a.key[:0], t.Id...)
 	payload := t.Payload
 	if len(payload) > apartPayload {
-		a.key = append(a.key[:0], t.Id...)
 		if lookup(a.payloadsCur, a.key) == nil {
 			if err := a.payloads.Put(a.key, payload); err != nil {
 				return fmt.Errorf("store payload of task %q: %w", t.Id, err)
@@ -250,7 +250,6 @@ func (a *applier) put(t *fsmpb.Task) error {
 	if err != nil {
 		return fmt.Errorf("encode task %q: %w", t.Id, err)
 	}
-	a.key = append(a.key[:0], t.Id...)
 	return a.tasks.Put(a.key, v)
 }
 

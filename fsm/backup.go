@@ -100,16 +100,10 @@ func countStates(tx *bolt.Tx) (Counts, error) {
 
 // countSchedules counts the schedules (none in a file from before them).
 func countSchedules(tx *bolt.Tx) uint64 {
-	b := tx.Bucket(bucketSchedules)
-	if b == nil {
-		return 0
+	if b := tx.Bucket(bucketSchedules); b != nil {
+		return uint64(b.Stats().KeyN)
 	}
-	var n uint64
-	c := b.Cursor()
-	for k, _ := c.First(); k != nil; k, _ = c.Next() {
-		n++
-	}
-	return n
+	return 0
 }
 
 // StateInfo is what CheckStateFile found in a state file.

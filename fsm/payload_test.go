@@ -102,12 +102,12 @@ func TestLongPayloadInARecordMovesApartWhenWritten(t *testing.T) {
 	h.apply(create(newTask("a", 100)))
 	long := bytes.Repeat([]byte("z"), 2*apartPayload)
 	err := h.f.db.Update(func(tx *bolt.Tx) error { // as schema 4 stored it
-		var t fsmpb.Task
-		if err := decodeTask(tx.Bucket(bucketTasks).Get([]byte("a")), &t); err != nil {
+		var task fsmpb.Task
+		if err := decodeTask(tx.Bucket(bucketTasks).Get([]byte("a")), &task); err != nil {
 			return err
 		}
-		t.Payload = long
-		v, err := t.MarshalVT()
+		task.Payload = long
+		v, err := task.MarshalVT()
 		if err != nil {
 			return err
 		}

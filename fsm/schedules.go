@@ -331,13 +331,7 @@ func (f *FSM) DueSchedules(until int64, after *fsmpb.Schedule, limit int) ([]*fs
 	err := f.view(func(tx *bolt.Tx) error {
 		a := newApplier(tx)
 		c := a.scheduleDue.Cursor()
-		k, _ := c.First()
-		if from := scheduleDueKey(after); from != nil {
-			if k, _ = c.Seek(from); bytes.Equal(k, from) {
-				k, _ = c.Next()
-			}
-		}
-		for ; k != nil && len(out) < limit; k, _ = c.Next() {
+		for k, _ := seekAfter(c, scheduleDueKey(after)); k != nil && len(out) < limit; k, _ = c.Next() {
 			at, id := splitTimeKey(k)
 			if at > until {
 				break
